@@ -1,0 +1,422 @@
+/*
+ * libflashfftconv — long depthwise FFT convolutions on tensor cores.
+ *
+ * This is the library's only public header. It is plain C99, includes no CUDA
+ * header, and is usable from C and C++ alike.
+ */
+#ifndef FLASHFFTCONV_H
+#define FLASHFFTCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * @file flashfftconv.h
+ * @brief The stable C ABI of libflashfftconv.
+ *
+ * @section semantics What is computed
+ *
+ * For every batch element b and channel h, with FFT size N (the plan's size):
+ *
+ *     v      = in_gate ⊙ u                                  (in_gate optional)
+ *     z[t]   = Σ_{s=0}^{N-1} k[s] · v[(t − s) mod N],  t < L  (u and k zero-padded to N)
+ *     y      = out_gate ⊙ z                                 (out_gate optional)
+ *
+ * With L + K − 1 ≤ N (for example N = 2L) this is the causal linear convolution;
+ * with L = N it is circular. Tensors are dense and contiguous: u, in_gate,
+ * out_gate and y are (B, H, L); k is (H, K) in fp32.
+ *
+ * The backward pass, given dy, with dz = out_gate ⊙ dy:
+ *
+ *     d_out_gate = dy ⊙ z
+ *     dv[s]      = Σ_t dz[t] · k[(t − s) mod N]              (correlation)
+ *     du         = in_gate ⊙ dv,   d_in_gate = u ⊙ dv
+ *     dk[s]      = Σ_b Σ_t dz_b[t] · v_b[(t − s) mod N],  s < K   (fp32)
+ *
+ * z is recomputed inside the backward pass; nothing is saved from forward.
+ *
+ * @section conventions Conventions
+ *
+ * - Every entry point returns an ::ffc_status_t. On failure, a detailed message
+ *   for the calling thread is available from ffc_last_error_message(). No C++
+ *   exception and no CUDA error ever escapes the library.
+ * - Arguments are validated completely before any output is written: a call
+ *   that returns an error has written nothing to its outputs.
+ * - Memory: with the CPU backend all tensor pointers are host pointers; with the
+ *   CUDA backend they are device pointers on the plan's device.
+ * - Streams and workspace are per call. Forward and backward on the CUDA backend
+ *   enqueue work on the given stream and return without synchronising; they
+ *   never allocate and are safe to capture into a CUDA graph. The CPU backend
+ *   ignores the stream and completes before returning.
+ * - Thread safety: a plan is immutable after creation. Any number of threads may
+ *   call execute functions on one plan concurrently, provided each call uses its
+ *   own workspace and its own outputs. ffc_plan_destroy() must not race with
+ *   other uses of the same plan.
+ */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------- */
+/** @name Export and version macros                                          */
+/* ------------------------------------------------------------------------- */
+/** @{ */
+
+#if defined(_WIN32) && defined(FFC_BUILDING_LIBRARY)
+#define FFC_API __declspec(dllexport)
+#elif defined(_WIN32)
+#define FFC_API __declspec(dllimport)
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define FFC_API __attribute__((visibility("default")))
+#else
+#define FFC_API
+#endif
+
+#define FFC_VERSION_MAJOR 0 /**< Incompatible ABI changes. */
+#define FFC_VERSION_MINOR 1 /**< Backwards-compatible additions. */
+#define FFC_VERSION_PATCH 0 /**< Fixes. */
+/** Version as one integer: MAJOR·10000 + MINOR·100 + PATCH. */
+#define FFC_VERSION_NUMBER \
+    (FFC_VERSION_MAJOR * 10000 + FFC_VERSION_MINOR * 100 + FFC_VERSION_PATCH)
+
+/** Smallest and largest supported FFT sizes (both powers of two). */
+#define FFC_MIN_FFT_SIZE 256u
+#define FFC_MAX_FFT_SIZE 4194304u
+
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Status codes                                                       */
+/* ------------------------------------------------------------------------- */
+/** @{ */
+
+/**
+ * @brief Result of every entry point. Codes fall in category ranges:
+ * 0 success; 1xxx invalid argument; 2xxx not supported; 3xxx runtime (CUDA,
+ * memory); 4xxx internal. Use ffc_status_string() for a fixed description and
+ * ffc_last_error_message() for the detail of the last failure on this thread.
+ */
+typedef enum ffc_status {
+    FFC_SUCCESS = 0,
+
+    FFC_ERROR_INVALID_ARGUMENT = 1000,  /**< An argument is invalid (generic). */
+    FFC_ERROR_NULL_POINTER = 1001,      /**< A required pointer is NULL. */
+    FFC_ERROR_INVALID_FFT_SIZE = 1002,  /**< N is not a power of two in [256, 4194304]. */
+    FFC_ERROR_INVALID_SHAPE = 1003,     /**< B, H, L or K out of range (≤ 0, L > N, K > N). */
+    FFC_ERROR_INVALID_DTYPE = 1004,     /**< Unknown or unsupported I/O data type. */
+    FFC_ERROR_INVALID_DESCRIPTOR = 1005,/**< Wrong struct_size, magic or version. */
+    FFC_ERROR_WORKSPACE_TOO_SMALL = 1006,/**< workspace_size below the required bytes. */
+    FFC_ERROR_BUFFER_TOO_SMALL = 1007,  /**< A caller-provided text or spectrum buffer is too small. */
+    FFC_ERROR_INVALID_BACKEND = 1008,   /**< Unknown backend value. */
+    FFC_ERROR_INVALID_DEVICE = 1009,    /**< No such CUDA device ordinal. */
+    FFC_ERROR_INVALID_FLAGS = 1010,     /**< Unknown flag bits, or an invalid forced factorisation. */
+    FFC_ERROR_MISALIGNED_POINTER = 1011,/**< A tensor pointer is not aligned to its element size. */
+    FFC_ERROR_INVALID_POINTER = 1012,   /**< A pointer is not accessible from the plan's device. */
+
+    FFC_ERROR_NOT_SUPPORTED = 2000,       /**< The request is valid but not implemented. */
+    FFC_ERROR_BACKEND_UNAVAILABLE = 2001, /**< The backend was not compiled in, or no device exists. */
+    FFC_ERROR_NO_KERNEL = 2002,           /**< No compiled kernel implements this plan on this device. */
+
+    FFC_ERROR_CUDA = 3000,          /**< A CUDA runtime call failed; the message names it. */
+    FFC_ERROR_OUT_OF_MEMORY = 3001, /**< Host or device allocation failed (plan creation only). */
+
+    FFC_ERROR_INTERNAL = 4000 /**< A bug in the library; please report the message. */
+} ffc_status_t;
+
+/** @brief A fixed, static description of @p status ("unknown status" for unknown values). */
+FFC_API const char *ffc_status_string(ffc_status_t status);
+
+/**
+ * @brief Copies the calling thread's last error message into @p buf.
+ *
+ * The message describes the most recent failed call made by this thread (it is
+ * cleared to "" by every successful call). At most @p buf_size − 1 characters are
+ * copied and the result is always NUL-terminated when @p buf_size > 0.
+ *
+ * @return the full length of the message (excluding the NUL), like snprintf; pass
+ *         buf = NULL, buf_size = 0 to query it.
+ */
+FFC_API size_t ffc_last_error_message(char *buf, size_t buf_size);
+
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Library information                                                */
+/* ------------------------------------------------------------------------- */
+/** @{ */
+
+/** @brief FFC_VERSION_NUMBER of the loaded library (compare with the header's). */
+FFC_API unsigned ffc_version_number(void);
+
+/** @brief The version as "MAJOR.MINOR.PATCH" (static storage). */
+FFC_API const char *ffc_version_string(void);
+
+/**
+ * @brief Build information as a static JSON object, for example
+ * `{"version":"0.1.0","version_number":100,"cuda":true,"cuda_version":"13.0",
+ *   "sm":[80,90],"kernels":28}`.
+ */
+FFC_API const char *ffc_build_info(void);
+
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Types                                                              */
+/* ------------------------------------------------------------------------- */
+/** @{ */
+
+/** @brief Element type of u, the gates, y and their gradients. k and dk are always fp32. */
+typedef enum ffc_dtype {
+    FFC_DTYPE_FP32 = 0,
+    FFC_DTYPE_FP16 = 1,
+    FFC_DTYPE_BF16 = 2
+} ffc_dtype_t;
+
+/** @brief Where a plan executes. */
+typedef enum ffc_backend {
+    FFC_BACKEND_AUTO = 0, /**< CUDA if compiled in and a device exists, else CPU. */
+    FFC_BACKEND_CPU = 1,  /**< Host memory, fp32 arithmetic: the reference and fallback. */
+    FFC_BACKEND_CUDA = 2  /**< Device memory, tensor cores. */
+} ffc_backend_t;
+
+/**
+ * @brief A CUDA stream. ABI-identical to `cudaStream_t` / `CUstream`; pass one
+ * directly. NULL is the legacy default stream.
+ */
+typedef struct CUstream_st *ffc_stream_t;
+
+/** @brief Opaque plan handle. */
+typedef struct ffc_plan_s *ffc_plan_t;
+
+/** @brief Returns 1 if @p backend can run in this process (compiled in and, for CUDA, a device present), else 0. */
+FFC_API int ffc_backend_available(ffc_backend_t backend);
+
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Plan descriptor                                                    */
+/* ------------------------------------------------------------------------- */
+/** @{ */
+
+#define FFC_PLAN_DESC_MAGIC 0x46464344u /**< "FFCD" */
+#define FFC_PLAN_DESC_VERSION 1u
+#define FFC_MAX_FACTORS 8 /**< Longest factorisation a plan may force. */
+
+/** Plan flags (bitwise OR). Unknown bits are rejected with FFC_ERROR_INVALID_FLAGS. */
+#define FFC_PLAN_DEFAULT 0u
+
+/**
+ * @brief Describes the plan to create. Initialise with ::FFC_PLAN_DESC_INIT, then
+ * set the fields you need. The struct only grows by appending fields; the
+ * library reads struct_size bytes of it.
+ */
+typedef struct ffc_plan_desc {
+    size_t struct_size; /**< sizeof(ffc_plan_desc_t) as compiled by the caller. */
+    uint32_t magic;     /**< FFC_PLAN_DESC_MAGIC. */
+    uint32_t version;   /**< FFC_PLAN_DESC_VERSION. */
+    uint64_t fft_size;  /**< N: a power of two, FFC_MIN_FFT_SIZE ≤ N ≤ FFC_MAX_FFT_SIZE. */
+    int32_t dtype;      /**< ::ffc_dtype_t of the I/O tensors. */
+    int32_t backend;    /**< ::ffc_backend_t. */
+    int32_t device;     /**< CUDA device ordinal; −1 means the current device at creation. */
+    uint32_t flags;     /**< FFC_PLAN_* flags. */
+    /**
+     * Optional forced Monarch factorisation, outermost factor first, terminated
+     * by 0 (all zero: the planner decides). The product must equal fft_size and
+     * the backend must implement it, otherwise FFC_ERROR_INVALID_FLAGS or
+     * FFC_ERROR_NO_KERNEL. Used by the benchmark to time every candidate.
+     */
+    uint32_t force_factors[FFC_MAX_FACTORS];
+    int32_t cpu_threads; /**< CPU backend worker threads; 0 = hardware concurrency (max 16). */
+    uint32_t reserved0;
+    uint64_t reserved[6]; /**< Must be zero. */
+} ffc_plan_desc_t;
+
+/** @brief Initialiser for ::ffc_plan_desc_t: fp16, automatic backend, current device. */
+#define FFC_PLAN_DESC_INIT                                                          \
+    {                                                                               \
+        sizeof(ffc_plan_desc_t), FFC_PLAN_DESC_MAGIC, FFC_PLAN_DESC_VERSION, 0u,    \
+            (int32_t)FFC_DTYPE_FP16, (int32_t)FFC_BACKEND_AUTO, -1, FFC_PLAN_DEFAULT, \
+            {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u}, 0, 0u, { 0u, 0u, 0u, 0u, 0u, 0u }     \
+    }
+
+/**
+ * @brief Problem shape of one call. All four values must be ≥ 1, with
+ * seq_len ≤ N and kernel_len ≤ N.
+ */
+typedef struct ffc_shape {
+    int64_t batch;      /**< B: any value ≥ 1 (odd too). */
+    int64_t channels;   /**< H. */
+    int64_t seq_len;    /**< L: length of u, the gates and y. */
+    int64_t kernel_len; /**< K: length of k's rows. */
+} ffc_shape_t;
+
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Plans                                                              */
+/* ------------------------------------------------------------------------- */
+/** @{ */
+
+/**
+ * @brief Creates a plan: validates @p desc, resolves the backend, runs the planner
+ * (which picks a Monarch factorisation with its cost model) and prepares tables.
+ *
+ * May allocate host and device memory and synchronise with the plan's device.
+ * Thread-safe (different threads may create plans concurrently).
+ *
+ * @param[out] plan receives the handle; set to NULL on failure.
+ * @param[in]  desc plan descriptor (see ::FFC_PLAN_DESC_INIT).
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_DESCRIPTOR;
+ *         FFC_ERROR_INVALID_FFT_SIZE; FFC_ERROR_INVALID_DTYPE;
+ *         FFC_ERROR_INVALID_BACKEND; FFC_ERROR_INVALID_DEVICE;
+ *         FFC_ERROR_INVALID_FLAGS; FFC_ERROR_BACKEND_UNAVAILABLE;
+ *         FFC_ERROR_NO_KERNEL; FFC_ERROR_OUT_OF_MEMORY; FFC_ERROR_CUDA.
+ */
+FFC_API ffc_status_t ffc_plan_create(ffc_plan_t *plan, const ffc_plan_desc_t *desc);
+
+/** @brief Destroys a plan. NULL is a no-op. Must not race with other uses of the plan. */
+FFC_API void ffc_plan_destroy(ffc_plan_t plan);
+
+/**
+ * @brief Bytes of workspace that forward and backward need for @p shape (one
+ * number covers both). The workspace passed to an execute call must be at least
+ * this large; for the CUDA backend it is device memory, aligned to 256 bytes.
+ * May be 0, in which case workspace may be NULL.
+ *
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE.
+ */
+FFC_API ffc_status_t ffc_plan_get_workspace_size(ffc_plan_t plan, const ffc_shape_t *shape,
+                                                 size_t *workspace_size);
+
+/**
+ * @brief Writes a human-readable description of the planner's decision (backend,
+ * device, chosen factorisation and kernel, predicted time, every candidate
+ * considered) into @p buf as a NUL-terminated string.
+ *
+ * @param[out] required if not NULL, receives the bytes needed including the NUL.
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER (plan, or buf with buf_size > 0);
+ *         FFC_ERROR_BUFFER_TOO_SMALL (nothing written; *required is set).
+ *         buf = NULL with buf_size = 0 is a size query and returns
+ *         FFC_ERROR_BUFFER_TOO_SMALL with *required set.
+ */
+FFC_API ffc_status_t ffc_plan_describe(ffc_plan_t plan, char *buf, size_t buf_size,
+                                       size_t *required);
+
+#define FFC_PLAN_INFO_MAGIC 0x46464349u /**< "FFCI" */
+#define FFC_PLAN_INFO_VERSION 1u
+
+/** @brief What a plan resolved to. Initialise with ::FFC_PLAN_INFO_INIT. */
+typedef struct ffc_plan_info {
+    size_t struct_size;
+    uint32_t magic;
+    uint32_t version;
+    uint64_t fft_size;
+    int32_t dtype;       /**< ::ffc_dtype_t. */
+    int32_t backend;     /**< The resolved backend (never FFC_BACKEND_AUTO). */
+    int32_t device;      /**< CUDA device ordinal, −1 for the CPU backend. */
+    int32_t num_factors; /**< Monarch order p. */
+    uint32_t factors[FFC_MAX_FACTORS]; /**< Outermost first. */
+    int32_t fused;       /**< 1 if one kernel does the whole convolution. */
+    uint32_t reserved0;
+    double predicted_us_per_sequence; /**< Cost-model time per (batch, channel) sequence, µs. */
+    char kernel_name[64]; /**< Name of the chosen kernel variant. */
+} ffc_plan_info_t;
+
+#define FFC_PLAN_INFO_INIT \
+    { sizeof(ffc_plan_info_t), FFC_PLAN_INFO_MAGIC, FFC_PLAN_INFO_VERSION, 0u, 0, 0, 0, 0, {0u}, 0, 0u, 0.0, {0} }
+
+/**
+ * @brief Fills @p info for @p plan.
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_DESCRIPTOR.
+ */
+FFC_API ffc_status_t ffc_plan_get_info(ffc_plan_t plan, ffc_plan_info_t *info);
+
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Convolution                                                        */
+/* ------------------------------------------------------------------------- */
+/** @{ */
+
+/**
+ * @brief y = out_gate ⊙ conv(in_gate ⊙ u, k): the forward convolution.
+ *
+ * The spectrum of k is computed inside the call. To reuse it across calls with
+ * an unchanged k, see ffc_kernel_spectrum_compute() and ffc_conv_forward_spectrum().
+ *
+ * @param plan      a plan of FFT size N.
+ * @param shape     B, H, L, K of this call.
+ * @param u         (B, H, L) input, plan dtype.
+ * @param k         (H, K) filter, fp32.
+ * @param in_gate   (B, H, L) or NULL.
+ * @param out_gate  (B, H, L) or NULL.
+ * @param y         (B, H, L) output, plan dtype. May be the same pointer as u
+ *                  (in place); no other overlap with the inputs is allowed.
+ * @param workspace at least ffc_plan_get_workspace_size() bytes (NULL if that is 0).
+ * @param workspace_size its size in bytes.
+ * @param stream    CUDA stream (ignored by the CPU backend).
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE;
+ *         FFC_ERROR_MISALIGNED_POINTER; FFC_ERROR_INVALID_POINTER;
+ *         FFC_ERROR_WORKSPACE_TOO_SMALL; FFC_ERROR_CUDA.
+ *
+ * Asynchronous on the CUDA backend; thread-safe as described in @ref conventions.
+ */
+FFC_API ffc_status_t ffc_conv_forward(ffc_plan_t plan, const ffc_shape_t *shape, const void *u,
+                                      const float *k, const void *in_gate, const void *out_gate,
+                                      void *y, void *workspace, size_t workspace_size,
+                                      ffc_stream_t stream);
+
+/**
+ * @brief Gradients of ffc_conv_forward(). Every output may be NULL (not wanted);
+ * the work that only feeds a NULL output is skipped.
+ *
+ * @param dy         (B, H, L) upstream gradient, plan dtype.
+ * @param u, k, in_gate, out_gate  the forward inputs (gates may be NULL = absent).
+ * @param du         (B, H, L) or NULL.
+ * @param dk         (H, K) fp32 or NULL. Overwritten (not accumulated). The batch
+ *                   reduction is deterministic: identical bits on every run.
+ * @param d_in_gate  (B, H, L) or NULL; must be NULL when in_gate is NULL.
+ * @param d_out_gate (B, H, L) or NULL; must be NULL when out_gate is NULL.
+ * @return as ffc_conv_forward(); FFC_ERROR_INVALID_ARGUMENT when a gate gradient
+ *         is requested for an absent gate.
+ */
+FFC_API ffc_status_t ffc_conv_backward(ffc_plan_t plan, const ffc_shape_t *shape, const void *dy,
+                                       const void *u, const float *k, const void *in_gate,
+                                       const void *out_gate, void *du, float *dk, void *d_in_gate,
+                                       void *d_out_gate, void *workspace, size_t workspace_size,
+                                       ffc_stream_t stream);
+
+/**
+ * @brief Bytes of the precomputed spectrum of a (H, K) filter for @p shape
+ * (depends on H and the plan only). The layout is internal to the plan.
+ */
+FFC_API ffc_status_t ffc_kernel_spectrum_get_size(ffc_plan_t plan, const ffc_shape_t *shape,
+                                                  size_t *spectrum_size);
+
+/**
+ * @brief Computes the spectrum of @p k into @p spectrum (host memory on the CPU
+ * backend, device memory on CUDA), for later calls of ffc_conv_forward_spectrum()
+ * on the same plan with the same H and K.
+ */
+FFC_API ffc_status_t ffc_kernel_spectrum_compute(ffc_plan_t plan, const ffc_shape_t *shape,
+                                                 const float *k, void *spectrum,
+                                                 size_t spectrum_size, ffc_stream_t stream);
+
+/**
+ * @brief As ffc_conv_forward(), reusing a spectrum made by ffc_kernel_spectrum_compute()
+ * instead of transforming k again.
+ */
+FFC_API ffc_status_t ffc_conv_forward_spectrum(ffc_plan_t plan, const ffc_shape_t *shape,
+                                               const void *u, const void *spectrum,
+                                               size_t spectrum_size, const void *in_gate,
+                                               const void *out_gate, void *y, void *workspace,
+                                               size_t workspace_size, ffc_stream_t stream);
+
+/** @} */
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* FLASHFFTCONV_H */

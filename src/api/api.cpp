@@ -1,0 +1,409 @@
+// The C entry points. Each one validates every argument before touching any
+// output, runs inside the exception firewall (guarded()), and records a
+// thread-local message on failure. Nothing but ffc_status_t crosses the ABI.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "common/executor.hpp"
+#include "common/types.hpp"
+#include "plan/planner.hpp"
+#if FFC_WITH_CUDA
+#include "cuda/cuda_host.hpp"
+#endif
+
+struct ffc_plan_s {
+    ffc::plan::Decision decision;
+    std::unique_ptr<ffc::Executor> executor;
+    int device = -1;
+    std::string description;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+template <class F>
+ffc_status_t guarded(F &&body) {
+    try {
+        body();
+        t_last_error.clear();
+        return FFC_SUCCESS;
+    } catch (const ffc::Error &e) {
+        t_last_error = e.what();
+        return e.status();
+    } catch (const std::bad_alloc &) {
+        t_last_error = "host memory allocation failed";
+        return FFC_ERROR_OUT_OF_MEMORY;
+    } catch (const std::exception &e) {
+        t_last_error = std::string("internal error: ") + e.what();
+        return FFC_ERROR_INTERNAL;
+    } catch (...) {
+        t_last_error = "internal error: unknown exception";
+        return FFC_ERROR_INTERNAL;
+    }
+}
+
+void require(const void *p, const char *name) {
+    if (!p) ffc::fail(FFC_ERROR_NULL_POINTER, std::string(name) + " is NULL");
+}
+
+void require_plan(const ffc_plan_s *plan) {
+    if (!plan) ffc::fail(FFC_ERROR_NULL_POINTER, "plan is NULL");
+}
+
+void require_aligned(const void *p, size_t alignment, const char *name) {
+    if (p && reinterpret_cast<uintptr_t>(p) % alignment != 0)
+        ffc::fail(FFC_ERROR_MISALIGNED_POINTER,
+                  std::string(name) + " is not aligned to " + std::to_string(alignment) + " bytes");
+}
+
+ffc::Shape validate_shape(const ffc_plan_s *plan, const ffc_shape_t *s) {
+    require(s, "shape");
+    const int64_t n = int64_t(plan->decision.fft_size);
+    auto positive = [](int64_t v, const char *what) {
+        if (v < 1) ffc::fail(FFC_ERROR_INVALID_SHAPE, std::string(what) + " = " + std::to_string(v) + " (must be >= 1)");
+    };
+    positive(s->batch, "batch");
+    positive(s->channels, "channels");
+    positive(s->seq_len, "seq_len");
+    positive(s->kernel_len, "kernel_len");
+    if (s->seq_len > n)
+        ffc::fail(FFC_ERROR_INVALID_SHAPE, "seq_len = " + std::to_string(s->seq_len) + " exceeds the FFT size " + std::to_string(n));
+    if (s->kernel_len > n)
+        ffc::fail(FFC_ERROR_INVALID_SHAPE, "kernel_len = " + std::to_string(s->kernel_len) + " exceeds the FFT size " + std::to_string(n));
+    // Element counts must fit in int64 with room to spare (byte offsets are computed in 64 bits).
+    const int64_t limit = int64_t(1) << 60;
+    if (s->batch > limit / s->channels || s->batch * s->channels > limit / s->seq_len)
+        ffc::fail(FFC_ERROR_INVALID_SHAPE, "B*H*L overflows 64-bit indexing");
+    return ffc::Shape{s->batch, s->channels, s->seq_len, s->kernel_len};
+}
+
+void check_workspace(const ffc_plan_s *plan, const ffc::Shape &shape, const void *ws, size_t ws_size) {
+    const size_t need = plan->executor->workspace_size(shape);
+    if (ws_size < need)
+        ffc::fail(FFC_ERROR_WORKSPACE_TOO_SMALL, "workspace_size = " + std::to_string(ws_size) +
+                                                     " bytes, this call needs " + std::to_string(need));
+    if (need > 0) require(ws, "workspace");
+    require_aligned(ws, need > 0 && plan->decision.backend == ffc::Backend::cuda ? 256 : 1, "workspace");
+}
+
+// A tensor operand: NULL-ness, alignment to its element size, and reachability by the backend.
+void check_tensor(const ffc_plan_s *plan, const void *p, size_t elem, const char *name, bool required) {
+    if (required) require(p, name);
+    if (!p) return;
+    require_aligned(p, elem, name);
+    plan->executor->check_pointer(p, name);
+}
+
+std::vector<int> forced_factors(const ffc_plan_desc_t &d) {
+    std::vector<int> f;
+    bool ended = false;
+    for (int i = 0; i < FFC_MAX_FACTORS; ++i) {
+        if (d.force_factors[i] == 0) { ended = true; continue; }
+        if (ended) ffc::fail(FFC_ERROR_INVALID_FLAGS, "force_factors has a nonzero entry after the terminating 0");
+        f.push_back(int(d.force_factors[i]));
+    }
+    return f;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char *ffc_status_string(ffc_status_t status) {
+    switch (status) {
+    case FFC_SUCCESS: return "success";
+    case FFC_ERROR_INVALID_ARGUMENT: return "invalid argument";
+    case FFC_ERROR_NULL_POINTER: return "a required pointer is NULL";
+    case FFC_ERROR_INVALID_FFT_SIZE: return "FFT size is not a power of two in [256, 4194304]";
+    case FFC_ERROR_INVALID_SHAPE: return "invalid shape";
+    case FFC_ERROR_INVALID_DTYPE: return "unsupported data type";
+    case FFC_ERROR_INVALID_DESCRIPTOR: return "invalid descriptor (struct_size, magic or version)";
+    case FFC_ERROR_WORKSPACE_TOO_SMALL: return "workspace too small";
+    case FFC_ERROR_BUFFER_TOO_SMALL: return "buffer too small";
+    case FFC_ERROR_INVALID_BACKEND: return "invalid backend";
+    case FFC_ERROR_INVALID_DEVICE: return "invalid CUDA device";
+    case FFC_ERROR_INVALID_FLAGS: return "invalid flags or forced factorisation";
+    case FFC_ERROR_MISALIGNED_POINTER: return "misaligned pointer";
+    case FFC_ERROR_INVALID_POINTER: return "pointer not accessible from the plan's device";
+    case FFC_ERROR_NOT_SUPPORTED: return "not supported";
+    case FFC_ERROR_BACKEND_UNAVAILABLE: return "backend unavailable";
+    case FFC_ERROR_NO_KERNEL: return "no compiled kernel implements this plan on this device";
+    case FFC_ERROR_CUDA: return "CUDA runtime error";
+    case FFC_ERROR_OUT_OF_MEMORY: return "out of memory";
+    case FFC_ERROR_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}
+
+size_t ffc_last_error_message(char *buf, size_t buf_size) {
+    const std::string &m = t_last_error;
+    if (buf && buf_size > 0) {
+        size_t n = std::min(m.size(), buf_size - 1);
+        std::memcpy(buf, m.data(), n);
+        buf[n] = '\0';
+    }
+    return m.size();
+}
+
+unsigned ffc_version_number(void) { return FFC_VERSION_NUMBER; }
+
+const char *ffc_version_string(void) {
+#define FFC_STR2(x) #x
+#define FFC_STR(x) FFC_STR2(x)
+    return FFC_STR(FFC_VERSION_MAJOR) "." FFC_STR(FFC_VERSION_MINOR) "." FFC_STR(FFC_VERSION_PATCH);
+}
+
+const char *ffc_build_info(void) {
+    static const std::string info = [] {
+        std::string sm = FFC_CUDA_ARCHS;  // "80;90" or "" without CUDA
+        std::replace(sm.begin(), sm.end(), ';', ',');
+        std::string s = "{\"version\":\"";
+        s += ffc_version_string();
+        s += "\",\"version_number\":" + std::to_string(FFC_VERSION_NUMBER);
+        s += ",\"cuda\":";
+        s += FFC_WITH_CUDA ? "true" : "false";
+#if FFC_WITH_CUDA
+        s += ",\"cuda_runtime\":\"" + ffc::cuda::runtime_version_string() + "\"";
+        s += ",\"sm\":[" + sm + "]";
+#else
+        s += ",\"sm\":[]";
+#endif
+        s += ",\"kernels\":" + std::to_string(ffc::plan::kernels_compiled() ? ffc::plan::kernel_table().size() : 0);
+        s += "}";
+        return s;
+    }();
+    return info.c_str();
+}
+
+int ffc_backend_available(ffc_backend_t backend) {
+    switch (backend) {
+    case FFC_BACKEND_CPU: return 1;
+    case FFC_BACKEND_AUTO: return 1;
+    case FFC_BACKEND_CUDA:
+#if FFC_WITH_CUDA
+        try { return ffc::cuda::device_count() > 0 ? 1 : 0; } catch (...) { return 0; }
+#else
+        return 0;
+#endif
+    }
+    return 0;
+}
+
+ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
+    if (out) *out = nullptr;
+    return guarded([&] {
+        require(out, "plan");
+        require(desc, "desc");
+        // Versioned descriptor: accept any struct_size that covers version 1's fields.
+        if (desc->magic != FFC_PLAN_DESC_MAGIC)
+            ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->magic is wrong: initialise the descriptor with FFC_PLAN_DESC_INIT");
+        if (desc->version < 1 || desc->version > FFC_PLAN_DESC_VERSION)
+            ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->version = " + std::to_string(desc->version) + " is not supported by this library");
+        if (desc->struct_size != sizeof(ffc_plan_desc_t))
+            ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->struct_size = " + std::to_string(desc->struct_size) +
+                                                        ", expected " + std::to_string(sizeof(ffc_plan_desc_t)));
+        for (uint64_t r : desc->reserved)
+            if (r) ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved fields must be zero");
+        if (desc->reserved0) ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved0 must be zero");
+
+        const uint64_t n = desc->fft_size;
+        if (!ffc::is_pow2(n) || n < FFC_MIN_FFT_SIZE || n > FFC_MAX_FFT_SIZE)
+            ffc::fail(FFC_ERROR_INVALID_FFT_SIZE, "fft_size = " + std::to_string(n) +
+                                                      " (must be a power of two from 256 to 4194304)");
+        if (desc->dtype != FFC_DTYPE_FP32 && desc->dtype != FFC_DTYPE_FP16 && desc->dtype != FFC_DTYPE_BF16)
+            ffc::fail(FFC_ERROR_INVALID_DTYPE, "dtype = " + std::to_string(desc->dtype) + " is not an ffc_dtype_t");
+        if (desc->backend != FFC_BACKEND_AUTO && desc->backend != FFC_BACKEND_CPU && desc->backend != FFC_BACKEND_CUDA)
+            ffc::fail(FFC_ERROR_INVALID_BACKEND, "backend = " + std::to_string(desc->backend) + " is not an ffc_backend_t");
+        if (desc->flags != FFC_PLAN_DEFAULT)
+            ffc::fail(FFC_ERROR_INVALID_FLAGS, "unknown flag bits 0x" + [&] { char b[16]; std::snprintf(b, sizeof b, "%x", desc->flags); return std::string(b); }());
+        if (desc->cpu_threads < 0) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "cpu_threads must be >= 0");
+        const std::vector<int> forced = forced_factors(*desc);
+        const ffc::DType dtype = ffc::DType(desc->dtype);
+
+        ffc::Backend backend = ffc::Backend(desc->backend);
+        int device = -1;
+        ffc::plan::DeviceCaps caps;
+#if FFC_WITH_CUDA
+        const int ndev = ffc::cuda::device_count();
+        if (backend == ffc::Backend::automatic) backend = ndev > 0 ? ffc::Backend::cuda : ffc::Backend::cpu;
+        if (backend == ffc::Backend::cuda) {
+            if (ndev == 0) ffc::fail(FFC_ERROR_BACKEND_UNAVAILABLE, "the CUDA backend was requested but no CUDA device is present");
+            device = desc->device < 0 ? ffc::cuda::current_device() : desc->device;
+            if (device >= ndev)
+                ffc::fail(FFC_ERROR_INVALID_DEVICE, "device = " + std::to_string(device) + " but only " + std::to_string(ndev) + " CUDA device(s) exist");
+            caps = ffc::cuda::query_device_caps(device);
+        }
+#else
+        if (backend == ffc::Backend::automatic) backend = ffc::Backend::cpu;
+        if (backend == ffc::Backend::cuda)
+            ffc::fail(FFC_ERROR_BACKEND_UNAVAILABLE, "this build of libflashfftconv has no CUDA backend");
+#endif
+        if (backend == ffc::Backend::cpu) caps = ffc::plan::device_preset("cpu");
+
+        auto plan = std::make_unique<ffc_plan_s>();
+        plan->decision = ffc::plan::make_plan(n, dtype, backend, caps, forced);
+        plan->device = device;
+        if (backend == ffc::Backend::cpu) {
+            int threads = desc->cpu_threads > 0 ? desc->cpu_threads : int(std::thread::hardware_concurrency());
+            plan->executor = ffc::make_cpu_executor(plan->decision, std::clamp(threads, 1, 16));
+        } else {
+#if FFC_WITH_CUDA
+            plan->executor = ffc::make_cuda_executor(plan->decision, device);
+#endif
+        }
+        plan->description = ffc::plan::describe(plan->decision);
+        *out = plan.release();
+    });
+}
+
+void ffc_plan_destroy(ffc_plan_t plan) {
+    (void)guarded([&] { delete plan; });
+}
+
+ffc_status_t ffc_plan_get_workspace_size(ffc_plan_t plan, const ffc_shape_t *shape, size_t *workspace_size) {
+    return guarded([&] {
+        require_plan(plan);
+        require(workspace_size, "workspace_size");
+        const ffc::Shape s = validate_shape(plan, shape);
+        *workspace_size = plan->executor->workspace_size(s);
+    });
+}
+
+ffc_status_t ffc_plan_describe(ffc_plan_t plan, char *buf, size_t buf_size, size_t *required) {
+    return guarded([&] {
+        require_plan(plan);
+        const std::string &d = plan->description;
+        if (required) *required = d.size() + 1;
+        if (buf_size > 0) require(buf, "buf");
+        if (buf_size < d.size() + 1)
+            ffc::fail(FFC_ERROR_BUFFER_TOO_SMALL, "describe needs " + std::to_string(d.size() + 1) + " bytes, buf_size = " + std::to_string(buf_size));
+        std::memcpy(buf, d.c_str(), d.size() + 1);
+    });
+}
+
+ffc_status_t ffc_plan_get_info(ffc_plan_t plan, ffc_plan_info_t *info) {
+    return guarded([&] {
+        require_plan(plan);
+        require(info, "info");
+        if (info->magic != FFC_PLAN_INFO_MAGIC || info->version < 1 || info->version > FFC_PLAN_INFO_VERSION ||
+            info->struct_size != sizeof(ffc_plan_info_t))
+            ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "info must be initialised with FFC_PLAN_INFO_INIT");
+        const ffc::plan::Decision &d = plan->decision;
+        ffc_plan_info_t r = FFC_PLAN_INFO_INIT;
+        r.fft_size = d.fft_size;
+        r.dtype = int32_t(d.dtype);
+        r.backend = int32_t(d.backend);
+        r.device = plan->device;
+        r.num_factors = int32_t(d.chosen.factors.size());
+        for (size_t i = 0; i < d.chosen.factors.size() && i < FFC_MAX_FACTORS; ++i) r.factors[i] = uint32_t(d.chosen.factors[i]);
+        r.fused = d.chosen.path == ffc::plan::Path::fused ? 1 : 0;
+        r.predicted_us_per_sequence = d.predicted_us_per_sequence();
+        const char *name = d.chosen.kernel ? d.chosen.kernel->name : "cpu_monarch";
+        std::snprintf(r.kernel_name, sizeof r.kernel_name, "%s", name);
+        *info = r;
+    });
+}
+
+ffc_status_t ffc_conv_forward(ffc_plan_t plan, const ffc_shape_t *shape, const void *u, const float *k,
+                              const void *in_gate, const void *out_gate, void *y, void *workspace,
+                              size_t workspace_size, ffc_stream_t stream) {
+    return guarded([&] {
+        require_plan(plan);
+        const ffc::Shape s = validate_shape(plan, shape);
+        const size_t es = ffc::dtype_size(plan->decision.dtype);
+        check_tensor(plan, u, es, "u", true);
+        check_tensor(plan, k, sizeof(float), "k", true);
+        check_tensor(plan, in_gate, es, "in_gate", false);
+        check_tensor(plan, out_gate, es, "out_gate", false);
+        check_tensor(plan, y, es, "y", true);
+        check_workspace(plan, s, workspace, workspace_size);
+        ffc::ForwardArgs a;
+        a.shape = s; a.u = u; a.k = k; a.in_gate = in_gate; a.out_gate = out_gate; a.y = y;
+        a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;
+        plan->executor->forward(a);
+    });
+}
+
+ffc_status_t ffc_conv_backward(ffc_plan_t plan, const ffc_shape_t *shape, const void *dy, const void *u,
+                               const float *k, const void *in_gate, const void *out_gate, void *du, float *dk,
+                               void *d_in_gate, void *d_out_gate, void *workspace, size_t workspace_size,
+                               ffc_stream_t stream) {
+    return guarded([&] {
+        require_plan(plan);
+        const ffc::Shape s = validate_shape(plan, shape);
+        const size_t es = ffc::dtype_size(plan->decision.dtype);
+        check_tensor(plan, dy, es, "dy", true);
+        check_tensor(plan, u, es, "u", true);
+        check_tensor(plan, k, sizeof(float), "k", true);
+        check_tensor(plan, in_gate, es, "in_gate", false);
+        check_tensor(plan, out_gate, es, "out_gate", false);
+        check_tensor(plan, du, es, "du", false);
+        check_tensor(plan, dk, sizeof(float), "dk", false);
+        check_tensor(plan, d_in_gate, es, "d_in_gate", false);
+        check_tensor(plan, d_out_gate, es, "d_out_gate", false);
+        if (d_in_gate && !in_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_in_gate requested but in_gate is NULL");
+        if (d_out_gate && !out_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_out_gate requested but out_gate is NULL");
+        check_workspace(plan, s, workspace, workspace_size);
+        if (!du && !dk && !d_in_gate && !d_out_gate) return;  // nothing wanted
+        ffc::BackwardArgs a;
+        a.shape = s; a.dy = dy; a.u = u; a.k = k; a.in_gate = in_gate; a.out_gate = out_gate;
+        a.du = du; a.dk = dk; a.d_in_gate = d_in_gate; a.d_out_gate = d_out_gate;
+        a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;
+        plan->executor->backward(a);
+    });
+}
+
+ffc_status_t ffc_kernel_spectrum_get_size(ffc_plan_t plan, const ffc_shape_t *shape, size_t *spectrum_size) {
+    return guarded([&] {
+        require_plan(plan);
+        require(spectrum_size, "spectrum_size");
+        *spectrum_size = plan->executor->spectrum_size(validate_shape(plan, shape));
+    });
+}
+
+ffc_status_t ffc_kernel_spectrum_compute(ffc_plan_t plan, const ffc_shape_t *shape, const float *k, void *spectrum,
+                                         size_t spectrum_size, ffc_stream_t stream) {
+    return guarded([&] {
+        require_plan(plan);
+        const ffc::Shape s = validate_shape(plan, shape);
+        check_tensor(plan, k, sizeof(float), "k", true);
+        check_tensor(plan, spectrum, 16, "spectrum", true);
+        const size_t need = plan->executor->spectrum_size(s);
+        if (spectrum_size < need)
+            ffc::fail(FFC_ERROR_BUFFER_TOO_SMALL, "spectrum_size = " + std::to_string(spectrum_size) + ", needs " + std::to_string(need));
+        ffc::SpectrumArgs a;
+        a.shape = s; a.k = k; a.spectrum = spectrum; a.stream = stream;
+        plan->executor->compute_spectrum(a);
+    });
+}
+
+ffc_status_t ffc_conv_forward_spectrum(ffc_plan_t plan, const ffc_shape_t *shape, const void *u, const void *spectrum,
+                                       size_t spectrum_size, const void *in_gate, const void *out_gate, void *y,
+                                       void *workspace, size_t workspace_size, ffc_stream_t stream) {
+    return guarded([&] {
+        require_plan(plan);
+        const ffc::Shape s = validate_shape(plan, shape);
+        const size_t es = ffc::dtype_size(plan->decision.dtype);
+        check_tensor(plan, u, es, "u", true);
+        check_tensor(plan, spectrum, 16, "spectrum", true);
+        check_tensor(plan, in_gate, es, "in_gate", false);
+        check_tensor(plan, out_gate, es, "out_gate", false);
+        check_tensor(plan, y, es, "y", true);
+        const size_t need = plan->executor->spectrum_size(s);
+        if (spectrum_size < need)
+            ffc::fail(FFC_ERROR_BUFFER_TOO_SMALL, "spectrum_size = " + std::to_string(spectrum_size) + ", needs " + std::to_string(need));
+        check_workspace(plan, s, workspace, workspace_size);
+        ffc::ForwardArgs a;
+        a.shape = s; a.u = u; a.spectrum = spectrum; a.in_gate = in_gate; a.out_gate = out_gate; a.y = y;
+        a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;
+        plan->executor->forward(a);
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,39 @@
+// Description of one precompiled CUDA kernel variant, visible to the planner
+// without CUDA (the table itself is generated: src/cuda/generated/kernel_table.inc).
+// The launch code for each variant lives in its own generated .cu file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ffc::plan {
+
+struct DeviceCaps;
+
+enum class KernelKind : int { fused_conv = 0 };
+
+struct KernelVariant {
+    const char *name;        // e.g. "fused_n4096_16x16x16"
+    KernelKind kind;
+    uint64_t fft_size;
+    int num_factors;
+    int factors[8];          // outermost first
+    int threads;             // CTA size
+    int pairs_per_cta;       // sequence pairs one CTA convolves
+    size_t smem_bytes;       // dynamic shared memory per CTA
+    int min_sm;              // lowest compute capability (e.g. 80)
+
+    std::vector<int> factor_list() const { return std::vector<int>(factors, factors + num_factors); }
+    // CUTLASS-style: can this variant run this size on this device?
+    bool can_implement(uint64_t n, const DeviceCaps &caps) const;
+};
+
+// Every variant compiled into this build (empty table when CUDA is off is NOT the
+// case: the table describes the variants the CUDA build would contain, so the
+// planner can be tested on a CPU-only build; kernels_compiled() says whether the
+// launch functions are actually present).
+const std::vector<KernelVariant> &kernel_table();
+bool kernels_compiled();
+
+}  // namespace ffc::plan
