@@ -1,0 +1,565 @@
+// The fused FFT-convolution kernel: one CTA convolves PAIRS sequence pairs
+// entirely in shared memory — one read of u and the gates, one write of y.
+//
+// Mathematics (DESIGN §3, src/monarch/monarch.hpp). N = r_0 · … · r_{p-1}; the
+// factors below 16 ("small", at most two, always outermost) run on CUDA cores in
+// fp32; every radix-16 stage runs on tensor cores:
+//
+//   * A radix-16 stage is a complex 16×16 DFT applied to 16 data columns at once,
+//     written as a real product Y(16 × 32) = X(16 × 32) · Bᵀ(32 × 32) with
+//     mma.sync.m16n8k16 (bf16 in, fp32 accumulate). Data is the A operand, so the
+//     accumulator of one DFT is directly the A operand of the next: the last
+//     forward stage, the multiplication by the spectrum and the first inverse
+//     stage run in registers without touching shared memory.
+//   * Precision: each operand is split into bf16 hi + lo parts and three products
+//     are accumulated (hi·hi + lo·hi + hi·lo): ~2^-17 relative error per stage and
+//     the exponent range of fp32, so intermediates never overflow or flush. The
+//     only rounding that matters is the final one to the output dtype.
+//   * The inverse runs in the conjugate-carried domain: IDFT(x) = conj(DFT(conj x)),
+//     so it reuses the forward DFT fragments. Carrying D' = conj(D), inverse stage s
+//     is D' ← F_s(T_s ⊙ D'); the twiddle T_s is applied in the epilogue of the
+//     stage before. The output is conj(D') / N.
+//   * Two-for-one: pair (a, b) of one channel is packed as v_a + i·v_b; because k
+//     is real, y_a = Re and y_b = Im of the inverse transform.
+//   * Zero padding: when L ≤ N/2 and stage 0 is a tensor-core stage, its upper
+//     eight input rows are zero (skipped) and only its lower eight outputs of the
+//     final inverse stage are needed (skipped).
+//
+// Shared memory: PAIRS × N complex fp32, XOR-swizzled (swizzle()) so that every
+// stage's accesses are free of bank conflicts, plus a two-level twiddle table.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda/launch.hpp"
+
+namespace ffc::cuda::fused {
+
+// ---------------------------------------------------------------------------
+// Compile-time geometry of one variant.
+// ---------------------------------------------------------------------------
+template <int N_, int SMALL0, int SMALL1, int NUM_TC, int PAIRS_, int THREADS_>
+struct Geometry {
+    static constexpr int N = N_;
+    static constexpr int PAIRS = PAIRS_;
+    static constexpr int THREADS = THREADS_;
+    static constexpr int WARPS = THREADS / 32;
+    static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
+    static constexpr int num_stages = num_small + NUM_TC;
+
+    static constexpr int radix(int s) { return s < num_small ? (s == 0 ? SMALL0 : SMALL1) : 16; }
+    static constexpr int inner(int s) {
+        int m = 1;
+        for (int i = s + 1; i < num_stages; ++i) m *= radix(i);
+        return m;
+    }
+    static constexpr int twiddle_count = 64 + N / 64;
+    static constexpr size_t smem_bytes = size_t(PAIRS) * N * 8 + size_t(twiddle_count) * 8;
+
+    static_assert(NUM_TC >= 1, "the innermost stage must be a tensor-core stage");
+    static_assert(SMALL1 <= 1 || SMALL0 > 1, "small factors are listed first");
+    static_assert(inner(-1) == N, "factors must multiply to N");
+    static_assert(N >= 256 && (N & (N - 1)) == 0, "N is a power of two >= 256");
+    static_assert(THREADS % 32 == 0, "whole warps");
+};
+
+// ---------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------
+__device__ __forceinline__ float2 cmul(float2 a, float2 b) {
+    return make_float2(fmaf(a.x, b.x, -a.y * b.y), fmaf(a.x, b.y, a.y * b.x));
+}
+
+// cos(2πm/16), m = 0..15, correctly rounded to float.
+__device__ __forceinline__ float cos16(int m) {
+    constexpr float c[16] = {1.0f,  0.92387953251128674f,  0.70710678118654752f,  0.38268343236508977f,
+                             0.0f,  -0.38268343236508977f, -0.70710678118654752f, -0.92387953251128674f,
+                             -1.0f, -0.92387953251128674f, -0.70710678118654752f, -0.38268343236508977f,
+                             0.0f,  0.38268343236508977f,  0.70710678118654752f,  0.92387953251128674f};
+    return c[m & 15];
+}
+// exp(-2πi m / 16)
+__device__ __forceinline__ float2 w16(int m) { return make_float2(cos16(m), -cos16(m + 12)); }
+
+// Swizzled storage slot of logical element n (a bijection within each group of 16).
+// Bits 0..3 are XORed with a fold of the higher bits so that (a) radix-16 stages
+// whose column stride is 16^k and (b) the innermost stage, whose columns are
+// blocks of 16, hit 16 distinct 8-byte bank pairs per half-warp. See the
+// analysis in docs/architecture.md ("Shared-memory layout").
+__device__ __forceinline__ int swizzle(int n) {
+    int s = ((n >> 4) & 1) | (((n >> 5) & 1) << 3);
+    s ^= ((n >> 5) & 3) << 2;
+    s ^= ((n >> 9) & 3) << 2;
+    s ^= ((n >> 13) & 3) << 2;
+    s ^= ((n >> 17) & 3) << 2;
+    return n ^ s;
+}
+
+__device__ __forceinline__ uint32_t bf16x2_bits(__nv_bfloat162 v) { return *reinterpret_cast<uint32_t *>(&v); }
+
+// Splits (a, b) into bf16 pairs hi and lo with a ≈ hi.x + lo.x, b ≈ hi.y + lo.y.
+__device__ __forceinline__ void split_bf16x2(float a, float b, uint32_t &hi, uint32_t &lo) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    const float2 hf = __bfloat1622float2(h);
+    hi = bf16x2_bits(h);
+    lo = bf16x2_bits(__floats2bfloat162_rn(a - hf.x, b - hf.y));
+}
+
+__device__ __forceinline__ void mma_bf16_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// ---------------------------------------------------------------------------
+// The 16-point DFT as mma B fragments (hi and lo parts), built once per thread.
+//
+// Real layout of a 16-row k-tile κ: rows 0..7 are Re x_{8κ+0..7}, rows 8..15
+// Im x_{8κ+0..7}. An 8-column n-tile t holds outputs k = 8(t>>1) + 0..7, real
+// parts for even t, imaginary parts for odd t. With that ordering the thread
+// that loads x_j for j ∈ {2q, 2q+1, 2q+8, 2q+9} receives exactly y_k for the same
+// k set, so every stage reads and writes the same elements.
+// ---------------------------------------------------------------------------
+struct DftFragments {
+    uint32_t b[2][4][2][2];  // [κ][t][register][hi, lo]
+};
+
+__device__ __forceinline__ void make_dft_fragments(DftFragments &f, int lane) {
+    const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+    for (int kt = 0; kt < 2; ++kt)
+#pragma unroll
+        for (int t = 0; t < 4; ++t)
+#pragma unroll
+            for (int reg = 0; reg < 2; ++reg) {
+                const int k = 8 * (t >> 1) + g;
+                const bool out_im = t & 1, in_im = reg == 1;
+                float v[2];
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const int j = 8 * kt + 2 * q + e;
+                    const float2 w = w16(j * k);  // F_kj = Fr + i·Fi
+                    // Re y += Fr·Re x − Fi·Im x ;  Im y += Fi·Re x + Fr·Im x
+                    v[e] = out_im ? (in_im ? w.x : w.y) : (in_im ? -w.y : w.x);
+                }
+                split_bf16x2(v[0], v[1], f.b[kt][t][reg][0], f.b[kt][t][reg][1]);
+            }
+}
+
+// ---------------------------------------------------------------------------
+// Twiddles: W_{r_s·inner_s}^{k1·n2} = W_N^{k1·n2·N/(r_s·inner_s)}, looked up in a
+// two-level table (W_N^(e & 63) · W_N^(e & ~63)), both parts exact to fp32.
+// ---------------------------------------------------------------------------
+struct Twiddles {
+    const float2 *lo;  // 64 entries
+    const float2 *hi;  // N/64 entries
+    __device__ __forceinline__ float2 operator()(int e) const { return cmul(hi[e >> 6], lo[e & 63]); }
+};
+
+template <class G, int S>
+__device__ __forceinline__ int twiddle_exponent(int n) {
+    constexpr int r = G::radix(S), m = G::inner(S), stride = G::N / (r * m);
+    const int k1 = (n / m) % r, n2 = n % m;  // powers of two: shifts and masks
+    return k1 * n2 * stride;
+}
+
+// ---------------------------------------------------------------------------
+// In-register DFT of a small power-of-two size (radix-2 decimation in time).
+// ---------------------------------------------------------------------------
+template <int R>
+__device__ __forceinline__ void small_dft(float2 (&x)[R]) {
+    if constexpr (R > 1) {
+        float2 ev[R / 2], od[R / 2];
+#pragma unroll
+        for (int i = 0; i < R / 2; ++i) { ev[i] = x[2 * i]; od[i] = x[2 * i + 1]; }
+        small_dft<R / 2>(ev);
+        small_dft<R / 2>(od);
+#pragma unroll
+        for (int k = 0; k < R / 2; ++k) {
+            const float2 t = cmul(w16(k * (16 / R)), od[k]);
+            x[k] = make_float2(ev[k].x + t.x, ev[k].y + t.y);
+            x[k + R / 2] = make_float2(ev[k].x - t.x, ev[k].y - t.y);
+        }
+    }
+}
+
+// A CUDA-core stage (factor 2, 4 or 8; always outermost, so inner ≥ 16 and a
+// half-warp touches 16 consecutive elements). TW: stage whose twiddle the
+// epilogue applies, or -1.
+template <class G, int S, int TW>
+__device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw) {
+    constexpr int r = G::radix(S), m = G::inner(S), cols = G::N / r;
+#pragma unroll 1
+    for (int c = threadIdx.x; c < cols * G::PAIRS; c += G::THREADS) {
+        const int slot = c / cols, cc = c % cols;
+        float2 *s = sdata + slot * G::N;
+        const int n0 = (cc / m) * r * m + cc % m;
+        float2 x[r];
+#pragma unroll
+        for (int j = 0; j < r; ++j) x[j] = s[swizzle(n0 + j * m)];
+        small_dft<r>(x);
+#pragma unroll
+        for (int j = 0; j < r; ++j) {
+            const int n = n0 + j * m;
+            float2 v = x[j];
+            if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n)));
+            s[swizzle(n)] = v;
+        }
+    }
+}
+
+// Element positions handled by one thread in one m-tile of a radix-16 stage:
+// rows (data columns) g and g+8, DFT indices j ∈ {2q, 2q+1, 2q+8, 2q+9}.
+template <int M>
+__device__ __forceinline__ int tc_position(int base, int row, int j) {
+    if constexpr (M >= 16) return base + row + j * M;  // columns are consecutive
+    else return base + row * 16 + j;                    // innermost: columns are blocks of 16
+}
+__device__ __forceinline__ int tc_j(int q, int jj) { return 2 * q + (jj & 1) + 8 * (jj >> 1); }
+
+template <int M>
+__device__ __forceinline__ int tc_tile_base(int mt) {
+    if constexpr (M >= 16) return (mt / (M / 16)) * 16 * M + (mt % (M / 16)) * 16;
+    else return mt * 256;
+}
+
+// Loads the thread's 8 elements and splits them into A fragments (hi, lo).
+template <int M>
+__device__ __forceinline__ void tc_load(const float2 *s, int base, int g, int q, bool upper_zero,
+                                        uint32_t (&ah)[2][4], uint32_t (&al)[2][4]) {
+    float2 x[2][4];
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj)
+            x[r][jj] = (jj >= 2 && upper_zero) ? make_float2(0.f, 0.f)
+                                               : s[swizzle(tc_position<M>(base, g + 8 * r, tc_j(q, jj)))];
+#pragma unroll
+    for (int kt = 0; kt < 2; ++kt) {
+        split_bf16x2(x[0][2 * kt].x, x[0][2 * kt + 1].x, ah[kt][0], al[kt][0]);
+        split_bf16x2(x[1][2 * kt].x, x[1][2 * kt + 1].x, ah[kt][1], al[kt][1]);
+        split_bf16x2(x[0][2 * kt].y, x[0][2 * kt + 1].y, ah[kt][2], al[kt][2]);
+        split_bf16x2(x[1][2 * kt].y, x[1][2 * kt + 1].y, ah[kt][3], al[kt][3]);
+    }
+}
+
+// y = DFT16 applied to the A fragments; acc[t] as documented for DftFragments.
+__device__ __forceinline__ void tc_dft(const DftFragments &f, const uint32_t (&ah)[2][4], const uint32_t (&al)[2][4],
+                                       bool upper_in_zero, bool upper_out_unused, float (&acc)[4][4]) {
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[t][i] = 0.f;
+        if (t >= 2 && upper_out_unused) continue;
+#pragma unroll
+        for (int kt = 0; kt < 2; ++kt) {
+            if (kt == 1 && upper_in_zero) continue;
+            // Small terms first, then the dominant hi·hi product.
+            mma_bf16_16816(acc[t], al[kt], f.b[kt][t][0][0], f.b[kt][t][1][0]);
+            mma_bf16_16816(acc[t], ah[kt], f.b[kt][t][0][1], f.b[kt][t][1][1]);
+            mma_bf16_16816(acc[t], ah[kt], f.b[kt][t][0][0], f.b[kt][t][1][0]);
+        }
+    }
+}
+
+// Output element (row r, index jj) of the accumulators, as a complex value.
+__device__ __forceinline__ float2 tc_out(const float (&acc)[4][4], int r, int jj) {
+    const int t = 2 * (jj >> 1);      // n-tile of the real part; +1 holds the imaginary part
+    const int i = 2 * r + (jj & 1);   // c0..c3: (row g, col 2q), (g, 2q+1), (g+8, 2q), (g+8, 2q+1)
+    return make_float2(acc[t][i], acc[t + 1][i]);
+}
+
+// Re-packs complex values held in accumulator layout into A fragments.
+__device__ __forceinline__ void tc_repack(const float2 (&z)[2][4], uint32_t (&ah)[2][4], uint32_t (&al)[2][4]) {
+#pragma unroll
+    for (int kt = 0; kt < 2; ++kt) {
+        split_bf16x2(z[0][2 * kt].x, z[0][2 * kt + 1].x, ah[kt][0], al[kt][0]);
+        split_bf16x2(z[1][2 * kt].x, z[1][2 * kt + 1].x, ah[kt][1], al[kt][1]);
+        split_bf16x2(z[0][2 * kt].y, z[0][2 * kt + 1].y, ah[kt][2], al[kt][2]);
+        split_bf16x2(z[1][2 * kt].y, z[1][2 * kt + 1].y, ah[kt][3], al[kt][3]);
+    }
+}
+
+// What one slot of a CTA holds: rows of u, gates and y for batch elements a and
+// b of one channel (b absent for the last pair of an odd batch), and the
+// channel's spectrum. Computed on the fly (cheap) rather than kept in arrays,
+// which would live in local memory.
+struct PairRows {
+    int64_t row_a = -1, row_b = -1;  // element offsets of the rows, -1 = absent
+};
+struct SlotInfo {
+    PairRows rows;
+    const float2 *spectrum = nullptr;  // conv mode
+    float2 *spectrum_out = nullptr;    // spectrum mode
+};
+
+template <class G>
+__device__ __forceinline__ SlotInfo slot_info(const FusedParams &p, int slot) {
+    SlotInfo info;
+    const int64_t item = int64_t(blockIdx.x) * G::PAIRS + slot;
+    if (item >= p.items) return info;
+    if (p.mode == mode_spectrum) {  // one channel per slot
+        info.rows.row_a = item * p.kernel_len;
+        info.spectrum_out = static_cast<float2 *>(p.spectrum_out) + item * G::N;
+    } else {
+        const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
+        const int64_t ba = 2 * pair, bb = 2 * pair + 1;
+        info.rows.row_a = (ba * p.channels + h) * p.seq_len;
+        info.rows.row_b = bb < p.batch ? (bb * p.channels + h) * p.seq_len : -1;
+        info.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
+    }
+    return info;
+}
+
+// A radix-16 tensor-core stage along axis S; TW as for small_stage.
+template <class G, int S, int TW>
+__device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, const DftFragments &f, bool upper_in_zero,
+                                         bool upper_out_unused) {
+    constexpr int M = G::inner(S);
+    constexpr int tiles = G::N / 256;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, q = lane & 3;
+#pragma unroll 1
+    for (int t = warp; t < tiles * G::PAIRS; t += G::WARPS) {
+        float2 *s = sdata + (t / tiles) * G::N;
+        const int base = tc_tile_base<M>(t % tiles);
+        uint32_t ah[2][4], al[2][4];
+        tc_load<M>(s, base, g, q, upper_in_zero, ah, al);
+        float acc[4][4];
+        tc_dft(f, ah, al, upper_in_zero, upper_out_unused, acc);
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+#pragma unroll
+            for (int jj = 0; jj < 4; ++jj) {
+                if (jj >= 2 && upper_out_unused) continue;
+                const int n = tc_position<M>(base, g + 8 * r, tc_j(q, jj));
+                float2 v = tc_out(acc, r, jj);
+                if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n)));
+                s[swizzle(n)] = v;
+            }
+    }
+}
+
+// The innermost stage: forward DFT, then either store the spectrum (spectrum
+// mode) or multiply by it, conjugate, and run the first inverse DFT in registers.
+// Spectrum layout ("visit order"): [tile][lane][row r][jj] complex fp32, so each
+// thread reads 64 contiguous bytes.
+template <class G>
+__device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, const DftFragments &f,
+                                             const FusedParams &p) {
+    constexpr int S = G::num_stages - 1;
+    constexpr int tiles = G::N / 256;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, q = lane & 3;
+#pragma unroll 1
+    for (int t = warp; t < tiles * G::PAIRS; t += G::WARPS) {
+        const int slot = t / tiles, mt = t % tiles;
+        float2 *s = sdata + slot * G::N;
+        const int base = tc_tile_base<1>(mt);
+        uint32_t ah[2][4], al[2][4];
+        tc_load<1>(s, base, g, q, false, ah, al);
+        float acc[4][4];
+        tc_dft(f, ah, al, false, false, acc);
+        const size_t vofs = (size_t(mt) * 32 + lane) * 8;
+        const SlotInfo info = slot_info<G>(p, slot);
+        if (p.mode == mode_spectrum) {
+            float2 *out = info.spectrum_out;
+            if (out) {
+                float4 *o = reinterpret_cast<float4 *>(out + vofs);
+#pragma unroll
+                for (int r = 0; r < 2; ++r)
+#pragma unroll
+                    for (int jj = 0; jj < 4; jj += 2) {
+                        const float2 a = tc_out(acc, r, jj), b = tc_out(acc, r, jj + 1);
+                        o[r * 2 + jj / 2] = make_float4(a.x, a.y, b.x, b.y);
+                    }
+            }
+            continue;
+        }
+        const float4 *kv = info.spectrum ? reinterpret_cast<const float4 *>(info.spectrum + vofs) : nullptr;
+        float2 z[2][4];
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+#pragma unroll
+            for (int jj = 0; jj < 4; jj += 2) {
+                const float4 k4 = kv ? __ldg(kv + r * 2 + jj / 2) : make_float4(0.f, 0.f, 0.f, 0.f);
+                const float2 y0 = cmul(tc_out(acc, r, jj), make_float2(k4.x, k4.y));
+                const float2 y1 = cmul(tc_out(acc, r, jj + 1), make_float2(k4.z, k4.w));
+                z[r][jj] = make_float2(y0.x, -y0.y);  // conjugate-carried domain
+                z[r][jj + 1] = make_float2(y1.x, -y1.y);
+            }
+        tc_repack(z, ah, al);
+        tc_dft(f, ah, al, false, false, acc);
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+#pragma unroll
+            for (int jj = 0; jj < 4; ++jj) {
+                const int n = tc_position<1>(base, g + 8 * r, tc_j(q, jj));
+                float2 v = tc_out(acc, r, jj);
+                if constexpr (S - 1 >= 0) v = cmul(v, tw(twiddle_exponent<G, S - 1>(n)));
+                s[swizzle(n)] = v;
+            }
+    }
+}
+
+// Forward stages 0 .. p-2 (each followed by a barrier).
+template <class G, int S>
+__device__ __forceinline__ void forward_stages(float2 *sdata, const Twiddles &tw, const DftFragments &f, bool zero_upper) {
+    if constexpr (S < G::num_stages - 1) {
+        if constexpr (S < G::num_small) small_stage<G, S, S>(sdata, tw);
+        else tc_stage<G, S, S>(sdata, tw, f, S == 0 && zero_upper, false);
+        __syncthreads();
+        forward_stages<G, S + 1>(sdata, tw, f, zero_upper);
+    }
+}
+
+// Inverse stages p-2 .. 0 (conjugate-carried; each followed by a barrier).
+template <class G, int S>
+__device__ __forceinline__ void inverse_stages(float2 *sdata, const Twiddles &tw, const DftFragments &f,
+                                               bool lower_half_only) {
+    if constexpr (S >= 0) {
+        if constexpr (S < G::num_small) small_stage<G, S, S - 1>(sdata, tw);
+        else tc_stage<G, S, S - 1>(sdata, tw, f, false, S == 0 && lower_half_only);
+        __syncthreads();
+        inverse_stages<G, S - 1>(sdata, tw, f, lower_half_only);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Global-memory I/O
+// ---------------------------------------------------------------------------
+template <typename T> __device__ __forceinline__ float to_float(T v);
+template <> __device__ __forceinline__ float to_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+template <typename T, class G>
+__device__ __forceinline__ void load_pair(float2 *s, const FusedParams &p, PairRows rows) {
+    const T *u = static_cast<const T *>(p.u);
+    const T *ig = static_cast<const T *>(p.in_gate);
+    const int L = int(p.seq_len);
+    for (int n = threadIdx.x; n < G::N; n += G::THREADS) {
+        float a = 0.f, b = 0.f;
+        if (n < L) {
+            if (rows.row_a >= 0) {
+                a = to_float(u[rows.row_a + n]);
+                if (ig) a *= to_float(ig[rows.row_a + n]);
+            }
+            if (rows.row_b >= 0) {
+                b = to_float(u[rows.row_b + n]);
+                if (ig) b *= to_float(ig[rows.row_b + n]);
+            }
+        }
+        s[swizzle(n)] = make_float2(a, b);
+    }
+}
+
+template <typename T, class G>
+__device__ __forceinline__ void store_pair(const float2 *s, const FusedParams &p, PairRows rows) {
+    const T *og = static_cast<const T *>(p.out_gate);
+    T *y = static_cast<T *>(p.y);
+    const int L = int(p.seq_len);
+    constexpr float scale = 1.0f / float(G::N);
+    for (int n = threadIdx.x; n < L; n += G::THREADS) {
+        const float2 v = s[swizzle(n)];
+        // conj(D') / N: real part is sequence a, imaginary part sequence b.
+        if (rows.row_a >= 0) {
+            float ya = v.x * scale;
+            if (og) ya *= to_float(og[rows.row_a + n]);
+            y[rows.row_a + n] = from_float<T>(ya);
+        }
+        if (rows.row_b >= 0) {
+            float yb = -v.y * scale;
+            if (og) yb *= to_float(og[rows.row_b + n]);
+            y[rows.row_b + n] = from_float<T>(yb);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The kernel
+// ---------------------------------------------------------------------------
+template <class G>
+__global__ void __launch_bounds__(G::THREADS) fused_conv_kernel(const FusedParams p) {
+    extern __shared__ float4 smem_raw[];
+    float2 *sdata = reinterpret_cast<float2 *>(smem_raw);
+    float2 *tw_table = sdata + size_t(G::PAIRS) * G::N;
+
+    const float2 *twg = static_cast<const float2 *>(p.twiddles);
+    for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = twg[i];
+    const Twiddles tw{tw_table, tw_table + 64};
+    DftFragments f;
+    make_dft_fragments(f, threadIdx.x & 31);
+
+    // Load (gated) inputs; zero padding and empty slots are zero-filled.
+#pragma unroll 1
+    for (int slot = 0; slot < G::PAIRS; ++slot) {
+        float2 *s = sdata + slot * G::N;
+        const SlotInfo info = slot_info<G>(p, slot);
+        if (p.mode == mode_spectrum) {
+            const int K = int(p.kernel_len);
+            for (int n = threadIdx.x; n < G::N; n += G::THREADS)
+                s[swizzle(n)] = make_float2(info.rows.row_a >= 0 && n < K ? p.k[info.rows.row_a + n] : 0.f, 0.f);
+        } else if (p.io == io_f16) {
+            load_pair<__half, G>(s, p, info.rows);
+        } else if (p.io == io_bf16) {
+            load_pair<__nv_bfloat16, G>(s, p, info.rows);
+        } else {
+            load_pair<float, G>(s, p, info.rows);
+        }
+    }
+    __syncthreads();
+
+    const int64_t valid_len = p.mode == mode_spectrum ? p.kernel_len : p.seq_len;
+    const bool zero_upper = 2 * valid_len <= G::N;
+    forward_stages<G, 0>(sdata, tw, f, zero_upper);
+    middle_stage<G>(sdata, tw, f, p);
+    if (p.mode == mode_spectrum) return;
+    __syncthreads();
+    inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * p.seq_len <= G::N);
+
+#pragma unroll 1
+    for (int slot = 0; slot < G::PAIRS; ++slot) {
+        const float2 *s = sdata + slot * G::N;
+        const PairRows rows = slot_info<G>(p, slot).rows;
+        if (p.io == io_f16) store_pair<__half, G>(s, p, rows);
+        else if (p.io == io_bf16) store_pair<__nv_bfloat16, G>(s, p, rows);
+        else store_pair<float, G>(s, p, rows);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Host side of one instantiation
+// ---------------------------------------------------------------------------
+template <class G>
+void prepare() {
+    cudaFuncSetAttribute(fused_conv_kernel<G>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::smem_bytes));
+}
+
+template <class G>
+void launch(const FusedParams &p, void *stream) {
+    const int64_t blocks = (p.items + G::PAIRS - 1) / G::PAIRS;
+    fused_conv_kernel<G><<<dim3(unsigned(blocks)), dim3(G::THREADS), G::smem_bytes, static_cast<cudaStream_t>(stream)>>>(p);
+}
+
+}  // namespace ffc::cuda::fused
+
+// One instantiation per generated .cu file.
+#define FFC_DEFINE_FUSED_KERNEL(NAME, N, SMALL0, SMALL1, NUM_TC, PAIRS, THREADS)                 \
+    namespace ffc::cuda::generated {                                                            \
+    using NAME##_geometry = ::ffc::cuda::fused::Geometry<N, SMALL0, SMALL1, NUM_TC, PAIRS, THREADS>; \
+    void prepare_##NAME() { ::ffc::cuda::fused::prepare<NAME##_geometry>(); }                    \
+    void launch_##NAME(const ::ffc::cuda::FusedParams &p, void *stream) {                       \
+        ::ffc::cuda::fused::launch<NAME##_geometry>(p, stream);                                 \
+    }                                                                                           \
+    }

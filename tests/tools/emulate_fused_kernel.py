@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Lane-exact NumPy emulation of src/cuda/fused_conv.cuh (float64, no bf16 split).
+
+It reproduces the PTX fragment layouts of mma.m16n8k16 (A row-major 16x16,
+B "col" 16x8, C 16x8), the swizzle, the twiddle exponents, the small fp32
+stages and the conjugate-carried inverse, and checks one convolution of a
+sequence pair against numpy's FFT. Run it after changing the kernel's index
+math: it catches layout mistakes without a GPU.
+"""
+import sys
+import numpy as np
+
+
+def swizzle(n):
+    s = ((n >> 4) & 1) | (((n >> 5) & 1) << 3)
+    for sh in (5, 9, 13, 17):
+        s ^= ((n >> sh) & 3) << 2
+    return n ^ s
+
+
+def w16(m):
+    return np.exp(-2j * np.pi * (m % 16) / 16)
+
+
+class Geo:
+    def __init__(self, factors):
+        self.f = factors
+        self.N = int(np.prod(factors))
+        self.num_small = sum(1 for x in factors if x < 16)
+        self.p = len(factors)
+
+    def radix(self, s):
+        return self.f[s]
+
+    def inner(self, s):
+        return int(np.prod(self.f[s + 1:])) if s + 1 < self.p else 1
+
+
+def twiddle_exp(G, S, n):
+    r, m = G.radix(S), G.inner(S)
+    stride = G.N // (r * m)
+    return ((n // m) % r) * (n % m) * stride
+
+
+def tw(G, e):
+    return np.exp(-2j * np.pi * e / G.N)
+
+
+def b_fragments():
+    """b[kt][t][reg] -> per lane pair of values (as the kernel builds them)."""
+    B = np.zeros((2, 4, 2, 32, 2))
+    for lane in range(32):
+        g, q = lane >> 2, lane & 3
+        for kt in range(2):
+            for t in range(4):
+                for reg in range(2):
+                    k = 8 * (t >> 1) + g
+                    out_im, in_im = t & 1, reg == 1
+                    for e in range(2):
+                        j = 8 * kt + 2 * q + e
+                        w = w16(j * k)
+                        B[kt, t, reg, lane, e] = (w.real if in_im else w.imag) if out_im else (-w.imag if in_im else w.real)
+    return B
+
+
+BF = b_fragments()
+
+
+def mma(acc, A, kt, t):
+    """acc[lane][4] += A(16x16 from fragments) * B(16x8 from BF[kt][t])."""
+    Am = np.zeros((16, 16))
+    for lane in range(32):
+        g, q = lane >> 2, lane & 3
+        a = A[lane]  # a[reg][e]
+        Am[g, 2 * q:2 * q + 2] = a[0]
+        Am[g + 8, 2 * q:2 * q + 2] = a[1]
+        Am[g, 2 * q + 8:2 * q + 10] = a[2]
+        Am[g + 8, 2 * q + 8:2 * q + 10] = a[3]
+    Bm = np.zeros((16, 8))
+    for lane in range(32):
+        g, q = lane >> 2, lane & 3
+        Bm[2 * q:2 * q + 2, g] = BF[kt, t, 0, lane]
+        Bm[2 * q + 8:2 * q + 10, g] = BF[kt, t, 1, lane]
+    C = Am @ Bm
+    for lane in range(32):
+        g, q = lane >> 2, lane & 3
+        acc[lane][0] += C[g, 2 * q]
+        acc[lane][1] += C[g, 2 * q + 1]
+        acc[lane][2] += C[g + 8, 2 * q]
+        acc[lane][3] += C[g + 8, 2 * q + 1]
+
+
+def tc_j(q, jj):
+    return 2 * q + (jj & 1) + 8 * (jj >> 1)
+
+
+def tc_pos(M, base, row, j):
+    return base + row + j * M if M >= 16 else base + row * 16 + j
+
+
+def tile_base(M, mt):
+    return (mt // (M // 16)) * 16 * M + (mt % (M // 16)) * 16 if M >= 16 else mt * 256
+
+
+def a_from(x):  # x[lane][r][jj] complex -> A[kt][lane][reg][e]
+    A = np.zeros((2, 32, 4, 2))
+    for lane in range(32):
+        for kt in range(2):
+            A[kt, lane, 0] = [x[lane][0][2 * kt].real, x[lane][0][2 * kt + 1].real]
+            A[kt, lane, 1] = [x[lane][1][2 * kt].real, x[lane][1][2 * kt + 1].real]
+            A[kt, lane, 2] = [x[lane][0][2 * kt].imag, x[lane][0][2 * kt + 1].imag]
+            A[kt, lane, 3] = [x[lane][1][2 * kt].imag, x[lane][1][2 * kt + 1].imag]
+    return A
+
+
+def dft(A, upper_in_zero=False, upper_out_unused=False):
+    acc = np.zeros((4, 32, 4))
+    for t in range(4):
+        if t >= 2 and upper_out_unused:
+            continue
+        for kt in range(2):
+            if kt == 1 and upper_in_zero:
+                continue
+            mma(acc[t], A[kt], kt, t)
+    return acc
+
+
+def tc_out(acc, lane, r, jj):
+    t = 2 * (jj >> 1)
+    i = 2 * r + (jj & 1)
+    return acc[t][lane][i] + 1j * acc[t + 1][lane][i]
+
+
+def tc_stage(G, S, TW, s, upper_in_zero=False, upper_out_unused=False):
+    M = G.inner(S)
+    for mt in range(G.N // 256):
+        base = tile_base(M, mt)
+        x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+        for lane in range(32):
+            g, q = lane >> 2, lane & 3
+            for r in range(2):
+                for jj in range(4):
+                    if jj >= 2 and upper_in_zero:
+                        continue
+                    x[lane][r][jj] = s[swizzle(tc_pos(M, base, g + 8 * r, tc_j(q, jj)))]
+        acc = dft(a_from(x), upper_in_zero, upper_out_unused)
+        for lane in range(32):
+            g, q = lane >> 2, lane & 3
+            for r in range(2):
+                for jj in range(4):
+                    if jj >= 2 and upper_out_unused:
+                        continue
+                    n = tc_pos(M, base, g + 8 * r, tc_j(q, jj))
+                    v = tc_out(acc, lane, r, jj)
+                    if TW >= 0:
+                        v *= tw(G, twiddle_exp(G, TW, n))
+                    s[swizzle(n)] = v
+
+
+def small_stage(G, S, TW, s):
+    r, m = G.radix(S), G.inner(S)
+    for cc in range(G.N // r):
+        n0 = (cc // m) * r * m + cc % m
+        x = np.array([s[swizzle(n0 + j * m)] for j in range(r)])
+        y = np.fft.fft(x)
+        for j in range(r):
+            n = n0 + j * m
+            v = y[j]
+            if TW >= 0:
+                v *= tw(G, twiddle_exp(G, TW, n))
+            s[swizzle(n)] = v
+
+
+def middle(G, s, spec=None, spec_out=None):
+    S = G.p - 1
+    for mt in range(G.N // 256):
+        base = tile_base(1, mt)
+        x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+        for lane in range(32):
+            g, q = lane >> 2, lane & 3
+            for r in range(2):
+                for jj in range(4):
+                    x[lane][r][jj] = s[swizzle(tc_pos(1, base, g + 8 * r, tc_j(q, jj)))]
+        acc = dft(a_from(x))
+        z = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+        for lane in range(32):
+            for r in range(2):
+                for jj in range(4):
+                    idx = (mt * 32 + lane) * 8 + r * 4 + jj
+                    y = tc_out(acc, lane, r, jj)
+                    if spec_out is not None:
+                        spec_out[idx] = y
+                    else:
+                        z[lane][r][jj] = np.conj(y * spec[idx])
+        if spec_out is not None:
+            continue
+        acc = dft(a_from(z))
+        for lane in range(32):
+            g, q = lane >> 2, lane & 3
+            for r in range(2):
+                for jj in range(4):
+                    n = tc_pos(1, base, g + 8 * r, tc_j(q, jj))
+                    v = tc_out(acc, lane, r, jj)
+                    if S - 1 >= 0:
+                        v *= tw(G, twiddle_exp(G, S - 1, n))
+                    s[swizzle(n)] = v
+
+
+def forward(G, s, zero_upper):
+    for S in range(G.p - 1):
+        if S < G.num_small:
+            small_stage(G, S, S, s)
+        else:
+            tc_stage(G, S, S, s, upper_in_zero=(S == 0 and zero_upper))
+
+
+def inverse(G, s, lower_only):
+    for S in range(G.p - 2, -1, -1):
+        if S < G.num_small:
+            small_stage(G, S, S - 1, s)
+        else:
+            tc_stage(G, S, S - 1, s, upper_out_unused=(S == 0 and lower_only))
+
+
+def run(factors, L, K, rng):
+    G = Geo(factors)
+    N = G.N
+    assert sorted(swizzle(n) for n in range(N)) == list(range(N))
+    k = np.zeros(N); k[:K] = rng.standard_normal(K)
+    va = np.zeros(N); va[:L] = rng.standard_normal(L)
+    vb = np.zeros(N); vb[:L] = rng.standard_normal(L)
+    # spectrum mode
+    s = np.zeros(N, complex)
+    for n in range(N):
+        s[swizzle(n)] = k[n]
+    forward(G, s, 2 * K <= N)
+    spec = np.zeros(N, complex)
+    middle(G, s, spec_out=spec)
+    # conv mode
+    s = np.zeros(N, complex)
+    for n in range(N):
+        s[swizzle(n)] = va[n] + 1j * vb[n]
+    forward(G, s, 2 * L <= N)
+    middle(G, s, spec=spec)
+    inverse(G, s, 2 * L <= N)
+    out = np.array([s[swizzle(n)] for n in range(L)])
+    ya, yb = out.real / N, -out.imag / N
+    ref_a = np.fft.ifft(np.fft.fft(va) * np.fft.fft(k)).real[:L]
+    ref_b = np.fft.ifft(np.fft.fft(vb) * np.fft.fft(k)).real[:L]
+    err = max(np.abs(ya - ref_a).max() / np.abs(ref_a).max(), np.abs(yb - ref_b).max() / np.abs(ref_b).max())
+    return err
+
+
+if __name__ == "__main__":
+    rng = np.random.default_rng(1)
+    cases = [([16, 16], 256, 256), ([16, 16], 128, 77), ([4, 4, 16], 256, 200), ([4, 4, 16], 100, 128),
+             ([2, 16, 16], 512, 512), ([8, 4, 16], 256, 300), ([16, 16, 16], 4096, 4096), ([16, 16, 16], 2048, 1000),
+             ([2, 4, 16, 16], 1024, 1024)]
+    if len(sys.argv) > 1 and sys.argv[1] == "--quick":
+        cases = cases[:4]
+    bad = 0
+    for f, L, K in cases:
+        e = run(f, L, K, rng)
+        ok = e < 1e-9
+        bad += not ok
+        print("%-16s L=%-5d K=%-5d max rel err %.2e %s" % ("x".join(map(str, f)), L, K, e, "ok" if ok else "FAIL"))
+    sys.exit(1 if bad else 0)
