@@ -1,0 +1,463 @@
+// The planner (DESIGN §5): enumerate the Monarch factorisations the backend can
+// execute, price each with the cost model, pick the cheapest feasible one.
+//
+// Everything here is a pure function of its arguments: no global state, no device
+// calls. The device enters only through the DeviceCaps record, so any device can
+// be planned for on any machine (tests use the presets).
+#include "plan/planner.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <limits>
+#include <tuple>
+
+#include "monarch/monarch.hpp"
+
+namespace ffc::plan {
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// The reference workload the planner prices candidates on (DESIGN §6's bench
+// shape): B·H sequences with L = N and both gates present.
+// ---------------------------------------------------------------------------
+constexpr int64_t kRefBatch = 64;
+constexpr int64_t kRefChannels = 768;
+
+// ---------------------------------------------------------------------------
+// Cost model constants: every number the model uses that does not come from the
+// DeviceCaps record lives here, so calibrating against the bench means editing
+// this block (device-specific numbers belong in the presets / the device query).
+//
+// Fused CUDA kernel, for a workload of S sequences (P = ceil(S/2) packed pairs,
+// C = ceil(S / kRefBatch) channels), FFT size N, order p = number of factors,
+// I/O element size e bytes, CTAs of q pairs:
+//
+//   HBM bytes    = S·N·e·(kStreamsRead + kStreamsWritten)      u, gates in; y out
+//                + C·N·kComplexBytes                           spectrum, once per channel
+//   L2 bytes     = S·N·e·(kStreamsRead + kStreamsWritten)      all HBM traffic crosses L2
+//                + P·N·kComplexBytes                           spectrum, re-read by every pair
+//   smem bytes   = P·N·kSmemRoundTripBytes·2p
+//                  (2p stages; the last forward stage, the pointwise product and
+//                   the first inverse stage share one round trip, so 2p−1 stage
+//                   round trips, plus one for the load pass (write) and the store
+//                   pass (read) together)
+//   tensor FLOPs = P·N·2·Σ_{r ≥ kTensorRadixMin} kSplitProducts·kTensorFlopsPerRadix·r
+//                  (an r-point complex DFT as a real 2r×2r product: 8r FLOPs per
+//                   complex element; 3 products for the bf16 hi/lo split)
+//   fp32 FLOPs   = P·N·( 2·Σ_{r < kTensorRadixMin} kButterflyFlopsPerLog2·log2 r
+//                      + 2(p−1)·kComplexMulFlops                twiddles
+//                      + kComplexMulFlops                       ·K
+//                      + kGateFlopsPerPairElement )             both gates
+//   CTAs         = ceil(P / q); resident per SM from shared memory, threads, CTA cap
+//   waves        = ceil(CTAs / (SMs · resident))
+//   sync         = waves · 2p barriers · caps.sync_us           (one per round trip)
+//   launch       = kFusedLaunches · caps.launch_us
+//
+//   time = max(HBM/hbm_bw, L2/l2_bw, smem/smem_bw, tensor/tensor_rate, fp32/fp32_rate) / active
+//        + sync + launch,        active = min(1, CTAs / SMs)   (too few CTAs idle SMs)
+//
+// CPU backend (no kernel variant), with the same S, P, C, N, p:
+//   DRAM bytes   = as HBM above (the I/O streams and the spectrum)
+//   pass bytes   = P·N·kSmemRoundTripBytes·(2p + 1)   each stage and the product
+//                  read and write the pair's buffer once; charged to the level of
+//                  the cache hierarchy the buffer (N·kComplexBytes) fits in:
+//                  private cache (caps.smem_per_block) -> smem term, its share of
+//                  the last-level cache (caps.l2_bytes / workers) -> L2 term,
+//                  otherwise DRAM (HBM term)
+//   fp32 FLOPs   = P·N·( 2·Σ_r kButterflyFlopsPerLog2·log2 r  (an O(r log r) FFT per stage)
+//                      + 2(p−1)·kComplexMulFlops + kComplexMulFlops + kGateFlopsPerPairElement )
+//   time = max(terms) / active + caps.launch_us,   active = min(1, P / workers)
+// ---------------------------------------------------------------------------
+namespace model {
+constexpr double kStreamsRead = 3;              // u, in_gate, out_gate
+constexpr double kStreamsWritten = 1;           // y
+constexpr double kComplexBytes = 8;             // fp32 complex: on-chip data and the spectrum
+constexpr double kSmemRoundTripBytes = 16;      // write and read one complex fp32 element
+constexpr int kTensorRadixMin = 16;             // radices >= 16 run on tensor cores
+constexpr double kSplitProducts = 3;            // hi·hi + hi·lo + lo·hi (bf16 split precision)
+constexpr double kTensorFlopsPerRadix = 8;      // complex DFT as a real matrix: 8r FLOPs / element
+constexpr double kButterflyFlopsPerLog2 = 5;    // radix-2 butterflies: 5·log2(r) FLOPs / element
+constexpr double kComplexMulFlops = 6;          // one complex multiply (twiddle, spectrum)
+constexpr double kGateFlopsPerPairElement = 4;  // in_gate and out_gate on both halves of a pair
+constexpr size_t kSmemReservedPerCta = 1024;    // shared memory the driver reserves per CTA (sm_80+)
+constexpr int kMaxCtasPerSm = 32;               // hardware residency cap (sm_80 / sm_90)
+constexpr int kFusedLaunches = 1;               // one kernel does the whole convolution
+}  // namespace model
+
+// CPU candidates: factorisations into these radices, at most this many factors
+// (every N in [256, 4M] has one); the fallback set covers anything else.
+const std::vector<int> kCpuRadices = {16, 32, 64, 128};
+constexpr int kCpuMaxFactors = 4;
+const std::vector<int> kCpuFallbackRadices = {2, 4, 8, 16, 32, 64, 128};
+
+std::string strprintf(const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    va_list copy;
+    va_copy(copy, args);
+    const int len = std::vsnprintf(nullptr, 0, fmt, copy);
+    va_end(copy);
+    std::string out(len > 0 ? size_t(len) : 0, '\0');
+    if (len > 0) std::vsnprintf(&out[0], size_t(len) + 1, fmt, args);
+    va_end(args);
+    return out;
+}
+
+std::string join_factors(const std::vector<int> &factors, const char *sep = " x ") {
+    std::string s;
+    for (size_t i = 0; i < factors.size(); ++i) s += (i ? sep : "") + std::to_string(factors[i]);
+    return s;
+}
+
+// Time for `work` units at `rate` units per µs; a missing resource with work to do is infinitely slow.
+double time_us(double work, double rate_per_us) {
+    if (work <= 0) return 0;
+    if (rate_per_us <= 0) return std::numeric_limits<double>::infinity();
+    return work / rate_per_us;
+}
+double gbps_to_bytes_per_us(double gbps) { return gbps * 1e3; }
+double tflops_to_flops_per_us(double tflops) { return tflops * 1e6; }
+
+int max_threads_per_sm(const DeviceCaps &caps) {
+    // sm_86 / sm_87 / sm_89 hold 1536 threads per SM; sm_80 and sm_90 hold 2048.
+    const int sm = caps.sm();
+    return (sm == 86 || sm == 87 || sm == 89) ? 1536 : 2048;
+}
+
+// fp32 FLOPs per complex element of a pair that every factorisation pays beside its
+// stages: twiddles after all but the last stage in each direction, the spectrum
+// product and the gates.
+double common_fp32_flops_per_element(size_t order) {
+    return 2.0 * double(order - 1) * model::kComplexMulFlops + model::kComplexMulFlops +
+           model::kGateFlopsPerPairElement;
+}
+
+struct Workload {
+    double sequences, pairs, channels, n, io_bytes_per_element;
+};
+
+Workload workload(uint64_t fft_size, DType dtype, int64_t sequences) {
+    Workload w;
+    w.sequences = double(std::max<int64_t>(sequences, 1));
+    w.pairs = std::ceil(w.sequences / 2);
+    w.channels = std::ceil(w.sequences / double(kRefBatch));
+    w.n = double(fft_size);
+    w.io_bytes_per_element = double(dtype_size(dtype));
+    return w;
+}
+
+double io_hbm_bytes(const Workload &w) {
+    return w.sequences * w.n * w.io_bytes_per_element * (model::kStreamsRead + model::kStreamsWritten) +
+           w.channels * w.n * model::kComplexBytes;
+}
+
+void finish(CostBreakdown &c, double active) {
+    const double busiest = std::max({c.hbm_us, c.l2_us, c.smem_us, c.tensor_us, c.fp32_us});
+    c.total_us = busiest / active + c.sync_us + c.launch_us;
+}
+
+CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dtype, const DeviceCaps &caps,
+                                 int64_t sequences) {
+    const KernelVariant &k = *c.kernel;
+    const Workload w = workload(fft_size, dtype, sequences);
+    const double order = double(c.factors.size());
+    const double pair_elements = w.pairs * w.n;
+
+    double tensor_per_element = 0, fp32_per_element = common_fp32_flops_per_element(c.factors.size());
+    for (int r : c.factors) {
+        if (r >= model::kTensorRadixMin)
+            tensor_per_element += 2 * model::kSplitProducts * model::kTensorFlopsPerRadix * r;
+        else
+            fp32_per_element += 2 * model::kButterflyFlopsPerLog2 * std::log2(double(r));
+    }
+
+    CostBreakdown out;
+    out.hbm_us = time_us(io_hbm_bytes(w), gbps_to_bytes_per_us(caps.hbm_gbps));
+    const double l2_bytes = w.sequences * w.n * w.io_bytes_per_element * (model::kStreamsRead + model::kStreamsWritten) +
+                            pair_elements * model::kComplexBytes;
+    out.l2_us = time_us(l2_bytes, gbps_to_bytes_per_us(caps.l2_gbps));
+    const double round_trips = 2 * order;
+    out.smem_us = time_us(pair_elements * model::kSmemRoundTripBytes * round_trips, gbps_to_bytes_per_us(caps.smem_gbps));
+    out.tensor_us = time_us(pair_elements * tensor_per_element, tflops_to_flops_per_us(caps.tensor_tflops));
+    out.fp32_us = time_us(pair_elements * fp32_per_element, tflops_to_flops_per_us(caps.fp32_tflops));
+
+    // Occupancy and waves. An infeasible variant still gets a (nominal) price with one CTA per SM.
+    const double ctas = std::ceil(w.pairs / double(std::max(k.pairs_per_cta, 1)));
+    const size_t smem_per_cta = k.smem_bytes + model::kSmemReservedPerCta;
+    int resident = std::min<int>(int(caps.smem_per_sm / smem_per_cta), max_threads_per_sm(caps) / std::max(k.threads, 1));
+    resident = std::max(1, std::min(resident, model::kMaxCtasPerSm));
+    const double sms = double(std::max(caps.sm_count, 1));
+    const double waves = std::ceil(ctas / (sms * resident));
+    out.sync_us = waves * round_trips * caps.sync_us;
+    out.launch_us = model::kFusedLaunches * caps.launch_us;
+    finish(out, std::min(1.0, ctas / sms));
+    return out;
+}
+
+CostBreakdown predict_host(const Candidate &c, uint64_t fft_size, DType dtype, const DeviceCaps &caps,
+                           int64_t sequences) {
+    const Workload w = workload(fft_size, dtype, sequences);
+    const double order = double(c.factors.size());
+    const double pair_elements = w.pairs * w.n;
+    const double workers = double(std::max(caps.sm_count, 1));
+
+    double fp32_per_element = common_fp32_flops_per_element(c.factors.size());
+    for (int r : c.factors) fp32_per_element += 2 * model::kButterflyFlopsPerLog2 * std::log2(double(r));
+
+    double dram_bytes = io_hbm_bytes(w), l2_bytes = 0, cache_bytes = 0;
+    const double pass_bytes = pair_elements * model::kSmemRoundTripBytes * (2 * order + 1);
+    const double buffer = w.n * model::kComplexBytes;
+    if (buffer <= double(caps.smem_per_block))
+        cache_bytes = pass_bytes;
+    else if (buffer <= double(caps.l2_bytes) / workers)
+        l2_bytes = pass_bytes;
+    else
+        dram_bytes += pass_bytes;
+
+    CostBreakdown out;
+    out.hbm_us = time_us(dram_bytes, gbps_to_bytes_per_us(caps.hbm_gbps));
+    out.l2_us = time_us(l2_bytes, gbps_to_bytes_per_us(caps.l2_gbps));
+    out.smem_us = time_us(cache_bytes, gbps_to_bytes_per_us(caps.smem_gbps));
+    out.fp32_us = time_us(pair_elements * fp32_per_element, tflops_to_flops_per_us(caps.fp32_tflops));
+    out.launch_us = caps.launch_us;
+    finish(out, std::min(1.0, w.pairs / workers));
+    return out;
+}
+
+// Deterministic order: feasible first, then cheaper, then fewer stages, then the
+// factor list lexicographically (then the kernel name, for variants that differ
+// only in tiling). Costs are compared at 1e-6 µs resolution so that two
+// factorisations whose model terms are equal never order by rounding noise.
+int64_t cost_key(double us) {
+    if (!std::isfinite(us) || us > 1e12) return std::numeric_limits<int64_t>::max();
+    return std::llround(us * 1e6);
+}
+
+bool cheaper(const Candidate &a, const Candidate &b) {
+    const auto key = [](const Candidate &c) {
+        return std::make_tuple(!c.feasible, cost_key(c.cost.total_us), c.factors.size(), c.factors,
+                               std::string(c.kernel ? c.kernel->name : ""));
+    };
+    return key(a) < key(b);
+}
+
+std::string infeasibility_reason(const KernelVariant &v, uint64_t n, const DeviceCaps &caps) {
+    std::string why;
+    auto add = [&why](const std::string &s) { why += (why.empty() ? "" : "; ") + s; };
+    if (v.fft_size != n) add(strprintf("is for N=%llu", (unsigned long long)v.fft_size));
+    if (caps.sm() < v.min_sm) add(strprintf("needs sm_%d or newer, device is sm_%d", v.min_sm, caps.sm()));
+    if (v.smem_bytes > caps.smem_per_block)
+        add(strprintf("needs %zu B of shared memory, device allows %zu", v.smem_bytes, caps.smem_per_block));
+    return why;
+}
+
+void check_fft_size(uint64_t n) {
+    if (!is_pow2(n) || n < FFC_MIN_FFT_SIZE || n > FFC_MAX_FFT_SIZE)
+        fail(FFC_ERROR_INVALID_FFT_SIZE, "fft_size = " + std::to_string(n) + " (must be a power of two from " +
+                                             std::to_string(FFC_MIN_FFT_SIZE) + " to " + std::to_string(FFC_MAX_FFT_SIZE) + ")");
+}
+
+void check_forced(const std::vector<int> &forced, uint64_t n) {
+    if (forced.size() > size_t(FFC_MAX_FACTORS))
+        fail(FFC_ERROR_INVALID_FLAGS, "forced factorisation has " + std::to_string(forced.size()) +
+                                          " factors, at most " + std::to_string(FFC_MAX_FACTORS) + " are allowed");
+    uint64_t product = 1;
+    bool too_large = false;
+    for (int r : forced) {
+        if (r < 2 || !is_pow2(uint64_t(r)))
+            fail(FFC_ERROR_INVALID_FLAGS, "forced factor " + std::to_string(r) + " is not a power of two >= 2");
+        if (product > n / uint64_t(r)) too_large = true;  // would exceed N (and might overflow)
+        else product *= uint64_t(r);
+    }
+    if (too_large || product != n)
+        fail(FFC_ERROR_INVALID_FLAGS, "forced factorisation " + join_factors(forced) + " multiplies to " +
+                                          (too_large ? std::string("more than N") : std::to_string(product)) +
+                                          ", not N = " + std::to_string(n));
+}
+
+Candidate priced(Candidate c, uint64_t n, DType dtype, const DeviceCaps &caps, int64_t sequences) {
+    c.cost = predict(c, n, dtype, caps, sequences);
+    return c;
+}
+
+std::vector<Candidate> cpu_candidates(uint64_t n, DType dtype, const DeviceCaps &caps, int64_t sequences,
+                                      const std::vector<int> &forced) {
+    std::vector<std::vector<int>> lists = monarch::enumerate_factorizations(n, kCpuRadices, kCpuMaxFactors);
+    if (lists.empty()) lists = monarch::enumerate_factorizations(n, kCpuFallbackRadices, FFC_MAX_FACTORS);
+    // Any power-of-two factorisation is executable on the host, so a forced one
+    // outside the enumerated set joins the candidates rather than being refused.
+    if (!forced.empty() && std::find(lists.begin(), lists.end(), forced) == lists.end()) lists.push_back(forced);
+
+    std::vector<Candidate> out;
+    for (const std::vector<int> &f : lists) {
+        Candidate c;
+        c.factors = f;
+        c.path = Path::fused;
+        c.feasible = true;
+        out.push_back(priced(std::move(c), n, dtype, caps, sequences));
+    }
+    return out;
+}
+
+std::vector<Candidate> cuda_candidates(uint64_t n, DType dtype, const DeviceCaps &caps, int64_t sequences) {
+    // Fused path: one precompiled variant per candidate. A multi-pass candidate
+    // (Path::multipass: outer factors followed by a fused inner variant's, with
+    // `kernel` the inner variant) would be appended here.
+    std::vector<Candidate> out;
+    for (const KernelVariant &v : kernel_table()) {
+        if (v.fft_size != n) continue;
+        Candidate c;
+        c.factors = v.factor_list();
+        c.path = Path::fused;
+        c.kernel = &v;
+        c.smem_bytes = v.smem_bytes;
+        c.feasible = v.can_implement(n, caps);
+        if (!c.feasible) c.reason = infeasibility_reason(v, n, caps);
+        out.push_back(priced(std::move(c), n, dtype, caps, sequences));
+    }
+    return out;
+}
+
+uint64_t largest_fused_size() {
+    uint64_t m = 0;
+    for (const KernelVariant &v : kernel_table()) m = std::max(m, v.fft_size);
+    return m;
+}
+
+std::string device_label(const DeviceCaps &caps) {
+    return caps.name.empty() ? std::string("an unnamed device") : caps.name;
+}
+
+}  // namespace
+
+double Decision::predicted_us_per_sequence() const {
+    return ref_sequences > 0 ? chosen.cost.total_us / double(ref_sequences) : 0.0;
+}
+
+CostBreakdown predict(const Candidate &c, uint64_t fft_size, DType dtype, const DeviceCaps &caps, int64_t sequences) {
+    if (c.factors.empty()) fail(FFC_ERROR_INTERNAL, "predict: candidate has no factors");
+    if (c.path == Path::multipass)
+        fail(FFC_ERROR_NOT_SUPPORTED, "predict: the multi-pass path has no cost model yet");
+    return c.kernel ? predict_fused_cuda(c, fft_size, dtype, caps, sequences)
+                    : predict_host(c, fft_size, dtype, caps, sequences);
+}
+
+Decision make_plan(uint64_t fft_size, DType dtype, Backend backend, const DeviceCaps &caps,
+                   const std::vector<int> &forced_factors) {
+    check_fft_size(fft_size);
+    if (!forced_factors.empty()) check_forced(forced_factors, fft_size);
+    if (backend != Backend::cpu && backend != Backend::cuda)
+        fail(FFC_ERROR_INVALID_BACKEND, "make_plan needs a resolved backend (cpu or cuda)");
+
+    Decision d;
+    d.fft_size = fft_size;
+    d.dtype = dtype;
+    d.backend = backend;
+    d.caps = caps;
+    d.ref_sequences = kRefBatch * kRefChannels;
+
+    const std::string where = "N=" + std::to_string(fft_size) + " on " + device_label(caps);
+    if (backend == Backend::cpu) {
+        d.candidates = cpu_candidates(fft_size, dtype, caps, d.ref_sequences, forced_factors);
+    } else {
+        d.candidates = cuda_candidates(fft_size, dtype, caps, d.ref_sequences);
+        if (d.candidates.empty()) {
+            const uint64_t limit = largest_fused_size();
+            if (fft_size > limit)
+                fail(FFC_ERROR_NO_KERNEL, "no fused kernel for " + where + "; the multi-pass path (N > " +
+                                              std::to_string(limit) + ") is not implemented yet");
+            fail(FFC_ERROR_NO_KERNEL, "no compiled kernel variant for " + where);
+        }
+    }
+    std::stable_sort(d.candidates.begin(), d.candidates.end(), cheaper);
+
+    if (!forced_factors.empty()) {
+        auto it = std::find_if(d.candidates.begin(), d.candidates.end(),
+                               [&](const Candidate &c) { return c.factors == forced_factors; });
+        if (it == d.candidates.end()) {
+            std::string compiled;
+            for (const Candidate &c : d.candidates) compiled += (compiled.empty() ? "" : ", ") + join_factors(c.factors);
+            fail(FFC_ERROR_NO_KERNEL, "no compiled kernel implements the forced factorisation " +
+                                          join_factors(forced_factors) + " for " + where + " (compiled: " + compiled + ")");
+        }
+        if (!it->feasible)
+            fail(FFC_ERROR_NO_KERNEL, std::string("the forced factorisation ") + join_factors(forced_factors) + " (" +
+                                          it->kernel->name + ") cannot run for " + where + ": " + it->reason);
+        d.chosen = *it;
+        return d;
+    }
+
+    if (!d.candidates.front().feasible) {
+        std::string why;
+        for (const Candidate &c : d.candidates)
+            why += std::string(why.empty() ? "" : "; ") + c.kernel->name + " " + c.reason;
+        fail(FFC_ERROR_NO_KERNEL, "no fused kernel fits " + where + ": " + why +
+                                      " (the multi-pass path that would split N is not implemented yet)");
+    }
+    d.chosen = d.candidates.front();
+    return d;
+}
+
+std::string describe(const Decision &d) {
+    const Candidate &c = d.chosen;
+    const bool cuda = d.backend == Backend::cuda;
+    const CostBreakdown &k = c.cost;
+
+    // The model term that bounds the chosen candidate (sync and launch are added on top).
+    // On the host the memory terms stand for DRAM, the last-level cache and a core's private cache.
+    const std::pair<const char *, double> terms[] = {
+        {cuda ? "HBM bandwidth" : "DRAM bandwidth", k.hbm_us},
+        {cuda ? "L2 bandwidth" : "last-level cache bandwidth", k.l2_us},
+        {cuda ? "shared-memory bandwidth" : "private cache bandwidth", k.smem_us},
+        {"tensor-core throughput", k.tensor_us},
+        {"fp32 throughput", k.fp32_us}};
+    const auto *dominant = &terms[0];
+    for (const auto &t : terms)
+        if (t.second > dominant->second) dominant = &t;
+
+    const Candidate *best = nullptr;
+    for (const Candidate &x : d.candidates)
+        if (x.feasible) { best = &x; break; }
+    // A chosen candidate other than the cheapest feasible one can only come from force_factors.
+    const bool forced = best && (best->factors != c.factors || best->kernel != c.kernel);
+
+    std::string s;
+    s += "libflashfftconv plan\n";
+    s += strprintf("  backend        %s\n", backend_name(d.backend));
+    if (cuda)
+        s += strprintf("  device         %s (sm_%d, %d SMs, %zu B shared memory per block)\n", d.caps.name.c_str(),
+                       d.caps.sm(), d.caps.sm_count, d.caps.smem_per_block);
+    else
+        s += strprintf("  device         %s (%d worker threads modelled)\n", d.caps.name.c_str(), d.caps.sm_count);
+    s += strprintf("  fft size       %llu\n", (unsigned long long)d.fft_size);
+    s += strprintf("  dtype          %s\n", dtype_name(d.dtype));
+    s += strprintf("  path           %s\n", c.path == Path::fused ? (cuda ? "fused (one kernel)" : "fused (per sequence pair)")
+                                                                   : "multi-pass");
+    std::string factorisation = join_factors(c.factors) + " (order " + std::to_string(c.factors.size()) + ")";
+    if (forced) factorisation += ", forced; the planner's own pick is " + join_factors(best->factors);
+    s += "  factorisation  " + factorisation + "\n";
+    s += strprintf("  kernel         %s\n", c.kernel ? c.kernel->name : "cpu_monarch");
+    if (cuda) s += strprintf("  shared memory  %zu B per CTA\n", c.smem_bytes);
+    s += strprintf("  predicted      %.4g us per sequence; %.1f us for the reference workload (B*H = %lld sequences, L = N, gated)\n",
+                   d.predicted_us_per_sequence(), k.total_us, (long long)d.ref_sequences);
+    s += strprintf("  bound by       %s (%.1f us; sync %.1f us, launch %.1f us on top)\n", dominant->first,
+                   dominant->second, k.sync_us, k.launch_us);
+
+    s += strprintf("candidates (%zu, cheapest first; model terms in us for the reference workload):\n", d.candidates.size());
+    s += strprintf("  %-22s %-28s %8s %9s %9s %9s %9s %9s %8s %7s %10s  %s\n", "factors", "kernel", "smem B", cuda ? "hbm" : "dram",
+                   cuda ? "l2" : "llc", cuda ? "smem" : "cache", "tensor", "fp32", "sync", "launch", "total", "status");
+    for (const Candidate &x : d.candidates) {
+        const CostBreakdown &b = x.cost;
+        std::string status = !x.feasible ? "infeasible: " + x.reason : (x.factors == c.factors && x.kernel == c.kernel ? "chosen" : "ok");
+        s += strprintf("  %-22s %-28s %8zu %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7.1f %10.1f  %s\n",
+                       join_factors(x.factors).c_str(), x.kernel ? x.kernel->name : "cpu_monarch", x.smem_bytes,
+                       b.hbm_us, b.l2_us, b.smem_us, b.tensor_us, b.fp32_us, b.sync_us, b.launch_us, b.total_us,
+                       status.c_str());
+    }
+    return s;
+}
+
+}  // namespace ffc::plan

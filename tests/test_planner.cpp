@@ -1,0 +1,497 @@
+// White-box tests of the planner, the device presets and the kernel registry.
+// Everything here is host-only: the planner is a pure function of its arguments,
+// so every device is planned for through its preset.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/types.hpp"
+#include "plan/device_caps.hpp"
+#include "plan/kernel_variant.hpp"
+#include "plan/planner.hpp"
+
+using namespace ffc;
+using namespace ffc::plan;
+
+namespace {
+
+constexpr uint64_t kMinN = FFC_MIN_FFT_SIZE;
+constexpr uint64_t kMaxN = FFC_MAX_FFT_SIZE;
+constexpr uint64_t kFusedLimit = 16384;  // largest N with a fused variant in the generated table
+
+// Status and message of the ffc::Error a callable throws (FFC_SUCCESS if none).
+struct Thrown {
+    ffc_status_t status = FFC_SUCCESS;
+    std::string message;
+};
+template <class F>
+Thrown thrown_by(F &&f) {
+    try {
+        f();
+    } catch (const ffc::Error &e) {
+        return Thrown{e.status(), e.what()};
+    }
+    return Thrown{};
+}
+
+uint64_t product(const std::vector<int> &f) {
+    uint64_t p = 1;
+    for (int r : f) p *= uint64_t(r);
+    return p;
+}
+
+std::string joined(const std::vector<int> &f) {
+    std::string s;
+    for (size_t i = 0; i < f.size(); ++i) s += (i ? " x " : "") + std::to_string(f[i]);
+    return s;
+}
+
+const Candidate &candidate_with(const Decision &d, const std::vector<int> &factors) {
+    for (const Candidate &c : d.candidates)
+        if (c.factors == factors) return c;
+    FAIL("no candidate " << joined(factors));
+    return d.candidates.front();
+}
+
+// A variant of the table by its factorisation.
+const KernelVariant &variant(uint64_t n, const std::vector<int> &factors) {
+    for (const KernelVariant &v : kernel_table())
+        if (v.fft_size == n && v.factor_list() == factors) return v;
+    FAIL("no variant " << joined(factors) << " for N=" << n);
+    return kernel_table().front();
+}
+
+std::vector<const KernelVariant *> variants_for(uint64_t n) {
+    std::vector<const KernelVariant *> out;
+    for (const KernelVariant &v : kernel_table())
+        if (v.fft_size == n) out.push_back(&v);
+    return out;
+}
+
+// Stages that run on tensor cores (radix >= 16).
+int tensor_stages(const std::vector<int> &f) {
+    return int(std::count_if(f.begin(), f.end(), [](int r) { return r >= 16; }));
+}
+
+// The generated table changes as kernels are added, so the tests below pick the
+// variants they compare by property rather than by name: for the smallest N whose
+// two variants differ in `key`, the variants with the smallest and the largest key.
+template <class Key>
+std::pair<const KernelVariant *, const KernelVariant *> contrasting_pair(Key key) {
+    for (uint64_t n = kMinN; n <= kFusedLimit; n *= 2) {
+        const KernelVariant *lo = nullptr, *hi = nullptr;
+        for (const KernelVariant *v : variants_for(n)) {
+            if (!lo || key(*v) < key(*lo)) lo = v;
+            if (!hi || key(*v) > key(*hi)) hi = v;
+        }
+        if (lo && key(*lo) != key(*hi)) return {lo, hi};
+    }
+    FAIL("no N has two variants that differ in the property");
+    return {nullptr, nullptr};
+}
+
+CostBreakdown cost_of(uint64_t n, const std::vector<int> &factors, const DeviceCaps &caps, int64_t sequences = 64 * 768) {
+    Candidate c;
+    c.factors = factors;
+    c.kernel = &variant(n, factors);
+    c.smem_bytes = c.kernel->smem_bytes;
+    c.feasible = true;
+    return predict(c, n, DType::f16, caps, sequences);
+}
+
+}  // namespace
+
+TEST_CASE("device presets carry the published figures", "[cpu][planner]") {
+    const std::vector<std::string> names = device_preset_names();
+    for (const char *n : {"a100", "h100", "h200", "rtx4090", "cpu"})
+        CHECK(std::find(names.begin(), names.end(), n) != names.end());
+
+    for (const std::string &name : names) {
+        INFO(name);
+        const DeviceCaps c = device_preset(name);
+        CHECK(!c.name.empty());
+        CHECK(c.sm_count > 0);
+        CHECK(c.smem_per_block > 0);
+        CHECK(c.smem_per_block <= c.smem_per_sm);
+        CHECK(c.hbm_gbps > 0);
+        CHECK(c.l2_gbps > c.hbm_gbps);
+        CHECK(c.smem_gbps > c.l2_gbps);
+        CHECK(c.fp32_tflops > 0);
+        CHECK(c.max_cluster >= 1);
+        if (name != "cpu") {
+            CHECK(c.sm() >= 80);
+            CHECK(c.tensor_tflops > c.fp32_tflops);
+        } else {
+            CHECK(c.sm() == 0);
+        }
+    }
+    CHECK(device_preset("a100").smem_per_block == 166912);
+    CHECK(device_preset("h100").smem_per_block == 232448);
+    CHECK(device_preset("h200").smem_per_block == 232448);
+    CHECK(device_preset("rtx4090").smem_per_block == 101376);
+    CHECK(device_preset("h200").hbm_gbps > device_preset("h100").hbm_gbps);
+    CHECK(device_preset("h100").max_cluster > 1);
+    CHECK(device_preset("a100").max_cluster == 1);
+
+    const Thrown t = thrown_by([] { device_preset("v100"); });
+    CHECK(t.status == FFC_ERROR_INVALID_ARGUMENT);
+    CHECK_THAT(t.message, Catch::Contains("v100"));
+}
+
+TEST_CASE("kernel table describes consistent fused variants", "[cpu][planner]") {
+    const auto &table = kernel_table();
+    REQUIRE(!table.empty());
+    std::set<std::string> names;
+    for (const KernelVariant &v : table) {
+        INFO(v.name);
+        CHECK(names.insert(v.name).second);
+        CHECK(v.kind == KernelKind::fused_conv);
+        CHECK(is_pow2(v.fft_size));
+        REQUIRE(v.num_factors >= 1);
+        REQUIRE(v.num_factors <= 8);
+        CHECK(product(v.factor_list()) == v.fft_size);
+        CHECK(v.threads > 0);
+        CHECK(v.pairs_per_cta >= 1);
+        CHECK(v.smem_bytes > 0);
+        CHECK(v.min_sm >= 80);
+    }
+    CHECK(kernels_compiled() == bool(FFC_WITH_CUDA));
+
+    REQUIRE(!variants_for(16384).empty());
+    const KernelVariant &v = *variants_for(16384).front();
+    DeviceCaps caps = device_preset("h100");
+    CHECK(v.can_implement(16384, caps));
+    CHECK_FALSE(v.can_implement(8192, caps));       // wrong size
+    caps.smem_per_block = v.smem_bytes;             // exactly enough
+    CHECK(v.can_implement(16384, caps));
+    caps.smem_per_block = v.smem_bytes - 1;
+    CHECK_FALSE(v.can_implement(16384, caps));
+    caps = device_preset("h100");
+    caps.sm_major = 7, caps.sm_minor = 5;           // older than min_sm
+    CHECK_FALSE(v.can_implement(16384, caps));
+}
+
+TEST_CASE("CPU backend plans every supported N", "[cpu][planner]") {
+    const DeviceCaps cpu = device_preset("cpu");
+    for (uint64_t n = kMinN; n <= kMaxN; n *= 2) {
+        INFO("N=" << n);
+        const Decision d = make_plan(n, DType::f16, Backend::cpu, cpu);
+        CHECK(d.backend == Backend::cpu);
+        CHECK(d.fft_size == n);
+        REQUIRE(!d.chosen.factors.empty());
+        CHECK(d.chosen.factors.size() <= size_t(FFC_MAX_FACTORS));
+        CHECK(product(d.chosen.factors) == n);
+        for (int r : d.chosen.factors) CHECK((r >= 2 && is_pow2(uint64_t(r))));
+        CHECK(d.chosen.feasible);
+        CHECK(d.chosen.kernel == nullptr);
+        CHECK(d.chosen.path == Path::fused);
+        CHECK(std::isfinite(d.chosen.cost.total_us));
+        CHECK(d.chosen.cost.total_us > 0);
+        CHECK(d.predicted_us_per_sequence() > 0);
+        // Cheapest first, and the choice is the head of the list.
+        REQUIRE(!d.candidates.empty());
+        CHECK(d.candidates.front().factors == d.chosen.factors);
+        for (size_t i = 1; i < d.candidates.size(); ++i)
+            CHECK(d.candidates[i - 1].cost.total_us <= d.candidates[i].cost.total_us * (1 + 1e-12));
+        for (const Candidate &c : d.candidates) {
+            CHECK(c.feasible);
+            CHECK(product(c.factors) == n);
+        }
+    }
+}
+
+TEST_CASE("CUDA backend: every N up to the fused limit gets a feasible fused plan on A100, H100 and H200",
+          "[cpu][planner]") {
+    for (const char *name : {"a100", "h100", "h200"}) {
+        const DeviceCaps caps = device_preset(name);
+        for (uint64_t n = kMinN; n <= kFusedLimit; n *= 2) {
+            INFO(name << " N=" << n);
+            const Decision d = make_plan(n, DType::bf16, Backend::cuda, caps);
+            CHECK(d.backend == Backend::cuda);
+            CHECK(d.chosen.feasible);
+            CHECK(d.chosen.path == Path::fused);
+            REQUIRE(d.chosen.kernel != nullptr);
+            CHECK(d.chosen.kernel->fft_size == n);
+            CHECK(d.chosen.factors == d.chosen.kernel->factor_list());
+            CHECK(product(d.chosen.factors) == n);
+            CHECK(d.chosen.smem_bytes == d.chosen.kernel->smem_bytes);
+            CHECK(d.chosen.smem_bytes <= caps.smem_per_block);
+            CHECK(d.ref_sequences == 64 * 768);
+            CHECK(d.predicted_us_per_sequence() == Approx(d.chosen.cost.total_us / double(d.ref_sequences)));
+        }
+        for (uint64_t n = kFusedLimit * 2; n <= kMaxN; n *= 2) {
+            INFO(name << " N=" << n);
+            const Thrown t = thrown_by([&] { make_plan(n, DType::f16, Backend::cuda, caps); });
+            CHECK(t.status == FFC_ERROR_NO_KERNEL);
+            CHECK_THAT(t.message, Catch::Contains("N=" + std::to_string(n)));
+            CHECK_THAT(t.message, Catch::Contains("multi-pass"));
+            CHECK_THAT(t.message, Catch::Contains(caps.name));
+        }
+    }
+}
+
+TEST_CASE("every fused N has at least two compiled candidates", "[cpu][planner]") {
+    const DeviceCaps caps = device_preset("h100");
+    for (uint64_t n = kMinN; n <= kFusedLimit; n *= 2) {
+        INFO("N=" << n);
+        const Decision d = make_plan(n, DType::f16, Backend::cuda, caps);
+        CHECK(d.candidates.size() >= 2);
+        std::set<std::vector<int>> distinct;
+        for (const Candidate &c : d.candidates) {
+            distinct.insert(c.factors);
+            CHECK(c.kernel != nullptr);
+            CHECK(c.feasible);
+            CHECK(c.reason.empty());
+        }
+        CHECK(distinct.size() >= 2);
+    }
+}
+
+TEST_CASE("RTX 4090 never gets a variant needing more shared memory than it has", "[cpu][planner]") {
+    const DeviceCaps caps = device_preset("rtx4090");
+    bool saw_infeasible = false;
+    for (uint64_t n = kMinN; n <= kFusedLimit; n *= 2) {
+        INFO("N=" << n);
+        bool any_fits = false;
+        for (const KernelVariant &v : kernel_table())
+            if (v.fft_size == n && v.smem_bytes <= caps.smem_per_block) any_fits = true;
+
+        if (any_fits) {
+            const Decision d = make_plan(n, DType::f16, Backend::cuda, caps);
+            CHECK(d.chosen.feasible);
+            CHECK(d.chosen.smem_bytes <= caps.smem_per_block);
+            for (const Candidate &c : d.candidates) {
+                if (c.smem_bytes <= caps.smem_per_block) continue;
+                saw_infeasible = true;
+                CHECK_FALSE(c.feasible);
+                CHECK_THAT(c.reason, Catch::Contains("needs " + std::to_string(c.smem_bytes) +
+                                                     " B of shared memory, device allows 101376"));
+            }
+        } else {
+            saw_infeasible = true;
+            const Thrown t = thrown_by([&] { make_plan(n, DType::f16, Backend::cuda, caps); });
+            CHECK(t.status == FFC_ERROR_NO_KERNEL);
+            CHECK_THAT(t.message, Catch::Contains("device allows 101376"));
+            CHECK_THAT(t.message, Catch::Contains("N=" + std::to_string(n)));
+        }
+    }
+    CHECK(saw_infeasible);  // 16K in fp32 does not fit in 99 KiB
+
+    // A device too old for every variant.
+    DeviceCaps old = device_preset("a100");
+    old.sm_major = 7, old.sm_minor = 5;
+    const Thrown t_old = thrown_by([&] { make_plan(4096, DType::f16, Backend::cuda, old); });
+    CHECK(t_old.status == FFC_ERROR_NO_KERNEL);
+    CHECK_THAT(t_old.message, Catch::Contains("needs sm_80 or newer, device is sm_75"));
+}
+
+TEST_CASE("the cost model responds to device parameters in the right direction", "[cpu][planner]") {
+    const DeviceCaps h100 = device_preset("h100");
+
+    // Same N, different numbers of tensor-core stages (e.g. 16 x 16 against 4 x 4 x 16).
+    const auto tc = contrasting_pair([](const KernelVariant &v) { return tensor_stages(v.factor_list()); });
+    const uint64_t tc_n = tc.first->fft_size;
+    const std::vector<int> tc_light = tc.first->factor_list(), tc_heavy = tc.second->factor_list();
+    // Same N, different orders (e.g. 16 x 16 x 16 against 4 x 4 x 16 x 16).
+    const auto ord = contrasting_pair([](const KernelVariant &v) { return v.num_factors; });
+    const uint64_t ord_n = ord.first->fft_size;
+    const std::vector<int> order_low = ord.first->factor_list(), order_high = ord.second->factor_list();
+    INFO("tensor pair at N=" << tc_n << ": " << joined(tc_light) << " / " << joined(tc_heavy));
+    INFO("order pair at N=" << ord_n << ": " << joined(order_low) << " / " << joined(order_high));
+
+    SECTION("tensor throughput") {
+        // Relative to the variant with fewer tensor-core stages, the tensor-heavier one
+        // gets cheaper as tensor throughput grows; with starved tensor cores the
+        // planner picks the lighter one.
+        DeviceCaps slow = h100, fast = h100;
+        slow.tensor_tflops = 2;      // tensor cores barely faster than the CUDA cores' fp32
+        fast.tensor_tflops = 2000;
+        const CostBreakdown heavy_slow = cost_of(tc_n, tc_heavy, slow), light_slow = cost_of(tc_n, tc_light, slow);
+        const CostBreakdown heavy_fast = cost_of(tc_n, tc_heavy, fast), light_fast = cost_of(tc_n, tc_light, fast);
+        CHECK(heavy_slow.tensor_us > light_slow.tensor_us);
+        CHECK(light_slow.fp32_us > heavy_slow.fp32_us);  // the small radices run in fp32
+        CHECK(heavy_fast.total_us / light_fast.total_us < heavy_slow.total_us / light_slow.total_us);
+        CHECK(make_plan(tc_n, DType::f16, Backend::cuda, slow).chosen.factors == tc_light);
+    }
+    SECTION("fp32 throughput") {
+        // Starving the CUDA cores penalises the variant with more small-radix stages.
+        DeviceCaps starved = h100;
+        starved.fp32_tflops = 0.2;
+        const double before = cost_of(tc_n, tc_light, h100).total_us - cost_of(tc_n, tc_heavy, h100).total_us;
+        const double after = cost_of(tc_n, tc_light, starved).total_us - cost_of(tc_n, tc_heavy, starved).total_us;
+        CHECK(after > before);
+        CHECK(make_plan(tc_n, DType::f16, Backend::cuda, starved).chosen.factors == tc_heavy);
+    }
+    SECTION("shared-memory bandwidth") {
+        // More stages means more shared-memory round trips: lowering the bandwidth
+        // widens the gap between the higher- and the lower-order factorisation, and
+        // a device starved of it picks the lower order.
+        DeviceCaps narrow = h100;
+        narrow.smem_gbps = h100.smem_gbps / 50;
+        const CostBreakdown lo = cost_of(ord_n, order_low, h100), hi = cost_of(ord_n, order_high, h100);
+        const CostBreakdown nlo = cost_of(ord_n, order_low, narrow), nhi = cost_of(ord_n, order_high, narrow);
+        CHECK(hi.smem_us > lo.smem_us);
+        CHECK(nlo.smem_us > lo.smem_us);
+        CHECK(nhi.total_us - nlo.total_us > hi.total_us - lo.total_us);
+        CHECK(make_plan(ord_n, DType::f16, Backend::cuda, narrow).chosen.factors == order_low);
+    }
+    SECTION("synchronisation cost") {
+        DeviceCaps sticky = h100;
+        sticky.sync_us = h100.sync_us * 10;
+        CHECK(cost_of(ord_n, order_high, h100).sync_us > cost_of(ord_n, order_low, h100).sync_us);
+        CHECK(cost_of(ord_n, order_high, sticky).total_us - cost_of(ord_n, order_low, sticky).total_us >
+              cost_of(ord_n, order_high, h100).total_us - cost_of(ord_n, order_low, h100).total_us);
+    }
+    SECTION("memory bandwidth, dtype and workload size") {
+        const Candidate c = make_plan(4096, DType::f16, Backend::cuda, h100).chosen;
+        CHECK(predict(c, 4096, DType::f16, device_preset("h200"), 49152).hbm_us <
+              predict(c, 4096, DType::f16, h100, 49152).hbm_us);
+        CHECK(predict(c, 4096, DType::f32, h100, 49152).hbm_us > predict(c, 4096, DType::f16, h100, 49152).hbm_us);
+        // More sequences cost more; the per-sequence cost does not grow.
+        const CostBreakdown small = predict(c, 4096, DType::f16, h100, 4096);
+        const CostBreakdown large = predict(c, 4096, DType::f16, h100, 65536);
+        CHECK(large.total_us > small.total_us);
+        CHECK(large.total_us / 65536 <= small.total_us / 4096);
+    }
+    SECTION("the model's bound on H100 is plausible") {
+        // The fused kernel is designed to be memory-bound on H100: for fp16 I/O the
+        // chosen plan's HBM term should be the largest one and close to the memory
+        // floor of DESIGN §6 (u and both gates read, y written, k amortised).
+        const Decision d = make_plan(4096, DType::f16, Backend::cuda, h100);
+        const CostBreakdown &k = d.chosen.cost;
+        const double floor_us = 64.0 * 768 * 4096 * 2 * 4 / (h100.hbm_gbps * 1e3);
+        CHECK(k.hbm_us >= std::max({k.l2_us, k.smem_us, k.tensor_us, k.fp32_us}));
+        CHECK(k.hbm_us == Approx(floor_us).epsilon(0.05));
+        CHECK(k.total_us < 2 * floor_us);
+    }
+}
+
+TEST_CASE("forced factorisations are honoured or rejected with the right status", "[cpu][planner]") {
+    const DeviceCaps h100 = device_preset("h100"), cpu = device_preset("cpu");
+
+    SECTION("CUDA: a compiled factorisation is honoured even when it is not the cheapest") {
+        const Decision automatic = make_plan(4096, DType::f16, Backend::cuda, h100);
+        for (const Candidate &c : automatic.candidates) {
+            const Decision d = make_plan(4096, DType::f16, Backend::cuda, h100, c.factors);
+            CHECK(d.chosen.factors == c.factors);
+            CHECK(d.chosen.kernel == c.kernel);
+            CHECK(d.candidates.size() == automatic.candidates.size());
+            if (c.factors != automatic.chosen.factors)
+                CHECK_THAT(describe(d), Catch::Contains("forced"));
+        }
+    }
+    SECTION("CPU: any power-of-two factorisation is honoured") {
+        for (const std::vector<int> &f : std::vector<std::vector<int>>{{2, 128, 16}, {64, 64}, {4, 4, 4, 4, 4, 4}}) {
+            INFO(joined(f));
+            const Decision d = make_plan(4096, DType::f32, Backend::cpu, cpu, f);
+            CHECK(d.chosen.factors == f);
+            CHECK(d.chosen.feasible);
+            CHECK(candidate_with(d, f).factors == f);
+        }
+    }
+    SECTION("malformed factorisations: FFC_ERROR_INVALID_FLAGS on both backends") {
+        const std::vector<std::vector<int>> bad = {
+            {16, 16},                       // multiplies to 256, not 4096
+            {16, 16, 16, 2},                // too large
+            {3, 16, 16},                    // not a power of two
+            {1, 16, 16, 16},                // factor 1
+            {0, 4096},                      // zero
+            {-16, -16, 16},                 // negative
+            {2, 2, 2, 2, 2, 2, 2, 2, 2, 8},  // ten factors (more than FFC_MAX_FACTORS)
+            {1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30},  // would overflow 64 bits
+        };
+        for (const auto &f : bad) {
+            INFO(joined(f));
+            const Thrown t1 = thrown_by([&] { make_plan(4096, DType::f16, Backend::cuda, h100, f); });
+            const Thrown t2 = thrown_by([&] { make_plan(4096, DType::f16, Backend::cpu, cpu, f); });
+            CHECK(t1.status == FFC_ERROR_INVALID_FLAGS);
+            CHECK(t2.status == FFC_ERROR_INVALID_FLAGS);
+            CHECK(!t1.message.empty());
+        }
+    }
+    SECTION("CUDA: a well-formed factorisation without a compiled variant is FFC_ERROR_NO_KERNEL") {
+        const Thrown t = thrown_by([&] { make_plan(4096, DType::f16, Backend::cuda, h100, {64, 64}); });
+        CHECK(t.status == FFC_ERROR_NO_KERNEL);
+        CHECK_THAT(t.message, Catch::Contains("64 x 64"));
+        for (const KernelVariant *v : variants_for(4096))  // lists what is compiled
+            CHECK_THAT(t.message, Catch::Contains(joined(v->factor_list())));
+        const Thrown t2 = thrown_by([&] { make_plan(65536, DType::f16, Backend::cuda, h100, {16, 16, 16, 16}); });
+        CHECK(t2.status == FFC_ERROR_NO_KERNEL);
+    }
+    SECTION("CUDA: a compiled factorisation the device cannot run is FFC_ERROR_NO_KERNEL") {
+        const DeviceCaps rtx = device_preset("rtx4090");
+        bool tried = false;
+        for (const KernelVariant &v : kernel_table()) {
+            if (v.smem_bytes <= rtx.smem_per_block) continue;
+            tried = true;
+            INFO(v.name);
+            const Thrown t = thrown_by([&] { make_plan(v.fft_size, DType::f16, Backend::cuda, rtx, v.factor_list()); });
+            CHECK(t.status == FFC_ERROR_NO_KERNEL);
+            CHECK_THAT(t.message, Catch::Contains("shared memory"));
+            CHECK_THAT(t.message, Catch::Contains(v.name));
+        }
+        CHECK(tried);
+    }
+}
+
+TEST_CASE("make_plan validates N and the backend", "[cpu][planner]") {
+    const DeviceCaps h100 = device_preset("h100"), cpu = device_preset("cpu");
+    for (uint64_t n : {uint64_t(0), uint64_t(1), uint64_t(128), uint64_t(255), uint64_t(257), uint64_t(3000),
+                       uint64_t(4096 + 2048), kMaxN * 2, uint64_t(1) << 40}) {
+        INFO("N=" << n);
+        CHECK(thrown_by([&] { make_plan(n, DType::f16, Backend::cpu, cpu); }).status == FFC_ERROR_INVALID_FFT_SIZE);
+        CHECK(thrown_by([&] { make_plan(n, DType::f16, Backend::cuda, h100); }).status == FFC_ERROR_INVALID_FFT_SIZE);
+    }
+    CHECK(thrown_by([&] { make_plan(4096, DType::f16, Backend::automatic, h100); }).status == FFC_ERROR_INVALID_BACKEND);
+}
+
+TEST_CASE("describe names the decision and every candidate", "[cpu][planner]") {
+    for (const char *name : {"h100", "rtx4090"}) {
+        const DeviceCaps caps = device_preset(name);
+        for (uint64_t n : {uint64_t(256), uint64_t(4096), uint64_t(8192)}) {
+            INFO(name << " N=" << n);
+            const Decision d = make_plan(n, DType::f16, Backend::cuda, caps);
+            const std::string text = describe(d);
+            CHECK_THAT(text, Catch::Contains(d.chosen.kernel->name));
+            CHECK_THAT(text, Catch::Contains(caps.name));
+            CHECK_THAT(text, Catch::Contains("cuda"));
+            CHECK_THAT(text, Catch::Contains("fp16"));
+            CHECK_THAT(text, Catch::Contains(std::to_string(n)));
+            CHECK_THAT(text, Catch::Contains(joined(d.chosen.factors)));
+            CHECK_THAT(text, Catch::Contains(std::to_string(d.chosen.smem_bytes) + " B"));
+            CHECK_THAT(text, Catch::Contains("bound by"));
+            for (const Candidate &c : d.candidates) {
+                CHECK_THAT(text, Catch::Contains(c.kernel->name));
+                CHECK_THAT(text, Catch::Contains(joined(c.factors)));
+            }
+        }
+    }
+    const Decision d = make_plan(1 << 20, DType::bf16, Backend::cpu, device_preset("cpu"));
+    const std::string text = describe(d);
+    CHECK_THAT(text, Catch::Contains("cpu_monarch"));
+    CHECK_THAT(text, Catch::Contains("bf16"));
+    CHECK_THAT(text, Catch::Contains("1048576"));
+    for (const Candidate &c : d.candidates) CHECK_THAT(text, Catch::Contains(joined(c.factors)));
+}
+
+TEST_CASE("make_plan is deterministic", "[cpu][planner]") {
+    for (const char *name : {"a100", "h100", "h200", "rtx4090", "cpu"}) {
+        const DeviceCaps caps = device_preset(name);
+        const Backend backend = std::string(name) == "cpu" ? Backend::cpu : Backend::cuda;
+        for (uint64_t n = kMinN; n <= (backend == Backend::cpu ? kMaxN : uint64_t(8192)); n *= 2) {
+            INFO(name << " N=" << n);
+            const Decision a = make_plan(n, DType::f16, backend, caps);
+            const Decision b = make_plan(n, DType::f16, backend, caps);
+            CHECK(a.chosen.factors == b.chosen.factors);
+            CHECK(a.chosen.kernel == b.chosen.kernel);
+            CHECK(a.chosen.cost.total_us == b.chosen.cost.total_us);
+            REQUIRE(a.candidates.size() == b.candidates.size());
+            for (size_t i = 0; i < a.candidates.size(); ++i) CHECK(a.candidates[i].factors == b.candidates[i].factors);
+            CHECK(describe(a) == describe(b));
+        }
+    }
+}
