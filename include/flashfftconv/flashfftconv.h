@@ -63,6 +63,11 @@ extern "C" {
 /* ------------------------------------------------------------------------- */
 /** @{ */
 
+/**
+ * @def FFC_API
+ * @brief Marks the library's exported entry points (default visibility on ELF,
+ * dllexport/dllimport on Windows).
+ */
 #if defined(_WIN32) && defined(FFC_BUILDING_LIBRARY)
 #define FFC_API __declspec(dllexport)
 #elif defined(_WIN32)
@@ -80,9 +85,8 @@ extern "C" {
 #define FFC_VERSION_NUMBER \
     (FFC_VERSION_MAJOR * 10000 + FFC_VERSION_MINOR * 100 + FFC_VERSION_PATCH)
 
-/** Smallest and largest supported FFT sizes (both powers of two). */
-#define FFC_MIN_FFT_SIZE 256u
-#define FFC_MAX_FFT_SIZE 4194304u
+#define FFC_MIN_FFT_SIZE 256u     /**< Smallest supported FFT size (a power of two). */
+#define FFC_MAX_FFT_SIZE 4194304u /**< Largest supported FFT size (a power of two). */
 
 /** @} */
 
@@ -154,8 +158,13 @@ FFC_API const char *ffc_version_string(void);
 
 /**
  * @brief Build information as a static JSON object, for example
- * `{"version":"0.1.0","version_number":100,"cuda":true,"cuda_version":"13.0",
+ * `{"version":"0.1.0","version_number":100,"cuda":true,"cuda_runtime":"13.0",
  *   "sm":[80,90],"kernels":28}`.
+ *
+ * Keys: "version" (string), "version_number" (number), "cuda" (boolean: the
+ * CUDA backend is compiled in), "cuda_runtime" (string, only when "cuda" is
+ * true), "sm" (array of the compiled compute capabilities, empty without CUDA),
+ * "kernels" (number of precompiled CUDA kernel variants).
  */
 FFC_API const char *ffc_build_info(void);
 
@@ -200,7 +209,7 @@ FFC_API int ffc_backend_available(ffc_backend_t backend);
 /** @{ */
 
 #define FFC_PLAN_DESC_MAGIC 0x46464344u /**< "FFCD" */
-#define FFC_PLAN_DESC_VERSION 1u
+#define FFC_PLAN_DESC_VERSION 1u /**< Version of ::ffc_plan_desc_t this header describes. */
 #define FFC_MAX_FACTORS 8 /**< Longest factorisation a plan may force. */
 
 /** Plan flags (bitwise OR). Unknown bits are rejected with FFC_ERROR_INVALID_FLAGS. */
@@ -228,7 +237,7 @@ typedef struct ffc_plan_desc {
      */
     uint32_t force_factors[FFC_MAX_FACTORS];
     int32_t cpu_threads; /**< CPU backend worker threads; 0 = hardware concurrency (max 16). */
-    uint32_t reserved0;
+    uint32_t reserved0;   /**< Must be zero. */
     uint64_t reserved[6]; /**< Must be zero. */
 } ffc_plan_desc_t;
 
@@ -294,6 +303,9 @@ FFC_API ffc_status_t ffc_plan_get_workspace_size(ffc_plan_t plan, const ffc_shap
  * device, chosen factorisation and kernel, predicted time, every candidate
  * considered) into @p buf as a NUL-terminated string.
  *
+ * @param plan the plan to describe.
+ * @param[out] buf receives the text; may be NULL when @p buf_size is 0.
+ * @param buf_size size of @p buf in bytes.
  * @param[out] required if not NULL, receives the bytes needed including the NUL.
  * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER (plan, or buf with buf_size > 0);
  *         FFC_ERROR_BUFFER_TOO_SMALL (nothing written; *required is set).
@@ -304,25 +316,26 @@ FFC_API ffc_status_t ffc_plan_describe(ffc_plan_t plan, char *buf, size_t buf_si
                                        size_t *required);
 
 #define FFC_PLAN_INFO_MAGIC 0x46464349u /**< "FFCI" */
-#define FFC_PLAN_INFO_VERSION 1u
+#define FFC_PLAN_INFO_VERSION 1u /**< Version of ::ffc_plan_info_t this header describes. */
 
 /** @brief What a plan resolved to. Initialise with ::FFC_PLAN_INFO_INIT. */
 typedef struct ffc_plan_info {
-    size_t struct_size;
-    uint32_t magic;
-    uint32_t version;
-    uint64_t fft_size;
+    size_t struct_size; /**< sizeof(ffc_plan_info_t) as compiled by the caller. */
+    uint32_t magic;     /**< FFC_PLAN_INFO_MAGIC. */
+    uint32_t version;   /**< FFC_PLAN_INFO_VERSION. */
+    uint64_t fft_size;  /**< N, the plan's FFT size. */
     int32_t dtype;       /**< ::ffc_dtype_t. */
     int32_t backend;     /**< The resolved backend (never FFC_BACKEND_AUTO). */
     int32_t device;      /**< CUDA device ordinal, −1 for the CPU backend. */
     int32_t num_factors; /**< Monarch order p. */
     uint32_t factors[FFC_MAX_FACTORS]; /**< Outermost first. */
     int32_t fused;       /**< 1 if one kernel does the whole convolution. */
-    uint32_t reserved0;
+    uint32_t reserved0;  /**< Zero. */
     double predicted_us_per_sequence; /**< Cost-model time per (batch, channel) sequence, µs. */
     char kernel_name[64]; /**< Name of the chosen kernel variant. */
 } ffc_plan_info_t;
 
+/** @brief Initialiser for ::ffc_plan_info_t (struct_size, magic and version set, the rest zero). */
 #define FFC_PLAN_INFO_INIT \
     { sizeof(ffc_plan_info_t), FFC_PLAN_INFO_MAGIC, FFC_PLAN_INFO_VERSION, 0u, 0, 0, 0, 0, {0u}, 0, 0u, 0.0, {0} }
 
@@ -371,6 +384,7 @@ FFC_API ffc_status_t ffc_conv_forward(ffc_plan_t plan, const ffc_shape_t *shape,
  * @brief Gradients of ffc_conv_forward(). Every output may be NULL (not wanted);
  * the work that only feeds a NULL output is skipped.
  *
+ * @param plan, shape the plan and the call's shape, as for ffc_conv_forward().
  * @param dy         (B, H, L) upstream gradient, plan dtype.
  * @param u, k, in_gate, out_gate  the forward inputs (gates may be NULL = absent).
  * @param du         (B, H, L) or NULL.
@@ -378,6 +392,7 @@ FFC_API ffc_status_t ffc_conv_forward(ffc_plan_t plan, const ffc_shape_t *shape,
  *                   reduction is deterministic: identical bits on every run.
  * @param d_in_gate  (B, H, L) or NULL; must be NULL when in_gate is NULL.
  * @param d_out_gate (B, H, L) or NULL; must be NULL when out_gate is NULL.
+ * @param workspace, workspace_size, stream as for ffc_conv_forward().
  * @return as ffc_conv_forward(); FFC_ERROR_INVALID_ARGUMENT when a gate gradient
  *         is requested for an absent gate.
  */
