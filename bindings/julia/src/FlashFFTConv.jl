@@ -1,0 +1,429 @@
+"""
+    FlashFFTConv
+
+Julia bindings (ccall) for libflashfftconv: long depthwise FFT convolutions,
+
+    v = in_gate .* u;   z[t] = Σ_s k[s] v[(t - s) mod N], t < L;   y = out_gate .* z
+
+on the library's CPU backend (Julia `Array`s) or its CUDA backend (raw device
+pointers plus a stream, so CUDA.jl is not needed to load this package).
+
+Memory layout: the C API's row-major (B, H, L) tensors are Julia's column-major
+arrays of size (L, H, B); k, (H, K) in C, is a (K, H) `Matrix{Float32}`.
+
+The API mirrors the Rust crate: `Plan`, `PlanDesc`, `Shape`, `DType`, `Backend`,
+`FlashFFTConvError(status, message)`, `forward!`, `backward!`.
+"""
+module FlashFFTConv
+
+using Libdl
+
+export Plan, PlanDesc, Shape, PlanInfo, FlashFFTConvError, BF16
+export forward!, backward!, forward_raw!, backward_raw!, fftconv
+export workspace_size, spectrum_size, describe, info, build_info, version, version_number
+
+# ---------------------------------------------------------------------------------
+# Loading: $FLASHFFTCONV_LIBRARY, else the system loader ("libflashfftconv").
+# Symbols are resolved at run time (not at precompile time), so the path can be
+# chosen per session.
+# ---------------------------------------------------------------------------------
+
+const _handle = Ref{Ptr{Cvoid}}(C_NULL)
+const _syms = Dict{Symbol,Ptr{Cvoid}}()
+const _lock = ReentrantLock()
+
+# The ABI these bindings mirror: same major, and (pre-1.0) the same minor version.
+const EXPECTED_MAJOR = 0
+const EXPECTED_MINOR = 1
+
+function _lib()
+    _handle[] != C_NULL && return _handle[]
+    lock(_lock) do
+        if _handle[] == C_NULL
+            path = get(ENV, "FLASHFFTCONV_LIBRARY", "libflashfftconv")
+            h = Libdl.dlopen(path; throw_error=false)
+            h === nothing && error("could not load libflashfftconv from \"$path\"; set FLASHFFTCONV_LIBRARY to the .so file")
+            _handle[] = h
+            v = Int(ccall(Libdl.dlsym(h, :ffc_version_number), Cuint, ()))
+            major, minor = v ÷ 10000, (v ÷ 100) % 100
+            ok = major == EXPECTED_MAJOR && (major == 0 ? minor == EXPECTED_MINOR : minor >= EXPECTED_MINOR)
+            if !ok
+                _handle[] = C_NULL
+                error("$path is libflashfftconv $major.$minor; these bindings need $EXPECTED_MAJOR.$EXPECTED_MINOR")
+            end
+        end
+    end
+    return _handle[]
+end
+
+function _fn(name::Symbol)
+    p = get(_syms, name, C_NULL)
+    p != C_NULL && return p
+    lock(_lock) do
+        get!(() -> Libdl.dlsym(_lib(), name), _syms, name)
+    end
+end
+
+# ---------------------------------------------------------------------------------
+# Types mirroring the header (isbits structs: Julia lays them out like C)
+# ---------------------------------------------------------------------------------
+
+"""`ffc_dtype_t`: element type of u, the gates, y and their gradients (k is always Float32)."""
+@enum DType::Int32 FFC_FP32 = 0 FFC_FP16 = 1 FFC_BF16 = 2
+
+"""`ffc_backend_t`."""
+@enum Backend::Int32 FFC_AUTO = 0 FFC_CPU = 1 FFC_CUDA = 2
+
+const FFC_SUCCESS = Int32(0)
+const FFC_ERROR_INVALID_ARGUMENT = Int32(1000)
+const FFC_ERROR_INVALID_SHAPE = Int32(1003)
+const FFC_ERROR_INVALID_DTYPE = Int32(1004)
+const FFC_ERROR_BUFFER_TOO_SMALL = Int32(1007)
+const FFC_ERROR_INVALID_FLAGS = Int32(1010)
+
+"""
+    BF16(bits::UInt16)
+
+A bfloat16 value stored as its bits (Base has no bfloat16). Convert with
+`BF16(x::Float32)` (round to nearest even) and `Float32(b)`; BFloat16s.jl values
+can be `reinterpret`ed to and from it.
+"""
+struct BF16
+    bits::UInt16
+end
+function BF16(x::Float32)
+    isnan(x) && return BF16(UInt16(reinterpret(UInt32, x) >> 16) | 0x0040)
+    b = reinterpret(UInt32, x)
+    BF16(UInt16((b + 0x00007fff + ((b >> 16) & 0x1)) >> 16))
+end
+BF16(x::Real) = BF16(Float32(x))
+Base.Float32(b::BF16) = reinterpret(Float32, UInt32(b.bits) << 16)
+Base.Float64(b::BF16) = Float64(Float32(b))
+Base.zero(::Type{BF16}) = BF16(0x0000)
+
+_dtype(::Type{Float32}) = FFC_FP32
+_dtype(::Type{Float16}) = FFC_FP16
+_dtype(::Type{BF16}) = FFC_BF16
+
+"""Problem shape (B, H, L, K): u, gates, y are (L, H, B) arrays in Julia; k is (K, H)."""
+struct Shape
+    batch::Int64
+    channels::Int64
+    seq_len::Int64
+    kernel_len::Int64
+end
+signal_length(s::Shape) = Int(s.batch * s.channels * s.seq_len)
+kernel_length(s::Shape) = Int(s.channels * s.kernel_len)
+
+const FFC_MAX_FACTORS = 8
+
+struct PlanDescC
+    struct_size::Csize_t
+    magic::UInt32
+    version::UInt32
+    fft_size::UInt64
+    dtype::Int32
+    backend::Int32
+    device::Int32
+    flags::UInt32
+    force_factors::NTuple{8,UInt32}
+    cpu_threads::Int32
+    reserved0::UInt32
+    reserved::NTuple{6,UInt64}
+end
+
+struct PlanInfoC
+    struct_size::Csize_t
+    magic::UInt32
+    version::UInt32
+    fft_size::UInt64
+    dtype::Int32
+    backend::Int32
+    device::Int32
+    num_factors::Int32
+    factors::NTuple{8,UInt32}
+    fused::Int32
+    reserved0::UInt32
+    predicted_us_per_sequence::Float64
+    kernel_name::NTuple{64,UInt8}
+end
+
+# The header's sizes on LP64 (the library also rejects any other struct_size).
+@assert sizeof(PlanDescC) == 128
+@assert sizeof(PlanInfoC) == 152
+@assert sizeof(Shape) == 32
+
+"""
+    PlanDesc(fft_size; dtype=FFC_FP16, backend=FFC_AUTO, device=-1, cpu_threads=0, force_factors=UInt32[])
+
+A plan descriptor (the keyword form of the Rust builder).
+"""
+struct PlanDesc
+    fft_size::UInt64
+    dtype::DType
+    backend::Backend
+    device::Int32
+    cpu_threads::Int32
+    force_factors::Vector{UInt32}
+end
+PlanDesc(fft_size::Integer; dtype::DType=FFC_FP16, backend::Backend=FFC_AUTO, device::Integer=-1,
+         cpu_threads::Integer=0, force_factors=UInt32[]) =
+    PlanDesc(UInt64(fft_size), dtype, backend, Int32(device), Int32(cpu_threads), UInt32.(collect(force_factors)))
+
+function _cdesc(d::PlanDesc)
+    f = zeros(UInt32, FFC_MAX_FACTORS)
+    f[1:length(d.force_factors)] .= d.force_factors
+    PlanDescC(sizeof(PlanDescC), 0x46464344, 1, d.fft_size, Int32(d.dtype), Int32(d.backend), d.device, 0,
+              Tuple(f), d.cpu_threads, 0, ntuple(_ -> UInt64(0), 6))
+end
+
+# ---------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------
+
+"""A failure reported by the library: its status code and its detail message."""
+struct FlashFFTConvError <: Exception
+    status::Int32
+    message::String
+end
+function Base.showerror(io::IO, e::FlashFFTConvError)
+    desc = unsafe_string(ccall(_fn(:ffc_status_string), Cstring, (Cint,), e.status))
+    print(io, "FlashFFTConvError: ", desc, " (", e.status, "): ", e.message)
+end
+
+"""The calling thread's last error message (read right after the failure: it is thread-local)."""
+function last_error_message()
+    n = ccall(_fn(:ffc_last_error_message), Csize_t, (Ptr{UInt8}, Csize_t), C_NULL, 0)
+    buf = Vector{UInt8}(undef, n + 1)
+    ccall(_fn(:ffc_last_error_message), Csize_t, (Ptr{UInt8}, Csize_t), buf, n + 1)
+    String(buf[1:n])
+end
+
+# Julia tasks may migrate between OS threads only at yield points; there is none
+# between the ccall and this read, so the thread-local message is the right one.
+_check(st::Integer) = st == FFC_SUCCESS ? nothing : throw(FlashFFTConvError(Int32(st), last_error_message()))
+
+# ---------------------------------------------------------------------------------
+# Library information
+# ---------------------------------------------------------------------------------
+
+version_number() = Int(ccall(_fn(:ffc_version_number), Cuint, ()))
+version() = unsafe_string(ccall(_fn(:ffc_version_string), Cstring, ()))
+"""Build information as a JSON string (version, CUDA on/off, compiled SM list)."""
+build_info() = unsafe_string(ccall(_fn(:ffc_build_info), Cstring, ()))
+backend_available(b::Backend) = ccall(_fn(:ffc_backend_available), Cint, (Cint,), Int32(b)) != 0
+
+# ---------------------------------------------------------------------------------
+# Plan
+# ---------------------------------------------------------------------------------
+
+"""
+    Plan(desc::PlanDesc)
+    Plan(fft_size; dtype, backend, ...)
+
+An owned plan. A finalizer destroys it; `close(plan)` destroys it now. Plans are
+immutable: several tasks may execute on one plan at once, each with its own
+workspace and outputs.
+"""
+# Resolved before the first plan exists, so that finalizers (which must not take
+# locks or switch tasks) only read it.
+const _destroy_fn = Ref{Ptr{Cvoid}}(C_NULL)
+
+mutable struct Plan
+    handle::Ptr{Cvoid}
+    dtype::DType
+    backend::Backend
+    function Plan(desc::PlanDesc)
+        length(desc.force_factors) <= FFC_MAX_FACTORS ||
+            throw(FlashFFTConvError(FFC_ERROR_INVALID_FLAGS, "at most $FFC_MAX_FACTORS forced factors"))
+        _destroy_fn[] == C_NULL && (_destroy_fn[] = _fn(:ffc_plan_destroy))
+        h = Ref{Ptr{Cvoid}}(C_NULL)
+        _check(ccall(_fn(:ffc_plan_create), Cint, (Ref{Ptr{Cvoid}}, Ref{PlanDescC}), h, _cdesc(desc)))
+        p = new(h[], FFC_FP16, FFC_CPU)
+        finalizer(close, p)
+        i = info(p)
+        p.dtype, p.backend = i.dtype, i.backend
+        return p
+    end
+end
+Plan(fft_size::Integer; kw...) = Plan(PlanDesc(fft_size; kw...))
+
+function Base.close(p::Plan)
+    if p.handle != C_NULL
+        h, p.handle = p.handle, C_NULL
+        ccall(_destroy_fn[], Cvoid, (Ptr{Cvoid},), h)
+    end
+    return nothing
+end
+
+_h(p::Plan) = p.handle == C_NULL ? throw(FlashFFTConvError(Int32(1001), "the plan has been closed")) : p.handle
+
+"""What a plan resolved to."""
+struct PlanInfo
+    fft_size::Int
+    dtype::DType
+    backend::Backend
+    device::Int
+    factors::Vector{Int}
+    fused::Bool
+    predicted_us_per_sequence::Float64
+    kernel_name::String
+end
+
+function info(p::Plan)
+    r = Ref(PlanInfoC(sizeof(PlanInfoC), 0x46464349, 1, 0, 0, 0, 0, 0, ntuple(_ -> UInt32(0), 8), 0, 0, 0.0,
+                      ntuple(_ -> UInt8(0), 64)))
+    _check(ccall(_fn(:ffc_plan_get_info), Cint, (Ptr{Cvoid}, Ref{PlanInfoC}), _h(p), r))
+    c = r[]
+    name = collect(c.kernel_name)
+    n = something(findfirst(==(0x00), name), length(name) + 1) - 1
+    PlanInfo(Int(c.fft_size), DType(c.dtype), Backend(c.backend), Int(c.device),
+             Int.(collect(c.factors)[1:clamp(c.num_factors, 0, FFC_MAX_FACTORS)]), c.fused != 0,
+             c.predicted_us_per_sequence, String(name[1:n]))
+end
+
+"""The planner's decision in words."""
+function describe(p::Plan)
+    need = Ref{Csize_t}(0)
+    st = ccall(_fn(:ffc_plan_describe), Cint, (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ref{Csize_t}), _h(p), C_NULL, 0, need)
+    st == FFC_ERROR_BUFFER_TOO_SMALL || _check(st)  # the size query answers BUFFER_TOO_SMALL by design
+    buf = Vector{UInt8}(undef, need[])
+    _check(ccall(_fn(:ffc_plan_describe), Cint, (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ref{Csize_t}),
+                 _h(p), buf, length(buf), need))
+    String(buf[1:end-1])
+end
+
+"""Workspace bytes that forward and backward need for `shape`."""
+function workspace_size(p::Plan, s::Shape)
+    n = Ref{Csize_t}(0)
+    _check(ccall(_fn(:ffc_plan_get_workspace_size), Cint, (Ptr{Cvoid}, Ref{Shape}, Ref{Csize_t}), _h(p), s, n))
+    Int(n[])
+end
+
+"""Bytes of a precomputed filter spectrum for `shape`."""
+function spectrum_size(p::Plan, s::Shape)
+    n = Ref{Csize_t}(0)
+    _check(ccall(_fn(:ffc_kernel_spectrum_get_size), Cint, (Ptr{Cvoid}, Ref{Shape}, Ref{Csize_t}), _h(p), s, n))
+    Int(n[])
+end
+
+# ---------------------------------------------------------------------------------
+# Raw pointers: either backend (device pointers + stream for CUDA plans)
+# ---------------------------------------------------------------------------------
+
+"""
+    forward_raw!(plan, shape, u, k, in_gate, out_gate, y, workspace, workspace_size, stream)
+
+`ffc_conv_forward` on raw pointers (`Ptr{Cvoid}`; `C_NULL` for an absent gate).
+For a CUDA plan these are device pointers and `stream` a `CUstream` (with
+CUDA.jl: `reinterpret(Ptr{Cvoid}, pointer(x))` and `CUDA.stream().handle`); the
+call returns once the work is enqueued. The caller keeps the memory alive.
+"""
+function forward_raw!(p::Plan, s::Shape, u::Ptr, k::Ptr, in_gate::Ptr, out_gate::Ptr, y::Ptr, ws::Ptr,
+                      ws_size::Integer, stream::Ptr=C_NULL)
+    _check(ccall(_fn(:ffc_conv_forward), Cint,
+                 (Ptr{Cvoid}, Ref{Shape}, Ptr{Cvoid}, Ptr{Cfloat}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid},
+                  Csize_t, Ptr{Cvoid}),
+                 _h(p), s, u, k, in_gate, out_gate, y, ws, ws_size, stream))
+end
+
+"""
+    backward_raw!(plan, shape, dy, u, k, in_gate, out_gate, du, dk, d_in_gate, d_out_gate, workspace, workspace_size, stream)
+
+`ffc_conv_backward` on raw pointers; `C_NULL` gradients are not computed.
+"""
+function backward_raw!(p::Plan, s::Shape, dy::Ptr, u::Ptr, k::Ptr, in_gate::Ptr, out_gate::Ptr, du::Ptr, dk::Ptr,
+                       d_in_gate::Ptr, d_out_gate::Ptr, ws::Ptr, ws_size::Integer, stream::Ptr=C_NULL)
+    _check(ccall(_fn(:ffc_conv_backward), Cint,
+                 (Ptr{Cvoid}, Ref{Shape}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cfloat}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid},
+                  Ptr{Cfloat}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Csize_t, Ptr{Cvoid}),
+                 _h(p), s, dy, u, k, in_gate, out_gate, du, dk, d_in_gate, d_out_gate, ws, ws_size, stream))
+end
+
+# ---------------------------------------------------------------------------------
+# Host arrays (CPU plans)
+# ---------------------------------------------------------------------------------
+
+const _Elem = Union{Float32,Float16,BF16}
+
+_ptr(::Nothing) = C_NULL
+_ptr(a::Array) = Ptr{Cvoid}(pointer(a))
+
+function _host_checks(p::Plan, ::Type{T}, what) where {T}
+    p.backend == FFC_CPU ||
+        throw(FlashFFTConvError(FFC_ERROR_INVALID_ARGUMENT, "$what on Arrays needs a CPU plan; use $(what)_raw! with device pointers"))
+    _dtype(T) == p.dtype ||
+        throw(FlashFFTConvError(FFC_ERROR_INVALID_DTYPE, "the plan's dtype is $(p.dtype) but the arrays hold $T"))
+end
+
+function _len(what, a, n)
+    a === nothing && return
+    length(a) == n || throw(FlashFFTConvError(FFC_ERROR_INVALID_SHAPE, "$what has $(length(a)) elements, the shape needs $n"))
+end
+
+"""
+    forward!(plan, shape, y, u, k; in_gate=nothing, out_gate=nothing)
+
+`y = out_gate .* conv(in_gate .* u, k)` on host arrays (CPU plans). Arrays are
+contiguous with `length(u) == B*H*L` (laid out as (L, H, B)) and `length(k) == H*K`.
+"""
+function forward!(p::Plan, s::Shape, y::Array{T}, u::Array{T}, k::Array{Float32};
+                  in_gate::Union{Nothing,Array{T}}=nothing, out_gate::Union{Nothing,Array{T}}=nothing) where {T<:_Elem}
+    _host_checks(p, T, "forward")
+    n = signal_length(s)
+    _len("u", u, n); _len("y", y, n); _len("k", k, kernel_length(s))
+    _len("in_gate", in_gate, n); _len("out_gate", out_gate, n)
+    ws = Vector{UInt8}(undef, max(workspace_size(p, s), 1))
+    GC.@preserve y u k in_gate out_gate ws begin
+        forward_raw!(p, s, _ptr(u), _ptr(k), _ptr(in_gate), _ptr(out_gate), _ptr(y), _ptr(ws), length(ws))
+    end
+    return y
+end
+
+"""
+    backward!(plan, shape, dy, u, k; in_gate, out_gate, du, dk, d_in_gate, d_out_gate)
+
+Gradients of `forward!` on host arrays (CPU plans): pass the output arrays you
+want (`dk` is a Float32 array of H*K elements, overwritten).
+"""
+function backward!(p::Plan, s::Shape, dy::Array{T}, u::Array{T}, k::Array{Float32};
+                   in_gate::Union{Nothing,Array{T}}=nothing, out_gate::Union{Nothing,Array{T}}=nothing,
+                   du::Union{Nothing,Array{T}}=nothing, dk::Union{Nothing,Array{Float32}}=nothing,
+                   d_in_gate::Union{Nothing,Array{T}}=nothing, d_out_gate::Union{Nothing,Array{T}}=nothing) where {T<:_Elem}
+    _host_checks(p, T, "backward")
+    n = signal_length(s)
+    for (what, a) in (("dy", dy), ("u", u), ("in_gate", in_gate), ("out_gate", out_gate), ("du", du),
+                      ("d_in_gate", d_in_gate), ("d_out_gate", d_out_gate))
+        _len(what, a, n)
+    end
+    _len("k", k, kernel_length(s)); _len("dk", dk, kernel_length(s))
+    ws = Vector{UInt8}(undef, max(workspace_size(p, s), 1))
+    GC.@preserve dy u k in_gate out_gate du dk d_in_gate d_out_gate ws begin
+        backward_raw!(p, s, _ptr(dy), _ptr(u), _ptr(k), _ptr(in_gate), _ptr(out_gate), _ptr(du), _ptr(dk),
+                      _ptr(d_in_gate), _ptr(d_out_gate), _ptr(ws), length(ws))
+    end
+    return (du=du, dk=dk, d_in_gate=d_in_gate, d_out_gate=d_out_gate)
+end
+
+"""
+    fftconv(u::Array{T,3}, k::Matrix{Float32}; in_gate=nothing, out_gate=nothing, fft_size=nothing)
+
+Convenience: `u` of size (L, H, B), `k` of size (K, H); a CPU plan of FFT size
+`fft_size` (default: the smallest power of two ≥ L + K − 1, at least 256, i.e.
+the causal convolution) is created for the call. Returns y like u.
+"""
+function fftconv(u::Array{T,3}, k::Matrix{Float32}; in_gate=nothing, out_gate=nothing,
+                 fft_size=nothing) where {T<:_Elem}
+    L, H, B = size(u)
+    K = size(k, 1)
+    size(k, 2) == H || throw(FlashFFTConvError(FFC_ERROR_INVALID_SHAPE, "k has $(size(k, 2)) channels, u has $H"))
+    n = fft_size === nothing ? max(256, nextpow(2, L + K - 1)) : fft_size
+    plan = Plan(n; dtype=_dtype(T), backend=FFC_CPU)
+    try
+        return forward!(plan, Shape(B, H, L, K), similar(u), u, k; in_gate=in_gate, out_gate=out_gate)
+    finally
+        close(plan)
+    end
+end
+
+end # module

@@ -1,0 +1,366 @@
+"""NumPy (CPU backend) tests: forward and backward against a float64 reference with
+the DESIGN §3 precision rule, error mapping, plans, the plan cache, library loading."""
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import flashfftconv as ffc
+from flashfftconv import DType, FlashFFTConvError, Status
+
+from _reference import backward_ref, direct_conv, forward_ref, rel_l2, tolerance
+
+try:  # bfloat16 NumPy arrays need ml_dtypes; only the bf16 cases depend on it
+    import ml_dtypes
+
+    _BF16 = ml_dtypes.bfloat16
+except ImportError:
+    _BF16 = None
+
+DTYPES = {"fp32": np.float32, "fp16": np.float16, "bf16": _BF16}
+DTYPE_PARAMS = [
+    pytest.param(name, marks=pytest.mark.skipif(dt is None, reason="ml_dtypes is not installed"))
+    for name, dt in DTYPES.items()
+]
+GATES = ["none", "in", "out", "both"]
+
+# (B, H, L, K, N): causal with the default N, odd B, L not a multiple of anything,
+# K < L, circular (L = N), and K = N.
+SHAPES = [
+    (2, 3, 100, 100, None),
+    (3, 2, 300, 41, None),
+    (1, 2, 256, 256, 256),
+    (2, 1, 200, 512, 512),
+]
+
+
+def make(shape, dtype, gates, seed=0):
+    """Random operands already rounded to dtype (the reference uses the same values)."""
+    B, H, L, K = shape
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal((B, H, L)).astype(dtype)
+    k = (rng.standard_normal((H, K)) / np.sqrt(K)).astype(np.float32)
+    ig = rng.standard_normal((B, H, L)).astype(dtype) if gates in ("in", "both") else None
+    og = rng.standard_normal((B, H, L)).astype(dtype) if gates in ("out", "both") else None
+    return u, k, ig, og
+
+
+def assert_close(x, ref, dtype, what):
+    err, tol = rel_l2(x, ref), tolerance(ref, dtype)
+    assert err <= tol, f"{what}: rel-L2 error {err:.3e} > tolerance {tol:.3e}"
+
+
+# -- library information --------------------------------------------------------------
+
+
+def test_build_info():
+    info = ffc.build_info()
+    assert info["version_number"] == ffc.version_number()
+    assert info["version_number"] // 10000 == 0  # the major version these bindings target
+    assert info["version"] == ffc.version()
+    assert isinstance(info["cuda"], bool)
+    assert isinstance(info["sm"], list)
+    assert info["library_path"]
+    from flashfftconv._lib import version_compatible
+
+    assert version_compatible(ffc.version_number())
+    assert not version_compatible(10100)  # another major version
+    assert not version_compatible(ffc.version_number() + 100)  # 0.x: another minor is another ABI
+    assert ffc.backend_available("cpu")
+    if not info["cuda"]:
+        assert not ffc.backend_available("cuda")
+
+
+def test_status_strings():
+    assert ffc.status_string(Status.SUCCESS) == "success"
+    assert "shape" in ffc.status_string(Status.ERROR_INVALID_SHAPE)
+    assert ffc.status_string(12345) == "unknown status"
+
+
+def test_reference_matches_direct_convolution():
+    # Guards the FFT-based reference itself, for both causal and circular sizes.
+    rng = np.random.default_rng(1)
+    u, k = rng.standard_normal((2, 3, 40)), rng.standard_normal((3, 9))
+    for n in (64, 40):
+        assert rel_l2(forward_ref(u, k, n=n), direct_conv(u, k, n)) < 1e-12
+
+
+# -- forward and backward ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("gates", GATES)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_forward(dtype, gates, shape):
+    dt = DTYPES[dtype]
+    u, k, ig, og = make(shape[:4], dt, gates)
+    y = ffc.fftconv(u, k, ig, og, fft_size=shape[4])
+    assert y.shape == u.shape and y.dtype == u.dtype
+    ref = forward_ref(u, k, ig, og, n=shape[4])
+    assert_close(y, ref, dt, "y")
+
+
+def test_forward_matches_direct_causal_convolution():
+    u, k, ig, og = make((2, 2, 50, 50), np.float32, "both", seed=3)
+    y = ffc.fftconv(u, k, ig, og)
+    ref = og.astype(np.float64) * direct_conv(ig.astype(np.float64) * u, k, 2 * 50)
+    assert rel_l2(y, ref) < 1e-5
+
+
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("gates", GATES)
+@pytest.mark.parametrize("shape", SHAPES[:3], ids=lambda s: "x".join(map(str, s)))
+def test_backward(dtype, gates, shape):
+    dt = DTYPES[dtype]
+    u, k, ig, og = make(shape[:4], dt, gates, seed=7)
+    dy = np.random.default_rng(8).standard_normal(u.shape).astype(dt)
+    g = ffc.fftconv_backward(dy, u, k, ig, og, fft_size=shape[4])
+    ref = backward_ref(dy, u, k, ig, og, n=shape[4])
+    assert g.du.dtype == u.dtype and g.dk.dtype == np.float32 and g.dk.shape == k.shape
+    assert_close(g.du, ref[0], dt, "du")
+    assert_close(g.dk, ref[1], np.float32, "dk")
+    for name, got, want in (("d_in_gate", g.d_in_gate, ref[2]), ("d_out_gate", g.d_out_gate, ref[3])):
+        assert (got is None) == (want is None), name
+        if want is not None:
+            assert_close(got, want, dt, name)
+
+
+def test_backward_requested_subset():
+    u, k, ig, og = make((2, 2, 64, 64), np.float32, "both")
+    dy = np.ones_like(u)
+    g = ffc.fftconv_backward(dy, u, k, ig, og, need_du=False, need_d_in_gate=False)
+    assert g.du is None and g.d_in_gate is None
+    assert g.dk is not None and g.d_out_gate is not None
+    ref = backward_ref(dy, u, k, ig, og)
+    assert_close(g.dk, ref[1], np.float32, "dk")
+    assert_close(g.d_out_gate, ref[3], np.float32, "d_out_gate")
+
+
+def test_backward_dk_is_deterministic():
+    u, k, _, _ = make((5, 3, 200, 200), np.float16, "none")
+    dy = np.random.default_rng(2).standard_normal(u.shape).astype(np.float16)
+    a = ffc.fftconv_backward(dy, u, k, need_du=False).dk
+    b = ffc.fftconv_backward(dy, u, k, need_du=False).dk
+    assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def test_non_contiguous_and_k_dtype_conversion():
+    u, k, _, _ = make((2, 3, 64, 64), np.float32, "none")
+    ut = np.ascontiguousarray(u.transpose(1, 0, 2)).transpose(1, 0, 2)  # same values, not C-contiguous
+    assert not ut.flags.c_contiguous
+    y = ffc.fftconv(ut, k.astype(np.float64))  # k of any float dtype is converted to float32
+    assert_close(y, forward_ref(u, k), np.float32, "y")
+
+
+def test_dlpack_cpu_producer():
+    class Producer:  # exposes only DLPack, like an array from another CPU library
+        def __init__(self, a):
+            self._a = a
+
+        def __dlpack__(self, **kw):
+            return self._a.__dlpack__(**kw)
+
+        def __dlpack_device__(self):
+            return self._a.__dlpack_device__()
+
+    u, k, _, _ = make((1, 2, 80, 30), np.float32, "none")
+    y = ffc.fftconv(Producer(u), Producer(k))
+    assert isinstance(y, np.ndarray)
+    assert_close(y, forward_ref(u, k), np.float32, "y")
+
+
+def test_threads_share_cached_plan():
+    u, k, ig, og = make((2, 4, 300, 300), np.float16, "both")
+    expected = ffc.fftconv(u, k, ig, og)
+    results, errors = [None] * 8, []
+
+    def work(i):
+        try:
+            results[i] = ffc.fftconv(u, k, ig, og)
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for r in results:
+        assert np.array_equal(r.view(np.uint16), expected.view(np.uint16))
+
+
+# -- error mapping ------------------------------------------------------------------------
+
+
+def test_seq_len_above_fft_size_raises_library_error():
+    u, k, _, _ = make((1, 2, 300, 10), np.float32, "none")
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.fftconv(u, k, fft_size=256)
+    assert ei.value.status == Status.ERROR_INVALID_SHAPE
+    assert "seq_len = 300" in ei.value.message  # the library's own message
+    assert "seq_len = 300" in str(ei.value)
+
+
+def test_kernel_len_above_fft_size_raises_library_error():
+    u, k, _, _ = make((1, 2, 100, 300), np.float32, "none")
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.fftconv(u, k, fft_size=256)
+    assert ei.value.status == Status.ERROR_INVALID_SHAPE
+    assert "kernel_len = 300" in ei.value.message
+
+
+def test_bad_fft_size_raises_library_error():
+    u, k, _, _ = make((1, 1, 100, 100), np.float32, "none")
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.fftconv(u, k, fft_size=300)
+    assert ei.value.status == Status.ERROR_INVALID_FFT_SIZE
+    assert "fft_size = 300" in ei.value.message
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["u_2d", "k_channels", "gate_shape", "dy_shape"],
+)
+def test_mismatched_shapes(case):
+    u, k, ig, _ = make((2, 3, 64, 64), np.float32, "in")
+    dy = np.ones_like(u)
+    with pytest.raises(FlashFFTConvError) as ei:
+        if case == "u_2d":
+            ffc.fftconv(u[0], k)
+        elif case == "k_channels":
+            ffc.fftconv(u, k[:2])
+        elif case == "gate_shape":
+            ffc.fftconv(u, k, ig[:, :, :10])
+        else:
+            ffc.fftconv_backward(dy[:1], u, k)
+    assert ei.value.status == Status.ERROR_INVALID_SHAPE
+
+
+def test_dtype_errors():
+    u, k, ig, _ = make((1, 1, 64, 64), np.float32, "in")
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.fftconv(u.astype(np.float64), k)
+    assert ei.value.status == Status.ERROR_INVALID_DTYPE
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.fftconv(u, k, ig.astype(np.float16))
+    assert ei.value.status == Status.ERROR_INVALID_DTYPE
+
+
+def test_gate_gradient_without_gate():
+    u, k, _, _ = make((1, 1, 64, 64), np.float32, "none")
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.fftconv_backward(np.ones_like(u), u, k, need_d_in_gate=True)
+    assert ei.value.status == Status.ERROR_INVALID_ARGUMENT
+
+
+def test_causal_size_too_large():
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.default_fft_size(4194304, 2)
+    assert ei.value.status == Status.ERROR_INVALID_SHAPE
+
+
+# -- plans ---------------------------------------------------------------------------------
+
+
+def test_plan_object():
+    with ffc.Plan(1024, "bf16", "cpu") as plan:
+        info = plan.info()
+        assert info.fft_size == 1024 and info.dtype == DType.BF16 and info.backend == ffc.Backend.CPU
+        assert info.device == -1
+        assert int(np.prod(info.factors)) == 1024
+        assert isinstance(plan.describe(), str) and plan.describe()
+        shape = ffc.Shape(2, 3, 1000, 20)
+        assert plan.workspace_size(shape) >= 0
+        assert "BF16" in repr(plan)
+    with pytest.raises(FlashFFTConvError):
+        plan.describe()  # closed
+    plan.close()  # idempotent
+
+
+def test_plan_create_errors():
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.Plan(1000, "fp32", "cpu")
+    assert ei.value.status == Status.ERROR_INVALID_FFT_SIZE
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.Plan(1024, "fp64")
+    assert ei.value.status == Status.ERROR_INVALID_DTYPE
+    if not ffc.backend_available("cuda"):
+        with pytest.raises(FlashFFTConvError) as ei:
+            ffc.Plan(1024, "fp16", "cuda")
+        assert ei.value.status == Status.ERROR_BACKEND_UNAVAILABLE
+        assert ei.value.message
+
+
+def test_workspace_too_small_raw_pointers():
+    plan = ffc.get_plan(256, "fp32", "cpu")
+    shape = ffc.Shape(1, 1, 256, 256)
+    need = plan.workspace_size(shape)
+    if need == 0:
+        pytest.skip("the CPU backend needs no workspace for this shape")
+    u = np.zeros((1, 1, 256), np.float32)
+    k = np.zeros((1, 256), np.float32)
+    y = np.empty_like(u)
+    ws = np.empty(need, np.uint8)
+    with pytest.raises(FlashFFTConvError) as ei:
+        plan.forward_ptr(shape, u.ctypes.data, k.ctypes.data, None, None, y.ctypes.data, ws.ctypes.data, need - 1)
+    assert ei.value.status == Status.ERROR_WORKSPACE_TOO_SMALL
+    assert str(need) in ei.value.message
+
+
+def test_plan_cache():
+    ffc.clear_plan_cache()
+    a = ffc.get_plan(512, np.float16, "cpu")
+    b = ffc.get_plan(512, "fp16", ffc.Backend.CPU)
+    c = ffc.get_plan(512, "fp32", "cpu")
+    assert a is b and a is not c
+    u, k, _, _ = make((1, 1, 100, 100), np.float16, "none")
+    ffc.fftconv(u, k, fft_size=512)
+    assert (512, DType.FP16, ffc.Backend.CPU, -1) in ffc.cached_plans()
+
+
+def test_spectrum_reuse():
+    u, k, ig, og = make((2, 3, 120, 120), np.float32, "both")
+    plan = ffc.get_plan(256, "fp32", "cpu")
+    shape = ffc.Shape(2, 3, 120, 120)
+    spec = np.empty(plan.spectrum_size(shape) + 16, np.uint8)
+    off = (-spec.ctypes.data) % 16  # the library wants the spectrum 16-byte aligned
+    spec = spec[off:off + plan.spectrum_size(shape)]
+    plan.compute_spectrum_ptr(shape, k.ctypes.data, spec.ctypes.data, spec.nbytes)
+    ws = np.empty(max(plan.workspace_size(shape), 1), np.uint8)
+    y = np.empty_like(u)
+    plan.forward_spectrum_ptr(shape, u.ctypes.data, spec.ctypes.data, spec.nbytes, ig.ctypes.data, og.ctypes.data,
+                              y.ctypes.data, ws.ctypes.data, ws.nbytes)
+    assert_close(y, forward_ref(u, k, ig, og, n=256), np.float32, "y")
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def _run_python(code, **env):
+    e = dict(os.environ, **env)
+    e["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                      e.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True, timeout=120)
+
+
+def test_library_env_var_is_honoured():
+    # Fresh interpreters, so the process-wide loaded library is not disturbed.
+    ffc.load_library()
+    bad = _run_python("import flashfftconv as f\ntry:\n  f.build_info()\nexcept f.LibraryNotFoundError as e:\n"
+                      "  print('NOTFOUND', e)\n", FLASHFFTCONV_LIBRARY="/nonexistent/libflashfftconv.so")
+    assert "NOTFOUND" in bad.stdout and "/nonexistent/libflashfftconv.so" in bad.stdout, bad.stderr
+    good = _run_python("import flashfftconv as f, json\nprint(json.dumps(f.build_info()))",
+                       FLASHFFTCONV_LIBRARY=ffc.library_path())
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["library_path"] == ffc.library_path()
+
+
+def test_import_does_not_import_torch():
+    r = _run_python("import sys, flashfftconv\nprint('torch' in sys.modules)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

@@ -1,0 +1,307 @@
+//! Raw FFI declarations mirroring `include/flashfftconv/flashfftconv.h`.
+//!
+//! Names, field order and types follow the header one to one, so the header's
+//! documentation applies unchanged. Everything here is `unsafe` to call; the
+//! crate root wraps it safely.
+#![allow(non_camel_case_types)]
+
+use core::ffi::{c_char, c_int, c_uint, c_void};
+
+/// `ffc_status_t` (a C enum: `int`-sized).
+pub type ffc_status_t = c_int;
+
+pub const FFC_SUCCESS: ffc_status_t = 0;
+pub const FFC_ERROR_INVALID_ARGUMENT: ffc_status_t = 1000;
+pub const FFC_ERROR_NULL_POINTER: ffc_status_t = 1001;
+pub const FFC_ERROR_INVALID_FFT_SIZE: ffc_status_t = 1002;
+pub const FFC_ERROR_INVALID_SHAPE: ffc_status_t = 1003;
+pub const FFC_ERROR_INVALID_DTYPE: ffc_status_t = 1004;
+pub const FFC_ERROR_INVALID_DESCRIPTOR: ffc_status_t = 1005;
+pub const FFC_ERROR_WORKSPACE_TOO_SMALL: ffc_status_t = 1006;
+pub const FFC_ERROR_BUFFER_TOO_SMALL: ffc_status_t = 1007;
+pub const FFC_ERROR_INVALID_BACKEND: ffc_status_t = 1008;
+pub const FFC_ERROR_INVALID_DEVICE: ffc_status_t = 1009;
+pub const FFC_ERROR_INVALID_FLAGS: ffc_status_t = 1010;
+pub const FFC_ERROR_MISALIGNED_POINTER: ffc_status_t = 1011;
+pub const FFC_ERROR_INVALID_POINTER: ffc_status_t = 1012;
+pub const FFC_ERROR_NOT_SUPPORTED: ffc_status_t = 2000;
+pub const FFC_ERROR_BACKEND_UNAVAILABLE: ffc_status_t = 2001;
+pub const FFC_ERROR_NO_KERNEL: ffc_status_t = 2002;
+pub const FFC_ERROR_CUDA: ffc_status_t = 3000;
+pub const FFC_ERROR_OUT_OF_MEMORY: ffc_status_t = 3001;
+pub const FFC_ERROR_INTERNAL: ffc_status_t = 4000;
+
+pub const FFC_VERSION_MAJOR: u32 = 0;
+pub const FFC_VERSION_MINOR: u32 = 1;
+pub const FFC_VERSION_PATCH: u32 = 0;
+pub const FFC_VERSION_NUMBER: u32 = FFC_VERSION_MAJOR * 10000 + FFC_VERSION_MINOR * 100 + FFC_VERSION_PATCH;
+pub const FFC_MIN_FFT_SIZE: u64 = 256;
+pub const FFC_MAX_FFT_SIZE: u64 = 4_194_304;
+
+/// `ffc_dtype_t`
+pub type ffc_dtype_t = c_int;
+pub const FFC_DTYPE_FP32: ffc_dtype_t = 0;
+pub const FFC_DTYPE_FP16: ffc_dtype_t = 1;
+pub const FFC_DTYPE_BF16: ffc_dtype_t = 2;
+
+/// `ffc_backend_t`
+pub type ffc_backend_t = c_int;
+pub const FFC_BACKEND_AUTO: ffc_backend_t = 0;
+pub const FFC_BACKEND_CPU: ffc_backend_t = 1;
+pub const FFC_BACKEND_CUDA: ffc_backend_t = 2;
+
+/// `struct CUstream_st`: opaque; `ffc_stream_t` is ABI-identical to `cudaStream_t`.
+#[repr(C)]
+pub struct CUstream_st {
+    _private: [u8; 0],
+}
+pub type ffc_stream_t = *mut CUstream_st;
+
+/// `struct ffc_plan_s`: opaque plan.
+#[repr(C)]
+pub struct ffc_plan_s {
+    _private: [u8; 0],
+}
+pub type ffc_plan_t = *mut ffc_plan_s;
+
+pub const FFC_PLAN_DESC_MAGIC: u32 = 0x4646_4344; // "FFCD"
+pub const FFC_PLAN_DESC_VERSION: u32 = 1;
+pub const FFC_MAX_FACTORS: usize = 8;
+pub const FFC_PLAN_DEFAULT: u32 = 0;
+
+/// `ffc_plan_desc_t`
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ffc_plan_desc_t {
+    pub struct_size: usize,
+    pub magic: u32,
+    pub version: u32,
+    pub fft_size: u64,
+    pub dtype: i32,
+    pub backend: i32,
+    pub device: i32,
+    pub flags: u32,
+    pub force_factors: [u32; FFC_MAX_FACTORS],
+    pub cpu_threads: i32,
+    pub reserved0: u32,
+    pub reserved: [u64; 6],
+}
+
+impl ffc_plan_desc_t {
+    /// The value of `FFC_PLAN_DESC_INIT`: fp16, automatic backend, current device.
+    pub const fn init() -> Self {
+        ffc_plan_desc_t {
+            struct_size: core::mem::size_of::<ffc_plan_desc_t>(),
+            magic: FFC_PLAN_DESC_MAGIC,
+            version: FFC_PLAN_DESC_VERSION,
+            fft_size: 0,
+            dtype: FFC_DTYPE_FP16,
+            backend: FFC_BACKEND_AUTO,
+            device: -1,
+            flags: FFC_PLAN_DEFAULT,
+            force_factors: [0; FFC_MAX_FACTORS],
+            cpu_threads: 0,
+            reserved0: 0,
+            reserved: [0; 6],
+        }
+    }
+}
+
+/// `ffc_shape_t`
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ffc_shape_t {
+    pub batch: i64,
+    pub channels: i64,
+    pub seq_len: i64,
+    pub kernel_len: i64,
+}
+
+pub const FFC_PLAN_INFO_MAGIC: u32 = 0x4646_4349; // "FFCI"
+pub const FFC_PLAN_INFO_VERSION: u32 = 1;
+
+/// `ffc_plan_info_t`
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ffc_plan_info_t {
+    pub struct_size: usize,
+    pub magic: u32,
+    pub version: u32,
+    pub fft_size: u64,
+    pub dtype: i32,
+    pub backend: i32,
+    pub device: i32,
+    pub num_factors: i32,
+    pub factors: [u32; FFC_MAX_FACTORS],
+    pub fused: i32,
+    pub reserved0: u32,
+    pub predicted_us_per_sequence: f64,
+    pub kernel_name: [c_char; 64],
+}
+
+impl ffc_plan_info_t {
+    /// The value of `FFC_PLAN_INFO_INIT`.
+    pub const fn init() -> Self {
+        ffc_plan_info_t {
+            struct_size: core::mem::size_of::<ffc_plan_info_t>(),
+            magic: FFC_PLAN_INFO_MAGIC,
+            version: FFC_PLAN_INFO_VERSION,
+            fft_size: 0,
+            dtype: 0,
+            backend: 0,
+            device: 0,
+            num_factors: 0,
+            factors: [0; FFC_MAX_FACTORS],
+            fused: 0,
+            reserved0: 0,
+            predicted_us_per_sequence: 0.0,
+            kernel_name: [0; 64],
+        }
+    }
+}
+
+extern "C" {
+    pub fn ffc_status_string(status: ffc_status_t) -> *const c_char;
+    pub fn ffc_last_error_message(buf: *mut c_char, buf_size: usize) -> usize;
+
+    pub fn ffc_version_number() -> c_uint;
+    pub fn ffc_version_string() -> *const c_char;
+    pub fn ffc_build_info() -> *const c_char;
+
+    pub fn ffc_backend_available(backend: ffc_backend_t) -> c_int;
+
+    pub fn ffc_plan_create(plan: *mut ffc_plan_t, desc: *const ffc_plan_desc_t) -> ffc_status_t;
+    pub fn ffc_plan_destroy(plan: ffc_plan_t);
+    pub fn ffc_plan_get_workspace_size(
+        plan: ffc_plan_t,
+        shape: *const ffc_shape_t,
+        workspace_size: *mut usize,
+    ) -> ffc_status_t;
+    pub fn ffc_plan_describe(plan: ffc_plan_t, buf: *mut c_char, buf_size: usize, required: *mut usize)
+        -> ffc_status_t;
+    pub fn ffc_plan_get_info(plan: ffc_plan_t, info: *mut ffc_plan_info_t) -> ffc_status_t;
+
+    pub fn ffc_conv_forward(
+        plan: ffc_plan_t,
+        shape: *const ffc_shape_t,
+        u: *const c_void,
+        k: *const f32,
+        in_gate: *const c_void,
+        out_gate: *const c_void,
+        y: *mut c_void,
+        workspace: *mut c_void,
+        workspace_size: usize,
+        stream: ffc_stream_t,
+    ) -> ffc_status_t;
+
+    pub fn ffc_conv_backward(
+        plan: ffc_plan_t,
+        shape: *const ffc_shape_t,
+        dy: *const c_void,
+        u: *const c_void,
+        k: *const f32,
+        in_gate: *const c_void,
+        out_gate: *const c_void,
+        du: *mut c_void,
+        dk: *mut f32,
+        d_in_gate: *mut c_void,
+        d_out_gate: *mut c_void,
+        workspace: *mut c_void,
+        workspace_size: usize,
+        stream: ffc_stream_t,
+    ) -> ffc_status_t;
+
+    pub fn ffc_kernel_spectrum_get_size(
+        plan: ffc_plan_t,
+        shape: *const ffc_shape_t,
+        spectrum_size: *mut usize,
+    ) -> ffc_status_t;
+
+    pub fn ffc_kernel_spectrum_compute(
+        plan: ffc_plan_t,
+        shape: *const ffc_shape_t,
+        k: *const f32,
+        spectrum: *mut c_void,
+        spectrum_size: usize,
+        stream: ffc_stream_t,
+    ) -> ffc_status_t;
+
+    pub fn ffc_conv_forward_spectrum(
+        plan: ffc_plan_t,
+        shape: *const ffc_shape_t,
+        u: *const c_void,
+        spectrum: *const c_void,
+        spectrum_size: usize,
+        in_gate: *const c_void,
+        out_gate: *const c_void,
+        y: *mut c_void,
+        workspace: *mut c_void,
+        workspace_size: usize,
+        stream: ffc_stream_t,
+    ) -> ffc_status_t;
+}
+
+#[cfg(test)]
+mod layout_tests {
+    //! The header's structs laid out by the C rules (LP64: size_t and uint64_t
+    //! 8-byte aligned, int32 4-byte): these numbers are what a C compiler gives
+    //! for flashfftconv.h, and ffc_plan_create also rejects any other struct_size.
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    #[test]
+    fn plan_desc_layout() {
+        assert_eq!(size_of::<ffc_plan_desc_t>(), 128);
+        assert_eq!(offset_of!(ffc_plan_desc_t, struct_size), 0);
+        assert_eq!(offset_of!(ffc_plan_desc_t, magic), 8);
+        assert_eq!(offset_of!(ffc_plan_desc_t, version), 12);
+        assert_eq!(offset_of!(ffc_plan_desc_t, fft_size), 16);
+        assert_eq!(offset_of!(ffc_plan_desc_t, dtype), 24);
+        assert_eq!(offset_of!(ffc_plan_desc_t, backend), 28);
+        assert_eq!(offset_of!(ffc_plan_desc_t, device), 32);
+        assert_eq!(offset_of!(ffc_plan_desc_t, flags), 36);
+        assert_eq!(offset_of!(ffc_plan_desc_t, force_factors), 40);
+        assert_eq!(offset_of!(ffc_plan_desc_t, cpu_threads), 72);
+        assert_eq!(offset_of!(ffc_plan_desc_t, reserved0), 76);
+        assert_eq!(offset_of!(ffc_plan_desc_t, reserved), 80);
+    }
+
+    #[test]
+    fn plan_info_layout() {
+        assert_eq!(size_of::<ffc_plan_info_t>(), 152);
+        assert_eq!(offset_of!(ffc_plan_info_t, fft_size), 16);
+        assert_eq!(offset_of!(ffc_plan_info_t, dtype), 24);
+        assert_eq!(offset_of!(ffc_plan_info_t, backend), 28);
+        assert_eq!(offset_of!(ffc_plan_info_t, device), 32);
+        assert_eq!(offset_of!(ffc_plan_info_t, num_factors), 36);
+        assert_eq!(offset_of!(ffc_plan_info_t, factors), 40);
+        assert_eq!(offset_of!(ffc_plan_info_t, fused), 72);
+        assert_eq!(offset_of!(ffc_plan_info_t, reserved0), 76);
+        assert_eq!(offset_of!(ffc_plan_info_t, predicted_us_per_sequence), 80);
+        assert_eq!(offset_of!(ffc_plan_info_t, kernel_name), 88);
+    }
+
+    #[test]
+    fn shape_layout() {
+        assert_eq!(size_of::<ffc_shape_t>(), 32);
+        assert_eq!(offset_of!(ffc_shape_t, channels), 8);
+        assert_eq!(offset_of!(ffc_shape_t, seq_len), 16);
+        assert_eq!(offset_of!(ffc_shape_t, kernel_len), 24);
+    }
+
+    #[test]
+    fn enums_and_handles_are_c_sized() {
+        assert_eq!(size_of::<ffc_status_t>(), 4);
+        assert_eq!(size_of::<ffc_plan_t>(), size_of::<*mut c_void>());
+        assert_eq!(size_of::<ffc_stream_t>(), size_of::<*mut c_void>());
+    }
+
+    #[test]
+    fn init_matches_header_macro() {
+        let d = ffc_plan_desc_t::init();
+        assert_eq!((d.struct_size, d.magic, d.version), (128, 0x4646_4344, 1));
+        assert_eq!((d.dtype, d.backend, d.device), (FFC_DTYPE_FP16, FFC_BACKEND_AUTO, -1));
+        let i = ffc_plan_info_t::init();
+        assert_eq!((i.struct_size, i.magic, i.version), (152, 0x4646_4349, 1));
+    }
+}
