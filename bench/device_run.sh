@@ -3,7 +3,10 @@
 # compute-sanitizer on a sample, the benchmark. Logs go to $OUT (default
 # /tmp/ffc-device); the short bench table is printed last.
 #
-#   bash bench/device_run.sh [all|tests|bench|sanitize] [extra ffc_bench args...]
+#   bash bench/device_run.sh [all|tests|bench|sanitize|profile] [extra ffc_bench args...]
+#
+# "all" is tests + sanitize + bench; "profile" runs Nsight Compute on one
+# convolution launch per size in $FFC_PROFILE_SIZES (default 256,4096).
 #
 # Before carrying the tree to a machine without Catch2/FFTW, run
 # bench/prepare_device_deps.sh here: it fills .device/ (carry it).
@@ -58,6 +61,19 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
     log "benchmark"
     "$build/bench/ffc_bench" --json "$out/bench.json" "$@" > "$out/bench.log" 2>&1 || status=1
     sed -n '/^Candidates/,$p' "$out/bench.log"
+fi
+if [ "$what" = profile ] || [ -n "${FFC_PROFILE:-}" ]; then
+    log "ncu profile"
+    metrics=l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_st.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed
+    for n in $(echo "${FFC_PROFILE_SIZES:-256,4096}" | tr ',' ' '); do
+        # Each forward is two launches (spectrum, convolution): skip 3 to land on a convolution.
+        ncu --clock-control none -k regex:fused_conv_kernel --launch-skip 3 --launch-count 1 \
+            --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+            --section SchedulerStats --metrics "$metrics" \
+            "$build/bench/ffc_bench" --sizes "$n" --dtypes fp16 --reps 3 --no-candidates > "$out/ncu_$n.txt" 2>&1 || status=1
+        echo "== ncu N=$n"
+        grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Memory Throughput|Compute \(SM\)|Stall|bank_conflicts|wavefronts|hmma|inst_executed|dram__|Warp Cycles Per Issued|Issue Slots|Eligible" "$out/ncu_$n.txt" | head -40
+    done
 fi
 log "done (status $status)"
 exit $status

@@ -58,7 +58,8 @@ struct Geometry {
         return m;
     }
     static constexpr int twiddle_count = 64 + N / 64;
-    static constexpr size_t smem_bytes = size_t(PAIRS) * N * 8 + size_t(twiddle_count) * 8;
+    // data (fp32 complex) + twiddle table + one 32-byte descriptor per slot
+    static constexpr size_t smem_bytes = size_t(PAIRS) * N * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
 
     static_assert(NUM_TC >= 1, "the innermost stage must be a tensor-core stage");
     static_assert(SMALL1 <= 1 || SMALL0 > 1, "small factors are listed first");
@@ -74,13 +75,15 @@ __device__ __forceinline__ float2 cmul(float2 a, float2 b) {
     return make_float2(fmaf(a.x, b.x, -a.y * b.y), fmaf(a.x, b.y, a.y * b.x));
 }
 
-// cos(2πm/16), m = 0..15, correctly rounded to float.
+// cos(2πm/16), m = 0..15, correctly rounded to float. A switch on a
+// compile-time m folds to a constant; with a run-time m it is a short select
+// chain rather than a local-memory table.
 __device__ __forceinline__ float cos16(int m) {
-    constexpr float c[16] = {1.0f,  0.92387953251128674f,  0.70710678118654752f,  0.38268343236508977f,
-                             0.0f,  -0.38268343236508977f, -0.70710678118654752f, -0.92387953251128674f,
-                             -1.0f, -0.92387953251128674f, -0.70710678118654752f, -0.38268343236508977f,
-                             0.0f,  0.38268343236508977f,  0.70710678118654752f,  0.92387953251128674f};
-    return c[m & 15];
+    constexpr float c1 = 0.92387953251128674f, c2 = 0.70710678118654752f, c3 = 0.38268343236508977f;
+    const int a = m & 15;
+    const int r = a & 7;  // cos(x + π) = −cos(x)
+    const float v = r == 0 ? 1.0f : r == 1 ? c1 : r == 2 ? c2 : r == 3 ? c3 : r == 4 ? 0.0f : r == 5 ? -c3 : r == 6 ? -c2 : -c1;
+    return a < 8 ? v : -v;
 }
 // exp(-2πi m / 16)
 __device__ __forceinline__ float2 w16(int m) { return make_float2(cos16(m), -cos16(m + 12)); }
@@ -90,7 +93,9 @@ __device__ __forceinline__ float2 w16(int m) { return make_float2(cos16(m), -cos
 // whose column stride is 16^k and (b) the innermost stage, whose columns are
 // blocks of 16, hit 16 distinct 8-byte bank pairs per half-warp. See the
 // analysis in docs/architecture.md ("Shared-memory layout").
-__device__ __forceinline__ int swizzle(int n) {
+// The map is linear over GF(2): swizzle(a ^ b) == swizzle(a) ^ swizzle(b), which
+// lets a stage combine per-tile, per-lane and compile-time parts of an address.
+__host__ __device__ constexpr int swizzle(int n) {
     int s = ((n >> 4) & 1) | (((n >> 5) & 1) << 3);
     s ^= ((n >> 5) & 3) << 2;
     s ^= ((n >> 9) & 3) << 2;
@@ -216,13 +221,19 @@ __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw) {
 
 // Element positions handled by one thread in one m-tile of a radix-16 stage:
 // rows (data columns) g and g+8, DFT indices j ∈ {2q, 2q+1, 2q+8, 2q+9}.
-template <int M>
-__device__ __forceinline__ int tc_position(int base, int row, int j) {
-    if constexpr (M >= 16) return base + row + j * M;  // columns are consecutive
-    else return base + row * 16 + j;                    // innermost: columns are blocks of 16
-}
-__device__ __forceinline__ int tc_j(int q, int jj) { return 2 * q + (jj & 1) + 8 * (jj >> 1); }
+// A position is tile_base | lane_offset | element_offset (disjoint bits), so its
+// swizzled slot is the XOR of the three parts' slots.
+__host__ __device__ constexpr int tc_j(int q, int jj) { return 2 * q + (jj & 1) + 8 * (jj >> 1); }
 
+template <int M>
+__device__ __forceinline__ int tc_lane_offset(int g, int q) {
+    if constexpr (M >= 16) return g + 2 * q * M;  // columns are consecutive
+    else return g * 16 + 2 * q;                    // innermost: columns are blocks of 16
+}
+template <int M>
+__host__ __device__ constexpr int tc_element_offset(int r, int jj) {
+    return M >= 16 ? 8 * r + ((jj & 1) + 8 * (jj >> 1)) * M : 8 * r * 16 + (jj & 1) + 8 * (jj >> 1);
+}
 template <int M>
 __device__ __forceinline__ int tc_tile_base(int mt) {
     if constexpr (M >= 16) return (mt / (M / 16)) * 16 * M + (mt % (M / 16)) * 16;
@@ -231,15 +242,15 @@ __device__ __forceinline__ int tc_tile_base(int mt) {
 
 // Loads the thread's 8 elements and splits them into A fragments (hi, lo).
 template <int M>
-__device__ __forceinline__ void tc_load(const float2 *s, int base, int g, int q, bool upper_zero,
-                                        uint32_t (&ah)[2][4], uint32_t (&al)[2][4]) {
+__device__ __forceinline__ void tc_load(const float2 *s, int slot_base, bool upper_zero, uint32_t (&ah)[2][4],
+                                        uint32_t (&al)[2][4]) {
     float2 x[2][4];
 #pragma unroll
     for (int r = 0; r < 2; ++r)
 #pragma unroll
         for (int jj = 0; jj < 4; ++jj)
             x[r][jj] = (jj >= 2 && upper_zero) ? make_float2(0.f, 0.f)
-                                               : s[swizzle(tc_position<M>(base, g + 8 * r, tc_j(q, jj)))];
+                                               : s[slot_base ^ swizzle(tc_element_offset<M>(r, jj))];
 #pragma unroll
     for (int kt = 0; kt < 2; ++kt) {
         split_bf16x2(x[0][2 * kt].x, x[0][2 * kt + 1].x, ah[kt][0], al[kt][0]);
@@ -247,6 +258,36 @@ __device__ __forceinline__ void tc_load(const float2 *s, int base, int g, int q,
         split_bf16x2(x[0][2 * kt].y, x[0][2 * kt + 1].y, ah[kt][2], al[kt][2]);
         split_bf16x2(x[1][2 * kt].y, x[1][2 * kt + 1].y, ah[kt][3], al[kt][3]);
     }
+}
+
+// Twiddles of the thread's four elements in row r of a radix-16 stage S, for the
+// twiddle of stage TW (S after a forward DFT, S−1 after an inverse one). The
+// exponent is affine in the DFT index j, e = A + B·j, so three table lookups
+// serve all four j ∈ {2q, 2q+1, 2q+8, 2q+9}.
+template <class G, int S, int TW>
+__device__ __forceinline__ void tc_twiddles(const Twiddles &tw, int tile_base, int g, int q, int r, float2 (&t)[4]) {
+    constexpr int M = G::inner(S), mask = G::N - 1;
+    int A = 0, B = 0;
+    if constexpr (TW == S) {  // forward: W_{16M}^{j·col}
+        static_assert(M >= 16, "the innermost stage has no forward twiddle");
+        constexpr int stride = G::N / (16 * M);
+        B = ((tile_base % M) + g + 8 * r) * stride;
+    } else {  // inverse: the twiddle of the next-outer stage, W_{r'M'}^{k1'·n2'}
+        constexpr int r2 = G::radix(TW), m2 = G::inner(TW), stride = G::N / (r2 * m2);
+        if constexpr (M >= 16) {
+            const int k1 = (tile_base / m2) % r2;
+            A = k1 * ((tile_base % M) + g + 8 * r) * stride;
+            B = k1 * M * stride;
+        } else {
+            const int k1 = ((tile_base >> 4) + g + 8 * r) % r2;
+            B = k1 * stride;
+        }
+    }
+    const float2 t0 = tw((A + 2 * q * B) & mask), tb = tw(B & mask), t8 = tw((8 * B) & mask);
+    t[0] = t0;
+    t[1] = cmul(t0, tb);
+    t[2] = cmul(t0, t8);
+    t[3] = cmul(t[2], tb);
 }
 
 // y = DFT16 applied to the A fragments; acc[t] as documented for DftFragments.
@@ -288,33 +329,35 @@ __device__ __forceinline__ void tc_repack(const float2 (&z)[2][4], uint32_t (&ah
 
 // What one slot of a CTA holds: rows of u, gates and y for batch elements a and
 // b of one channel (b absent for the last pair of an odd batch), and the
-// channel's spectrum. Computed on the fly (cheap) rather than kept in arrays,
-// which would live in local memory.
-struct PairRows {
-    int64_t row_a = -1, row_b = -1;  // element offsets of the rows, -1 = absent
+// channel's spectrum. Computed once per CTA into shared memory, so the 64-bit
+// divisions happen PAIRS times per CTA, not per element.
+struct SlotDesc {
+    int64_t row_a, row_b;       // element offsets of the rows, -1 = absent
+    const float2 *spectrum;     // conv mode
+    float2 *spectrum_out;       // spectrum mode
 };
-struct SlotInfo {
-    PairRows rows;
-    const float2 *spectrum = nullptr;  // conv mode
-    float2 *spectrum_out = nullptr;    // spectrum mode
-};
+static_assert(sizeof(SlotDesc) == 32, "smem accounting assumes 32-byte descriptors");
 
 template <class G>
-__device__ __forceinline__ SlotInfo slot_info(const FusedParams &p, int slot) {
-    SlotInfo info;
+__device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slot) {
+    SlotDesc d{-1, -1, nullptr, nullptr};
     const int64_t item = int64_t(blockIdx.x) * G::PAIRS + slot;
-    if (item >= p.items) return info;
+    if (item >= p.items) return d;
     if (p.mode == mode_spectrum) {  // one channel per slot
-        info.rows.row_a = item * p.kernel_len;
-        info.spectrum_out = static_cast<float2 *>(p.spectrum_out) + item * G::N;
+        d.row_a = item * p.kernel_len;
+        d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + item * G::N;
+    } else if (p.mode == mode_inverse) {  // one spectrum per slot, one fp32 row out
+        d.row_a = item * p.kernel_len;
+        d.spectrum = static_cast<const float2 *>(p.spectrum) + item * G::N;
     } else {
         const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
         const int64_t ba = 2 * pair, bb = 2 * pair + 1;
-        info.rows.row_a = (ba * p.channels + h) * p.seq_len;
-        info.rows.row_b = bb < p.batch ? (bb * p.channels + h) * p.seq_len : -1;
-        info.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
+        d.row_a = (ba * p.channels + h) * p.seq_len;
+        d.row_b = bb < p.batch ? (bb * p.channels + h) * p.seq_len : -1;
+        if (p.mode == mode_transform) d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + item * G::N;
+        else d.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
     }
-    return info;
+    return d;
 }
 
 // A radix-16 tensor-core stage along axis S; TW as for small_stage.
@@ -325,24 +368,28 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
     constexpr int tiles = G::N / 256;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, q = lane & 3;
+    const int lane_swz = swizzle(tc_lane_offset<M>(g, q));
 #pragma unroll 1
     for (int t = warp; t < tiles * G::PAIRS; t += G::WARPS) {
         float2 *s = sdata + (t / tiles) * G::N;
         const int base = tc_tile_base<M>(t % tiles);
+        const int slot_base = swizzle(base) ^ lane_swz;
         uint32_t ah[2][4], al[2][4];
-        tc_load<M>(s, base, g, q, upper_in_zero, ah, al);
+        tc_load<M>(s, slot_base, upper_in_zero, ah, al);
         float acc[4][4];
         tc_dft(f, ah, al, upper_in_zero, upper_out_unused, acc);
 #pragma unroll
-        for (int r = 0; r < 2; ++r)
+        for (int r = 0; r < 2; ++r) {
+            float2 twr[4];
+            if constexpr (TW >= 0) tc_twiddles<G, S, TW>(tw, base, g, q, r, twr);
 #pragma unroll
             for (int jj = 0; jj < 4; ++jj) {
                 if (jj >= 2 && upper_out_unused) continue;
-                const int n = tc_position<M>(base, g + 8 * r, tc_j(q, jj));
                 float2 v = tc_out(acc, r, jj);
-                if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n)));
-                s[swizzle(n)] = v;
+                if constexpr (TW >= 0) v = cmul(v, twr[jj]);
+                s[slot_base ^ swizzle(tc_element_offset<M>(r, jj))] = v;
             }
+        }
     }
 }
 
@@ -352,23 +399,28 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
 // thread reads 64 contiguous bytes.
 template <class G>
 __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, const DftFragments &f,
-                                             const FusedParams &p) {
+                                             const FusedParams &p, const SlotDesc *slots) {
     constexpr int S = G::num_stages - 1;
+    static_assert(S >= 1, "at least two stages");
     constexpr int tiles = G::N / 256;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, q = lane & 3;
+    const int lane_swz = swizzle(tc_lane_offset<1>(g, q));
 #pragma unroll 1
     for (int t = warp; t < tiles * G::PAIRS; t += G::WARPS) {
         const int slot = t / tiles, mt = t % tiles;
         float2 *s = sdata + slot * G::N;
         const int base = tc_tile_base<1>(mt);
+        const int slot_base = swizzle(base) ^ lane_swz;
         uint32_t ah[2][4], al[2][4];
-        tc_load<1>(s, base, g, q, false, ah, al);
         float acc[4][4];
-        tc_dft(f, ah, al, false, false, acc);
         const size_t vofs = (size_t(mt) * 32 + lane) * 8;
-        const SlotInfo info = slot_info<G>(p, slot);
-        if (p.mode == mode_spectrum) {
+        const SlotDesc &info = slots[slot];
+        if (p.mode != mode_inverse) {
+            tc_load<1>(s, slot_base, false, ah, al);
+            tc_dft(f, ah, al, false, false, acc);
+        }
+        if (p.mode == mode_spectrum || p.mode == mode_transform) {
             float2 *out = info.spectrum_out;
             if (out) {
                 float4 *o = reinterpret_cast<float4 *>(out + vofs);
@@ -384,27 +436,39 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
         }
         const float4 *kv = info.spectrum ? reinterpret_cast<const float4 *>(info.spectrum + vofs) : nullptr;
         float2 z[2][4];
+        if (p.mode == mode_inverse) {
+            // The spectrum itself is the product to invert.
 #pragma unroll
-        for (int r = 0; r < 2; ++r)
+            for (int r = 0; r < 2; ++r)
 #pragma unroll
-            for (int jj = 0; jj < 4; jj += 2) {
-                const float4 k4 = kv ? __ldg(kv + r * 2 + jj / 2) : make_float4(0.f, 0.f, 0.f, 0.f);
-                const float2 y0 = cmul(tc_out(acc, r, jj), make_float2(k4.x, k4.y));
-                const float2 y1 = cmul(tc_out(acc, r, jj + 1), make_float2(k4.z, k4.w));
-                z[r][jj] = make_float2(y0.x, -y0.y);  // conjugate-carried domain
-                z[r][jj + 1] = make_float2(y1.x, -y1.y);
-            }
+                for (int jj = 0; jj < 4; jj += 2) {
+                    const float4 k4 = kv ? __ldg(kv + r * 2 + jj / 2) : make_float4(0.f, 0.f, 0.f, 0.f);
+                    z[r][jj] = make_float2(k4.x, -k4.y);  // conjugate-carried domain
+                    z[r][jj + 1] = make_float2(k4.z, -k4.w);
+                }
+        } else {
+            const float ksign = p.conj_spectrum ? -1.f : 1.f;
+#pragma unroll
+            for (int r = 0; r < 2; ++r)
+#pragma unroll
+                for (int jj = 0; jj < 4; jj += 2) {
+                    const float4 k4 = kv ? __ldg(kv + r * 2 + jj / 2) : make_float4(0.f, 0.f, 0.f, 0.f);
+                    const float2 y0 = cmul(tc_out(acc, r, jj), make_float2(k4.x, ksign * k4.y));
+                    const float2 y1 = cmul(tc_out(acc, r, jj + 1), make_float2(k4.z, ksign * k4.w));
+                    z[r][jj] = make_float2(y0.x, -y0.y);  // conjugate-carried domain
+                    z[r][jj + 1] = make_float2(y1.x, -y1.y);
+                }
+        }
         tc_repack(z, ah, al);
         tc_dft(f, ah, al, false, false, acc);
 #pragma unroll
-        for (int r = 0; r < 2; ++r)
+        for (int r = 0; r < 2; ++r) {
+            float2 twr[4];
+            tc_twiddles<G, S, S - 1>(tw, base, g, q, r, twr);
 #pragma unroll
-            for (int jj = 0; jj < 4; ++jj) {
-                const int n = tc_position<1>(base, g + 8 * r, tc_j(q, jj));
-                float2 v = tc_out(acc, r, jj);
-                if constexpr (S - 1 >= 0) v = cmul(v, tw(twiddle_exponent<G, S - 1>(n)));
-                s[swizzle(n)] = v;
-            }
+            for (int jj = 0; jj < 4; ++jj)
+                s[slot_base ^ swizzle(tc_element_offset<1>(r, jj))] = cmul(tc_out(acc, r, jj), twr[jj]);
+        }
     }
 }
 
@@ -443,46 +507,145 @@ template <> __device__ __forceinline__ float from_float<float>(float v) { return
 template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
+// Vector of V = 16 / sizeof(T) consecutive elements: one 16-byte access.
+template <typename T>
+struct alignas(16) Vec16 {
+    static constexpr int V = 16 / int(sizeof(T));
+    T v[V];
+};
+
+template <typename T>
+__device__ __forceinline__ Vec16<T> load16(const T *p) {
+    Vec16<T> r;
+    *reinterpret_cast<uint4 *>(&r) = __ldg(reinterpret_cast<const uint4 *>(p));
+    return r;
+}
+
+// True when every row of every tensor starts on a 16-byte boundary and L is a
+// whole number of vectors: then the I/O passes use 16-byte accesses.
+template <typename T>
+__device__ __forceinline__ bool rows_vectorizable(const FusedParams &p) {
+    constexpr int V = Vec16<T>::V;
+    const uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate) |
+                           reinterpret_cast<uintptr_t>(p.out_gate) | reinterpret_cast<uintptr_t>(p.y);
+    return (bits & 15) == 0 && p.seq_len % V == 0;
+}
+
+// Loads (gated) inputs of every slot into shared memory as complex pairs
+// (v_a + i·v_b); zero padding and empty slots become zeros. The loop runs over
+// all (slot, vector) pairs so every thread works at every N, and each thread
+// issues a chunk of independent 16-byte loads before it uses any of them.
 template <typename T, class G>
-__device__ __forceinline__ void load_pair(float2 *s, const FusedParams &p, PairRows rows) {
+__device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const SlotDesc *slots) {
     const T *u = static_cast<const T *>(p.u);
     const T *ig = static_cast<const T *>(p.in_gate);
     const int L = int(p.seq_len);
-    for (int n = threadIdx.x; n < G::N; n += G::THREADS) {
-        float a = 0.f, b = 0.f;
-        if (n < L) {
-            if (rows.row_a >= 0) {
-                a = to_float(u[rows.row_a + n]);
-                if (ig) a *= to_float(ig[rows.row_a + n]);
+    if (rows_vectorizable<T>(p)) {
+        constexpr int V = Vec16<T>::V, per_slot = G::N / V, total = G::PAIRS * per_slot;
+        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
+#pragma unroll 1
+        for (int it = 0; it < iters; it += chunk) {
+            Vec16<T> ua[chunk], ga[chunk], ub[chunk], gb[chunk];
+            int slot[chunk], n0[chunk];
+#pragma unroll
+            for (int c = 0; c < chunk; ++c) {
+                const int idx = (it + c) * G::THREADS + threadIdx.x;
+                slot[c] = idx < total ? idx / per_slot : -1;
+                n0[c] = (idx % per_slot) * V;
+                const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
+                const bool in = n0[c] < L;
+                ua[c] = ga[c] = ub[c] = gb[c] = Vec16<T>{};
+                if (in && d.row_a >= 0) {
+                    ua[c] = load16(u + d.row_a + n0[c]);
+                    if (ig) ga[c] = load16(ig + d.row_a + n0[c]);
+                }
+                if (in && d.row_b >= 0) {
+                    ub[c] = load16(u + d.row_b + n0[c]);
+                    if (ig) gb[c] = load16(ig + d.row_b + n0[c]);
+                }
             }
-            if (rows.row_b >= 0) {
-                b = to_float(u[rows.row_b + n]);
-                if (ig) b *= to_float(ig[rows.row_b + n]);
+#pragma unroll
+            for (int c = 0; c < chunk; ++c) {
+                if (slot[c] < 0) continue;
+                float2 *s = sdata + slot[c] * G::N;
+#pragma unroll
+                for (int i = 0; i < V; ++i) {
+                    float a = to_float(ua[c].v[i]), b = to_float(ub[c].v[i]);
+                    if (ig) {
+                        a *= to_float(ga[c].v[i]);
+                        b *= to_float(gb[c].v[i]);
+                    }
+                    s[swizzle(n0[c] + i)] = make_float2(a, b);
+                }
             }
         }
-        s[swizzle(n)] = make_float2(a, b);
+        return;
+    }
+#pragma unroll 1
+    for (int idx = threadIdx.x; idx < G::PAIRS * G::N; idx += G::THREADS) {
+        const int slot = idx / G::N, n = idx % G::N;
+        const SlotDesc d = slots[slot];
+        float a = 0.f, b = 0.f;
+        if (n < L) {
+            if (d.row_a >= 0) a = to_float(u[d.row_a + n]) * (ig ? to_float(ig[d.row_a + n]) : 1.f);
+            if (d.row_b >= 0) b = to_float(u[d.row_b + n]) * (ig ? to_float(ig[d.row_b + n]) : 1.f);
+        }
+        sdata[slot * G::N + swizzle(n)] = make_float2(a, b);
     }
 }
 
+// Writes y = out_gate ⊙ conj(D')/N for n < L: the real part is sequence a, the
+// imaginary part sequence b. Same loop structure as load_inputs.
 template <typename T, class G>
-__device__ __forceinline__ void store_pair(const float2 *s, const FusedParams &p, PairRows rows) {
+__device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots) {
     const T *og = static_cast<const T *>(p.out_gate);
     T *y = static_cast<T *>(p.y);
     const int L = int(p.seq_len);
     constexpr float scale = 1.0f / float(G::N);
-    for (int n = threadIdx.x; n < L; n += G::THREADS) {
-        const float2 v = s[swizzle(n)];
-        // conj(D') / N: real part is sequence a, imaginary part sequence b.
-        if (rows.row_a >= 0) {
-            float ya = v.x * scale;
-            if (og) ya *= to_float(og[rows.row_a + n]);
-            y[rows.row_a + n] = from_float<T>(ya);
+    if (rows_vectorizable<T>(p)) {
+        constexpr int V = Vec16<T>::V, per_slot = G::N / V, total = G::PAIRS * per_slot;
+        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
+#pragma unroll 1
+        for (int it = 0; it < iters; it += chunk) {
+            Vec16<T> ga[chunk], gb[chunk];
+            int slot[chunk], n0[chunk];
+            int64_t ra[chunk], rb[chunk];
+#pragma unroll
+            for (int c = 0; c < chunk; ++c) {
+                const int idx = (it + c) * G::THREADS + threadIdx.x;
+                n0[c] = (idx % per_slot) * V;
+                slot[c] = idx < total && n0[c] < L ? idx / per_slot : -1;
+                const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
+                ra[c] = d.row_a;
+                rb[c] = d.row_b;
+                if (og && ra[c] >= 0) ga[c] = load16(og + ra[c] + n0[c]);
+                if (og && rb[c] >= 0) gb[c] = load16(og + rb[c] + n0[c]);
+            }
+#pragma unroll
+            for (int c = 0; c < chunk; ++c) {
+                if (slot[c] < 0) continue;
+                const float2 *s = sdata + slot[c] * G::N;
+                Vec16<T> oa, ob;
+#pragma unroll
+                for (int i = 0; i < V; ++i) {
+                    const float2 v = s[swizzle(n0[c] + i)];
+                    oa.v[i] = from_float<T>(v.x * scale * (og ? to_float(ga[c].v[i]) : 1.f));
+                    ob.v[i] = from_float<T>(-v.y * scale * (og ? to_float(gb[c].v[i]) : 1.f));
+                }
+                if (ra[c] >= 0) *reinterpret_cast<uint4 *>(y + ra[c] + n0[c]) = *reinterpret_cast<const uint4 *>(&oa);
+                if (rb[c] >= 0) *reinterpret_cast<uint4 *>(y + rb[c] + n0[c]) = *reinterpret_cast<const uint4 *>(&ob);
+            }
         }
-        if (rows.row_b >= 0) {
-            float yb = -v.y * scale;
-            if (og) yb *= to_float(og[rows.row_b + n]);
-            y[rows.row_b + n] = from_float<T>(yb);
-        }
+        return;
+    }
+#pragma unroll 1
+    for (int idx = threadIdx.x; idx < G::PAIRS * G::N; idx += G::THREADS) {
+        const int slot = idx / G::N, n = idx % G::N;
+        if (n >= L) continue;
+        const SlotDesc d = slots[slot];
+        const float2 v = sdata[slot * G::N + swizzle(n)];
+        if (d.row_a >= 0) y[d.row_a + n] = from_float<T>(v.x * scale * (og ? to_float(og[d.row_a + n]) : 1.f));
+        if (d.row_b >= 0) y[d.row_b + n] = from_float<T>(-v.y * scale * (og ? to_float(og[d.row_b + n]) : 1.f));
     }
 }
 
@@ -490,52 +653,63 @@ __device__ __forceinline__ void store_pair(const float2 *s, const FusedParams &p
 // The kernel
 // ---------------------------------------------------------------------------
 template <class G>
-__global__ void __launch_bounds__(G::THREADS) fused_conv_kernel(const FusedParams p) {
+__global__ void __launch_bounds__(G::THREADS, 2) fused_conv_kernel(const FusedParams p) {
     extern __shared__ float4 smem_raw[];
     float2 *sdata = reinterpret_cast<float2 *>(smem_raw);
     float2 *tw_table = sdata + size_t(G::PAIRS) * G::N;
+    SlotDesc *slots = reinterpret_cast<SlotDesc *>(tw_table + G::twiddle_count);
 
     const float2 *twg = static_cast<const float2 *>(p.twiddles);
-    for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = twg[i];
-    const Twiddles tw{tw_table, tw_table + 64};
+    for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = __ldg(twg + i);
+    if (threadIdx.x < G::PAIRS) slots[threadIdx.x] = make_slot_desc<G>(p, threadIdx.x);
+    __syncthreads();
+
+    if (p.mode == mode_inverse) {
+        // Nothing to load: the middle stage reads the spectrum from global memory.
+    } else if (p.mode == mode_spectrum) {
+        const int K = int(p.kernel_len);
+#pragma unroll 1
+        for (int idx = threadIdx.x; idx < G::PAIRS * G::N; idx += G::THREADS) {
+            const int slot = idx / G::N, n = idx % G::N;
+            const int64_t row = slots[slot].row_a;
+            sdata[slot * G::N + swizzle(n)] = make_float2(row >= 0 && n < K ? __ldg(p.k + row + n) : 0.f, 0.f);
+        }
+    } else if (p.io == io_f16) {
+        load_inputs<__half, G>(sdata, p, slots);
+    } else if (p.io == io_bf16) {
+        load_inputs<__nv_bfloat16, G>(sdata, p, slots);
+    } else {
+        load_inputs<float, G>(sdata, p, slots);
+    }
+    // Built after the loads so the 32 fragment registers are not live across them.
     DftFragments f;
     make_dft_fragments(f, threadIdx.x & 31);
-
-    // Load (gated) inputs; zero padding and empty slots are zero-filled.
-#pragma unroll 1
-    for (int slot = 0; slot < G::PAIRS; ++slot) {
-        float2 *s = sdata + slot * G::N;
-        const SlotInfo info = slot_info<G>(p, slot);
-        if (p.mode == mode_spectrum) {
-            const int K = int(p.kernel_len);
-            for (int n = threadIdx.x; n < G::N; n += G::THREADS)
-                s[swizzle(n)] = make_float2(info.rows.row_a >= 0 && n < K ? p.k[info.rows.row_a + n] : 0.f, 0.f);
-        } else if (p.io == io_f16) {
-            load_pair<__half, G>(s, p, info.rows);
-        } else if (p.io == io_bf16) {
-            load_pair<__nv_bfloat16, G>(s, p, info.rows);
-        } else {
-            load_pair<float, G>(s, p, info.rows);
-        }
-    }
+    const Twiddles tw{tw_table, tw_table + 64};
     __syncthreads();
 
     const int64_t valid_len = p.mode == mode_spectrum ? p.kernel_len : p.seq_len;
-    const bool zero_upper = 2 * valid_len <= G::N;
-    forward_stages<G, 0>(sdata, tw, f, zero_upper);
-    middle_stage<G>(sdata, tw, f, p);
-    if (p.mode == mode_spectrum) return;
+    if (p.mode != mode_inverse) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N);
+    middle_stage<G>(sdata, tw, f, p, slots);
+    if (p.mode == mode_spectrum || p.mode == mode_transform) return;
     __syncthreads();
-    inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * p.seq_len <= G::N);
+    const int64_t out_len = p.mode == mode_inverse ? p.kernel_len : p.seq_len;
+    inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * out_len <= G::N);
 
+    if (p.mode == mode_inverse) {
+        constexpr float scale = 1.0f / float(G::N);
+        const int K = int(p.kernel_len);
 #pragma unroll 1
-    for (int slot = 0; slot < G::PAIRS; ++slot) {
-        const float2 *s = sdata + slot * G::N;
-        const PairRows rows = slot_info<G>(p, slot).rows;
-        if (p.io == io_f16) store_pair<__half, G>(s, p, rows);
-        else if (p.io == io_bf16) store_pair<__nv_bfloat16, G>(s, p, rows);
-        else store_pair<float, G>(s, p, rows);
+        for (int idx = threadIdx.x; idx < G::PAIRS * G::N; idx += G::THREADS) {
+            const int slot = idx / G::N, n = idx % G::N;
+            const int64_t row = slots[slot].row_a;
+            if (row >= 0 && n < K) p.real_out[row + n] = sdata[slot * G::N + swizzle(n)].x * scale;  // Re conj(D')/N
+        }
+        return;
     }
+
+    if (p.io == io_f16) store_outputs<__half, G>(sdata, p, slots);
+    else if (p.io == io_bf16) store_outputs<__nv_bfloat16, G>(sdata, p, slots);
+    else store_outputs<float, G>(sdata, p, slots);
 }
 
 // ---------------------------------------------------------------------------

@@ -42,9 +42,10 @@ def pairs_per_cta(n):
 
 
 def smem_bytes(n, pairs):
-    # fp32 complex data (swizzled, no padding) + two-level twiddle table.
+    # fp32 complex data (swizzled, no padding) + two-level twiddle table +
+    # a 32-byte descriptor per slot.
     # Must equal fused::Geometry::smem_bytes (src/cuda/fused_conv.cuh).
-    return pairs * n * 8 + (64 + n // 64) * 8
+    return pairs * n * 8 + (64 + n // 64) * 8 + pairs * 32
 
 
 def variants():

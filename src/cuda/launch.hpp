@@ -9,9 +9,14 @@ namespace ffc::cuda {
 enum IoType : int { io_f32 = 0, io_f16 = 1, io_bf16 = 2 };
 
 // Mode of the fused kernel.
+// "Visit order" is the order in which the innermost stage visits spectrum
+// elements ([tile][lane][row][index], see fused_conv.cuh); every spectrum-domain
+// buffer below uses it, so no mode ever permutes a spectrum.
 enum FusedMode : int {
-    mode_conv = 0,      // y = out_gate ⊙ IFFT(FFT(in_gate ⊙ u) · K)
-    mode_spectrum = 1,  // spectrum_out = FFT(k) in the kernel's visit order
+    mode_conv = 0,       // y = out_gate ⊙ IFFT(FFT(in_gate ⊙ u) · K), K conjugated if conj_spectrum
+    mode_spectrum = 1,   // spectrum_out[h] = FFT(k_h)  (one channel per item)
+    mode_transform = 2,  // spectrum_out[item] = FFT(v_a + i·v_b) of a pair, v = in_gate ⊙ u
+    mode_inverse = 3,    // real_out[item][s] = Re IFFT(spectrum[item])[s] for s < kernel_len (fp32)
 };
 
 struct FusedParams {
@@ -22,16 +27,18 @@ struct FusedParams {
     const void *in_gate = nullptr;   // optional
     const void *out_gate = nullptr;  // optional
     void *y = nullptr;
-    const void *spectrum = nullptr;  // float2 [H][N], visit order
+    const void *spectrum = nullptr;  // float2 [H][N], visit order (mode_inverse: [items][N])
+    int conj_spectrum = 0;           // multiply by conj(K): correlation instead of convolution
     // spectrum mode
     const float *k = nullptr;        // (H, K)
-    void *spectrum_out = nullptr;    // float2 [H][N]
+    void *spectrum_out = nullptr;    // float2 [items][N] (spectrum, transform modes)
+    float *real_out = nullptr;       // fp32 [items][kernel_len] (inverse mode)
     // tables
     const void *twiddles = nullptr;  // float2 [64 + N/64]: W_N^m for m < 64, then W_N^(64·i)
     // shape
     int64_t batch = 0, channels = 0, seq_len = 0, kernel_len = 0;
     int64_t pairs_per_channel = 0;   // ceil(B / 2)
-    int64_t items = 0;               // sequences the grid covers: H·pairs (conv) or H (spectrum)
+    int64_t items = 0;               // what the grid covers: H·pairs (conv, transform) or H (spectrum, inverse)
 };
 
 struct FusedKernelEntry {

@@ -1,0 +1,530 @@
+// ffc_bench: gated forward FFT convolution on the GPU, against the cuFFT
+// baseline and the memory floor (DESIGN §6).
+//
+//   ffc_bench [--sizes 256,1024,...] [--dtypes fp16,bf16] [--reps 20] [--json out.json]
+//             [--no-candidates]
+//
+// Shape: gated forward, B = 64 and H = 768, with B and H reduced for large N and
+// every time scaled linearly to B = 64, H = 768. L = N (no zero padding).
+//  * ours      ffc_conv_forward through the public API (planner's pick), and every
+//              compiled candidate for N (forced factorisations).
+//  * cuFFT     what an eager PyTorch user gets: gate kernel (u·in_gate → fp32,
+//              zero-padded), R2C of k and of v, pointwise multiply, C2R, and an
+//              output kernel (scale, out_gate, cast).
+//  * floor     minimal HBM bytes (read u, in_gate, out_gate, k; write y) over the
+//              device-to-device copy bandwidth measured in the same run.
+//  * error     rel-L2 against an fp64 FFTW reference on a sample of sequences,
+//              with the DESIGN §3 tolerance (2 × the error of correct rounding).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <cufft.h>
+#include <fftw3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "flashfftconv/flashfftconv.h"
+
+#define CUDA_OK(x)                                                                                      \
+    do {                                                                                                \
+        cudaError_t e_ = (x);                                                                           \
+        if (e_ != cudaSuccess) {                                                                        \
+            std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));    \
+            std::exit(2);                                                                               \
+        }                                                                                               \
+    } while (0)
+#define CUFFT_OK(x)                                                                           \
+    do {                                                                                      \
+        cufftResult r_ = (x);                                                                 \
+        if (r_ != CUFFT_SUCCESS) {                                                            \
+            std::fprintf(stderr, "%s:%d: %s: cufft error %d\n", __FILE__, __LINE__, #x, int(r_)); \
+            std::exit(2);                                                                     \
+        }                                                                                     \
+    } while (0)
+
+namespace {
+
+// ---------------------------------------------------------------- device helpers
+__device__ __forceinline__ uint64_t splitmix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+template <typename T> __device__ __forceinline__ T cast_to(float v);
+template <> __device__ __forceinline__ float cast_to<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half cast_to<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 cast_to<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <typename T> __device__ __forceinline__ float cast_from(T v);
+template <> __device__ __forceinline__ float cast_from<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float cast_from<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+// Standard normal values (Box–Muller on a counter hash), times `scale`, plus `shift`.
+template <typename T>
+__global__ void fill_normal(T *p, size_t n, uint64_t seed, float scale, float shift) {
+    for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+        const uint64_t h = splitmix(seed ^ splitmix(i));
+        const float u1 = (float((h >> 40) & 0xffffff) + 0.5f) / 16777216.0f;
+        const float u2 = float((h >> 16) & 0xffffff) / 16777216.0f;
+        p[i] = cast_to<T>(shift + scale * sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2));
+    }
+}
+
+// Baseline step 1: v = float(u) · float(in_gate), zero-padded to N.
+template <typename T>
+__global__ void gate_pad(const T *u, const T *g, float *v, int64_t rows, int64_t L, int64_t N) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < rows * N; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t r = i / N, t = i % N;
+        v[i] = t < L ? cast_from(u[r * L + t]) * cast_from(g[r * L + t]) : 0.f;
+    }
+}
+__global__ void pad_k(const float *k, float *kp, int64_t H, int64_t K, int64_t N) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < H * N; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t r = i / N, t = i % N;
+        kp[i] = t < K ? k[r * K + t] : 0.f;
+    }
+}
+// Baseline step 3: V[b,h,f] *= Kf[h,f].
+__global__ void spectral_multiply(cufftComplex *V, const cufftComplex *Kf, int64_t B, int64_t H, int64_t F) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < B * H * F; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t h = (i / F) % H, f = i % F;
+        const cufftComplex a = V[i], b = Kf[h * F + f];
+        V[i] = make_cuFloatComplex(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
+    }
+}
+// Baseline step 5: y = cast(z / N · out_gate) for t < L.
+template <typename T>
+__global__ void output_gate(const float *z, const T *og, T *y, int64_t rows, int64_t L, int64_t N) {
+    const float inv = 1.0f / float(N);
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < rows * L; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t r = i / L, t = i % L;
+        y[i] = cast_to<T>(z[r * N + t] * inv * cast_from(og[i]));
+    }
+}
+
+constexpr int kGrid = 132 * 16;
+
+// ---------------------------------------------------------------- host helpers
+float half_bits_to_float(uint16_t h, bool bf16) {
+    if (bf16) {
+        uint32_t u = uint32_t(h) << 16;
+        float f;
+        std::memcpy(&f, &u, 4);
+        return f;
+    }
+    __half_raw r;
+    r.x = h;
+    return __half2float(__half(r));
+}
+float round_to(double v, bool bf16) {
+    if (bf16) return __bfloat162float(__float2bfloat16_rn(float(v)));
+    return __half2float(__float2half_rn(float(v)));
+}
+
+struct Timer {
+    cudaEvent_t a, b;
+    Timer() { cudaEventCreate(&a); cudaEventCreate(&b); }
+    ~Timer() { cudaEventDestroy(a); cudaEventDestroy(b); }
+    template <class F>
+    double median_ms(F &&f, int reps) {
+        for (int i = 0; i < 3; ++i) f();  // warm-up
+        CUDA_OK(cudaDeviceSynchronize());
+        std::vector<float> t(reps);
+        for (int i = 0; i < reps; ++i) {
+            cudaEventRecord(a);
+            f();
+            cudaEventRecord(b);
+            CUDA_OK(cudaEventSynchronize(b));
+            cudaEventElapsedTime(&t[i], a, b);
+        }
+        std::sort(t.begin(), t.end());
+        return t[reps / 2];
+    }
+};
+
+double copy_bandwidth_gbps(Timer &timer) {
+    const size_t bytes = size_t(2) << 30;
+    void *a = nullptr, *b = nullptr;
+    CUDA_OK(cudaMalloc(&a, bytes));
+    CUDA_OK(cudaMalloc(&b, bytes));
+    CUDA_OK(cudaMemset(a, 1, bytes));
+    const double ms = timer.median_ms([&] { cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice); }, 10);
+    cudaFree(a);
+    cudaFree(b);
+    return 2.0 * bytes / (ms * 1e-3) / 1e9;  // bytes read + written
+}
+
+void bench_shape(uint64_t n, int64_t &B, int64_t &H) {
+    B = n <= 8192 ? 64 : n <= 16384 ? 32 : n <= 32768 ? 16 : 8;
+    H = n <= 65536 ? 768 : n <= 131072 ? 384 : n <= 262144 ? 192 : n <= 524288 ? 96 : n <= 1048576 ? 48 : n <= 2097152 ? 32 : 16;
+}
+
+std::string status_text(ffc_status_t st) {
+    char msg[512];
+    ffc_last_error_message(msg, sizeof msg);
+    return std::string(ffc_status_string(st)) + ": " + msg;
+}
+
+struct Candidate {
+    std::string kernel;
+    double ms = -1;
+    bool pick = false;
+};
+
+struct Row {
+    uint64_t n;
+    const char *dtype;
+    int64_t B, H;
+    double scale;
+    double ours_ms = -1, cufft_ms, floor_ms;
+    double err = -1, tol = -1, cufft_err = -1;
+    std::string kernel, note;
+    std::vector<Candidate> candidates;
+};
+
+// fp64 reference for one sequence (b, h): z = IFFT(FFT(v)·FFT(k)), t < L.
+void reference(const std::vector<double> &v, const std::vector<double> &k, uint64_t n, std::vector<double> &z) {
+    const size_t F = n / 2 + 1;
+    std::vector<double> a(n), b(n);
+    std::vector<double> a_spec(2 * F), k_spec(2 * F);
+    fftw_complex *A = reinterpret_cast<fftw_complex *>(a_spec.data());
+    fftw_complex *Kf = reinterpret_cast<fftw_complex *>(k_spec.data());
+    std::copy(v.begin(), v.end(), a.begin());
+    std::copy(k.begin(), k.end(), b.begin());
+    fftw_plan pa = fftw_plan_dft_r2c_1d(int(n), a.data(), A, FFTW_ESTIMATE);
+    fftw_plan pb = fftw_plan_dft_r2c_1d(int(n), b.data(), Kf, FFTW_ESTIMATE);
+    fftw_execute(pa);
+    fftw_execute(pb);
+    for (size_t f = 0; f < F; ++f) {
+        const double re = A[f][0] * Kf[f][0] - A[f][1] * Kf[f][1];
+        const double im = A[f][0] * Kf[f][1] + A[f][1] * Kf[f][0];
+        A[f][0] = re;
+        A[f][1] = im;
+    }
+    fftw_plan pc = fftw_plan_dft_c2r_1d(int(n), A, a.data(), FFTW_ESTIMATE);
+    fftw_execute(pc);
+    z.resize(n);
+    for (uint64_t t = 0; t < n; ++t) z[t] = a[t] / double(n);
+    fftw_destroy_plan(pa);
+    fftw_destroy_plan(pb);
+    fftw_destroy_plan(pc);
+}
+
+// rel-L2 error of y (device, 16-bit) on sampled sequences, and the tolerance.
+void measure_error(const void *d_y, const void *d_u, const void *d_ig, const void *d_og, const float *d_k, int64_t B,
+                   int64_t H, uint64_t n, bool bf16, double &err, double &tol) {
+    const int64_t L = int64_t(n);
+    double num = 0, den = 0, rnd = 0;
+    const int64_t samples[][2] = {{0, 0}, {1, 0}, {B - 1, H - 1}, {B / 2, H / 3}, {B > 2 ? 2 : 0, H - 1}};
+    for (const auto &s : samples) {
+        const int64_t b = s[0], h = s[1], row = (b * H + h) * L;
+        std::vector<uint16_t> u(L), ig(L), og(L), y(L);
+        std::vector<float> kf(n);
+        CUDA_OK(cudaMemcpy(u.data(), static_cast<const uint16_t *>(d_u) + row, L * 2, cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(ig.data(), static_cast<const uint16_t *>(d_ig) + row, L * 2, cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(og.data(), static_cast<const uint16_t *>(d_og) + row, L * 2, cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(y.data(), static_cast<const uint16_t *>(d_y) + row, L * 2, cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(kf.data(), d_k + h * int64_t(n), n * 4, cudaMemcpyDeviceToHost));
+        std::vector<double> v(L), k(n), z;
+        for (int64_t t = 0; t < L; ++t) v[t] = double(half_bits_to_float(u[t], bf16)) * half_bits_to_float(ig[t], bf16);
+        for (uint64_t t = 0; t < n; ++t) k[t] = kf[t];
+        reference(v, k, n, z);
+        for (int64_t t = 0; t < L; ++t) {
+            const double ref = z[t] * half_bits_to_float(og[t], bf16);
+            const double got = half_bits_to_float(y[t], bf16);
+            num += (got - ref) * (got - ref);
+            den += ref * ref;
+            const double r = round_to(ref, bf16) - ref;
+            rnd += r * r;
+        }
+    }
+    err = std::sqrt(num / den);
+    if (!std::isfinite(err)) err = 1e30;
+    tol = 2.0 * std::sqrt(rnd / den);
+}
+
+Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, double bw_gbps, Timer &timer) {
+    Row row{};
+    row.n = n;
+    row.dtype = dtype == FFC_DTYPE_BF16 ? "bf16" : "fp16";
+    bench_shape(n, row.B, row.H);
+    const int64_t B = row.B, H = row.H, L = int64_t(n), K = int64_t(n);
+    row.scale = double(64 * 768) / double(B * H);
+    const bool bf16 = dtype == FFC_DTYPE_BF16;
+    const size_t elems = size_t(B) * H * L;
+
+    void *u, *ig, *og, *y;
+    float *k;
+    CUDA_OK(cudaMalloc(&u, elems * 2));
+    CUDA_OK(cudaMalloc(&ig, elems * 2));
+    CUDA_OK(cudaMalloc(&og, elems * 2));
+    CUDA_OK(cudaMalloc(&y, elems * 2));
+    CUDA_OK(cudaMalloc(&k, size_t(H) * K * 4));
+    auto fill = [&](void *p, size_t cnt, uint64_t seed, float scale, float shift) {
+        if (bf16) fill_normal<<<kGrid, 256>>>(static_cast<__nv_bfloat16 *>(p), cnt, seed, scale, shift);
+        else fill_normal<<<kGrid, 256>>>(static_cast<__half *>(p), cnt, seed, scale, shift);
+    };
+    fill(u, elems, 11 + n, 1.0f, 0.0f);
+    fill(ig, elems, 23 + n, 0.5f, 1.0f);
+    fill(og, elems, 37 + n, 0.5f, 1.0f);
+    fill_normal<<<kGrid, 256>>>(k, size_t(H) * K, 41 + n, 1.0f / std::sqrt(float(K)), 0.0f);
+    CUDA_OK(cudaGetLastError());
+    const ffc_shape_t shape = {B, H, L, K};
+
+    // Memory floor: read u, in_gate, out_gate, k; write y.
+    const double floor_bytes = 4.0 * double(elems) * 2 + double(H) * K * 4;
+    row.floor_ms = floor_bytes / (bw_gbps * 1e9) * 1e3;
+
+    // ---- ours: the planner's pick, then every compiled candidate
+    auto time_plan = [&](const uint32_t *force, std::string &kernel, std::string &why) -> double {
+        ffc_plan_desc_t desc = FFC_PLAN_DESC_INIT;
+        desc.fft_size = n;
+        desc.dtype = dtype;
+        desc.backend = FFC_BACKEND_CUDA;
+        if (force) std::memcpy(desc.force_factors, force, sizeof desc.force_factors);
+        ffc_plan_t plan = nullptr;
+        ffc_status_t st = ffc_plan_create(&plan, &desc);
+        if (st != FFC_SUCCESS) {
+            why = status_text(st);
+            return -1;
+        }
+        ffc_plan_info_t info = FFC_PLAN_INFO_INIT;
+        ffc_plan_get_info(plan, &info);
+        kernel = info.kernel_name;
+        size_t ws_size = 0;
+        ffc_plan_get_workspace_size(plan, &shape, &ws_size);
+        void *ws = nullptr;
+        CUDA_OK(cudaMalloc(&ws, std::max<size_t>(ws_size, 256)));
+        st = ffc_conv_forward(plan, &shape, u, k, ig, og, y, ws, ws_size, nullptr);
+        double ms = -1;
+        if (st != FFC_SUCCESS) {
+            why = status_text(st);
+        } else {
+            ms = timer.median_ms([&] { ffc_conv_forward(plan, &shape, u, k, ig, og, y, ws, ws_size, nullptr); }, reps);
+        }
+        CUDA_OK(cudaDeviceSynchronize());
+        cudaFree(ws);
+        ffc_plan_destroy(plan);
+        return ms;
+    };
+
+    std::string why;
+    row.ours_ms = time_plan(nullptr, row.kernel, why);
+    if (row.ours_ms >= 0) {
+        measure_error(y, u, ig, og, k, B, H, n, bf16, row.err, row.tol);
+    } else {
+        row.note = why;
+    }
+    if (with_candidates && row.ours_ms >= 0) {
+        // Enumerate candidates through the plan description's kernel names is
+        // not part of the ABI; force each factorisation the registry lists.
+        ffc_plan_desc_t desc = FFC_PLAN_DESC_INIT;
+        desc.fft_size = n;
+        desc.dtype = dtype;
+        desc.backend = FFC_BACKEND_CUDA;
+        ffc_plan_t plan = nullptr;
+        if (ffc_plan_create(&plan, &desc) == FFC_SUCCESS) {
+            size_t need = 0;
+            ffc_plan_describe(plan, nullptr, 0, &need);
+            std::string text(need, '\0');
+            ffc_plan_describe(plan, text.data(), need, nullptr);
+            ffc_plan_destroy(plan);
+            // Every "fused_n<N>_AxBxC" name in the description is a candidate.
+            const std::string prefix = "fused_n" + std::to_string(n) + "_";
+            std::vector<std::string> names;
+            for (size_t pos = text.find(prefix); pos != std::string::npos; pos = text.find(prefix, pos + 1)) {
+                size_t end = pos + prefix.size();
+                while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == 'x')) ++end;
+                const std::string name = text.substr(pos, end - pos);
+                if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+            }
+            for (const std::string &name : names) {
+                uint32_t force[FFC_MAX_FACTORS] = {0};
+                int i = 0;
+                for (size_t p = prefix.size(); p < name.size() && i < FFC_MAX_FACTORS;) {
+                    size_t q = name.find('x', p);
+                    if (q == std::string::npos) q = name.size();
+                    force[i++] = uint32_t(std::stoul(name.substr(p, q - p)));
+                    p = q + 1;
+                }
+                Candidate c;
+                std::string kname, cwhy;
+                c.ms = time_plan(force, kname, cwhy);
+                c.kernel = name;
+                c.pick = name == row.kernel;
+                row.candidates.push_back(c);
+            }
+        }
+    }
+
+    // ---- cuFFT baseline
+    {
+        const size_t F = n / 2 + 1;
+        float *v, *kp, *z;
+        cufftComplex *V, *Kf;
+        CUDA_OK(cudaMalloc(&v, size_t(B) * H * n * 4));
+        CUDA_OK(cudaMalloc(&z, size_t(B) * H * n * 4));
+        CUDA_OK(cudaMalloc(&V, size_t(B) * H * F * sizeof(cufftComplex)));
+        CUDA_OK(cudaMalloc(&kp, size_t(H) * n * 4));
+        CUDA_OK(cudaMalloc(&Kf, size_t(H) * F * sizeof(cufftComplex)));
+        cufftHandle r2c, r2c_k, c2r;
+        long long nn = (long long)n;
+        size_t wsz = 0;
+        CUFFT_OK(cufftCreate(&r2c));
+        CUFFT_OK(cufftMakePlanMany64(r2c, 1, &nn, nullptr, 1, nn, nullptr, 1, F, CUFFT_R2C, B * H, &wsz));
+        CUFFT_OK(cufftCreate(&r2c_k));
+        CUFFT_OK(cufftMakePlanMany64(r2c_k, 1, &nn, nullptr, 1, nn, nullptr, 1, F, CUFFT_R2C, H, &wsz));
+        CUFFT_OK(cufftCreate(&c2r));
+        CUFFT_OK(cufftMakePlanMany64(c2r, 1, &nn, nullptr, 1, F, nullptr, 1, nn, CUFFT_C2R, B * H, &wsz));
+        auto baseline = [&] {
+            if (bf16) gate_pad<<<kGrid, 256>>>(static_cast<const __nv_bfloat16 *>(u), static_cast<const __nv_bfloat16 *>(ig), v, B * H, L, int64_t(n));
+            else gate_pad<<<kGrid, 256>>>(static_cast<const __half *>(u), static_cast<const __half *>(ig), v, B * H, L, int64_t(n));
+            pad_k<<<kGrid, 256>>>(k, kp, H, K, int64_t(n));
+            cufftExecR2C(r2c_k, kp, Kf);
+            cufftExecR2C(r2c, v, V);
+            spectral_multiply<<<kGrid, 256>>>(V, Kf, B, H, int64_t(F));
+            cufftExecC2R(c2r, V, z);
+            if (bf16) output_gate<<<kGrid, 256>>>(z, static_cast<const __nv_bfloat16 *>(og), static_cast<__nv_bfloat16 *>(y), B * H, L, int64_t(n));
+            else output_gate<<<kGrid, 256>>>(z, static_cast<const __half *>(og), static_cast<__half *>(y), B * H, L, int64_t(n));
+        };
+        row.cufft_ms = timer.median_ms(baseline, std::max(5, reps / 2));
+        CUDA_OK(cudaGetLastError());
+        double tol_unused;
+        measure_error(y, u, ig, og, k, B, H, n, bf16, row.cufft_err, tol_unused);
+        cufftDestroy(r2c);
+        cufftDestroy(r2c_k);
+        cufftDestroy(c2r);
+        cudaFree(v);
+        cudaFree(z);
+        cudaFree(V);
+        cudaFree(kp);
+        cudaFree(Kf);
+    }
+    cudaFree(u);
+    cudaFree(ig);
+    cudaFree(og);
+    cudaFree(y);
+    cudaFree(k);
+    return row;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    std::vector<uint64_t> sizes;
+    std::vector<ffc_dtype_t> dtypes = {FFC_DTYPE_FP16, FFC_DTYPE_BF16};
+    int reps = 20;
+    bool candidates = true;
+    std::string json;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+        if (a == "--sizes") {
+            std::string s = next();
+            for (size_t p = 0; p < s.size();) {
+                size_t q = s.find(',', p);
+                if (q == std::string::npos) q = s.size();
+                sizes.push_back(std::stoull(s.substr(p, q - p)));
+                p = q + 1;
+            }
+        } else if (a == "--dtypes") {
+            std::string s = next();
+            dtypes.clear();
+            if (s.find("fp16") != std::string::npos) dtypes.push_back(FFC_DTYPE_FP16);
+            if (s.find("bf16") != std::string::npos) dtypes.push_back(FFC_DTYPE_BF16);
+        } else if (a == "--reps") {
+            reps = std::max(3, std::atoi(next().c_str()));
+        } else if (a == "--json") {
+            json = next();
+        } else if (a == "--no-candidates") {
+            candidates = false;
+        } else {
+            std::fprintf(stderr, "usage: %s [--sizes a,b,c] [--dtypes fp16,bf16] [--reps R] [--json FILE] [--no-candidates]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (sizes.empty())
+        for (uint64_t n = FFC_MIN_FFT_SIZE; n <= FFC_MAX_FFT_SIZE; n *= 2) sizes.push_back(n);
+    if (!ffc_backend_available(FFC_BACKEND_CUDA)) {
+        std::printf("ffc_bench: no CUDA device; nothing to measure (the demo runs on the CPU backend)\n");
+        return 0;
+    }
+    cudaDeviceProp prop{};
+    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+    Timer timer;
+    const double bw = copy_bandwidth_gbps(timer);
+    std::printf("device: %s, %d SMs; measured copy bandwidth %.0f GB/s; library %s\n", prop.name,
+                prop.multiProcessorCount, bw, ffc_build_info());
+
+    std::vector<Row> rows;
+    for (ffc_dtype_t dt : dtypes)
+        for (uint64_t n : sizes) {
+            rows.push_back(run_size(n, dt, reps, candidates, bw, timer));
+            const Row &r = rows.back();
+            std::printf("  measured N=%-8llu %s: ours %.4g ms, cuFFT %.4g ms (unscaled, B=%lld H=%lld) %s\n",
+                        (unsigned long long)r.n, r.dtype, r.ours_ms, r.cufft_ms, (long long)r.B, (long long)r.H,
+                        r.note.c_str());
+            std::fflush(stdout);
+        }
+
+    // Candidates beside the planner's pick.
+    std::printf("\nCandidates (ms, scaled to B=64 H=768; * = planner's pick):\n");
+    for (const Row &r : rows) {
+        if (r.candidates.empty()) continue;
+        std::printf("  N=%-8llu %s:", (unsigned long long)r.n, r.dtype);
+        for (const Candidate &c : r.candidates)
+            std::printf("  %s%s %.3f", c.pick ? "*" : "", c.kernel.c_str(), c.ms * r.scale);
+        std::printf("\n");
+    }
+
+    if (!json.empty()) {
+        FILE *f = std::fopen(json.c_str(), "w");
+        if (f) {
+            std::fprintf(f, "{\"device\":\"%s\",\"copy_gbps\":%.1f,\"rows\":[\n", prop.name, bw);
+            for (size_t i = 0; i < rows.size(); ++i) {
+                const Row &r = rows[i];
+                std::fprintf(f,
+                             "{\"n\":%llu,\"dtype\":\"%s\",\"B\":%lld,\"H\":%lld,\"scale\":%.6g,\"ours_ms\":%.6g,"
+                             "\"cufft_ms\":%.6g,\"floor_ms\":%.6g,\"rel_err\":%.4g,\"tol\":%.4g,\"cufft_rel_err\":%.4g,"
+                             "\"kernel\":\"%s\",\"candidates\":[",
+                             (unsigned long long)r.n, r.dtype, (long long)r.B, (long long)r.H, r.scale,
+                             r.ours_ms * r.scale, r.cufft_ms * r.scale, r.floor_ms * r.scale, r.err, r.tol, r.cufft_err,
+                             r.kernel.c_str());
+                for (size_t j = 0; j < r.candidates.size(); ++j)
+                    std::fprintf(f, "%s{\"kernel\":\"%s\",\"ms\":%.6g,\"pick\":%s}", j ? "," : "",
+                                 r.candidates[j].kernel.c_str(), r.candidates[j].ms * r.scale,
+                                 r.candidates[j].pick ? "true" : "false");
+                std::fprintf(f, "]}%s\n", i + 1 < rows.size() ? "," : "");
+            }
+            std::fprintf(f, "]}\n");
+            std::fclose(f);
+        }
+    }
+
+    std::printf("\nGated forward, ms scaled to B=64 H=768, L=N (floor = HBM bytes / measured copy bandwidth)\n");
+    std::printf("%-5s %-8s %9s %9s %9s %8s %8s %9s %9s %9s  %s\n", "dtype", "N", "ours", "cuFFT", "floor", "%floor",
+                "speedup", "rel_err", "tol", "cuFFTerr", "kernel");
+    bool ok = true;
+    for (const Row &r : rows) {
+        const double ours = r.ours_ms * r.scale, base = r.cufft_ms * r.scale, fl = r.floor_ms * r.scale;
+        if (r.ours_ms < 0) {
+            std::printf("%-5s %-8llu %9s %9.3f %9.3f %8s %8s %9s %9s %9.2e  %s\n", r.dtype, (unsigned long long)r.n,
+                        "n/a", base, fl, "-", "-", "-", "-", r.cufft_err, r.note.c_str());
+            continue;
+        }
+        const bool pass = r.err <= r.tol;
+        ok = ok && pass;
+        std::printf("%-5s %-8llu %9.3f %9.3f %9.3f %7.1f%% %7.2fx %9.2e %9.2e %9.2e  %s%s\n", r.dtype,
+                    (unsigned long long)r.n, ours, base, fl, 100.0 * fl / ours, base / ours, r.err, r.tol, r.cufft_err,
+                    r.kernel.c_str(), pass ? "" : "  ERROR ABOVE TOLERANCE");
+    }
+    return ok ? 0 : 1;
+}
