@@ -341,20 +341,21 @@ static_assert(sizeof(SlotDesc) == 32, "smem accounting assumes 32-byte descripto
 template <class G>
 __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slot) {
     SlotDesc d{-1, -1, nullptr, nullptr};
-    const int64_t item = int64_t(blockIdx.x) * G::PAIRS + slot;
-    if (item >= p.items) return d;
+    const int64_t local = int64_t(blockIdx.x) * G::PAIRS + slot;  // see FusedParams::item_offset
+    if (local >= p.items) return d;
+    const int64_t item = p.item_offset + local;
     if (p.mode == mode_spectrum) {  // one channel per slot
         d.row_a = item * p.kernel_len;
-        d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + item * G::N;
+        d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
     } else if (p.mode == mode_inverse) {  // one spectrum per slot, one fp32 row out
         d.row_a = item * p.kernel_len;
-        d.spectrum = static_cast<const float2 *>(p.spectrum) + item * G::N;
+        d.spectrum = static_cast<const float2 *>(p.spectrum) + local * G::N;
     } else {
         const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
         const int64_t ba = 2 * pair, bb = 2 * pair + 1;
         d.row_a = (ba * p.channels + h) * p.seq_len;
         d.row_b = bb < p.batch ? (bb * p.channels + h) * p.seq_len : -1;
-        if (p.mode == mode_transform) d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + item * G::N;
+        if (p.mode == mode_transform) d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
         else d.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
     }
     return d;

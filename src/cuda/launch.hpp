@@ -39,6 +39,11 @@ struct FusedParams {
     int64_t batch = 0, channels = 0, seq_len = 0, kernel_len = 0;
     int64_t pairs_per_channel = 0;   // ceil(B / 2)
     int64_t items = 0;               // what the grid covers: H·pairs (conv, transform) or H (spectrum, inverse)
+    // First item of this launch. Row offsets (u, gates, y, k, real_out) and the
+    // conv spectrum use the global item (item_offset + i); the per-item buffers
+    // spectrum_out (spectrum, transform) and spectrum (inverse) are indexed by
+    // the launch-local i, so a chunk of items can use a chunk-sized buffer.
+    int64_t item_offset = 0;
 };
 
 struct FusedKernelEntry {
