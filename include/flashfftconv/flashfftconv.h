@@ -175,7 +175,15 @@ FFC_API const char *ffc_build_info(void);
 /* ------------------------------------------------------------------------- */
 /** @{ */
 
-/** @brief Element type of u, the gates, y and their gradients. k and dk are always fp32. */
+/**
+ * @brief Element type of u, the gates, y and their gradients. k and dk are always fp32.
+ *
+ * Precision: fp16 and bf16 results are within twice the error of correctly
+ * rounding the exact result. The CUDA backend computes with split-bf16 tensor-core
+ * products (an effective unit roundoff of about 2^-17, fp32's exponent range), so
+ * with fp32 I/O its results carry relative errors of about 1e-5, not fp32's 1e-7;
+ * the CPU backend computes in fp32.
+ */
 typedef enum ffc_dtype {
     FFC_DTYPE_FP32 = 0,
     FFC_DTYPE_FP16 = 1,
@@ -293,6 +301,10 @@ FFC_API void ffc_plan_destroy(ffc_plan_t plan);
  * this large; for the CUDA backend it is device memory, aligned to 256 bytes.
  * May be 0, in which case workspace may be NULL.
  *
+ * The CUDA backend needs the spectrum of k (H·N·8 bytes) plus, for the batch
+ * reduction of dk, the spectra of a chunk of channels and batch pairs, which the
+ * library caps at about 256 MiB; the value depends on the shape only.
+ *
  * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE.
  */
 FFC_API ffc_status_t ffc_plan_get_workspace_size(ffc_plan_t plan, const ffc_shape_t *shape,
@@ -395,6 +407,10 @@ FFC_API ffc_status_t ffc_conv_forward(ffc_plan_t plan, const ffc_shape_t *shape,
  * @param workspace, workspace_size, stream as for ffc_conv_forward().
  * @return as ffc_conv_forward(); FFC_ERROR_INVALID_ARGUMENT when a gate gradient
  *         is requested for an absent gate.
+ *
+ * The outputs must not overlap each other or any input (unlike forward, there
+ * is no in-place form). Asynchronous on the CUDA backend, never allocates, and
+ * safe to capture into a CUDA graph; thread-safe as described in @ref conventions.
  */
 FFC_API ffc_status_t ffc_conv_backward(ffc_plan_t plan, const ffc_shape_t *shape, const void *dy,
                                        const void *u, const float *k, const void *in_gate,

@@ -61,6 +61,15 @@ struct Geometry {
     // data (fp32 complex) + twiddle table + one 32-byte descriptor per slot
     static constexpr size_t smem_bytes = size_t(PAIRS) * N * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
 
+    // Twiddle tables of the tensor-core passes, in visit order (see tc_twiddle_table):
+    // forward stage S applies T_S for S in [num_small, p-2]; inverse stage S
+    // applies T_{S-1} for S in [max(1, num_small), p-1] (S = p-1 is the middle stage).
+    static constexpr int fwd_tables = num_stages - 1 - num_small;
+    static constexpr int inv_first = num_small > 1 ? num_small : 1;
+    static constexpr int twiddle_tables = fwd_tables + (num_stages - inv_first);
+    static constexpr int table_index(int s, bool inverse) { return inverse ? fwd_tables + (s - inv_first) : s - num_small; }
+    static constexpr size_t table_bytes = size_t(twiddle_tables) * N * 8;
+
     static_assert(NUM_TC >= 1, "the innermost stage must be a tensor-core stage");
     static_assert(SMALL1 <= 1 || SMALL0 > 1, "small factors are listed first");
     static_assert(inner(-1) == N, "factors must multiply to N");
@@ -123,38 +132,60 @@ __device__ __forceinline__ void mma_bf16_16816(float (&c)[4], const uint32_t (&a
 }
 
 // ---------------------------------------------------------------------------
-// The 16-point DFT as mma B fragments (hi and lo parts), built once per thread.
+// The 16-point DFT as mma B fragments (hi and lo parts).
 //
 // Real layout of a 16-row k-tile κ: rows 0..7 are Re x_{8κ+0..7}, rows 8..15
 // Im x_{8κ+0..7}. An 8-column n-tile t holds outputs k = 8(t>>1) + 0..7, real
 // parts for even t, imaginary parts for odd t. With that ordering the thread
 // that loads x_j for j ∈ {2q, 2q+1, 2q+8, 2q+9} receives exactly y_k for the same
 // k set, so every stage reads and writes the same elements.
+//
+// Only the (κ = 0, t = 0) fragment is stored (4 registers instead of 32): with
+// θ = 2πjk/16 it holds b0 = cos θ (Re in → Re out) and b1 = sin θ (Im in → Re
+// out), and every other fragment follows by exact sign flips:
+//   t odd  (Im out):   (b0, b1) → (−b1, b0)
+//   t ≥ 2  (k + 8):    multiply by (−1)^j: negate the upper (odd-j) bf16 halves
+//   κ = 1  (j + 8):    multiply by (−1)^k = (−1)^g: negate both halves if g is odd
+// Negation commutes with the hi/lo split, so the same holds for the lo parts.
 // ---------------------------------------------------------------------------
 struct DftFragments {
-    uint32_t b[2][4][2][2];  // [κ][t][register][hi, lo]
+    uint32_t b0[2], b1[2];  // [hi, lo] of the (κ = 0, t = 0) fragment
+    uint32_t odd_g_sign;    // 0x80008000 when this lane's g is odd, else 0
 };
 
 __device__ __forceinline__ void make_dft_fragments(DftFragments &f, int lane) {
     const int g = lane >> 2, q = lane & 3;
+    float c[2], sn[2];
 #pragma unroll
-    for (int kt = 0; kt < 2; ++kt)
-#pragma unroll
-        for (int t = 0; t < 4; ++t)
-#pragma unroll
-            for (int reg = 0; reg < 2; ++reg) {
-                const int k = 8 * (t >> 1) + g;
-                const bool out_im = t & 1, in_im = reg == 1;
-                float v[2];
-#pragma unroll
-                for (int e = 0; e < 2; ++e) {
-                    const int j = 8 * kt + 2 * q + e;
-                    const float2 w = w16(j * k);  // F_kj = Fr + i·Fi
-                    // Re y += Fr·Re x − Fi·Im x ;  Im y += Fi·Re x + Fr·Im x
-                    v[e] = out_im ? (in_im ? w.x : w.y) : (in_im ? -w.y : w.x);
-                }
-                split_bf16x2(v[0], v[1], f.b[kt][t][reg][0], f.b[kt][t][reg][1]);
-            }
+    for (int e = 0; e < 2; ++e) {
+        const float2 w = w16((2 * q + e) * g);  // exp(−iθ) = (cos θ, −sin θ)
+        c[e] = w.x;
+        sn[e] = -w.y;
+    }
+    split_bf16x2(c[0], c[1], f.b0[0], f.b0[1]);
+    split_bf16x2(sn[0], sn[1], f.b1[0], f.b1[1]);
+    f.odd_g_sign = (g & 1) ? 0x80008000u : 0u;
+}
+
+// The fragment registers (b0, b1) of tile (κ, t), part hl (0 = hi, 1 = lo).
+template <int KT, int T, int HL>
+__device__ __forceinline__ void dft_fragment(const DftFragments &f, uint32_t &b0, uint32_t &b1) {
+    uint32_t x0 = f.b0[HL], x1 = f.b1[HL];
+    if constexpr (T >= 2) {
+        x0 ^= 0x80000000u;
+        x1 ^= 0x80000000u;
+    }
+    if constexpr (T & 1) {
+        b0 = x1 ^ 0x80008000u;
+        b1 = x0;
+    } else {
+        b0 = x0;
+        b1 = x1;
+    }
+    if constexpr (KT == 1) {
+        b0 ^= f.odd_g_sign;
+        b1 ^= f.odd_g_sign;
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -162,8 +193,9 @@ __device__ __forceinline__ void make_dft_fragments(DftFragments &f, int lane) {
 // two-level table (W_N^(e & 63) · W_N^(e & ~63)), both parts exact to fp32.
 // ---------------------------------------------------------------------------
 struct Twiddles {
-    const float2 *lo;  // 64 entries
-    const float2 *hi;  // N/64 entries
+    const float2 *lo;     // 64 entries (shared memory)
+    const float2 *hi;     // N/64 entries (shared memory)
+    const float4 *tables; // per-pass tables of the tensor-core stages (global, L1/L2-resident)
     __device__ __forceinline__ float2 operator()(int e) const { return cmul(hi[e >> 6], lo[e & 63]); }
 };
 
@@ -205,16 +237,17 @@ __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw) {
         const int slot = c / cols, cc = c % cols;
         float2 *s = sdata + slot * G::N;
         const int n0 = (cc / m) * r * m + cc % m;
+        // n0 and j·m occupy disjoint bits, so the swizzle splits (it is linear).
+        const int base_swz = swizzle(n0);
         float2 x[r];
 #pragma unroll
-        for (int j = 0; j < r; ++j) x[j] = s[swizzle(n0 + j * m)];
+        for (int j = 0; j < r; ++j) x[j] = s[base_swz ^ swizzle(j * m)];
         small_dft<r>(x);
 #pragma unroll
         for (int j = 0; j < r; ++j) {
-            const int n = n0 + j * m;
             float2 v = x[j];
-            if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n)));
-            s[swizzle(n)] = v;
+            if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0 + j * m)));
+            s[base_swz ^ swizzle(j * m)] = v;
         }
     }
 }
@@ -260,53 +293,54 @@ __device__ __forceinline__ void tc_load(const float2 *s, int slot_base, bool upp
     }
 }
 
-// Twiddles of the thread's four elements in row r of a radix-16 stage S, for the
-// twiddle of stage TW (S after a forward DFT, S−1 after an inverse one). The
-// exponent is affine in the DFT index j, e = A + B·j, so three table lookups
-// serve all four j ∈ {2q, 2q+1, 2q+8, 2q+9}.
-template <class G, int S, int TW>
-__device__ __forceinline__ void tc_twiddles(const Twiddles &tw, int tile_base, int g, int q, int r, float2 (&t)[4]) {
-    constexpr int M = G::inner(S), mask = G::N - 1;
-    int A = 0, B = 0;
-    if constexpr (TW == S) {  // forward: W_{16M}^{j·col}
-        static_assert(M >= 16, "the innermost stage has no forward twiddle");
-        constexpr int stride = G::N / (16 * M);
-        B = ((tile_base % M) + g + 8 * r) * stride;
-    } else {  // inverse: the twiddle of the next-outer stage, W_{r'M'}^{k1'·n2'}
-        constexpr int r2 = G::radix(TW), m2 = G::inner(TW), stride = G::N / (r2 * m2);
-        if constexpr (M >= 16) {
-            const int k1 = (tile_base / m2) % r2;
-            A = k1 * ((tile_base % M) + g + 8 * r) * stride;
-            B = k1 * M * stride;
-        } else {
-            const int k1 = ((tile_base >> 4) + g + 8 * r) % r2;
-            B = k1 * stride;
-        }
-    }
-    const float2 t0 = tw((A + 2 * q * B) & mask), tb = tw(B & mask), t8 = tw((8 * B) & mask);
-    t[0] = t0;
-    t[1] = cmul(t0, tb);
-    t[2] = cmul(t0, t8);
-    t[3] = cmul(t[2], tb);
+// Twiddle tables of the tensor-core passes. For every tile, a thread's eight
+// twiddles (rows r = 0, 1; indices jj = 0..3) are four float4 at
+// table[(tile · 4 + i) · 32 + lane], i = 2r + jj/2, so each load instruction of
+// a warp reads 512 contiguous bytes. Built once per plan by build_twiddle_tables
+// from the Monarch definition (twiddle_exponent), in double precision.
+template <class G, int S, bool INVERSE>
+__device__ __forceinline__ const float4 *tc_twiddle_table(const Twiddles &tw, int mt) {
+    return tw.tables + size_t(G::table_index(S, INVERSE)) * (G::N / 2) + size_t(mt) * 128 + (threadIdx.x & 31);
 }
 
 // y = DFT16 applied to the A fragments; acc[t] as documented for DftFragments.
+// The loops run product-major and tile-minor so that consecutive mma
+// instructions write different accumulators: four independent chains keep the
+// tensor pipe busy instead of waiting on each accumulation.
+template <int KT, int HL_A, int HL_B>
+__device__ __forceinline__ void tc_mma_product(const DftFragments &f, const uint32_t (&a)[2][4], int tiles,
+                                               float (&acc)[4][4]) {
+    uint32_t b0, b1;
+    dft_fragment<KT, 0, HL_B>(f, b0, b1);
+    mma_bf16_16816(acc[0], a[KT], b0, b1);
+    dft_fragment<KT, 1, HL_B>(f, b0, b1);
+    mma_bf16_16816(acc[1], a[KT], b0, b1);
+    if (tiles == 4) {
+        dft_fragment<KT, 2, HL_B>(f, b0, b1);
+        mma_bf16_16816(acc[2], a[KT], b0, b1);
+        dft_fragment<KT, 3, HL_B>(f, b0, b1);
+        mma_bf16_16816(acc[3], a[KT], b0, b1);
+    }
+}
+
+template <int KT>
+__device__ __forceinline__ void tc_mma_k_tile(const DftFragments &f, const uint32_t (&ah)[2][4],
+                                              const uint32_t (&al)[2][4], int tiles, float (&acc)[4][4]) {
+    // Small terms first, then the dominant hi·hi product.
+    tc_mma_product<KT, 1, 0>(f, al, tiles, acc);
+    tc_mma_product<KT, 0, 1>(f, ah, tiles, acc);
+    tc_mma_product<KT, 0, 0>(f, ah, tiles, acc);
+}
+
 __device__ __forceinline__ void tc_dft(const DftFragments &f, const uint32_t (&ah)[2][4], const uint32_t (&al)[2][4],
                                        bool upper_in_zero, bool upper_out_unused, float (&acc)[4][4]) {
 #pragma unroll
-    for (int t = 0; t < 4; ++t) {
+    for (int t = 0; t < 4; ++t)
 #pragma unroll
         for (int i = 0; i < 4; ++i) acc[t][i] = 0.f;
-        if (t >= 2 && upper_out_unused) continue;
-#pragma unroll
-        for (int kt = 0; kt < 2; ++kt) {
-            if (kt == 1 && upper_in_zero) continue;
-            // Small terms first, then the dominant hi·hi product.
-            mma_bf16_16816(acc[t], al[kt], f.b[kt][t][0][0], f.b[kt][t][1][0]);
-            mma_bf16_16816(acc[t], ah[kt], f.b[kt][t][0][1], f.b[kt][t][1][1]);
-            mma_bf16_16816(acc[t], ah[kt], f.b[kt][t][0][0], f.b[kt][t][1][0]);
-        }
-    }
+    const int tiles = upper_out_unused ? 2 : 4;
+    tc_mma_k_tile<0>(f, ah, al, tiles, acc);
+    if (!upper_in_zero) tc_mma_k_tile<1>(f, ah, al, tiles, acc);
 }
 
 // Output element (row r, index jj) of the accumulators, as a complex value.
@@ -350,6 +384,11 @@ __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slo
     } else if (p.mode == mode_inverse) {  // one spectrum per slot, one fp32 row out
         d.row_a = item * p.kernel_len;
         d.spectrum = static_cast<const float2 *>(p.spectrum) + local * G::N;
+    } else if (p.mode == mode_rows) {  // one complex row per slot, in place
+        d.row_a = item * G::N;
+        const int64_t per_channel = p.rows_per_seq * p.pairs_per_channel;
+        d.spectrum = static_cast<const float2 *>(p.spectrum) +
+                     ((item / per_channel) * p.rows_per_seq + item % p.rows_per_seq) * G::N;
     } else {
         const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
         const int64_t ba = 2 * pair, bb = 2 * pair + 1;
@@ -368,29 +407,35 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
     constexpr int M = G::inner(S);
     constexpr int tiles = G::N / 256;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int g = lane >> 2, q = lane & 3;
-    const int lane_swz = swizzle(tc_lane_offset<M>(g, q));
+    const int lane_swz = swizzle(tc_lane_offset<M>(lane >> 2, lane & 3));
 #pragma unroll 1
     for (int t = warp; t < tiles * G::PAIRS; t += G::WARPS) {
         float2 *s = sdata + (t / tiles) * G::N;
-        const int base = tc_tile_base<M>(t % tiles);
+        const int mt = t % tiles;
+        const int base = tc_tile_base<M>(mt);
         const int slot_base = swizzle(base) ^ lane_swz;
+        float4 twv[4];  // issued before the DFT so the loads overlap it
+        if constexpr (TW >= 0) {
+            const float4 *table = tc_twiddle_table<G, S, TW != S>(tw, mt);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) twv[i] = __ldg(table + 32 * i);
+        }
         uint32_t ah[2][4], al[2][4];
         tc_load<M>(s, slot_base, upper_in_zero, ah, al);
         float acc[4][4];
         tc_dft(f, ah, al, upper_in_zero, upper_out_unused, acc);
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            float2 twr[4];
-            if constexpr (TW >= 0) tc_twiddles<G, S, TW>(tw, base, g, q, r, twr);
+        for (int r = 0; r < 2; ++r)
 #pragma unroll
             for (int jj = 0; jj < 4; ++jj) {
                 if (jj >= 2 && upper_out_unused) continue;
                 float2 v = tc_out(acc, r, jj);
-                if constexpr (TW >= 0) v = cmul(v, twr[jj]);
+                if constexpr (TW >= 0) {
+                    const float4 w = twv[2 * r + jj / 2];
+                    v = cmul(v, (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
+                }
                 s[slot_base ^ swizzle(tc_element_offset<M>(r, jj))] = v;
             }
-        }
     }
 }
 
@@ -405,8 +450,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
     static_assert(S >= 1, "at least two stages");
     constexpr int tiles = G::N / 256;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int g = lane >> 2, q = lane & 3;
-    const int lane_swz = swizzle(tc_lane_offset<1>(g, q));
+    const int lane_swz = swizzle(tc_lane_offset<1>(lane >> 2, lane & 3));
 #pragma unroll 1
     for (int t = warp; t < tiles * G::PAIRS; t += G::WARPS) {
         const int slot = t / tiles, mt = t % tiles;
@@ -417,6 +461,12 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
         float acc[4][4];
         const size_t vofs = (size_t(mt) * 32 + lane) * 8;
         const SlotDesc &info = slots[slot];
+        // The spectrum (L2-resident, shared by the pairs of a channel) is fetched
+        // before the forward DFT so its latency overlaps the tensor-core work.
+        const float4 *kv = info.spectrum ? reinterpret_cast<const float4 *>(info.spectrum + vofs) : nullptr;
+        float4 k4v[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) k4v[i] = kv ? __ldg(kv + i) : make_float4(0.f, 0.f, 0.f, 0.f);
         if (p.mode != mode_inverse) {
             tc_load<1>(s, slot_base, false, ah, al);
             tc_dft(f, ah, al, false, false, acc);
@@ -435,7 +485,6 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             }
             continue;
         }
-        const float4 *kv = info.spectrum ? reinterpret_cast<const float4 *>(info.spectrum + vofs) : nullptr;
         float2 z[2][4];
         if (p.mode == mode_inverse) {
             // The spectrum itself is the product to invert.
@@ -443,7 +492,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             for (int r = 0; r < 2; ++r)
 #pragma unroll
                 for (int jj = 0; jj < 4; jj += 2) {
-                    const float4 k4 = kv ? __ldg(kv + r * 2 + jj / 2) : make_float4(0.f, 0.f, 0.f, 0.f);
+                    const float4 k4 = k4v[r * 2 + jj / 2];
                     z[r][jj] = make_float2(k4.x, -k4.y);  // conjugate-carried domain
                     z[r][jj + 1] = make_float2(k4.z, -k4.w);
                 }
@@ -453,23 +502,27 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             for (int r = 0; r < 2; ++r)
 #pragma unroll
                 for (int jj = 0; jj < 4; jj += 2) {
-                    const float4 k4 = kv ? __ldg(kv + r * 2 + jj / 2) : make_float4(0.f, 0.f, 0.f, 0.f);
+                    const float4 k4 = k4v[r * 2 + jj / 2];
                     const float2 y0 = cmul(tc_out(acc, r, jj), make_float2(k4.x, ksign * k4.y));
                     const float2 y1 = cmul(tc_out(acc, r, jj + 1), make_float2(k4.z, ksign * k4.w));
                     z[r][jj] = make_float2(y0.x, -y0.y);  // conjugate-carried domain
                     z[r][jj + 1] = make_float2(y1.x, -y1.y);
                 }
         }
+        float4 twv[4];
+        const float4 *table = tc_twiddle_table<G, S, true>(tw, mt);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) twv[i] = __ldg(table + 32 * i);
         tc_repack(z, ah, al);
         tc_dft(f, ah, al, false, false, acc);
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            float2 twr[4];
-            tc_twiddles<G, S, S - 1>(tw, base, g, q, r, twr);
+        for (int r = 0; r < 2; ++r)
 #pragma unroll
-            for (int jj = 0; jj < 4; ++jj)
-                s[slot_base ^ swizzle(tc_element_offset<1>(r, jj))] = cmul(tc_out(acc, r, jj), twr[jj]);
-        }
+            for (int jj = 0; jj < 4; ++jj) {
+                const float4 w = twv[2 * r + jj / 2];
+                s[slot_base ^ swizzle(tc_element_offset<1>(r, jj))] =
+                    cmul(tc_out(acc, r, jj), (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
+            }
     }
 }
 
@@ -569,6 +622,7 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
             for (int c = 0; c < chunk; ++c) {
                 if (slot[c] < 0) continue;
                 float2 *s = sdata + slot[c] * G::N;
+                const int base_swz = swizzle(n0[c]);  // n0 is a multiple of V: n0 + i == n0 ^ i
 #pragma unroll
                 for (int i = 0; i < V; ++i) {
                     float a = to_float(ua[c].v[i]), b = to_float(ub[c].v[i]);
@@ -576,7 +630,7 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
                         a *= to_float(ga[c].v[i]);
                         b *= to_float(gb[c].v[i]);
                     }
-                    s[swizzle(n0[c] + i)] = make_float2(a, b);
+                    s[base_swz ^ swizzle(i)] = make_float2(a, b);
                 }
             }
         }
@@ -626,10 +680,11 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
             for (int c = 0; c < chunk; ++c) {
                 if (slot[c] < 0) continue;
                 const float2 *s = sdata + slot[c] * G::N;
+                const int base_swz = swizzle(n0[c]);
                 Vec16<T> oa, ob;
 #pragma unroll
                 for (int i = 0; i < V; ++i) {
-                    const float2 v = s[swizzle(n0[c] + i)];
+                    const float2 v = s[base_swz ^ swizzle(i)];
                     oa.v[i] = from_float<T>(v.x * scale * (og ? to_float(ga[c].v[i]) : 1.f));
                     ob.v[i] = from_float<T>(-v.y * scale * (og ? to_float(gb[c].v[i]) : 1.f));
                 }
@@ -654,7 +709,7 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
 // The kernel
 // ---------------------------------------------------------------------------
 template <class G>
-__global__ void __launch_bounds__(G::THREADS, 2) fused_conv_kernel(const FusedParams p) {
+__global__ void __launch_bounds__(G::THREADS, G::THREADS >= 512 ? 1 : 2) fused_conv_kernel(const FusedParams p) {
     extern __shared__ float4 smem_raw[];
     float2 *sdata = reinterpret_cast<float2 *>(smem_raw);
     float2 *tw_table = sdata + size_t(G::PAIRS) * G::N;
@@ -667,6 +722,17 @@ __global__ void __launch_bounds__(G::THREADS, 2) fused_conv_kernel(const FusedPa
 
     if (p.mode == mode_inverse) {
         // Nothing to load: the middle stage reads the spectrum from global memory.
+    } else if (p.mode == mode_rows) {
+        const float4 *rows = static_cast<const float4 *>(p.rows);  // two complex values per float4
+#pragma unroll 1
+        for (int idx = threadIdx.x; idx < G::PAIRS * G::N / 2; idx += G::THREADS) {
+            const int slot = idx / (G::N / 2), n = 2 * (idx % (G::N / 2));
+            const int64_t row = slots[slot].row_a;
+            const float4 v = row >= 0 ? __ldg(rows + (row + n) / 2) : make_float4(0.f, 0.f, 0.f, 0.f);
+            const int base_swz = swizzle(n);  // n is even: n + 1 == n ^ 1
+            sdata[slot * G::N + base_swz] = make_float2(v.x, v.y);
+            sdata[slot * G::N + (base_swz ^ swizzle(1))] = make_float2(v.z, v.w);
+        }
     } else if (p.mode == mode_spectrum) {
         const int K = int(p.kernel_len);
 #pragma unroll 1
@@ -685,17 +751,32 @@ __global__ void __launch_bounds__(G::THREADS, 2) fused_conv_kernel(const FusedPa
     // Built after the loads so the 32 fragment registers are not live across them.
     DftFragments f;
     make_dft_fragments(f, threadIdx.x & 31);
-    const Twiddles tw{tw_table, tw_table + 64};
+    const Twiddles tw{tw_table, tw_table + 64, static_cast<const float4 *>(p.twiddle_tables)};
     __syncthreads();
 
-    const int64_t valid_len = p.mode == mode_spectrum ? p.kernel_len : p.seq_len;
+    // Rows are full complex sequences: no zero padding to skip.
+    const int64_t valid_len = p.mode == mode_spectrum ? p.kernel_len : p.mode == mode_rows ? G::N : p.seq_len;
     if (p.mode != mode_inverse) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N);
     middle_stage<G>(sdata, tw, f, p, slots);
     if (p.mode == mode_spectrum || p.mode == mode_transform) return;
     __syncthreads();
-    const int64_t out_len = p.mode == mode_inverse ? p.kernel_len : p.seq_len;
+    const int64_t out_len = p.mode == mode_inverse ? p.kernel_len : p.mode == mode_rows ? G::N : p.seq_len;
     inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * out_len <= G::N);
 
+    if (p.mode == mode_rows) {
+        constexpr float scale = 1.0f / float(G::N);
+        float4 *rows = static_cast<float4 *>(p.rows);
+#pragma unroll 1
+        for (int idx = threadIdx.x; idx < G::PAIRS * G::N / 2; idx += G::THREADS) {
+            const int slot = idx / (G::N / 2), n = 2 * (idx % (G::N / 2));
+            const int64_t row = slots[slot].row_a;
+            if (row < 0) continue;
+            const int base_swz = swizzle(n);
+            const float2 a = sdata[slot * G::N + base_swz], b = sdata[slot * G::N + (base_swz ^ swizzle(1))];
+            rows[(row + n) / 2] = make_float4(a.x * scale, -a.y * scale, b.x * scale, -b.y * scale);  // conj(D')/N
+        }
+        return;
+    }
     if (p.mode == mode_inverse) {
         constexpr float scale = 1.0f / float(G::N);
         const int K = int(p.kernel_len);
@@ -713,12 +794,54 @@ __global__ void __launch_bounds__(G::THREADS, 2) fused_conv_kernel(const FusedPa
     else store_outputs<float, G>(sdata, p, slots);
 }
 
+// Fills the twiddle tables (tc_twiddle_table's layout) from the Monarch
+// definition, in double precision. One warp per (table, tile); run once per plan.
+template <class G>
+__global__ void build_twiddle_tables(float4 *tables) {
+    const int table = blockIdx.y, mt = blockIdx.x, lane = threadIdx.x;
+    const bool inverse = table >= G::fwd_tables;
+    const int s = inverse ? G::inv_first + (table - G::fwd_tables) : G::num_small + table;
+    const int tw_stage = inverse ? s - 1 : s;
+    const int m = G::inner(s);
+    const int base = m >= 16 ? (mt / (m / 16)) * 16 * m + (mt % (m / 16)) * 16 : mt * 256;
+    const int g = lane >> 2, q = lane & 3;
+    const int r2 = G::radix(tw_stage), m2 = G::inner(tw_stage), stride = G::N / (r2 * m2);
+    float v[8];
+#pragma unroll 1
+    for (int i = 0; i < 4; ++i) {
+#pragma unroll 1
+        for (int h = 0; h < 2; ++h) {
+            const int r = i >> 1, jj = 2 * (i & 1) + h;
+            const int j = tc_j(q, jj), row = g + 8 * r;
+            const int n = m >= 16 ? base + row + j * m : base + row * 16 + j;
+            const int e = ((n / m2) % r2) * (n % m2) * stride;  // twiddle_exponent of stage tw_stage
+            double sn, cs;
+            sincospi(2.0 * double(e) / double(G::N), &sn, &cs);
+            v[2 * h] = float(cs);
+            v[2 * h + 1] = float(-sn);
+        }
+        tables[size_t(table) * (G::N / 2) + size_t(mt) * 128 + 32 * i + lane] = make_float4(v[0], v[1], v[2], v[3]);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Host side of one instantiation
 // ---------------------------------------------------------------------------
 template <class G>
 void prepare() {
     cudaFuncSetAttribute(fused_conv_kernel<G>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::smem_bytes));
+}
+
+template <class G>
+size_t table_bytes() {
+    return G::table_bytes;
+}
+
+template <class G>
+void build_tables(void *dst, void *stream) {
+    if constexpr (G::twiddle_tables > 0)
+        build_twiddle_tables<G><<<dim3(G::N / 256, G::twiddle_tables), dim3(32), 0, static_cast<cudaStream_t>(stream)>>>(
+            static_cast<float4 *>(dst));
 }
 
 template <class G>
@@ -734,6 +857,10 @@ void launch(const FusedParams &p, void *stream) {
     namespace ffc::cuda::generated {                                                            \
     using NAME##_geometry = ::ffc::cuda::fused::Geometry<N, SMALL0, SMALL1, NUM_TC, PAIRS, THREADS>; \
     void prepare_##NAME() { ::ffc::cuda::fused::prepare<NAME##_geometry>(); }                    \
+    size_t table_bytes_##NAME() { return ::ffc::cuda::fused::table_bytes<NAME##_geometry>(); }   \
+    void build_tables_##NAME(void *dst, void *stream) {                                          \
+        ::ffc::cuda::fused::build_tables<NAME##_geometry>(dst, stream);                          \
+    }                                                                                           \
     void launch_##NAME(const ::ffc::cuda::FusedParams &p, void *stream) {                       \
         ::ffc::cuda::fused::launch<NAME##_geometry>(p, stream);                                 \
     }                                                                                           \

@@ -13,8 +13,12 @@ import os
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "generated")
 
-THREADS = 256
 MIN_SM = 80
+
+
+def threads_for(n):
+    # 16K uses 133 KiB of shared memory: one CTA per SM, so it gets 16 warps.
+    return 512 if n >= 16384 else 256
 MAX_FUSED_LOG2 = 14  # 16K complex fp32 = 128 KiB of shared memory per CTA
 
 
@@ -62,7 +66,7 @@ def variants():
             p = pairs_per_cta(n)
             name = "fused_n%d_%s" % (n, "x".join(map(str, f)))
             yield dict(name=name, n=n, factors=f, small=small + [1] * (2 - len(small)),
-                       num_tc=len(f) - len(small), threads=THREADS, pairs=p,
+                       num_tc=len(f) - len(small), threads=threads_for(n), pairs=p,
                        smem=smem_bytes(n, p), min_sm=MIN_SM)
 
 
@@ -100,8 +104,10 @@ def main():
               "static_assert(ffc::cuda::generated::%s_geometry::smem_bytes == %d, \"registry and kernel disagree\");\n" % (
                   v["name"], v["smem"]))
 
-    decls = "".join("void prepare_%s();\nvoid launch_%s(const FusedParams &, void *);\n" % (v["name"], v["name"]) for v in vs)
-    entries = "".join('    {"%s", &prepare_%s, &launch_%s},\n' % (v["name"], v["name"], v["name"]) for v in vs)
+    decls = "".join("void prepare_%s();\nsize_t table_bytes_%s();\nvoid build_tables_%s(void *, void *);\n"
+                    "void launch_%s(const FusedParams &, void *);\n" % ((v["name"],) * 4) for v in vs)
+    entries = "".join('    {"%s", &prepare_%s, &table_bytes_%s, &build_tables_%s, &launch_%s},\n' % ((v["name"],) * 5)
+                      for v in vs)
     write(os.path.join(OUT, "kernel_dispatch.cpp"), head +
           "// Static dispatch: registry name -> the instantiation's entry points.\n"
           "#include <cstring>\n\n#include \"cuda/launch.hpp\"\n\n"

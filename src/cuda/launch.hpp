@@ -2,6 +2,7 @@
 // generated kernel instantiations (one .cu each). No CUDA headers here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace ffc::cuda {
@@ -17,6 +18,12 @@ enum FusedMode : int {
     mode_spectrum = 1,   // spectrum_out[h] = FFT(k_h)  (one channel per item)
     mode_transform = 2,  // spectrum_out[item] = FFT(v_a + i·v_b) of a pair, v = in_gate ⊙ u
     mode_inverse = 3,    // real_out[item][s] = Re IFFT(spectrum[item])[s] for s < kernel_len (fp32)
+    // Inner pass of the multi-pass path: rows[item] ← IFFT(FFT(rows[item]) · K_row) in
+    // place, complex fp32 in natural order (scaled by 1/N of this kernel), where
+    // the spectrum row of item is (item / (rows_per_seq · pairs_per_channel)) ·
+    // rows_per_seq + item % rows_per_seq: the rows of one sequence pair are
+    // consecutive items and share the channel's spectrum rows.
+    mode_rows = 4,
 };
 
 struct FusedParams {
@@ -33,8 +40,11 @@ struct FusedParams {
     const float *k = nullptr;        // (H, K)
     void *spectrum_out = nullptr;    // float2 [items][N] (spectrum, transform modes)
     float *real_out = nullptr;       // fp32 [items][kernel_len] (inverse mode)
+    void *rows = nullptr;            // float2 [items][N] (rows mode), read and written in place
+    int64_t rows_per_seq = 1;        // rows mode: rows of one sequence pair
     // tables
     const void *twiddles = nullptr;  // float2 [64 + N/64]: W_N^m for m < 64, then W_N^(64·i)
+    const void *twiddle_tables = nullptr;  // per-pass tables of the tensor-core stages (build_tables)
     // shape
     int64_t batch = 0, channels = 0, seq_len = 0, kernel_len = 0;
     int64_t pairs_per_channel = 0;   // ceil(B / 2)
@@ -49,6 +59,8 @@ struct FusedParams {
 struct FusedKernelEntry {
     const char *name;
     void (*prepare)();                                  // one-time attribute setup (plan creation)
+    size_t (*table_bytes)();                            // bytes of the variant's twiddle tables
+    void (*build_tables)(void *dst, void *stream);      // fills them (plan creation)
     void (*launch)(const FusedParams &, void *stream);  // enqueue; never synchronises
 };
 

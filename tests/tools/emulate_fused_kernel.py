@@ -131,40 +131,6 @@ def tc_out(acc, lane, r, jj):
     return acc[t][lane][i] + 1j * acc[t + 1][lane][i]
 
 
-def tc_twiddle_coeffs(G, S, TW, tile_base, g, r):
-    """Mirror of fused::tc_twiddles: the exponent of element j is A + B*j."""
-    M = G.inner(S)
-    if TW == S:
-        stride = G.N // (16 * M)
-        return 0, ((tile_base % M) + g + 8 * r) * stride
-    r2, m2 = G.radix(TW), G.inner(TW)
-    stride = G.N // (r2 * m2)
-    if M >= 16:
-        k1 = (tile_base // m2) % r2
-        return k1 * ((tile_base % M) + g + 8 * r) * stride, k1 * M * stride
-    k1 = ((tile_base >> 4) + g + 8 * r) % r2
-    return 0, k1 * stride
-
-
-def check_affine_twiddles(G):
-    """The kernel's affine twiddle exponents equal the Monarch definition."""
-    for S in range(G.num_small, G.p):
-        M = G.inner(S)
-        for TW in (S, S - 1):
-            if TW < 0 or (TW == S and S == G.p - 1):
-                continue
-            for mt in range(G.N // 256):
-                base = tile_base(M, mt)
-                for lane in range(32):
-                    g, q = lane >> 2, lane & 3
-                    for r in range(2):
-                        A, B = tc_twiddle_coeffs(G, S, TW, base, g, r)
-                        for jj in range(4):
-                            j = tc_j(q, jj)
-                            n = tc_pos(M, base, g + 8 * r, j)
-                            assert (A + B * j) % G.N == twiddle_exp(G, TW, n), (G.f, S, TW, n)
-
-
 def tc_stage(G, S, TW, s, upper_in_zero=False, upper_out_unused=False):
     M = G.inner(S)
     for mt in range(G.N // 256):
@@ -264,7 +230,6 @@ def run(factors, L, K, rng):
     for a in range(0, N, 37):
         for b in (1, 5, 16, 255, N - 1):
             assert swizzle(a ^ b) == swizzle(a) ^ swizzle(b)
-    check_affine_twiddles(G)
     k = np.zeros(N); k[:K] = rng.standard_normal(K)
     va = np.zeros(N); va[:L] = rng.standard_normal(L)
     vb = np.zeros(N); vb[:L] = rng.standard_normal(L)

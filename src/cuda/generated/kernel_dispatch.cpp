@@ -7,52 +7,80 @@
 namespace ffc::cuda {
 namespace generated {
 void prepare_fused_n256_16x16();
+size_t table_bytes_fused_n256_16x16();
+void build_tables_fused_n256_16x16(void *, void *);
 void launch_fused_n256_16x16(const FusedParams &, void *);
 void prepare_fused_n256_4x4x16();
+size_t table_bytes_fused_n256_4x4x16();
+void build_tables_fused_n256_4x4x16(void *, void *);
 void launch_fused_n256_4x4x16(const FusedParams &, void *);
 void prepare_fused_n512_2x16x16();
+size_t table_bytes_fused_n512_2x16x16();
+void build_tables_fused_n512_2x16x16(void *, void *);
 void launch_fused_n512_2x16x16(const FusedParams &, void *);
 void prepare_fused_n512_8x4x16();
+size_t table_bytes_fused_n512_8x4x16();
+void build_tables_fused_n512_8x4x16(void *, void *);
 void launch_fused_n512_8x4x16(const FusedParams &, void *);
 void prepare_fused_n1024_4x16x16();
+size_t table_bytes_fused_n1024_4x16x16();
+void build_tables_fused_n1024_4x16x16(void *, void *);
 void launch_fused_n1024_4x16x16(const FusedParams &, void *);
 void prepare_fused_n1024_8x8x16();
+size_t table_bytes_fused_n1024_8x8x16();
+void build_tables_fused_n1024_8x8x16(void *, void *);
 void launch_fused_n1024_8x8x16(const FusedParams &, void *);
 void prepare_fused_n2048_8x16x16();
+size_t table_bytes_fused_n2048_8x16x16();
+void build_tables_fused_n2048_8x16x16(void *, void *);
 void launch_fused_n2048_8x16x16(const FusedParams &, void *);
 void prepare_fused_n2048_2x4x16x16();
+size_t table_bytes_fused_n2048_2x4x16x16();
+void build_tables_fused_n2048_2x4x16x16(void *, void *);
 void launch_fused_n2048_2x4x16x16(const FusedParams &, void *);
 void prepare_fused_n4096_16x16x16();
+size_t table_bytes_fused_n4096_16x16x16();
+void build_tables_fused_n4096_16x16x16(void *, void *);
 void launch_fused_n4096_16x16x16(const FusedParams &, void *);
 void prepare_fused_n4096_4x4x16x16();
+size_t table_bytes_fused_n4096_4x4x16x16();
+void build_tables_fused_n4096_4x4x16x16(void *, void *);
 void launch_fused_n4096_4x4x16x16(const FusedParams &, void *);
 void prepare_fused_n8192_2x16x16x16();
+size_t table_bytes_fused_n8192_2x16x16x16();
+void build_tables_fused_n8192_2x16x16x16(void *, void *);
 void launch_fused_n8192_2x16x16x16(const FusedParams &, void *);
 void prepare_fused_n8192_8x4x16x16();
+size_t table_bytes_fused_n8192_8x4x16x16();
+void build_tables_fused_n8192_8x4x16x16(void *, void *);
 void launch_fused_n8192_8x4x16x16(const FusedParams &, void *);
 void prepare_fused_n16384_4x16x16x16();
+size_t table_bytes_fused_n16384_4x16x16x16();
+void build_tables_fused_n16384_4x16x16x16(void *, void *);
 void launch_fused_n16384_4x16x16x16(const FusedParams &, void *);
 void prepare_fused_n16384_8x8x16x16();
+size_t table_bytes_fused_n16384_8x8x16x16();
+void build_tables_fused_n16384_8x8x16x16(void *, void *);
 void launch_fused_n16384_8x8x16x16(const FusedParams &, void *);
 }  // namespace generated
 
 using namespace generated;
 
 static const FusedKernelEntry kFusedKernels[] = {
-    {"fused_n256_16x16", &prepare_fused_n256_16x16, &launch_fused_n256_16x16},
-    {"fused_n256_4x4x16", &prepare_fused_n256_4x4x16, &launch_fused_n256_4x4x16},
-    {"fused_n512_2x16x16", &prepare_fused_n512_2x16x16, &launch_fused_n512_2x16x16},
-    {"fused_n512_8x4x16", &prepare_fused_n512_8x4x16, &launch_fused_n512_8x4x16},
-    {"fused_n1024_4x16x16", &prepare_fused_n1024_4x16x16, &launch_fused_n1024_4x16x16},
-    {"fused_n1024_8x8x16", &prepare_fused_n1024_8x8x16, &launch_fused_n1024_8x8x16},
-    {"fused_n2048_8x16x16", &prepare_fused_n2048_8x16x16, &launch_fused_n2048_8x16x16},
-    {"fused_n2048_2x4x16x16", &prepare_fused_n2048_2x4x16x16, &launch_fused_n2048_2x4x16x16},
-    {"fused_n4096_16x16x16", &prepare_fused_n4096_16x16x16, &launch_fused_n4096_16x16x16},
-    {"fused_n4096_4x4x16x16", &prepare_fused_n4096_4x4x16x16, &launch_fused_n4096_4x4x16x16},
-    {"fused_n8192_2x16x16x16", &prepare_fused_n8192_2x16x16x16, &launch_fused_n8192_2x16x16x16},
-    {"fused_n8192_8x4x16x16", &prepare_fused_n8192_8x4x16x16, &launch_fused_n8192_8x4x16x16},
-    {"fused_n16384_4x16x16x16", &prepare_fused_n16384_4x16x16x16, &launch_fused_n16384_4x16x16x16},
-    {"fused_n16384_8x8x16x16", &prepare_fused_n16384_8x8x16x16, &launch_fused_n16384_8x8x16x16},
+    {"fused_n256_16x16", &prepare_fused_n256_16x16, &table_bytes_fused_n256_16x16, &build_tables_fused_n256_16x16, &launch_fused_n256_16x16},
+    {"fused_n256_4x4x16", &prepare_fused_n256_4x4x16, &table_bytes_fused_n256_4x4x16, &build_tables_fused_n256_4x4x16, &launch_fused_n256_4x4x16},
+    {"fused_n512_2x16x16", &prepare_fused_n512_2x16x16, &table_bytes_fused_n512_2x16x16, &build_tables_fused_n512_2x16x16, &launch_fused_n512_2x16x16},
+    {"fused_n512_8x4x16", &prepare_fused_n512_8x4x16, &table_bytes_fused_n512_8x4x16, &build_tables_fused_n512_8x4x16, &launch_fused_n512_8x4x16},
+    {"fused_n1024_4x16x16", &prepare_fused_n1024_4x16x16, &table_bytes_fused_n1024_4x16x16, &build_tables_fused_n1024_4x16x16, &launch_fused_n1024_4x16x16},
+    {"fused_n1024_8x8x16", &prepare_fused_n1024_8x8x16, &table_bytes_fused_n1024_8x8x16, &build_tables_fused_n1024_8x8x16, &launch_fused_n1024_8x8x16},
+    {"fused_n2048_8x16x16", &prepare_fused_n2048_8x16x16, &table_bytes_fused_n2048_8x16x16, &build_tables_fused_n2048_8x16x16, &launch_fused_n2048_8x16x16},
+    {"fused_n2048_2x4x16x16", &prepare_fused_n2048_2x4x16x16, &table_bytes_fused_n2048_2x4x16x16, &build_tables_fused_n2048_2x4x16x16, &launch_fused_n2048_2x4x16x16},
+    {"fused_n4096_16x16x16", &prepare_fused_n4096_16x16x16, &table_bytes_fused_n4096_16x16x16, &build_tables_fused_n4096_16x16x16, &launch_fused_n4096_16x16x16},
+    {"fused_n4096_4x4x16x16", &prepare_fused_n4096_4x4x16x16, &table_bytes_fused_n4096_4x4x16x16, &build_tables_fused_n4096_4x4x16x16, &launch_fused_n4096_4x4x16x16},
+    {"fused_n8192_2x16x16x16", &prepare_fused_n8192_2x16x16x16, &table_bytes_fused_n8192_2x16x16x16, &build_tables_fused_n8192_2x16x16x16, &launch_fused_n8192_2x16x16x16},
+    {"fused_n8192_8x4x16x16", &prepare_fused_n8192_8x4x16x16, &table_bytes_fused_n8192_8x4x16x16, &build_tables_fused_n8192_8x4x16x16, &launch_fused_n8192_8x4x16x16},
+    {"fused_n16384_4x16x16x16", &prepare_fused_n16384_4x16x16x16, &table_bytes_fused_n16384_4x16x16x16, &build_tables_fused_n16384_4x16x16x16, &launch_fused_n16384_4x16x16x16},
+    {"fused_n16384_8x8x16x16", &prepare_fused_n16384_8x8x16x16, &table_bytes_fused_n16384_8x8x16x16, &build_tables_fused_n16384_8x8x16x16, &launch_fused_n16384_8x8x16x16},
 };
 
 const FusedKernelEntry *find_fused_kernel(const char *name) {
