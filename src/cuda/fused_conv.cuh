@@ -124,7 +124,9 @@ __device__ __forceinline__ void split_bf16x2(float a, float b, uint32_t &hi, uin
 }
 
 __device__ __forceinline__ void mma_bf16_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
+    // Not volatile: the instruction is pure, and letting the compiler schedule it
+    // freely interleaves independent mma chains with loads.
+    asm(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -384,6 +386,9 @@ __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slo
     } else if (p.mode == mode_inverse) {  // one spectrum per slot, one fp32 row out
         d.row_a = item * p.kernel_len;
         d.spectrum = static_cast<const float2 *>(p.spectrum) + local * G::N;
+    } else if (p.mode == mode_rows_transform) {  // one complex row in, its spectrum out
+        d.row_a = item * G::N;
+        d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
     } else if (p.mode == mode_rows) {  // one complex row per slot, in place
         d.row_a = item * G::N;
         const int64_t per_channel = p.rows_per_seq * p.pairs_per_channel;
@@ -471,7 +476,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             tc_load<1>(s, slot_base, false, ah, al);
             tc_dft(f, ah, al, false, false, acc);
         }
-        if (p.mode == mode_spectrum || p.mode == mode_transform) {
+        if (p.mode == mode_spectrum || p.mode == mode_transform || p.mode == mode_rows_transform) {
             float2 *out = info.spectrum_out;
             if (out) {
                 float4 *o = reinterpret_cast<float4 *>(out + vofs);
@@ -568,11 +573,22 @@ struct alignas(16) Vec16 {
     T v[V];
 };
 
+// Streaming 16-byte load that does not allocate in L1: u and the gates are read
+// once, and keeping them out of L1 leaves it to the twiddle tables.
 template <typename T>
 __device__ __forceinline__ Vec16<T> load16(const T *p) {
     Vec16<T> r;
-    *reinterpret_cast<uint4 *>(&r) = __ldg(reinterpret_cast<const uint4 *>(p));
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    *reinterpret_cast<uint4 *>(&r) = v;
     return r;
+}
+
+// Streaming 16-byte store (evict-first): y is written once.
+__device__ __forceinline__ void store16_streaming(void *p, uint4 v) {
+    __stcs(reinterpret_cast<uint4 *>(p), v);
 }
 
 // True when every row of every tensor starts on a 16-byte boundary and L is a
@@ -688,8 +704,8 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
                     oa.v[i] = from_float<T>(v.x * scale * (og ? to_float(ga[c].v[i]) : 1.f));
                     ob.v[i] = from_float<T>(-v.y * scale * (og ? to_float(gb[c].v[i]) : 1.f));
                 }
-                if (ra[c] >= 0) *reinterpret_cast<uint4 *>(y + ra[c] + n0[c]) = *reinterpret_cast<const uint4 *>(&oa);
-                if (rb[c] >= 0) *reinterpret_cast<uint4 *>(y + rb[c] + n0[c]) = *reinterpret_cast<const uint4 *>(&ob);
+                if (ra[c] >= 0) store16_streaming(y + ra[c] + n0[c], *reinterpret_cast<const uint4 *>(&oa));
+                if (rb[c] >= 0) store16_streaming(y + rb[c] + n0[c], *reinterpret_cast<const uint4 *>(&ob));
             }
         }
         return;
@@ -722,7 +738,7 @@ __global__ void __launch_bounds__(G::THREADS, G::THREADS >= 512 ? 1 : 2) fused_c
 
     if (p.mode == mode_inverse) {
         // Nothing to load: the middle stage reads the spectrum from global memory.
-    } else if (p.mode == mode_rows) {
+    } else if (p.mode == mode_rows || p.mode == mode_rows_transform) {
         const float4 *rows = static_cast<const float4 *>(p.rows);  // two complex values per float4
 #pragma unroll 1
         for (int idx = threadIdx.x; idx < G::PAIRS * G::N / 2; idx += G::THREADS) {
@@ -755,10 +771,11 @@ __global__ void __launch_bounds__(G::THREADS, G::THREADS >= 512 ? 1 : 2) fused_c
     __syncthreads();
 
     // Rows are full complex sequences: no zero padding to skip.
-    const int64_t valid_len = p.mode == mode_spectrum ? p.kernel_len : p.mode == mode_rows ? G::N : p.seq_len;
+    const bool full_rows = p.mode == mode_rows || p.mode == mode_rows_transform;
+    const int64_t valid_len = p.mode == mode_spectrum ? p.kernel_len : full_rows ? G::N : p.seq_len;
     if (p.mode != mode_inverse) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N);
     middle_stage<G>(sdata, tw, f, p, slots);
-    if (p.mode == mode_spectrum || p.mode == mode_transform) return;
+    if (p.mode == mode_spectrum || p.mode == mode_transform || p.mode == mode_rows_transform) return;
     __syncthreads();
     const int64_t out_len = p.mode == mode_inverse ? p.kernel_len : p.mode == mode_rows ? G::N : p.seq_len;
     inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * out_len <= G::N);

@@ -24,6 +24,9 @@ enum FusedMode : int {
     // rows_per_seq + item % rows_per_seq: the rows of one sequence pair are
     // consecutive items and share the channel's spectrum rows.
     mode_rows = 4,
+    // spectrum_out[local] = FFT(rows[item]) in visit order: the inner transform of
+    // complex rows (the multi-pass path uses it for the rows of k's spectrum).
+    mode_rows_transform = 5,
 };
 
 struct FusedParams {
