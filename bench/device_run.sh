@@ -3,7 +3,7 @@
 # compute-sanitizer on a sample, the benchmark. Logs go to $OUT (default
 # /tmp/ffc-device); the short bench table is printed last.
 #
-#   bash bench/device_run.sh [all|tests|bench|sanitize|profile] [extra ffc_bench args...]
+#   bash bench/device_run.sh [all|tests|bench|sanitize|profile|source] [extra ffc_bench args...]
 #
 # "all" is tests + sanitize + bench; "profile" runs Nsight Compute on one
 # convolution launch per size in $FFC_PROFILE_SIZES (default 256,4096).
@@ -65,6 +65,9 @@ fi
 if [ "$what" = profile ] || [ -n "${FFC_PROFILE:-}" ]; then
     log "ncu profile"
     metrics=l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_st.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed
+    for reason in barrier long_scoreboard short_scoreboard mio_throttle math_pipe_throttle wait not_selected lg_throttle dispatch_stall no_instructions; do
+        metrics=$metrics,smsp__average_warps_issue_stalled_${reason}_per_issue_active.ratio
+    done
     for n in $(echo "${FFC_PROFILE_SIZES:-256,4096}" | tr ',' ' '); do
         # Each forward is two launches (spectrum, convolution): skip 3 to land on a convolution.
         ncu --clock-control none -k regex:fused_conv_kernel --launch-skip 3 --launch-count 1 \
@@ -72,8 +75,18 @@ if [ "$what" = profile ] || [ -n "${FFC_PROFILE:-}" ]; then
             --section SchedulerStats --metrics "$metrics" \
             "$build/bench/ffc_bench" --sizes "$n" --dtypes fp16 --reps 3 --no-candidates > "$out/ncu_$n.txt" 2>&1 || status=1
         echo "== ncu N=$n"
-        grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Memory Throughput|Compute \(SM\)|Stall|bank_conflicts|wavefronts|hmma|inst_executed|dram__|Warp Cycles Per Issued|Issue Slots|Eligible" "$out/ncu_$n.txt" | head -40
+        grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Memory Throughput|Compute \(SM\)|Stall|bank_conflicts|wavefronts|hmma|inst_executed|dram__|Warp Cycles Per Issued|Issue Slots|Eligible|issue_stalled" "$out/ncu_$n.txt" | head -50
     done
+fi
+if [ "$what" = source ]; then
+    # Per-source-line stall sampling for one convolution launch (needs -lineinfo, which the build sets).
+    n=${FFC_PROFILE_SIZES:-4096}
+    ncu --clock-control none -k regex:fused_conv_kernel --launch-skip 3 --launch-count 1 \
+        --section SourceCounters --section WarpStateStats -o "$out/source_$n" -f \
+        "$build/bench/ffc_bench" --sizes "$n" --dtypes fp16 --reps 3 --no-candidates > "$out/ncu_source_run.txt" 2>&1 || status=1
+    ncu -i "$out/source_$n.ncu-rep" --page source --csv --print-source cuda > "$out/source_$n.csv" 2>&1 || status=1
+    rm -f "$out/source_$n.ncu-rep"
+    wc -c "$out/source_$n.csv"
 fi
 log "done (status $status)"
 exit $status

@@ -1,14 +1,32 @@
 // The CUDA backend's executor: owns the plan's device tables and launches the
-// registered kernel instantiations on the caller's stream. Forward never
-// allocates and never synchronises, so it can be captured into a CUDA graph.
+// registered kernel instantiations on the caller's stream. Forward and backward
+// never allocate and never synchronise, so they can be captured into a CUDA graph.
+//
+// Backward (issue 5) is built from the fused kernel's four modes, with nothing
+// saved from forward. Write dz = out_gate ⊙ dy, v = in_gate ⊙ u, K = FFT(k), and
+// conv(x, g_in, K, g_out) = g_out ⊙ IFFT(FFT(g_in ⊙ x) · K) for mode_conv:
+//
+//   d_out_gate = conv(u,  in_gate,  K,       dy)        = dy ⊙ z
+//   du         = conv(dy, out_gate, conj K,  in_gate)   = in_gate ⊙ IFFT(DZ · conj K) = in_gate ⊙ dv
+//   d_in_gate  = conv(dy, out_gate, conj K,  u)         = u ⊙ dv
+//   dk         = Re IFFT(Σ_pairs conj(W_v) · W_dz)[s < K]   (DESIGN §3, two for one)
+//
+// (an absent gate is NULL = ones). IFFT(DZ · conj K)[s] = Σ_t dz[t] k[(t − s) mod N]
+// is the header's correlation dv, and with W = FFT(x_a + i·x_b) the real part of
+// IFFT(conj(W_v)·W_dz) is exactly dk_a + dk_b (the cross terms are imaginary).
+// dk runs mode_transform twice (W_v of every pair, then W_dz), the deterministic
+// reduction of spectral_reduce.cu, and mode_inverse, in chunks of channels and
+// pairs so that the spectra of a chunk stay within kDkChunkBudget bytes.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "common/executor.hpp"
 #include "cuda/cuda_util.hpp"
 #include "cuda/launch.hpp"
+#include "cuda/spectral_reduce.hpp"
 #include "monarch/monarch.hpp"
 #include "plan/planner.hpp"
 
@@ -19,6 +37,59 @@ using cuda::check;
 using cuda::DeviceGuard;
 
 size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Upper bound on the bytes of one dk chunk's spectra (W_v and W_dz of its pairs,
+// plus its accumulated spectrum): big enough that a chunk's launches fill the GPU
+// (≥ 60 channels of 16 pairs at N = 16K), small enough that the workspace grows
+// by at most this much over forward's. The chunking depends on the shape alone,
+// so dk's bits do too.
+constexpr size_t kDkChunkBudget = size_t(256) << 20;
+
+// dk is computed for `channels` channels × `pairs` pairs at a time (the last
+// chunk of each may be shorter). Channels are split evenly when all pairs of a
+// channel fit; otherwise one channel at a time, its pairs split evenly.
+struct DkChunking {
+    int64_t channels = 1, pairs = 1;
+};
+DkChunking dk_chunking(const Shape &s, uint64_t n) {
+    const size_t spec = size_t(n) * 2 * sizeof(float);  // one complex spectrum
+    const int64_t pairs = s.pairs();
+    DkChunking c;
+    const size_t per_channel = (2 * size_t(pairs) + 1) * spec;
+    if (per_channel <= kDkChunkBudget) {
+        const int64_t most = std::min<int64_t>(s.channels, int64_t(kDkChunkBudget / per_channel));
+        c.channels = ceil_div(s.channels, ceil_div(s.channels, most));
+        c.pairs = pairs;
+    } else {
+        const int64_t most = std::max<int64_t>(1, int64_t((kDkChunkBudget - std::min(spec, kDkChunkBudget)) / (2 * spec)));
+        c.channels = 1;
+        c.pairs = ceil_div(pairs, ceil_div(pairs, most));
+    }
+    return c;
+}
+
+// Byte offsets of the workspace's sub-buffers, each 256-byte aligned:
+//   [kspec]  K = FFT(k), float2 [H][N]           (forward and backward)
+//   [w_v]    W_v of a dk chunk, float2 [C·P][N]   (backward, dk only)
+//   [w_dz]   W_dz of a dk chunk, float2 [C·P][N]
+//   [acc]    Σ_pairs conj(W_v)·W_dz, float2 [C][N]
+struct WorkspaceLayout {
+    size_t kspec = 0, w_v = 0, w_dz = 0, acc = 0, total = 0;
+    DkChunking dk;
+};
+WorkspaceLayout workspace_layout(const Shape &s, uint64_t n) {
+    const size_t spec = size_t(n) * 2 * sizeof(float);
+    WorkspaceLayout w;
+    w.dk = dk_chunking(s, n);
+    w.kspec = 0;
+    w.w_v = round_up(size_t(s.channels) * spec, 256);
+    const size_t chunk_spectra = round_up(size_t(w.dk.channels) * size_t(w.dk.pairs) * spec, 256);
+    w.w_dz = w.w_v + chunk_spectra;
+    w.acc = w.w_dz + chunk_spectra;
+    w.total = w.acc + round_up(size_t(w.dk.channels) * spec, 256);
+    return w;
+}
 
 class CudaExecutor final : public Executor {
 public:
@@ -46,11 +117,22 @@ public:
             table[2 * (64 + i)] = float(w.real());
             table[2 * (64 + i) + 1] = float(w.imag());
         }
-        check(cudaMalloc(&twiddles_, table.size() * sizeof(float)), "cudaMalloc (twiddle table)");
-        const cudaError_t copied = cudaMemcpy(twiddles_, table.data(), table.size() * sizeof(float), cudaMemcpyHostToDevice);
-        if (copied != cudaSuccess) {
+        // One allocation holds the two-level table and the per-pass tables of
+        // the tensor-core stages (built on the device from the Monarch definition).
+        const size_t small_bytes = round_up(table.size() * sizeof(float), 256);
+        const size_t pass_bytes = kernel_->table_bytes();
+        check(cudaMalloc(&twiddles_, small_bytes + pass_bytes), "cudaMalloc (twiddle tables)");
+        twiddle_tables_ = static_cast<char *>(twiddles_) + small_bytes;
+        cudaError_t err = cudaMemcpy(twiddles_, table.data(), table.size() * sizeof(float), cudaMemcpyHostToDevice);
+        if (err == cudaSuccess) {
+            kernel_->build_tables(twiddle_tables_, nullptr);
+            err = cudaGetLastError();
+        }
+        if (err == cudaSuccess) err = cudaDeviceSynchronize();
+        if (err != cudaSuccess) {
             cudaFree(twiddles_);
-            check(copied, "cudaMemcpy (twiddle table)");
+            twiddles_ = nullptr;
+            check(err, "building the twiddle tables");
         }
     }
 
@@ -65,7 +147,9 @@ public:
     }
 
     size_t spectrum_size(const Shape &s) const override { return size_t(s.channels) * n_ * 2 * sizeof(float); }
-    size_t workspace_size(const Shape &s) const override { return round_up(spectrum_size(s), 256); }
+    // One number for forward and backward: the kernel spectrum, then dk's chunk
+    // buffers (see workspace_layout).
+    size_t workspace_size(const Shape &s) const override { return workspace_layout(s, n_).total; }
 
     void check_pointer(const void *ptr, const char *name) const override {
         cudaPointerAttributes attr{};
@@ -106,8 +190,52 @@ public:
         launch(p, a.stream, "fused convolution");
     }
 
-    void backward(const BackwardArgs &) const override {
-        fail(FFC_ERROR_NOT_SUPPORTED, "ffc_conv_backward is not implemented on the CUDA backend yet; use a CPU plan");
+    void backward(const BackwardArgs &a) const override {
+        DeviceGuard guard(device_);
+        const Shape &s = a.shape;
+        const WorkspaceLayout ws = workspace_layout(s, n_);
+        char *const base = static_cast<char *>(a.workspace);
+        const int64_t items = s.channels * s.pairs();
+
+        // Outputs may not overlap inputs (header), so the launch order is free.
+        // dk needs no K spectrum; the three convolutions share one.
+        if (a.dk) backward_dk(a, ws, base);
+
+        if (!a.du && !a.d_in_gate && !a.d_out_gate) return;
+        SpectrumArgs sa;
+        sa.shape = s;
+        sa.k = a.k;
+        sa.spectrum = base + ws.kspec;
+        sa.stream = a.stream;
+        launch_spectrum(sa);
+
+        cuda::FusedParams p = base_params(s);
+        p.mode = cuda::mode_conv;
+        p.io = cuda::IoType(int(dtype_));
+        p.spectrum = base + ws.kspec;
+        p.items = items;
+        if (a.d_out_gate) {  // dy ⊙ IFFT(FFT(in_gate ⊙ u) · K) = dy ⊙ z
+            p.u = a.u;
+            p.in_gate = a.in_gate;
+            p.out_gate = a.dy;
+            p.y = a.d_out_gate;
+            p.conj_spectrum = 0;
+            launch(p, a.stream, "backward: d_out_gate");
+        }
+        // dv = IFFT(FFT(out_gate ⊙ dy) · conj K); the output gate picks the gradient.
+        p.u = a.dy;
+        p.in_gate = a.out_gate;
+        p.conj_spectrum = 1;
+        if (a.d_in_gate) {  // u ⊙ dv
+            p.out_gate = a.u;
+            p.y = a.d_in_gate;
+            launch(p, a.stream, "backward: d_in_gate");
+        }
+        if (a.du) {  // in_gate ⊙ dv
+            p.out_gate = a.in_gate;
+            p.y = a.du;
+            launch(p, a.stream, "backward: du");
+        }
     }
 
     void compute_spectrum(const SpectrumArgs &a) const override {
@@ -119,6 +247,7 @@ private:
     cuda::FusedParams base_params(const Shape &s) const {
         cuda::FusedParams p;
         p.twiddles = twiddles_;
+        p.twiddle_tables = twiddle_tables_;
         p.batch = s.batch;
         p.channels = s.channels;
         p.seq_len = s.seq_len;
@@ -136,6 +265,49 @@ private:
         launch(p, a.stream, "kernel spectrum");
     }
 
+    // dk[h][s] = Re IFFT(Σ_pairs conj(W_v) · W_dz)[s], s < K, chunk by chunk.
+    //
+    // Items are h·pairs + pair (channel-major), so a chunk — channels [h0, h0 + C)
+    // with all their pairs, or pairs [p0, p0 + P) of one channel (dk_chunking
+    // makes one of the two true) — is the contiguous item range starting at
+    // h0·pairs + p0. The kernel addresses rows and dk by the global item
+    // (FusedParams::item_offset + local) and the per-item spectra by the local
+    // one, so the chunk buffers hold W_v / W_dz at local·N and acc at (h − h0)·N.
+    void backward_dk(const BackwardArgs &a, const WorkspaceLayout &ws, char *base) const {
+        const Shape &s = a.shape;
+        const int64_t H = s.channels, pairs = s.pairs();
+        void *w_v = base + ws.w_v, *w_dz = base + ws.w_dz, *acc = base + ws.acc;
+        if (ws.dk.channels > 1 && ws.dk.pairs != pairs) fail(FFC_ERROR_INTERNAL, "dk chunk is not a contiguous item range");
+        for (int64_t h0 = 0; h0 < H; h0 += ws.dk.channels) {
+            const int64_t C = std::min(ws.dk.channels, H - h0);
+            for (int64_t p0 = 0; p0 < pairs; p0 += ws.dk.pairs) {
+                const int64_t P = std::min(ws.dk.pairs, pairs - p0);
+                cuda::FusedParams p = base_params(s);
+                p.mode = cuda::mode_transform;
+                p.io = cuda::IoType(int(dtype_));
+                p.item_offset = h0 * pairs + p0;
+                p.items = C * P;
+                p.u = a.u;  // W_v = FFT(in_gate ⊙ u)
+                p.in_gate = a.in_gate;
+                p.spectrum_out = w_v;
+                launch(p, a.stream, "backward: transform of v");
+                p.u = a.dy;  // W_dz = FFT(out_gate ⊙ dy)
+                p.in_gate = a.out_gate;
+                p.spectrum_out = w_dz;
+                launch(p, a.stream, "backward: transform of dz");
+                cuda::launch_spectral_reduce(w_v, w_dz, acc, C, P, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
+                check(cudaGetLastError(), "backward: dk reduction");
+            }
+            cuda::FusedParams p = base_params(s);
+            p.mode = cuda::mode_inverse;
+            p.spectrum = acc;
+            p.real_out = a.dk;  // row of item h: dk + h·K
+            p.item_offset = h0;
+            p.items = C;
+            launch(p, a.stream, "backward: dk inverse");
+        }
+    }
+
     void launch(const cuda::FusedParams &p, void *stream, const char *what) const {
         const int64_t blocks = (p.items + pairs_per_cta_ - 1) / pairs_per_cta_;
         if (blocks > int64_t(0x7fffffff))
@@ -149,7 +321,8 @@ private:
     int device_;
     const cuda::FusedKernelEntry *kernel_ = nullptr;
     int pairs_per_cta_ = 1;
-    void *twiddles_ = nullptr;
+    void *twiddles_ = nullptr;        // owns both tables
+    void *twiddle_tables_ = nullptr;  // inside twiddles_
 };
 
 }  // namespace

@@ -48,6 +48,8 @@ struct Geometry {
     static constexpr int PAIRS = PAIRS_;
     static constexpr int THREADS = THREADS_;
     static constexpr int WARPS = THREADS / 32;
+    // Resident CTAs per SM the register budget is tuned for (__launch_bounds__).
+    static constexpr int min_blocks_per_sm = THREADS >= 512 ? 1 : 2;
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
 
@@ -725,7 +727,7 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
 // The kernel
 // ---------------------------------------------------------------------------
 template <class G>
-__global__ void __launch_bounds__(G::THREADS, G::THREADS >= 512 ? 1 : 2) fused_conv_kernel(const FusedParams p) {
+__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_kernel(const FusedParams p) {
     extern __shared__ float4 smem_raw[];
     float2 *sdata = reinterpret_cast<float2 *>(smem_raw);
     float2 *tw_table = sdata + size_t(G::PAIRS) * G::N;
@@ -847,6 +849,18 @@ __global__ void build_twiddle_tables(float4 *tables) {
 template <class G>
 void prepare() {
     cudaFuncSetAttribute(fused_conv_kernel<G>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::smem_bytes));
+    // Ask for no more shared memory than the CTAs that registers allow need, so
+    // the rest of the unified L1 holds the twiddle tables (otherwise the driver
+    // may pick a larger carveout and the tables spill to L2).
+    int device = 0, smem_per_sm = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device);
+    if (smem_per_sm > 0) {
+        const size_t needed = size_t(G::min_blocks_per_sm) * (G::smem_bytes + 1024);
+        const int percent = int((needed * 100 + size_t(smem_per_sm) - 1) / size_t(smem_per_sm));
+        cudaFuncSetAttribute(fused_conv_kernel<G>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             percent < 100 ? percent : 100);
+    }
 }
 
 template <class G>

@@ -1,0 +1,506 @@
+// CUDA backend, backward path (issue 5): every fused size against the fp64
+// oracle, every subset of outputs, bitwise determinism, graph capture, finite
+// differences, and dk split into several chunks of channels and of pairs.
+// Tagged [gpu]: main.cpp skips the whole group (exit 77) on a machine without
+// a CUDA device.
+#include <catch2/catch.hpp>
+
+#include "flashfftconv/flashfftconv.h"
+#include "oracle.hpp"
+
+#if FFC_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cuda_test_util.hpp"
+
+using namespace ffc_test;
+
+namespace {
+
+struct Case {
+    int64_t n, B, H, L, K;
+    ffc_dtype_t dtype;
+    bool gated;
+    std::string str() const {
+        return "N=" + std::to_string(n) + " B=" + std::to_string(B) + " H=" + std::to_string(H) + " L=" +
+               std::to_string(L) + " K=" + std::to_string(K) + " " + dtype_label(dtype) + (gated ? " gated" : " ungated");
+    }
+};
+
+struct Wanted {
+    bool du = true, dk = true, d_in_gate = true, d_out_gate = true;
+    std::string str() const {
+        return std::string("wanted:") + (du ? " du" : "") + (dk ? " dk" : "") + (d_in_gate ? " d_in_gate" : "") +
+               (d_out_gate ? " d_out_gate" : "");
+    }
+};
+
+// Host inputs of one problem (u, k, gates, dy), rounded to the dtype.
+struct HostProblem {
+    Case c;
+    ConvProblem prob;
+    HostTensor u, ig, og, dy;
+    std::vector<float> k;
+    HostProblem(const Case &cs, Rng &rng) : c(cs) {
+        prob.batch = c.B;
+        prob.channels = c.H;
+        prob.seq_len = c.L;
+        prob.kernel_len = c.K;
+        prob.fft_size = c.n;
+        prob.dtype = c.dtype;
+        const int64_t e = c.B * c.H * c.L;
+        u = HostTensor(c.dtype, e);
+        dy = HostTensor(c.dtype, e);
+        fill_normal(u, rng);
+        fill_normal(dy, rng);
+        if (c.gated) {
+            ig = HostTensor(c.dtype, e);
+            og = HostTensor(c.dtype, e);
+            fill_normal(ig, rng);
+            fill_normal(og, rng);
+        }
+        k.resize(size_t(c.H * c.K));
+        fill_normal(k, rng, 1.0 / std::sqrt(double(c.K)));
+    }
+    int64_t elements() const { return c.B * c.H * c.L; }
+    ConvInputs inputs() const { return ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
+};
+
+// Host copies of the four gradients.
+struct Grads {
+    HostTensor du, d_in_gate, d_out_gate;
+    std::vector<float> dk;
+    explicit Grads(const Case &c)
+        : du(c.dtype, c.B * c.H * c.L), d_in_gate(c.dtype, c.B * c.H * c.L), d_out_gate(c.dtype, c.B * c.H * c.L),
+          dk(size_t(c.H * c.K)) {}
+    bool bitwise_equal(const Grads &o) const {
+        return du.bitwise_equal(o.du) && d_in_gate.bitwise_equal(o.d_in_gate) && d_out_gate.bitwise_equal(o.d_out_gate) &&
+               std::memcmp(dk.data(), o.dk.data(), dk.size() * sizeof(float)) == 0;
+    }
+};
+
+// The problem on the device: inputs uploaded once, outputs poisoned before each call.
+struct DeviceProblem {
+    const HostProblem &hp;
+    Plan plan;
+    ffc_shape_t shape;
+    size_t ws_size = 0;
+    DeviceBuffer u, k, dy, du, dk, dig, dog;
+    std::unique_ptr<DeviceBuffer> ig, og, ws;
+    explicit DeviceProblem(const HostProblem &h)
+        : hp(h), plan(uint64_t(h.c.n), h.c.dtype, FFC_BACKEND_CUDA), shape{h.c.B, h.c.H, h.c.L, h.c.K},
+          u(h.u.bytes()), k(h.k.size() * 4), dy(h.dy.bytes()), du(h.u.bytes()), dk(h.k.size() * 4),
+          dig(h.u.bytes()), dog(h.u.bytes()) {
+        REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
+        ws = std::make_unique<DeviceBuffer>(ws_size);
+        u.upload(h.u.data());
+        k.upload(h.k.data());
+        dy.upload(h.dy.data());
+        if (h.c.gated) {
+            ig = std::make_unique<DeviceBuffer>(h.ig.bytes());
+            og = std::make_unique<DeviceBuffer>(h.og.bytes());
+            ig->upload(h.ig.data());
+            og->upload(h.og.data());
+        }
+    }
+    void poison_outputs() {
+        du.poison(hp.c.dtype);
+        dig.poison(hp.c.dtype);
+        dog.poison(hp.c.dtype);
+        dk.poison(FFC_DTYPE_FP32);
+    }
+    // Enqueues ffc_conv_backward (NULL for every output not wanted; gate
+    // gradients only when gated). Does not synchronise.
+    ffc_status_t backward(const Wanted &w, cudaStream_t stream) {
+        const bool g = hp.c.gated;
+        return ffc_conv_backward(plan.p, &shape, dy.ptr, u.ptr, k.get<float>(), g ? ig->ptr : nullptr,
+                                 g ? og->ptr : nullptr, w.du ? du.ptr : nullptr, w.dk ? dk.get<float>() : nullptr,
+                                 g && w.d_in_gate ? dig.ptr : nullptr, g && w.d_out_gate ? dog.ptr : nullptr, ws->ptr,
+                                 ws_size, reinterpret_cast<ffc_stream_t>(stream));
+    }
+    Grads download() const {
+        Grads r(hp.c);
+        du.download(r.du.data());
+        dig.download(r.d_in_gate.data());
+        dog.download(r.d_out_gate.data());
+        dk.download(r.dk.data());
+        return r;
+    }
+    // Poison, run, synchronise, download.
+    Grads run(const Wanted &w = {}) {
+        poison_outputs();
+        const ffc_status_t st = backward(w, nullptr);
+        char msg[512];
+        ffc_last_error_message(msg, sizeof msg);
+        INFO("ffc_conv_backward: " << msg);
+        REQUIRE(st == FFC_SUCCESS);
+        CUDA_REQUIRE(cudaDeviceSynchronize());
+        return download();
+    }
+};
+
+// Every requested output within the precision rule; every other one untouched.
+void check_grads(const HostProblem &hp, const Grads &g, const BackwardReference &ref, const ErrorScales &sc,
+                 const Wanted &w) {
+    const Case &c = hp.c;
+    if (w.du) {
+        const double err = rel_l2(g.du, ref.du), tol = cuda_tolerance(ref.du, c.dtype, c.n, sc.du);
+        INFO("du: rel-L2 " << err << " tolerance " << tol);
+        CHECK(err <= tol);
+    } else {
+        CHECK(all_poisoned(g.du));
+    }
+    if (w.dk) {
+        const double err = rel_l2(g.dk, ref.dk), tol = cuda_dk_tolerance(ref.dk, c.n, sc.dk);
+        INFO("dk: rel-L2 " << err << " tolerance " << tol);
+        CHECK(err <= tol);
+    } else {
+        CHECK(all_poisoned(g.dk));
+    }
+    if (c.gated && w.d_in_gate) {
+        const double err = rel_l2(g.d_in_gate, ref.d_in_gate),
+                     tol = cuda_tolerance(ref.d_in_gate, c.dtype, c.n, sc.d_in_gate);
+        INFO("d_in_gate: rel-L2 " << err << " tolerance " << tol);
+        CHECK(err <= tol);
+    } else {
+        CHECK(all_poisoned(g.d_in_gate));
+    }
+    if (c.gated && w.d_out_gate) {
+        const double err = rel_l2(g.d_out_gate, ref.d_out_gate),
+                     tol = cuda_tolerance(ref.d_out_gate, c.dtype, c.n, sc.d_out_gate);
+        INFO("d_out_gate: rel-L2 " << err << " tolerance " << tol);
+        CHECK(err <= tol);
+    } else {
+        CHECK(all_poisoned(g.d_out_gate));
+    }
+}
+
+BackwardRequest request_of(const Wanted &w) {
+    BackwardRequest r;
+    r.du = w.du;
+    r.dk = w.dk;
+    r.d_in_gate = w.d_in_gate;
+    r.d_out_gate = w.d_out_gate;
+    return r;
+}
+
+void check_case(const Case &c, const Wanted &w = {}) {
+    Rng rng;
+    INFO(c.str() << " " << w.str() << " seed=" << rng.seed());
+    const HostProblem hp(c, rng);
+    DeviceProblem dp(hp);
+    const Grads g = dp.run(w);
+    const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data(), request_of(w));
+    check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), w);
+}
+
+}  // namespace
+
+TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L = N, N/2, odd", "[gpu][cuda_backward]") {
+    for (int64_t n = 256; n <= 16384; n *= 2)
+        for (ffc_dtype_t dt : {FFC_DTYPE_FP16, FFC_DTYPE_BF16, FFC_DTYPE_FP32})
+            for (bool gated : {true, false}) {
+                check_case(Case{n, 3, 2, n, n, dt, gated});                  // circular, odd B
+                check_case(Case{n, 4, 3, n / 2, n / 2, dt, gated});          // causal, zero padding skipped
+                check_case(Case{n, 1, 2, n / 2 - 7, n / 3 + 1, dt, gated});  // odd L, K < N, B = 1
+            }
+}
+
+TEST_CASE("cuda backward: every subset of outputs; the others stay untouched", "[gpu][cuda_backward]") {
+    for (int64_t n : {256, 4096}) {
+        const Case c{n, 3, 2, n - 7, n / 2 + 1, FFC_DTYPE_BF16, true};
+        Rng rng;
+        INFO(c.str() << " seed=" << rng.seed());
+        const HostProblem hp(c, rng);
+        DeviceProblem dp(hp);
+        const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
+        const ErrorScales sc = error_scales(hp.prob, hp.inputs(), hp.dy.data());
+        const Grads all = dp.run();
+        check_grads(hp, all, ref, sc, Wanted{});
+        for (int mask = 1; mask < 16; ++mask) {
+            Wanted w;
+            w.du = mask & 1;
+            w.dk = mask & 2;
+            w.d_in_gate = mask & 4;
+            w.d_out_gate = mask & 8;
+            INFO(w.str());
+            const Grads g = dp.run(w);
+            check_grads(hp, g, ref, sc, w);
+            // A requested output does not depend on what else was requested.
+            if (w.du) CHECK(g.du.bitwise_equal(all.du));
+            if (w.dk) CHECK(std::memcmp(g.dk.data(), all.dk.data(), g.dk.size() * sizeof(float)) == 0);
+            if (w.d_in_gate) CHECK(g.d_in_gate.bitwise_equal(all.d_in_gate));
+            if (w.d_out_gate) CHECK(g.d_out_gate.bitwise_equal(all.d_out_gate));
+        }
+        // Nothing wanted: a successful no-op.
+        const Grads none = dp.run(Wanted{false, false, false, false});
+        CHECK(all_poisoned(none.du));
+        CHECK(all_poisoned(none.dk));
+        // Ungated: only du and dk exist; one of them alone.
+        const Case cu{n, 3, 2, n - 7, n / 2 + 1, FFC_DTYPE_BF16, false};
+        const HostProblem hu(cu, rng);
+        DeviceProblem du(hu);
+        const BackwardReference ref_u = reference_backward(hu.prob, hu.inputs(), hu.dy.data());
+        const ErrorScales sc_u = error_scales(hu.prob, hu.inputs(), hu.dy.data());
+        for (const Wanted &w : {Wanted{true, false, false, false}, Wanted{false, true, false, false}}) {
+            INFO("ungated " << w.str());
+            check_grads(hu, du.run(w), ref_u, sc_u, w);
+        }
+    }
+}
+
+TEST_CASE("cuda backward: deterministic, stream-ordered, graph-capturable", "[gpu][cuda_backward][sanitize]") {
+    for (int64_t n : {256, 2048}) {
+        const Case c{n, 5, 3, n - 5, n / 4, FFC_DTYPE_BF16, true};
+        Rng rng;
+        INFO(c.str() << " seed=" << rng.seed());
+        const HostProblem hp(c, rng);
+        DeviceProblem dp(hp);
+        const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
+        const ErrorScales sc = error_scales(hp.prob, hp.inputs(), hp.dy.data());
+        cudaStream_t stream;
+        CUDA_REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+
+        // 1. On a non-blocking user stream, synchronising only that stream; twice:
+        //    bitwise the same (dk's batch reduction has a fixed order).
+        Grads first(c), second(c);
+        for (Grads *g : {&first, &second}) {
+            dp.poison_outputs();
+            REQUIRE(dp.backward(Wanted{}, stream) == FFC_SUCCESS);
+            CUDA_REQUIRE(cudaStreamSynchronize(stream));
+            *g = dp.download();
+        }
+        check_grads(hp, first, ref, sc, Wanted{});
+        CHECK(first.bitwise_equal(second));
+
+        // 2. Forward then backward sharing one workspace, on the stream: same bits.
+        DeviceBuffer y(hp.u.bytes());
+        REQUIRE(ffc_conv_forward(dp.plan.p, &dp.shape, dp.u.ptr, dp.k.get<float>(), dp.ig->ptr, dp.og->ptr, y.ptr,
+                                 dp.ws->ptr, dp.ws_size, reinterpret_cast<ffc_stream_t>(stream)) == FFC_SUCCESS);
+        dp.poison_outputs();
+        REQUIRE(dp.backward(Wanted{}, stream) == FFC_SUCCESS);
+        CUDA_REQUIRE(cudaStreamSynchronize(stream));
+        CHECK(dp.download().bitwise_equal(first));
+
+        // 3. Captured into a CUDA graph and replayed (twice): bitwise the same.
+        cudaGraph_t graph;
+        cudaGraphExec_t exec;
+        CUDA_REQUIRE(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        const ffc_status_t captured = dp.backward(Wanted{}, stream);
+        CUDA_REQUIRE(cudaStreamEndCapture(stream, &graph));
+        REQUIRE(captured == FFC_SUCCESS);
+        CUDA_REQUIRE(cudaGraphInstantiate(&exec, graph, 0));
+        for (int replay = 0; replay < 2; ++replay) {
+            dp.poison_outputs();
+            CUDA_REQUIRE(cudaGraphLaunch(exec, stream));
+            CUDA_REQUIRE(cudaStreamSynchronize(stream));
+            INFO("replay " << replay);
+            CHECK(dp.download().bitwise_equal(first));
+        }
+        cudaGraphExecDestroy(exec);
+        cudaGraphDestroy(graph);
+        CUDA_REQUIRE(cudaStreamDestroy(stream));
+    }
+}
+
+TEST_CASE("cuda backward: workspace covers both passes and is checked", "[gpu][cuda_backward]") {
+    const int64_t n = 1024;
+    const Case c{n, 3, 2, n, n, FFC_DTYPE_FP16, true};
+    Rng rng;
+    const HostProblem hp(c, rng);
+    DeviceProblem dp(hp);
+    // At least the kernel spectrum (forward's need), at most that plus the
+    // documented ~256 MiB cap of dk's chunk buffers.
+    const size_t spectrum = size_t(c.H) * n * 8;
+    CHECK(dp.ws_size >= spectrum);
+    CHECK(dp.ws_size <= spectrum + (size_t(256) << 20) + 4 * 256);
+    dp.poison_outputs();
+    const ffc_status_t st = ffc_conv_backward(dp.plan.p, &dp.shape, dp.dy.ptr, dp.u.ptr, dp.k.get<float>(), dp.ig->ptr,
+                                              dp.og->ptr, dp.du.ptr, dp.dk.get<float>(), dp.dig.ptr, dp.dog.ptr,
+                                              dp.ws->ptr, dp.ws_size - 1, nullptr);
+    CHECK(st == FFC_ERROR_WORKSPACE_TOO_SMALL);
+    // A gate gradient without its gate is an argument error; nothing is written.
+    CHECK(ffc_conv_backward(dp.plan.p, &dp.shape, dp.dy.ptr, dp.u.ptr, dp.k.get<float>(), nullptr, dp.og->ptr,
+                            dp.du.ptr, dp.dk.get<float>(), dp.dig.ptr, nullptr, dp.ws->ptr, dp.ws_size,
+                            nullptr) == FFC_ERROR_INVALID_ARGUMENT);
+    CUDA_REQUIRE(cudaDeviceSynchronize());
+    const Grads g = dp.download();
+    CHECK(all_poisoned(g.du));
+    CHECK(all_poisoned(g.dk));
+    CHECK(all_poisoned(g.d_in_gate));
+    CHECK(all_poisoned(g.d_out_gate));
+}
+
+// dk's batch reduction runs in chunks of channels × pairs whose spectra stay
+// within 256 MiB (src/cuda/cuda_executor.cpp, dk_chunking). At N = 16384 one
+// complex spectrum is 128 KiB, so:
+//  * B = 3 (2 pairs): a channel takes 5 spectra = 640 KiB, 409 channels fit;
+//    H = 820 runs as three chunks of 274, 274 and 272 channels.
+//  * B = 2049 (1025 pairs, the last one half empty): one channel takes 2051
+//    spectra > 256 MiB, so channels go one at a time with their pairs split
+//    into chunks of 513 and 512, accumulated in order.
+TEST_CASE("cuda backward: dk over several chunks of channels and of pairs", "[gpu][cuda_backward]") {
+    const int64_t n = 16384;
+    for (const Case &c : {Case{n, 3, 820, n / 2, n / 2, FFC_DTYPE_FP16, true},
+                          Case{n, 2049, 2, n / 2, 257, FFC_DTYPE_BF16, false}}) {
+        size_t free_bytes = 0, total = 0;
+        CUDA_REQUIRE(cudaMemGetInfo(&free_bytes, &total));
+        const size_t io = size_t(c.B * c.H * c.L) * 2;
+        if (free_bytes < 9 * io + (size_t(1) << 30)) {
+            WARN("not enough device memory for " << c.str() << "; skipped");
+            continue;
+        }
+        Rng rng;
+        INFO(c.str() << " seed=" << rng.seed());
+        const HostProblem hp(c, rng);
+        DeviceProblem dp(hp);
+        const Wanted w{true, true, false, false};
+        const Grads g = dp.run(w);
+        const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data(), request_of(w));
+        check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), w);
+        // And the chunked reduction is as deterministic as the single one.
+        CHECK(std::memcmp(dp.run(Wanted{false, true, false, false}).dk.data(), g.dk.data(), g.dk.size() * 4) == 0);
+    }
+}
+
+// Finite differences through the forward pass, fp32 I/O. y is linear in each of
+// u, k, in_gate and out_gate separately, so for f(x) = <dy, y(x)> the central
+// difference [f(x + εδ) − f(x − εδ)] / 2ε equals <grad_x, δ> up to rounding only
+// (no truncation term; ε need not be small). The bound is the CUDA fp32
+// precision rule applied to the two forward results and to the gradient.
+// dy = Σ_x J_x·δ_x (each J_x·δ_x is a forward call with x replaced by δ_x) plus
+// noise, so every <grad_x, δ_x> = <dy, J_x·δ_x> is large against that bound
+// (checked, so no direction can pass vacuously).
+TEST_CASE("cuda backward: finite differences of <dy, y> match every gradient", "[gpu][cuda_backward]") {
+    for (const Case &c : {Case{256, 3, 2, 256, 256, FFC_DTYPE_FP32, true}, Case{512, 2, 3, 259, 200, FFC_DTYPE_FP32, true},
+                          Case{1024, 1, 2, 512, 512, FFC_DTYPE_FP32, false}}) {
+        Rng rng;
+        INFO(c.str() << " seed=" << rng.seed());
+        HostProblem hp(c, rng);
+        const int64_t e = hp.elements();
+        const double eps = 0.25;  // exact in fp32
+        Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA);
+        const ffc_shape_t shape{c.B, c.H, c.L, c.K};
+        size_t ws_size = 0;
+        REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
+        DeviceBuffer ws(ws_size), y(size_t(e) * 4);
+
+        struct Inputs {
+            HostTensor u, ig, og;
+            std::vector<float> k;
+        };
+        // y of the given host inputs on the GPU; `bound` receives tol·||y_exact||,
+        // a bound on ||y − y_exact|| by the CUDA fp32 rule.
+        auto forward = [&](const Inputs &in, double &bound) {
+            DeviceBuffer du(in.u.bytes()), dk(in.k.size() * 4);
+            du.upload(in.u.data());
+            dk.upload(in.k.data());
+            std::unique_ptr<DeviceBuffer> dig, dog;
+            if (c.gated) {
+                dig = std::make_unique<DeviceBuffer>(in.ig.bytes());
+                dog = std::make_unique<DeviceBuffer>(in.og.bytes());
+                dig->upload(in.ig.data());
+                dog->upload(in.og.data());
+            }
+            y.poison(c.dtype);
+            REQUIRE(ffc_conv_forward(plan.p, &shape, du.ptr, dk.get<float>(), dig ? dig->ptr : nullptr,
+                                     dog ? dog->ptr : nullptr, y.ptr, ws.ptr, ws_size, nullptr) == FFC_SUCCESS);
+            CUDA_REQUIRE(cudaDeviceSynchronize());
+            HostTensor yh(c.dtype, e);
+            y.download(yh.data());
+            const ConvInputs ci{in.u.data(), in.k.data(), in.ig.data(), in.og.data()};
+            const std::vector<double> ref = reference_forward(hp.prob, ci);
+            double rn = 0;
+            for (double v : ref) rn += v * v;
+            bound = cuda_tolerance(ref, c.dtype, c.n, error_scales(hp.prob, ci).y) * std::sqrt(rn);
+            return yh;
+        };
+        auto fp32 = [](HostTensor &t) { return static_cast<float *>(t.data()); };
+        auto combine = [&](const HostTensor &x, const HostTensor &d, double s) {
+            HostTensor r(c.dtype, e);
+            for (int64_t i = 0; i < e; ++i) fp32(r)[i] = float(x.at(i) + s * d.at(i));
+            return r;
+        };
+
+        // Directions, and dy = Σ_x J_x·δ_x + noise.
+        Inputs dir{HostTensor(c.dtype, e), HostTensor(), HostTensor(), std::vector<float>(hp.k.size())};
+        fill_normal(dir.u, rng);
+        fill_normal(dir.k, rng, 1.0 / std::sqrt(double(c.K)));
+        if (c.gated) {
+            dir.ig = HostTensor(c.dtype, e);
+            dir.og = HostTensor(c.dtype, e);
+            fill_normal(dir.ig, rng);
+            fill_normal(dir.og, rng);
+        }
+        std::vector<double> dy(size_t(e), 0.0);
+        auto add_to_dy = [&](const Inputs &in) {
+            double unused;
+            const HostTensor t = forward(in, unused);
+            for (int64_t i = 0; i < e; ++i) dy[size_t(i)] += t.at(i);
+        };
+        add_to_dy(Inputs{dir.u, hp.ig, hp.og, hp.k});
+        add_to_dy(Inputs{hp.u, hp.ig, hp.og, dir.k});
+        if (c.gated) {
+            add_to_dy(Inputs{hp.u, dir.ig, hp.og, hp.k});
+            add_to_dy(Inputs{hp.u, hp.ig, dir.og, hp.k});
+        }
+        for (int64_t i = 0; i < e; ++i) fp32(hp.dy)[i] = float(dy[size_t(i)] + 0.1 * rng.normal());
+
+        DeviceProblem dp(hp);
+        const Grads g = dp.run();
+        const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
+        const ErrorScales sc = error_scales(hp.prob, hp.inputs(), hp.dy.data());
+        check_grads(hp, g, ref, sc, Wanted{});
+
+        auto vnorm = [](const std::vector<double> &v) {
+            double s = 0;
+            for (double x : v) s += x * x;
+            return std::sqrt(s);
+        };
+        // |f± − f±_exact| <= ||dy||·bound±;  |<grad, δ> − <grad_exact, δ>| <= ||δ||·tol·||grad_exact||.
+        auto check_direction = [&](const char *what, const Inputs &plus, const Inputs &minus, double grad_dot,
+                                   double grad_dot_err) {
+            double bp, bm;
+            const double fp = dot(hp.dy, forward(plus, bp)), fm = dot(hp.dy, forward(minus, bm));
+            const double fd = (fp - fm) / (2 * eps);
+            const double bound = norm(hp.dy) * (bp + bm) / (2 * eps) + grad_dot_err;
+            INFO(what << ": finite difference " << fd << ", <grad, delta> " << grad_dot << ", bound " << bound);
+            CHECK(std::fabs(fd - grad_dot) <= bound);
+            CHECK(std::fabs(grad_dot) > 10 * bound);
+        };
+
+        check_direction("du", Inputs{combine(hp.u, dir.u, eps), hp.ig, hp.og, hp.k},
+                        Inputs{combine(hp.u, dir.u, -eps), hp.ig, hp.og, hp.k}, dot(g.du, dir.u),
+                        norm(dir.u) * cuda_tolerance(ref.du, c.dtype, c.n, sc.du) * vnorm(ref.du));
+        {
+            std::vector<float> kp(hp.k.size()), km(hp.k.size());
+            double gd = 0, dn = 0;
+            for (size_t i = 0; i < kp.size(); ++i) {
+                kp[i] = float(hp.k[i] + eps * dir.k[i]);  // one more fp32 rounding: far below the bound
+                km[i] = float(hp.k[i] - eps * dir.k[i]);
+                gd += double(g.dk[i]) * dir.k[i];
+                dn += double(dir.k[i]) * dir.k[i];
+            }
+            check_direction("dk", Inputs{hp.u, hp.ig, hp.og, kp}, Inputs{hp.u, hp.ig, hp.og, km}, gd,
+                            std::sqrt(dn) * cuda_dk_tolerance(ref.dk, c.n, sc.dk) * vnorm(ref.dk));
+        }
+        if (c.gated) {
+            check_direction("d_in_gate", Inputs{hp.u, combine(hp.ig, dir.ig, eps), hp.og, hp.k},
+                            Inputs{hp.u, combine(hp.ig, dir.ig, -eps), hp.og, hp.k}, dot(g.d_in_gate, dir.ig),
+                            norm(dir.ig) * cuda_tolerance(ref.d_in_gate, c.dtype, c.n, sc.d_in_gate) *
+                                vnorm(ref.d_in_gate));
+            check_direction("d_out_gate", Inputs{hp.u, hp.ig, combine(hp.og, dir.og, eps), hp.k},
+                            Inputs{hp.u, hp.ig, combine(hp.og, dir.og, -eps), hp.k}, dot(g.d_out_gate, dir.og),
+                            norm(dir.og) * cuda_tolerance(ref.d_out_gate, c.dtype, c.n, sc.d_out_gate) *
+                                vnorm(ref.d_out_gate));
+        }
+    }
+}
+
+#endif  // FFC_WITH_CUDA
