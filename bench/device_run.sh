@@ -46,7 +46,7 @@ grep -E "registers|spill" "$out/build.log" | head -5 || true
 status=0
 if [ "$what" = all ] || [ "$what" = tests ]; then
     log "GPU tests"
-    "$build/tests/ffc_tests" "[gpu]" --durations yes > "$out/gpu_tests.log" 2>&1 || status=1
+    "$build/tests/ffc_tests" "${FFC_GPU_TESTS:-[gpu]}" --durations yes > "$out/gpu_tests.log" 2>&1 || status=1
     grep -E "passed|failed|FAILED|error" "$out/gpu_tests.log" | tail -15
 fi
 if [ "$what" = all ] || [ "$what" = sanitize ]; then

@@ -204,7 +204,7 @@ TEST_CASE("CPU backend plans every supported N", "[cpu][planner]") {
     }
 }
 
-TEST_CASE("CUDA backend: every N up to the fused limit gets a feasible fused plan on A100, H100 and H200",
+TEST_CASE("CUDA backend: every N gets a feasible plan on A100, H100 and H200 (fused up to the limit, multi-pass above)",
           "[cpu][planner]") {
     for (const char *name : {"a100", "h100", "h200"}) {
         const DeviceCaps caps = device_preset(name);
@@ -223,13 +223,87 @@ TEST_CASE("CUDA backend: every N up to the fused limit gets a feasible fused pla
             CHECK(d.ref_sequences == 64 * 768);
             CHECK(d.predicted_us_per_sequence() == Approx(d.chosen.cost.total_us / double(d.ref_sequences)));
         }
-        for (uint64_t n = kFusedLimit * 2; n <= kMaxN; n *= 2) {
-            INFO(name << " N=" << n);
-            const Thrown t = thrown_by([&] { make_plan(n, DType::f16, Backend::cuda, caps); });
+        // Above the fused limit: a multi-pass plan, N = M x N_in with a compiled inner variant that fits.
+        for (uint64_t n = kFusedLimit * 2; n <= kMaxN; n *= 2)
+            for (DType dt : {DType::f16, DType::bf16, DType::f32}) {
+                INFO(name << " N=" << n << " " << dtype_name(dt));
+                const Decision d = make_plan(n, dt, Backend::cuda, caps);
+                CHECK(d.chosen.feasible);
+                CHECK(d.chosen.path == Path::multipass);
+                REQUIRE(d.chosen.kernel != nullptr);
+                const uint64_t n_in = d.chosen.kernel->fft_size;
+                CHECK(n_in <= kFusedLimit);
+                REQUIRE(n % n_in == 0);
+                const uint64_t m = n / n_in;
+                CHECK(m >= 2);
+                CHECK(m <= 256);
+                REQUIRE(!d.chosen.factors.empty());
+                CHECK(uint64_t(d.chosen.factors.front()) == m);
+                std::vector<int> inner(d.chosen.factors.begin() + 1, d.chosen.factors.end());
+                CHECK(inner == d.chosen.kernel->factor_list());
+                CHECK(product(d.chosen.factors) == n);
+                CHECK(d.chosen.factors.size() <= size_t(FFC_MAX_FACTORS));
+                CHECK(d.chosen.kernel->can_implement(n_in, caps));
+                CHECK(d.chosen.smem_bytes == d.chosen.kernel->smem_bytes);
+                CHECK(d.chosen.smem_bytes <= caps.smem_per_block);
+                CHECK(std::isfinite(d.chosen.cost.total_us));
+                CHECK(d.chosen.cost.total_us > 0);
+                bool compiled = false;
+                for (const KernelVariant &v : kernel_table()) compiled |= &v == d.chosen.kernel;
+                CHECK(compiled);
+                for (const Candidate &c : d.candidates) {
+                    CHECK(c.path == Path::multipass);
+                    CHECK(product(c.factors) == n);
+                }
+                const std::string text = describe(d);
+                CHECK_THAT(text, Catch::Contains("multi-pass"));
+                CHECK_THAT(text, Catch::Contains(d.chosen.kernel->name));
+            }
+    }
+}
+
+TEST_CASE("multi-pass plans: the cost grows with N, and the inner variant must fit the device", "[cpu][planner]") {
+    const DeviceCaps h100 = device_preset("h100");
+    double previous = 0;
+    for (uint64_t n = kFusedLimit * 2; n <= kMaxN; n *= 2) {
+        INFO("N=" << n);
+        const Decision d = make_plan(n, DType::f16, Backend::cuda, h100);
+        const double per_element = d.chosen.cost.total_us / double(n);
+        CHECK(d.chosen.cost.total_us > previous);
+        CHECK(per_element > 0);
+        previous = d.chosen.cost.total_us;
+        // Forcing a candidate's factorisation picks exactly it.
+        const Candidate &last = d.candidates.back();
+        if (last.feasible) {
+            const Decision forced = make_plan(n, DType::f16, Backend::cuda, h100, last.factors);
+            CHECK(forced.chosen.factors == last.factors);
+            CHECK(forced.chosen.path == Path::multipass);
+        }
+    }
+    // RTX 4090: 99 KiB of shared memory; the 16K inner variants do not fit, so every
+    // plan it gets uses an inner variant that does, and a split that would need one
+    // that does not is reported as infeasible.
+    const DeviceCaps rtx = device_preset("rtx4090");
+    for (uint64_t n = kFusedLimit * 2; n <= kMaxN; n *= 2) {
+        INFO("rtx4090 N=" << n);
+        bool any_fits = false;
+        for (const KernelVariant &v : kernel_table())
+            if (n % v.fft_size == 0 && n / v.fft_size >= 2 && n / v.fft_size <= 256 && v.smem_bytes <= rtx.smem_per_block)
+                any_fits = true;
+        if (any_fits) {
+            const Decision d = make_plan(n, DType::f16, Backend::cuda, rtx);
+            CHECK(d.chosen.path == Path::multipass);
+            CHECK(d.chosen.smem_bytes <= rtx.smem_per_block);
+            for (const Candidate &c : d.candidates)
+                if (c.smem_bytes > rtx.smem_per_block) {
+                    CHECK_FALSE(c.feasible);
+                    CHECK_THAT(c.reason, Catch::Contains("inner kernel"));
+                }
+        } else {
+            const Thrown t = thrown_by([&] { make_plan(n, DType::f16, Backend::cuda, rtx); });
             CHECK(t.status == FFC_ERROR_NO_KERNEL);
-            CHECK_THAT(t.message, Catch::Contains("N=" + std::to_string(n)));
             CHECK_THAT(t.message, Catch::Contains("multi-pass"));
-            CHECK_THAT(t.message, Catch::Contains(caps.name));
+            CHECK_THAT(t.message, Catch::Contains("N=" + std::to_string(n)));
         }
     }
 }
@@ -419,7 +493,8 @@ TEST_CASE("forced factorisations are honoured or rejected with the right status"
         CHECK_THAT(t.message, Catch::Contains("64 x 64"));
         for (const KernelVariant *v : variants_for(4096))  // lists what is compiled
             CHECK_THAT(t.message, Catch::Contains(joined(v->factor_list())));
-        const Thrown t2 = thrown_by([&] { make_plan(65536, DType::f16, Backend::cuda, h100, {16, 16, 16, 16}); });
+        // Above the fused limit the candidates are multi-pass splits {M, inner factors...}.
+        const Thrown t2 = thrown_by([&] { make_plan(65536, DType::f16, Backend::cuda, h100, {256, 256}); });
         CHECK(t2.status == FFC_ERROR_NO_KERNEL);
     }
     SECTION("CUDA: a compiled factorisation the device cannot run is FFC_ERROR_NO_KERNEL") {

@@ -20,12 +20,14 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/executor.hpp"
 #include "cuda/cuda_util.hpp"
 #include "cuda/launch.hpp"
+#include "cuda/multipass.hpp"
 #include "cuda/spectral_reduce.hpp"
 #include "monarch/monarch.hpp"
 #include "plan/planner.hpp"
@@ -95,6 +97,10 @@ class CudaExecutor final : public Executor {
 public:
     CudaExecutor(const plan::Decision &decision, int device) : n_(decision.fft_size), dtype_(decision.dtype), device_(device) {
         if (!decision.chosen.kernel) fail(FFC_ERROR_INTERNAL, "CUDA plan without a kernel variant");
+        if (decision.chosen.path == plan::Path::multipass) {  // N above the fused limit (multipass.hpp)
+            multipass_ = std::make_unique<cuda::MultipassForward>(decision, device);
+            return;
+        }
         kernel_ = cuda::find_fused_kernel(decision.chosen.kernel->name);
         if (!kernel_)
             fail(FFC_ERROR_NO_KERNEL, std::string("kernel ") + decision.chosen.kernel->name + " is not compiled into this build");
@@ -149,7 +155,10 @@ public:
     size_t spectrum_size(const Shape &s) const override { return size_t(s.channels) * n_ * 2 * sizeof(float); }
     // One number for forward and backward: the kernel spectrum, then dk's chunk
     // buffers (see workspace_layout).
-    size_t workspace_size(const Shape &s) const override { return workspace_layout(s, n_).total; }
+    size_t workspace_size(const Shape &s) const override {
+        if (multipass_) return multipass_->workspace_size(s);
+        return workspace_layout(s, n_).total;
+    }
 
     void check_pointer(const void *ptr, const char *name) const override {
         cudaPointerAttributes attr{};
@@ -168,6 +177,7 @@ public:
 
     void forward(const ForwardArgs &a) const override {
         DeviceGuard guard(device_);
+        if (multipass_) return multipass_->forward(a);
         const void *spectrum = a.spectrum;
         if (!spectrum) {
             SpectrumArgs sa;
@@ -191,6 +201,9 @@ public:
     }
 
     void backward(const BackwardArgs &a) const override {
+        if (multipass_)
+            fail(FFC_ERROR_NOT_SUPPORTED, "backward is not implemented for multi-pass plans (N = " + std::to_string(n_) +
+                                              " is above the fused limit); only forward is available at this size");
         DeviceGuard guard(device_);
         const Shape &s = a.shape;
         const WorkspaceLayout ws = workspace_layout(s, n_);
@@ -198,48 +211,73 @@ public:
         const int64_t items = s.channels * s.pairs();
 
         // Outputs may not overlap inputs (header), so the launch order is free.
-        // dk needs no K spectrum; the three convolutions share one.
-        if (a.dk) backward_dk(a, ws, base);
-
-        if (!a.du && !a.d_in_gate && !a.d_out_gate) return;
-        SpectrumArgs sa;
-        sa.shape = s;
-        sa.k = a.k;
-        sa.spectrum = base + ws.kspec;
-        sa.stream = a.stream;
-        launch_spectrum(sa);
-
-        cuda::FusedParams p = base_params(s);
-        p.mode = cuda::mode_conv;
-        p.io = cuda::IoType(int(dtype_));
-        p.spectrum = base + ws.kspec;
-        p.items = items;
-        if (a.d_out_gate) {  // dy ⊙ IFFT(FFT(in_gate ⊙ u) · K) = dy ⊙ z
+        // Two convolutions give every gradient; with dk wanted they also emit the
+        // pair spectra W_v and W_dz (visit order) that dk's reduction needs:
+        //   A: z-convolution  FFT(in_gate ⊙ u)·K,        out: dy ⊙ z = d_out_gate      [emits W_v]
+        //   B: correlation    FFT(out_gate ⊙ dy)·conj K, out: in_gate ⊙ dv = du and
+        //                                                     u ⊙ dv = d_in_gate      [emits W_dz]
+        // A launch whose outputs are all unwanted degrades to a transform (dk only).
+        const bool need_k = a.du || a.d_in_gate || a.d_out_gate;
+        if (need_k) {
+            SpectrumArgs sa;
+            sa.shape = s;
+            sa.k = a.k;
+            sa.spectrum = base + ws.kspec;
+            sa.stream = a.stream;
+            launch_spectrum(sa);
+        }
+        auto conv_z = [&](int64_t offset, int64_t count, void *w_out) {
+            cuda::FusedParams p = base_params(s);
+            p.io = cuda::IoType(int(dtype_));
+            p.item_offset = offset;
+            p.items = count;
             p.u = a.u;
             p.in_gate = a.in_gate;
-            p.out_gate = a.dy;
-            p.y = a.d_out_gate;
-            p.conj_spectrum = 0;
-            launch(p, a.stream, "backward: d_out_gate");
+            p.spectrum_out = w_out;
+            if (a.d_out_gate) {
+                p.mode = cuda::mode_conv;
+                p.spectrum = base + ws.kspec;
+                p.out_gate = a.dy;
+                p.y = a.d_out_gate;
+            } else {
+                p.mode = cuda::mode_transform;
+            }
+            if (p.mode == cuda::mode_conv || w_out) launch(p, a.stream, "backward: d_out_gate / W_v");
+        };
+        auto conv_dv = [&](int64_t offset, int64_t count, void *w_out) {
+            cuda::FusedParams p = base_params(s);
+            p.io = cuda::IoType(int(dtype_));
+            p.item_offset = offset;
+            p.items = count;
+            p.u = a.dy;
+            p.in_gate = a.out_gate;
+            p.spectrum_out = w_out;
+            if (a.du || a.d_in_gate) {
+                p.mode = cuda::mode_conv;
+                p.spectrum = base + ws.kspec;
+                p.conj_spectrum = 1;
+                p.y = a.du ? a.du : a.d_in_gate;
+                p.out_gate = a.du ? a.in_gate : a.u;
+                if (a.du && a.d_in_gate) {
+                    p.y2 = a.d_in_gate;
+                    p.out_gate2 = a.u;
+                }
+            } else {
+                p.mode = cuda::mode_transform;
+            }
+            if (p.mode == cuda::mode_conv || w_out) launch(p, a.stream, "backward: du, d_in_gate / W_dz");
+        };
+        if (!a.dk) {
+            conv_z(0, items, nullptr);
+            conv_dv(0, items, nullptr);
+            return;
         }
-        // dv = IFFT(FFT(out_gate ⊙ dy) · conj K); the output gate picks the gradient.
-        p.u = a.dy;
-        p.in_gate = a.out_gate;
-        p.conj_spectrum = 1;
-        if (a.d_in_gate) {  // u ⊙ dv
-            p.out_gate = a.u;
-            p.y = a.d_in_gate;
-            launch(p, a.stream, "backward: d_in_gate");
-        }
-        if (a.du) {  // in_gate ⊙ dv
-            p.out_gate = a.in_gate;
-            p.y = a.du;
-            launch(p, a.stream, "backward: du");
-        }
+        backward_dk(a, ws, base, conv_z, conv_dv);
     }
 
     void compute_spectrum(const SpectrumArgs &a) const override {
         DeviceGuard guard(device_);
+        if (multipass_) return multipass_->compute_spectrum(a);
         launch_spectrum(a);
     }
 
@@ -265,15 +303,16 @@ private:
         launch(p, a.stream, "kernel spectrum");
     }
 
-    // dk[h][s] = Re IFFT(Σ_pairs conj(W_v) · W_dz)[s], s < K, chunk by chunk.
-    //
     // Items are h·pairs + pair (channel-major), so a chunk — channels [h0, h0 + C)
     // with all their pairs, or pairs [p0, p0 + P) of one channel (dk_chunking
     // makes one of the two true) — is the contiguous item range starting at
     // h0·pairs + p0. The kernel addresses rows and dk by the global item
     // (FusedParams::item_offset + local) and the per-item spectra by the local
     // one, so the chunk buffers hold W_v / W_dz at local·N and acc at (h − h0)·N.
-    void backward_dk(const BackwardArgs &a, const WorkspaceLayout &ws, char *base) const {
+    // dk = Re IFFT(Σ_pairs conj(W_v) · W_dz), per channel, in chunks of items whose
+    // spectra fit the workspace; the two convolutions write W_v and W_dz.
+    template <class ConvZ, class ConvDv>
+    void backward_dk(const BackwardArgs &a, const WorkspaceLayout &ws, char *base, ConvZ &conv_z, ConvDv &conv_dv) const {
         const Shape &s = a.shape;
         const int64_t H = s.channels, pairs = s.pairs();
         void *w_v = base + ws.w_v, *w_dz = base + ws.w_dz, *acc = base + ws.acc;
@@ -282,19 +321,8 @@ private:
             const int64_t C = std::min(ws.dk.channels, H - h0);
             for (int64_t p0 = 0; p0 < pairs; p0 += ws.dk.pairs) {
                 const int64_t P = std::min(ws.dk.pairs, pairs - p0);
-                cuda::FusedParams p = base_params(s);
-                p.mode = cuda::mode_transform;
-                p.io = cuda::IoType(int(dtype_));
-                p.item_offset = h0 * pairs + p0;
-                p.items = C * P;
-                p.u = a.u;  // W_v = FFT(in_gate ⊙ u)
-                p.in_gate = a.in_gate;
-                p.spectrum_out = w_v;
-                launch(p, a.stream, "backward: transform of v");
-                p.u = a.dy;  // W_dz = FFT(out_gate ⊙ dy)
-                p.in_gate = a.out_gate;
-                p.spectrum_out = w_dz;
-                launch(p, a.stream, "backward: transform of dz");
+                conv_z(h0 * pairs + p0, C * P, w_v);
+                conv_dv(h0 * pairs + p0, C * P, w_dz);
                 cuda::launch_spectral_reduce(w_v, w_dz, acc, C, P, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
                 check(cudaGetLastError(), "backward: dk reduction");
             }
@@ -321,6 +349,7 @@ private:
     int device_;
     const cuda::FusedKernelEntry *kernel_ = nullptr;
     int pairs_per_cta_ = 1;
+    std::unique_ptr<cuda::MultipassForward> multipass_;  // set for multi-pass plans (nothing else is then)
     void *twiddles_ = nullptr;        // owns both tables
     void *twiddle_tables_ = nullptr;  // inside twiddles_
 };

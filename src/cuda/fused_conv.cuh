@@ -401,8 +401,8 @@ __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slo
         const int64_t ba = 2 * pair, bb = 2 * pair + 1;
         d.row_a = (ba * p.channels + h) * p.seq_len;
         d.row_b = bb < p.batch ? (bb * p.channels + h) * p.seq_len : -1;
-        if (p.mode == mode_transform) d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
-        else d.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
+        if (p.spectrum_out) d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
+        if (p.mode == mode_conv) d.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
     }
     return d;
 }
@@ -478,20 +478,17 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             tc_load<1>(s, slot_base, false, ah, al);
             tc_dft(f, ah, al, false, false, acc);
         }
-        if (p.mode == mode_spectrum || p.mode == mode_transform || p.mode == mode_rows_transform) {
-            float2 *out = info.spectrum_out;
-            if (out) {
-                float4 *o = reinterpret_cast<float4 *>(out + vofs);
+        if (info.spectrum_out && p.mode != mode_inverse) {  // the forward spectrum, in visit order
+            float4 *o = reinterpret_cast<float4 *>(info.spectrum_out + vofs);
 #pragma unroll
-                for (int r = 0; r < 2; ++r)
+            for (int r = 0; r < 2; ++r)
 #pragma unroll
-                    for (int jj = 0; jj < 4; jj += 2) {
-                        const float2 a = tc_out(acc, r, jj), b = tc_out(acc, r, jj + 1);
-                        o[r * 2 + jj / 2] = make_float4(a.x, a.y, b.x, b.y);
-                    }
-            }
-            continue;
+                for (int jj = 0; jj < 4; jj += 2) {
+                    const float2 a = tc_out(acc, r, jj), b = tc_out(acc, r, jj + 1);
+                    o[r * 2 + jj / 2] = make_float4(a.x, a.y, b.x, b.y);
+                }
         }
+        if (p.mode == mode_spectrum || p.mode == mode_transform || p.mode == mode_rows_transform) continue;
         float2 z[2][4];
         if (p.mode == mode_inverse) {
             // The spectrum itself is the product to invert.
@@ -599,7 +596,8 @@ template <typename T>
 __device__ __forceinline__ bool rows_vectorizable(const FusedParams &p) {
     constexpr int V = Vec16<T>::V;
     const uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate) |
-                           reinterpret_cast<uintptr_t>(p.out_gate) | reinterpret_cast<uintptr_t>(p.y);
+                           reinterpret_cast<uintptr_t>(p.out_gate) | reinterpret_cast<uintptr_t>(p.y) |
+                           reinterpret_cast<uintptr_t>(p.out_gate2) | reinterpret_cast<uintptr_t>(p.y2);
     return (bits & 15) == 0 && p.seq_len % V == 0;
 }
 
@@ -670,9 +668,10 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
 // Writes y = out_gate ⊙ conj(D')/N for n < L: the real part is sequence a, the
 // imaginary part sequence b. Same loop structure as load_inputs.
 template <typename T, class G>
-__device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots) {
-    const T *og = static_cast<const T *>(p.out_gate);
-    T *y = static_cast<T *>(p.y);
+__device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                              void *y_out, const void *gate) {
+    const T *og = static_cast<const T *>(gate);
+    T *y = static_cast<T *>(y_out);
     const int L = int(p.seq_len);
     constexpr float scale = 1.0f / float(G::N);
     if (rows_vectorizable<T>(p)) {
@@ -721,6 +720,14 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
         if (d.row_a >= 0) y[d.row_a + n] = from_float<T>(v.x * scale * (og ? to_float(og[d.row_a + n]) : 1.f));
         if (d.row_b >= 0) y[d.row_b + n] = from_float<T>(-v.y * scale * (og ? to_float(og[d.row_b + n]) : 1.f));
     }
+}
+
+template <class G>
+__device__ __noinline__ void store_all_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                               void *y, const void *og) {
+    if (p.io == io_f16) store_outputs<__half, G>(sdata, p, slots, y, og);
+    else if (p.io == io_bf16) store_outputs<__nv_bfloat16, G>(sdata, p, slots, y, og);
+    else store_outputs<float, G>(sdata, p, slots, y, og);
 }
 
 // ---------------------------------------------------------------------------
@@ -808,9 +815,9 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_k
         return;
     }
 
-    if (p.io == io_f16) store_outputs<__half, G>(sdata, p, slots);
-    else if (p.io == io_bf16) store_outputs<__nv_bfloat16, G>(sdata, p, slots);
-    else store_outputs<float, G>(sdata, p, slots);
+    // Up to two gated outputs of the same convolution (the second for backward).
+    if (p.y) store_all_outputs<G>(sdata, p, slots, p.y, p.out_gate);
+    if (p.y2) store_all_outputs<G>(sdata, p, slots, p.y2, p.out_gate2);
 }
 
 // Fills the twiddle tables (tc_twiddle_table's layout) from the Monarch

@@ -37,11 +37,17 @@ struct FusedParams {
     const void *in_gate = nullptr;   // optional
     const void *out_gate = nullptr;  // optional
     void *y = nullptr;
+    // conv mode, optional second output from the same convolution:
+    // y2 = out_gate2 ⊙ z (out_gate2 NULL = ones). Used by backward for du and d_in_gate.
+    void *y2 = nullptr;
+    const void *out_gate2 = nullptr;
     const void *spectrum = nullptr;  // float2 [H][N], visit order (mode_inverse: [items][N])
     int conj_spectrum = 0;           // multiply by conj(K): correlation instead of convolution
     // spectrum mode
     const float *k = nullptr;        // (H, K)
-    void *spectrum_out = nullptr;    // float2 [items][N] (spectrum, transform modes)
+    // float2 [items][N]: spectrum and transform modes write their spectra here; in
+    // conv mode it is optional and receives FFT(in_gate ⊙ u) of every pair.
+    void *spectrum_out = nullptr;
     float *real_out = nullptr;       // fp32 [items][kernel_len] (inverse mode)
     void *rows = nullptr;            // float2 [items][N] (rows mode), read and written in place
     int64_t rows_per_seq = 1;        // rows mode: rows of one sequence pair

@@ -70,6 +70,21 @@ constexpr int64_t kRefChannels = 768;
 //   fp32 FLOPs   = P·N·( 2·Σ_r kButterflyFlopsPerLog2·log2 r  (an O(r log r) FFT per stage)
 //                      + 2(p−1)·kComplexMulFlops + kComplexMulFlops + kGateFlopsPerPairElement )
 //   time = max(terms) / active + caps.launch_us,   active = min(1, P / workers)
+//
+// Multi-pass CUDA path (N = M·N_in, inner variant of size N_in, M ≤ kMaxOuter),
+// same S, P, C, with Z the fp32 complex intermediate (P·N·kComplexBytes):
+//   HBM bytes    = I/O streams and spectrum as for fused
+//                + kIntermediateCrossings·Z   (charged to HBM: a chunk's Z is aimed at
+//                                               the L2 but not assumed to stay there)
+//                + C·N·kSpectrumPrepBytes     (k's rows: outer pass + inner transform)
+//   L2 bytes     = HBM bytes + P·N·kComplexBytes   (spectrum rows re-read per pair)
+//   smem, tensor, inner fp32, sync = the inner variant's fused terms for P·M rows of N_in
+//   outer smem   = P·N·kSmemRoundTripBytes·2·(stages + 1)   per direction: load, stages
+//   outer fp32   = P·N·2·(kButterflyFlopsPerLog2·log2 M + kComplexMulFlops·(stages − 1 + 1))
+//                  (stages = ceil(log2 M / log2 kOuterRadix); one column twiddle per element)
+//   launch       = (kMultipassLaunches·chunks + kSpectrumLaunches)·caps.launch_us,
+//                  chunks = ceil(Z / (kChunkL2Fraction·L2))
+//   time = max(terms) / active + sync + launch
 // ---------------------------------------------------------------------------
 namespace model {
 constexpr double kStreamsRead = 3;              // u, in_gate, out_gate
@@ -85,6 +100,15 @@ constexpr double kGateFlopsPerPairElement = 4;  // in_gate and out_gate on both 
 constexpr size_t kSmemReservedPerCta = 1024;    // shared memory the driver reserves per CTA (sm_80+)
 constexpr int kMaxCtasPerSm = 32;               // hardware residency cap (sm_80 / sm_90)
 constexpr int kFusedLaunches = 1;               // one kernel does the whole convolution
+// Multi-pass path (N = M·N_in, see below).
+constexpr int kMaxOuter = 256;                  // largest outer size M (src/cuda/multipass.cu)
+constexpr int kOuterTile = 4096;                // complex elements per outer CTA tile: N_in >= kOuterTile / M
+constexpr double kIntermediateCrossings = 4;    // Z: written by pass 1, read + written by pass 2, read by pass 3
+constexpr double kSpectrumPrepBytes = 4 + 8 + 8 + 8;  // per element of k's rows: k in, Z out, rows in, spectrum out
+constexpr int kOuterRadix = 16;                 // Stockham radix of the outer column DFT
+constexpr int kMultipassLaunches = 3;           // per chunk: outer forward, inner rows, outer inverse
+constexpr int kSpectrumLaunches = 2;            // outer forward on k, inner rows transform
+constexpr double kChunkL2Fraction = 0.625;      // one chunk's Z is aimed at this share of the L2
 }  // namespace model
 
 // CPU candidates: factorisations into these radices, at most this many factors
@@ -197,6 +221,44 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
     return out;
 }
 
+// Multi-pass CUDA path: the outer passes plus the inner variant run on P·M rows.
+CostBreakdown predict_multipass_cuda(const Candidate &c, uint64_t fft_size, DType dtype, const DeviceCaps &caps,
+                                     int64_t sequences) {
+    const KernelVariant &k = *c.kernel;
+    const Workload w = workload(fft_size, dtype, sequences);
+    const double m = double(fft_size / k.fft_size);
+    const double pair_elements = w.pairs * w.n;
+
+    Candidate inner;
+    inner.factors = k.factor_list();
+    inner.kernel = &k;
+    // 2·P·M "sequences" of N_in make P·M pairs of rows for the inner kernel's terms.
+    const CostBreakdown in = predict_fused_cuda(inner, k.fft_size, dtype, caps, int64_t(2 * w.pairs * m));
+
+    const double z_bytes = pair_elements * model::kComplexBytes;
+    const double hbm = io_hbm_bytes(w) + model::kIntermediateCrossings * z_bytes +
+                       w.channels * w.n * model::kSpectrumPrepBytes;
+    const double l2 = hbm + pair_elements * model::kComplexBytes;
+    const double log2m = std::log2(m);
+    const double stages = std::ceil(log2m / std::log2(double(model::kOuterRadix)));
+    const double outer_smem = pair_elements * model::kSmemRoundTripBytes * 2 * (stages + 1);
+    const double outer_fp32 =
+        pair_elements * 2 * (model::kButterflyFlopsPerLog2 * log2m + model::kComplexMulFlops * stages);
+
+    CostBreakdown out;
+    out.hbm_us = time_us(hbm, gbps_to_bytes_per_us(caps.hbm_gbps));
+    out.l2_us = time_us(l2, gbps_to_bytes_per_us(caps.l2_gbps));
+    out.smem_us = in.smem_us + time_us(outer_smem, gbps_to_bytes_per_us(caps.smem_gbps));
+    out.tensor_us = in.tensor_us;
+    out.fp32_us = in.fp32_us + time_us(outer_fp32, tflops_to_flops_per_us(caps.fp32_tflops));
+    out.sync_us = in.sync_us;
+    const double l2_bytes = caps.l2_bytes ? double(caps.l2_bytes) : double(32 << 20);
+    const double chunks = std::ceil(z_bytes / std::max(model::kChunkL2Fraction * l2_bytes, w.n * model::kComplexBytes));
+    out.launch_us = (model::kMultipassLaunches * chunks + model::kSpectrumLaunches) * caps.launch_us;
+    finish(out, 1.0);  // the outer passes have N_in / (4096 / M) CTAs per pair: the GPU is full
+    return out;
+}
+
 CostBreakdown predict_host(const Candidate &c, uint64_t fft_size, DType dtype, const DeviceCaps &caps,
                            int64_t sequences) {
     const Workload w = workload(fft_size, dtype, sequences);
@@ -303,9 +365,7 @@ std::vector<Candidate> cpu_candidates(uint64_t n, DType dtype, const DeviceCaps 
 }
 
 std::vector<Candidate> cuda_candidates(uint64_t n, DType dtype, const DeviceCaps &caps, int64_t sequences) {
-    // Fused path: one precompiled variant per candidate. A multi-pass candidate
-    // (Path::multipass: outer factors followed by a fused inner variant's, with
-    // `kernel` the inner variant) would be appended here.
+    // Fused path: one precompiled variant per candidate.
     std::vector<Candidate> out;
     for (const KernelVariant &v : kernel_table()) {
         if (v.fft_size != n) continue;
@@ -316,6 +376,30 @@ std::vector<Candidate> cuda_candidates(uint64_t n, DType dtype, const DeviceCaps
         c.smem_bytes = v.smem_bytes;
         c.feasible = v.can_implement(n, caps);
         if (!c.feasible) c.reason = infeasibility_reason(v, n, caps);
+        out.push_back(priced(std::move(c), n, dtype, caps, sequences));
+    }
+    return out;
+}
+
+// Multi-pass path (N above the largest fused size): N = M·N_in for every compiled
+// variant of size N_in with 2 ≤ M ≤ kMaxOuter; factors = {M} then the inner
+// variant's; `kernel` is the inner variant (run in mode_rows), and the candidate
+// is feasible when the inner variant can run on the device.
+std::vector<Candidate> multipass_candidates(uint64_t n, DType dtype, const DeviceCaps &caps, int64_t sequences) {
+    std::vector<Candidate> out;
+    for (const KernelVariant &v : kernel_table()) {
+        if (v.fft_size == 0 || v.fft_size >= n || n % v.fft_size != 0) continue;
+        const uint64_t m = n / v.fft_size;
+        if (m < 2 || m > uint64_t(model::kMaxOuter) || v.fft_size < uint64_t(model::kOuterTile) / m) continue;
+        if (size_t(v.num_factors) + 1 > size_t(FFC_MAX_FACTORS)) continue;
+        Candidate c;
+        c.factors.push_back(int(m));
+        for (int r : v.factor_list()) c.factors.push_back(r);
+        c.path = Path::multipass;
+        c.kernel = &v;
+        c.smem_bytes = v.smem_bytes;
+        c.feasible = v.can_implement(v.fft_size, caps);
+        if (!c.feasible) c.reason = "inner kernel " + infeasibility_reason(v, v.fft_size, caps);
         out.push_back(priced(std::move(c), n, dtype, caps, sequences));
     }
     return out;
@@ -339,8 +423,11 @@ double Decision::predicted_us_per_sequence() const {
 
 CostBreakdown predict(const Candidate &c, uint64_t fft_size, DType dtype, const DeviceCaps &caps, int64_t sequences) {
     if (c.factors.empty()) fail(FFC_ERROR_INTERNAL, "predict: candidate has no factors");
-    if (c.path == Path::multipass)
-        fail(FFC_ERROR_NOT_SUPPORTED, "predict: the multi-pass path has no cost model yet");
+    if (c.path == Path::multipass) {
+        if (!c.kernel || c.kernel->fft_size == 0 || fft_size % c.kernel->fft_size != 0)
+            fail(FFC_ERROR_INTERNAL, "predict: multi-pass candidate without a fitting inner kernel");
+        return predict_multipass_cuda(c, fft_size, dtype, caps, sequences);
+    }
     return c.kernel ? predict_fused_cuda(c, fft_size, dtype, caps, sequences)
                     : predict_host(c, fft_size, dtype, caps, sequences);
 }
@@ -363,14 +450,16 @@ Decision make_plan(uint64_t fft_size, DType dtype, Backend backend, const Device
     if (backend == Backend::cpu) {
         d.candidates = cpu_candidates(fft_size, dtype, caps, d.ref_sequences, forced_factors);
     } else {
-        d.candidates = cuda_candidates(fft_size, dtype, caps, d.ref_sequences);
-        if (d.candidates.empty()) {
-            const uint64_t limit = largest_fused_size();
-            if (fft_size > limit)
-                fail(FFC_ERROR_NO_KERNEL, "no fused kernel for " + where + "; the multi-pass path (N > " +
-                                              std::to_string(limit) + ") is not implemented yet");
-            fail(FFC_ERROR_NO_KERNEL, "no compiled kernel variant for " + where);
+        const uint64_t limit = largest_fused_size();
+        if (fft_size > limit) {
+            d.candidates = multipass_candidates(fft_size, dtype, caps, d.ref_sequences);
+            if (d.candidates.empty())
+                fail(FFC_ERROR_NO_KERNEL, "no multi-pass split N = M x N_in (M <= " + std::to_string(model::kMaxOuter) +
+                                              ", N_in a compiled fused size <= " + std::to_string(limit) + ") for " + where);
+        } else {
+            d.candidates = cuda_candidates(fft_size, dtype, caps, d.ref_sequences);
         }
+        if (d.candidates.empty()) fail(FFC_ERROR_NO_KERNEL, "no compiled kernel variant for " + where);
     }
     std::stable_sort(d.candidates.begin(), d.candidates.end(), cheaper);
 
@@ -394,8 +483,9 @@ Decision make_plan(uint64_t fft_size, DType dtype, Backend backend, const Device
         std::string why;
         for (const Candidate &c : d.candidates)
             why += std::string(why.empty() ? "" : "; ") + c.kernel->name + " " + c.reason;
-        fail(FFC_ERROR_NO_KERNEL, "no fused kernel fits " + where + ": " + why +
-                                      " (the multi-pass path that would split N is not implemented yet)");
+        if (d.candidates.front().path == Path::multipass)
+            fail(FFC_ERROR_NO_KERNEL, "no inner kernel of the multi-pass path fits " + where + ": " + why);
+        fail(FFC_ERROR_NO_KERNEL, "no fused kernel fits " + where + ": " + why);
     }
     d.chosen = d.candidates.front();
     return d;
@@ -434,12 +524,17 @@ std::string describe(const Decision &d) {
         s += strprintf("  device         %s (%d worker threads modelled)\n", d.caps.name.c_str(), d.caps.sm_count);
     s += strprintf("  fft size       %llu\n", (unsigned long long)d.fft_size);
     s += strprintf("  dtype          %s\n", dtype_name(d.dtype));
-    s += strprintf("  path           %s\n", c.path == Path::fused ? (cuda ? "fused (one kernel)" : "fused (per sequence pair)")
-                                                                   : "multi-pass");
+    if (c.path == Path::fused)
+        s += strprintf("  path           %s\n", cuda ? "fused (one kernel)" : "fused (per sequence pair)");
+    else
+        s += strprintf("  path           multi-pass: N = %d x %llu; outer %d-point passes (CUDA cores), inner kernel %s on rows\n",
+                       c.factors.front(), (unsigned long long)(c.kernel ? c.kernel->fft_size : 0), c.factors.front(),
+                       c.kernel ? c.kernel->name : "?");
     std::string factorisation = join_factors(c.factors) + " (order " + std::to_string(c.factors.size()) + ")";
     if (forced) factorisation += ", forced; the planner's own pick is " + join_factors(best->factors);
     s += "  factorisation  " + factorisation + "\n";
-    s += strprintf("  kernel         %s\n", c.kernel ? c.kernel->name : "cpu_monarch");
+    s += strprintf("  kernel         %s%s\n", c.kernel ? c.kernel->name : "cpu_monarch",
+                   c.path == Path::multipass ? " (inner, mode_rows)" : "");
     if (cuda) s += strprintf("  shared memory  %zu B per CTA\n", c.smem_bytes);
     s += strprintf("  predicted      %.4g us per sequence; %.1f us for the reference workload (B*H = %lld sequences, L = N, gated)\n",
                    d.predicted_us_per_sequence(), k.total_us, (long long)d.ref_sequences);
