@@ -3,7 +3,7 @@
 # compute-sanitizer on a sample, the benchmark. Logs go to $OUT (default
 # /tmp/ffc-device); the short bench table is printed last.
 #
-#   bash bench/device_run.sh [all|tests|bench|sanitize|profile|source] [extra ffc_bench args...]
+#   bash bench/device_run.sh [all|tests|python|bench|sanitize|profile|source] [extra ffc_bench args...]
 #
 # "all" is tests + sanitize + bench; "profile" runs Nsight Compute on one
 # convolution launch per size in $FFC_PROFILE_SIZES (default 256,4096).
@@ -48,6 +48,12 @@ if [ "$what" = all ] || [ "$what" = tests ]; then
     log "GPU tests"
     "$build/tests/ffc_tests" "${FFC_GPU_TESTS:-[gpu]}" --durations yes > "$out/gpu_tests.log" 2>&1 || status=1
     grep -E "passed|failed|FAILED|error" "$out/gpu_tests.log" | tail -15
+fi
+if [ "$what" = all ] || [ "$what" = python ]; then
+    log "Python binding tests against the CUDA build (PyTorch / CuPy on the GPU)"
+    FLASHFFTCONV_LIBRARY="$build/libflashfftconv.so" PYTHONDONTWRITEBYTECODE=1 \
+        python3 -m pytest -q -p no:cacheprovider "$root/bindings/python/tests" > "$out/python_tests.log" 2>&1 || status=1
+    tail -3 "$out/python_tests.log"
 fi
 if [ "$what" = all ] || [ "$what" = sanitize ]; then
     log "compute-sanitizer (memcheck, racecheck, synccheck) on [sanitize]"

@@ -393,29 +393,46 @@ Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, doub
             std::string text(need, '\0');
             ffc_plan_describe(plan, text.data(), need, nullptr);
             ffc_plan_destroy(plan);
-            // Every "fused_n<N>_AxBxC" name in the description is a candidate.
-            const std::string prefix = "fused_n" + std::to_string(n) + "_";
+            // Every row of the description's candidate table ("a x b x c  kernel ...")
+            // is a candidate: force its factorisation.
             std::vector<std::string> names;
-            for (size_t pos = text.find(prefix); pos != std::string::npos; pos = text.find(prefix, pos + 1)) {
-                size_t end = pos + prefix.size();
-                while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == 'x')) ++end;
-                const std::string name = text.substr(pos, end - pos);
-                if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-            }
-            for (const std::string &name : names) {
-                uint32_t force[FFC_MAX_FACTORS] = {0};
-                int i = 0;
-                for (size_t p = prefix.size(); p < name.size() && i < FFC_MAX_FACTORS;) {
-                    size_t q = name.find('x', p);
-                    if (q == std::string::npos) q = name.size();
-                    force[i++] = uint32_t(std::stoul(name.substr(p, q - p)));
-                    p = q + 1;
+            std::vector<std::vector<uint32_t>> factor_lists;
+            bool in_table = false;
+            for (size_t pos = 0; pos < text.size();) {
+                size_t end = text.find('\n', pos);
+                if (end == std::string::npos) end = text.size();
+                const std::string line = text.substr(pos, end - pos);
+                pos = end + 1;
+                if (line.rfind("candidates", 0) == 0) { in_table = true; continue; }
+                if (!in_table) continue;
+                std::vector<uint32_t> f;
+                size_t i = 0;
+                while (i < line.size() && line[i] == ' ') ++i;
+                while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) {
+                    size_t j = i;
+                    while (j < line.size() && std::isdigit(static_cast<unsigned char>(line[j]))) ++j;
+                    f.push_back(uint32_t(std::stoul(line.substr(i, j - i))));
+                    i = j;
+                    if (line.compare(i, 3, " x ") == 0) i += 3; else break;
                 }
+                while (i < line.size() && line[i] == ' ') ++i;
+                size_t k = i;
+                while (k < line.size() && line[k] != ' ') ++k;
+                if (f.empty() || k == i || line.find("ok", k) == std::string::npos && line.find("chosen", k) == std::string::npos) continue;
+                std::string label;
+                for (size_t q = 0; q < f.size(); ++q) label += (q ? "x" : "") + std::to_string(f[q]);
+                names.push_back(label + ":" + line.substr(i, k - i));
+                factor_lists.push_back(f);
+            }
+            for (size_t ci = 0; ci < names.size(); ++ci) {
+                const std::string &name = names[ci];
+                uint32_t force[FFC_MAX_FACTORS] = {0};
+                for (size_t q = 0; q < factor_lists[ci].size() && q < FFC_MAX_FACTORS; ++q) force[q] = factor_lists[ci][q];
                 Candidate c;
                 std::string kname, cwhy;
                 c.ms = time_plan(force, kname, cwhy);
                 c.kernel = name;
-                c.pick = name == row.kernel;
+                c.pick = ci == 0;  // the table lists the planner's pick first
                 row.candidates.push_back(c);
             }
         }
