@@ -70,7 +70,28 @@ struct Geometry {
     static constexpr int inv_first = num_small > 1 ? num_small : 1;
     static constexpr int twiddle_tables = fwd_tables + (num_stages - inv_first);
     static constexpr int table_index(int s, bool inverse) { return inverse ? fwd_tables + (s - inv_first) : s - num_small; }
-    static constexpr size_t table_bytes = size_t(twiddle_tables) * N * 8;
+    // A pass's twiddles repeat with a period of tiles (tc_twiddle_table), so a table
+    // stores one period: forward stage S (inner M ≥ 16) depends on the tile only
+    // through mt mod M/16; inverse stage S through mt mod (M/16)·r_{S−1} (M ≥ 16)
+    // or not at all (M = 1).
+    static constexpr int table_period(int t) {
+        const bool inverse = t >= fwd_tables;
+        const int s = inverse ? inv_first + (t - fwd_tables) : num_small + t;
+        const int m = inner(s);
+        if (!inverse) return m / 16;
+        return m == 1 ? 1 : (m / 16) * radix(s - 1);
+    }
+    static constexpr size_t table_offset(int t) {  // in float4 (one tile = 128)
+        size_t o = 0;
+        for (int i = 0; i < t; ++i) o += size_t(table_period(i)) * 128;
+        return o;
+    }
+    static constexpr int max_table_period() {
+        int m = 0;
+        for (int i = 0; i < twiddle_tables; ++i) m = table_period(i) > m ? table_period(i) : m;
+        return m;
+    }
+    static constexpr size_t table_bytes = table_offset(twiddle_tables) * 16;
 
     static_assert(NUM_TC >= 1, "the innermost stage must be a tensor-core stage");
     static_assert(SMALL1 <= 1 || SMALL0 > 1, "small factors are listed first");
@@ -299,12 +320,13 @@ __device__ __forceinline__ void tc_load(const float2 *s, int slot_base, bool upp
 
 // Twiddle tables of the tensor-core passes. For every tile, a thread's eight
 // twiddles (rows r = 0, 1; indices jj = 0..3) are four float4 at
-// table[(tile · 4 + i) · 32 + lane], i = 2r + jj/2, so each load instruction of
-// a warp reads 512 contiguous bytes. Built once per plan by build_twiddle_tables
+// table[((tile mod period) · 4 + i) · 32 + lane], i = 2r + jj/2, so each load
+// instruction of a warp reads 512 contiguous bytes. Built once per plan by build_twiddle_tables
 // from the Monarch definition (twiddle_exponent), in double precision.
 template <class G, int S, bool INVERSE>
 __device__ __forceinline__ const float4 *tc_twiddle_table(const Twiddles &tw, int mt) {
-    return tw.tables + size_t(G::table_index(S, INVERSE)) * (G::N / 2) + size_t(mt) * 128 + (threadIdx.x & 31);
+    constexpr int t = G::table_index(S, INVERSE);
+    return tw.tables + G::table_offset(t) + size_t(mt % G::table_period(t)) * 128 + (threadIdx.x & 31);
 }
 
 // y = DFT16 applied to the A fragments; acc[t] as documented for DftFragments.
@@ -825,6 +847,7 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_k
 template <class G>
 __global__ void build_twiddle_tables(float4 *tables) {
     const int table = blockIdx.y, mt = blockIdx.x, lane = threadIdx.x;
+    if (mt >= G::table_period(table)) return;  // one period per table
     const bool inverse = table >= G::fwd_tables;
     const int s = inverse ? G::inv_first + (table - G::fwd_tables) : G::num_small + table;
     const int tw_stage = inverse ? s - 1 : s;
@@ -846,7 +869,7 @@ __global__ void build_twiddle_tables(float4 *tables) {
             v[2 * h] = float(cs);
             v[2 * h + 1] = float(-sn);
         }
-        tables[size_t(table) * (G::N / 2) + size_t(mt) * 128 + 32 * i + lane] = make_float4(v[0], v[1], v[2], v[3]);
+        tables[G::table_offset(table) + size_t(mt) * 128 + 32 * i + lane] = make_float4(v[0], v[1], v[2], v[3]);
     }
 }
 
@@ -878,7 +901,8 @@ size_t table_bytes() {
 template <class G>
 void build_tables(void *dst, void *stream) {
     if constexpr (G::twiddle_tables > 0)
-        build_twiddle_tables<G><<<dim3(G::N / 256, G::twiddle_tables), dim3(32), 0, static_cast<cudaStream_t>(stream)>>>(
+        build_twiddle_tables<G><<<dim3(G::max_table_period(), G::twiddle_tables), dim3(32), 0,
+                                  static_cast<cudaStream_t>(stream)>>>(
             static_cast<float4 *>(dst));
 }
 

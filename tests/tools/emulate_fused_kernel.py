@@ -131,6 +131,27 @@ def tc_out(acc, lane, r, jj):
     return acc[t][lane][i] + 1j * acc[t + 1][lane][i]
 
 
+def check_twiddle_periods(G):
+    """fused::Geometry::table_period: each pass's twiddles repeat every `period` tiles."""
+    for S in range(G.num_small, G.p):
+        M = G.inner(S)
+        for TW in (S, S - 1):
+            if TW < 0 or (TW == S and S == G.p - 1):
+                continue
+            inverse = TW != S
+            period = (M // 16) if not inverse else (1 if M == 1 else (M // 16) * G.radix(S - 1))
+            for mt in range(G.N // 256):
+                b1, b2 = tile_base(M, mt), tile_base(M, mt % period)
+                for lane in range(32):
+                    g, q = lane >> 2, lane & 3
+                    for r in range(2):
+                        for jj in range(4):
+                            j = tc_j(q, jj)
+                            e1 = twiddle_exp(G, TW, tc_pos(M, b1, g + 8 * r, j))
+                            e2 = twiddle_exp(G, TW, tc_pos(M, b2, g + 8 * r, j))
+                            assert e1 == e2, (G.f, S, TW, mt, period)
+
+
 def tc_stage(G, S, TW, s, upper_in_zero=False, upper_out_unused=False):
     M = G.inner(S)
     for mt in range(G.N // 256):
@@ -230,6 +251,7 @@ def run(factors, L, K, rng):
     for a in range(0, N, 37):
         for b in (1, 5, 16, 255, N - 1):
             assert swizzle(a ^ b) == swizzle(a) ^ swizzle(b)
+    check_twiddle_periods(G)
     k = np.zeros(N); k[:K] = rng.standard_normal(K)
     va = np.zeros(N); va[:L] = rng.standard_normal(L)
     vb = np.zeros(N); vb[:L] = rng.standard_normal(L)
@@ -259,7 +281,7 @@ if __name__ == "__main__":
     rng = np.random.default_rng(1)
     cases = [([16, 16], 256, 256), ([16, 16], 128, 77), ([4, 4, 16], 256, 200), ([4, 4, 16], 100, 128),
              ([2, 16, 16], 512, 512), ([8, 4, 16], 256, 300), ([16, 16, 16], 4096, 4096), ([16, 16, 16], 2048, 1000),
-             ([2, 4, 16, 16], 1024, 1024)]
+             ([2, 4, 16, 16], 1024, 1024), ([4, 16, 16, 16], 8192, 4000), ([8, 8, 16, 16], 16384, 16384)]
     if len(sys.argv) > 1 and sys.argv[1] == "--quick":
         cases = cases[:4]
     bad = 0
