@@ -69,10 +69,13 @@ def main():
     ap.add_argument("--dtypes", default="fp16,bf16")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--json")
+    ap.add_argument("--backward", action="store_true",
+                    help="also time forward + backward through autograd (eager_rfft), all four gradients")
     args = ap.parse_args()
     rows = []
     print("eager PyTorch gated convolution, ms scaled to B=64 H=768, L=N")
-    print("%-5s %-8s %11s %11s" % ("dtype", "N", "eager_rfft", "readme_fft"))
+    print("%-5s %-8s %11s %11s%s" % ("dtype", "N", "eager_rfft", "readme_fft",
+                                      " %13s" % "rfft_fwd+bwd" if args.backward else ""))
     for name in args.dtypes.split(","):
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[name]
         for n in map(int, args.sizes.split(",")):
@@ -89,8 +92,28 @@ def main():
                 ms = ms_r = float("nan")
             del u, ig, og, k
             torch.cuda.empty_cache()
-            rows.append({"n": n, "dtype": name, "B": b, "H": h, "eager_rfft_ms": ms_r, "readme_fft_ms": ms})
-            print("%-5s %-8d %11.3f %11.3f" % (name, n, ms_r, ms), flush=True)
+            row = {"n": n, "dtype": name, "B": b, "H": h, "eager_rfft_ms": ms_r, "readme_fft_ms": ms}
+            line = "%-5s %-8d %11.3f %11.3f" % (name, n, ms_r, ms)
+            if args.backward:
+                try:
+                    u = torch.randn(b, h, n, device="cuda", dtype=dtype, requires_grad=True)
+                    ig = torch.randn(b, h, n, device="cuda", dtype=dtype, requires_grad=True)
+                    og = torch.randn(b, h, n, device="cuda", dtype=dtype, requires_grad=True)
+                    k = torch.randn(h, n, device="cuda", dtype=torch.float32, requires_grad=True)
+                    dy = torch.randn(b, h, n, device="cuda", dtype=dtype)
+
+                    def fwd_bwd():
+                        y = gated_conv_rfft(u, k, ig, og, n)
+                        torch.autograd.backward(y, dy)
+                    ms_fb = median_ms(fwd_bwd, args.reps) * scale
+                except torch.OutOfMemoryError:
+                    ms_fb = float("nan")
+                del u, ig, og, k, dy
+                torch.cuda.empty_cache()
+                row["eager_rfft_fwd_bwd_ms"] = ms_fb
+                line += " %13.3f" % ms_fb
+            rows.append(row)
+            print(line, flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

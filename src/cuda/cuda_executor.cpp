@@ -22,14 +22,13 @@
 #include <algorithm>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "common/executor.hpp"
 #include "cuda/cuda_util.hpp"
+#include "cuda/fused_tables.hpp"
 #include "cuda/launch.hpp"
 #include "cuda/multipass.hpp"
 #include "cuda/spectral_reduce.hpp"
-#include "monarch/monarch.hpp"
 #include "plan/planner.hpp"
 
 namespace ffc {
@@ -110,46 +109,7 @@ public:
         kernel_->prepare();
         check(cudaGetLastError(), "cudaFuncSetAttribute");
 
-        // Two-level twiddle table of W_N, computed in double and rounded once.
-        const uint64_t hi = n_ / 64;
-        std::vector<float> table(2 * (64 + hi));
-        for (uint64_t m = 0; m < 64; ++m) {
-            const monarch::cdouble w = monarch::unit_root(n_, m);
-            table[2 * m] = float(w.real());
-            table[2 * m + 1] = float(w.imag());
-        }
-        for (uint64_t i = 0; i < hi; ++i) {
-            const monarch::cdouble w = monarch::unit_root(n_, 64 * i);
-            table[2 * (64 + i)] = float(w.real());
-            table[2 * (64 + i) + 1] = float(w.imag());
-        }
-        // One allocation holds the two-level table and the per-pass tables of
-        // the tensor-core stages (built on the device from the Monarch definition).
-        const size_t small_bytes = round_up(table.size() * sizeof(float), 256);
-        const size_t pass_bytes = kernel_->table_bytes();
-        check(cudaMalloc(&twiddles_, small_bytes + pass_bytes), "cudaMalloc (twiddle tables)");
-        twiddle_tables_ = static_cast<char *>(twiddles_) + small_bytes;
-        cudaError_t err = cudaMemcpy(twiddles_, table.data(), table.size() * sizeof(float), cudaMemcpyHostToDevice);
-        if (err == cudaSuccess) {
-            kernel_->build_tables(twiddle_tables_, nullptr);
-            err = cudaGetLastError();
-        }
-        if (err == cudaSuccess) err = cudaDeviceSynchronize();
-        if (err != cudaSuccess) {
-            cudaFree(twiddles_);
-            twiddles_ = nullptr;
-            check(err, "building the twiddle tables");
-        }
-    }
-
-    ~CudaExecutor() override {
-        if (!twiddles_) return;
-        int previous = 0;
-        if (cudaGetDevice(&previous) == cudaSuccess) {
-            cudaSetDevice(device_);
-            cudaFree(twiddles_);
-            cudaSetDevice(previous);
-        }
+        tables_ = std::make_unique<cuda::FusedTables>(*kernel_, n_, device_);
     }
 
     size_t spectrum_size(const Shape &s) const override { return size_t(s.channels) * n_ * 2 * sizeof(float); }
@@ -284,8 +244,8 @@ public:
 private:
     cuda::FusedParams base_params(const Shape &s) const {
         cuda::FusedParams p;
-        p.twiddles = twiddles_;
-        p.twiddle_tables = twiddle_tables_;
+        p.twiddles = tables_->twiddles();
+        p.twiddle_tables = tables_->pass_tables();
         p.batch = s.batch;
         p.channels = s.channels;
         p.seq_len = s.seq_len;
@@ -350,8 +310,7 @@ private:
     const cuda::FusedKernelEntry *kernel_ = nullptr;
     int pairs_per_cta_ = 1;
     std::unique_ptr<cuda::MultipassForward> multipass_;  // set for multi-pass plans (nothing else is then)
-    void *twiddles_ = nullptr;        // owns both tables
-    void *twiddle_tables_ = nullptr;  // inside twiddles_
+    std::unique_ptr<cuda::FusedTables> tables_;  // fused plans only
 };
 
 }  // namespace

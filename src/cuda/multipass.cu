@@ -23,12 +23,12 @@
 
 #include <algorithm>
 #include <string>
-#include <vector>
 
 #include "cuda/cuda_util.hpp"
 #include "cuda/launch.hpp"
 #include "cuda/multipass.hpp"
-#include "monarch/monarch.hpp"
+
+#include "cuda/fused_tables.hpp"
 #include "plan/planner.hpp"
 
 namespace ffc::cuda {
@@ -397,44 +397,10 @@ MultipassForward::MultipassForward(const plan::Decision &decision, int device)
     DeviceGuard guard(device_);
     inner_->prepare();
     check(cudaGetLastError(), "cudaFuncSetAttribute");
-    // The inner kernel's tables, for N_in (as the fused executor builds them for N).
-    const uint64_t hi = n_in_ / 64;
-    std::vector<float> table(2 * (64 + hi));
-    for (uint64_t m = 0; m < 64; ++m) {
-        const monarch::cdouble w = monarch::unit_root(n_in_, m);
-        table[2 * m] = float(w.real());
-        table[2 * m + 1] = float(w.imag());
-    }
-    for (uint64_t i = 0; i < hi; ++i) {
-        const monarch::cdouble w = monarch::unit_root(n_in_, 64 * i);
-        table[2 * (64 + i)] = float(w.real());
-        table[2 * (64 + i) + 1] = float(w.imag());
-    }
-    const size_t small_bytes = mp::round_up(table.size() * sizeof(float), 256);
-    check(cudaMalloc(&twiddles_, small_bytes + inner_->table_bytes()), "cudaMalloc (multi-pass twiddle tables)");
-    twiddle_tables_ = static_cast<char *>(twiddles_) + small_bytes;
-    cudaError_t err = cudaMemcpy(twiddles_, table.data(), table.size() * sizeof(float), cudaMemcpyHostToDevice);
-    if (err == cudaSuccess) {
-        inner_->build_tables(twiddle_tables_, nullptr);
-        err = cudaGetLastError();
-    }
-    if (err == cudaSuccess) err = cudaDeviceSynchronize();
-    if (err != cudaSuccess) {
-        cudaFree(twiddles_);
-        twiddles_ = nullptr;
-        check(err, "building the multi-pass twiddle tables");
-    }
+    tables_ = std::make_unique<FusedTables>(*inner_, n_in_, device_);  // the inner kernel's, for N_in
 }
 
-MultipassForward::~MultipassForward() {
-    if (!twiddles_) return;
-    int previous = 0;
-    if (cudaGetDevice(&previous) == cudaSuccess) {
-        cudaSetDevice(device_);
-        cudaFree(twiddles_);
-        cudaSetDevice(previous);
-    }
-}
+MultipassForward::~MultipassForward() = default;
 
 // Chunks are contiguous ranges of items (h·pairs + pair): whole channels when all
 // pairs of one channel fit the budget, otherwise pairs of one channel. Depends on
@@ -489,8 +455,8 @@ void MultipassForward::compute_spectrum(const SpectrumArgs &a) const {
     p.io = io_f32;
     p.rows = a.spectrum;
     p.spectrum_out = a.spectrum;
-    p.twiddles = twiddles_;
-    p.twiddle_tables = twiddle_tables_;
+    p.twiddles = tables_->twiddles();
+    p.twiddle_tables = tables_->pass_tables();
     p.batch = 1;
     p.channels = s.channels * m_;
     p.seq_len = int64_t(n_in_);
@@ -542,8 +508,8 @@ void MultipassForward::forward(const ForwardArgs &a) const {
     p.mode = mode_rows;
     p.io = io_f32;
     p.rows = z;
-    p.twiddles = twiddles_;
-    p.twiddle_tables = twiddle_tables_;
+    p.twiddles = tables_->twiddles();
+    p.twiddle_tables = tables_->pass_tables();
     p.batch = 1;
     p.seq_len = int64_t(n_in_);
     p.kernel_len = int64_t(n_in_);

@@ -26,6 +26,7 @@ namespace plan { struct Decision; }
 namespace cuda {
 
 struct FusedKernelEntry;
+class FusedTables;
 
 class MultipassForward {
 public:
@@ -56,8 +57,7 @@ private:
     size_t chunk_budget_ = 0;  // bytes of Z per chunk (aimed at the L2)
     const FusedKernelEntry *inner_ = nullptr;
     int inner_pairs_per_cta_ = 1;
-    void *twiddles_ = nullptr;        // inner kernel's two-level table + its pass tables
-    void *twiddle_tables_ = nullptr;  // inside twiddles_
+    std::unique_ptr<FusedTables> tables_;  // the inner kernel's twiddle tables
 };
 
 }  // namespace cuda
