@@ -288,7 +288,7 @@ TEST_CASE("multi-pass plans: the cost grows with N, and the inner variant must f
         INFO("rtx4090 N=" << n);
         bool any_fits = false;
         for (const KernelVariant &v : kernel_table())
-            if (n % v.fft_size == 0 && n / v.fft_size >= 2 && n / v.fft_size <= 256 && v.smem_bytes <= rtx.smem_per_block)
+            if (n % v.fft_size == 0 && n / v.fft_size >= 2 && n / v.fft_size <= 256 && v.can_implement(v.fft_size, rtx))
                 any_fits = true;
         if (any_fits) {
             const Decision d = make_plan(n, DType::f16, Backend::cuda, rtx);
@@ -332,7 +332,7 @@ TEST_CASE("RTX 4090 never gets a variant needing more shared memory than it has"
         INFO("N=" << n);
         bool any_fits = false;
         for (const KernelVariant &v : kernel_table())
-            if (v.fft_size == n && v.smem_bytes <= caps.smem_per_block) any_fits = true;
+            if (v.can_implement(n, caps)) any_fits = true;  // fits its shared memory and its compute capability
 
         if (any_fits) {
             const Decision d = make_plan(n, DType::f16, Backend::cuda, caps);

@@ -31,6 +31,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -42,9 +43,17 @@ namespace ffc::cuda::fused {
 // ---------------------------------------------------------------------------
 // Compile-time geometry of one variant.
 // ---------------------------------------------------------------------------
-template <int N_, int SMALL0, int SMALL1, int NUM_TC, int PAIRS_, int THREADS_>
+template <int N_, int SMALL0, int SMALL1, int NUM_TC, int PAIRS_, int THREADS_, int CLUSTER_ = 1>
 struct Geometry {
     static constexpr int N = N_;
+    // Hopper thread-block clusters: with CLUSTER = 2 one pair is split over two
+    // CTAs, each holding half of the sequence (N_LOCAL elements) in its shared
+    // memory. Only the outermost stage (a CUDA-core stage, columns of stride N/r0)
+    // pairs elements of both halves; it reads and writes the partner's half
+    // through distributed shared memory. Every later stage works inside blocks of
+    // at most N/r0 ≤ N/2 elements, so it stays local.
+    static constexpr int CLUSTER = CLUSTER_;
+    static constexpr int N_LOCAL = N_ / CLUSTER_;
     static constexpr int PAIRS = PAIRS_;
     static constexpr int THREADS = THREADS_;
     static constexpr int WARPS = THREADS / 32;
@@ -61,7 +70,7 @@ struct Geometry {
     }
     static constexpr int twiddle_count = 64 + N / 64;
     // data (fp32 complex) + twiddle table + one 32-byte descriptor per slot
-    static constexpr size_t smem_bytes = size_t(PAIRS) * N * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
+    static constexpr size_t smem_bytes = size_t(PAIRS) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
 
     // Twiddle tables of the tensor-core passes, in visit order (see tc_twiddle_table):
     // forward stage S applies T_S for S in [num_small, p-2]; inverse stage S
@@ -94,6 +103,8 @@ struct Geometry {
     static constexpr size_t table_bytes = table_offset(twiddle_tables) * 16;
 
     static_assert(NUM_TC >= 1, "the innermost stage must be a tensor-core stage");
+    static_assert(CLUSTER == 1 || (CLUSTER == 2 && PAIRS == 1 && num_small >= 1),
+                  "a 2-CTA cluster splits one pair, and its cross-CTA stage is a CUDA-core stage");
     static_assert(SMALL1 <= 1 || SMALL0 > 1, "small factors are listed first");
     static_assert(inner(-1) == N, "factors must multiply to N");
     static_assert(N >= 256 && (N & (N - 1)) == 0, "N is a power of two >= 256");
@@ -105,6 +116,47 @@ struct Geometry {
 // ---------------------------------------------------------------------------
 __device__ __forceinline__ float2 cmul(float2 a, float2 b) {
     return make_float2(fmaf(a.x, b.x, -a.y * b.y), fmaf(a.x, b.y, a.y * b.x));
+}
+
+// Cluster primitives (sm_90); on older targets a cluster variant is never
+// launched (its registry entry needs sm_90), and these degrade to the 1-CTA case.
+__device__ __forceinline__ int cluster_rank() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    return int(cooperative_groups::this_cluster().block_rank());
+#else
+    return 0;
+#endif
+}
+__device__ __forceinline__ void cluster_barrier() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    cooperative_groups::this_cluster().sync();
+#else
+    __syncthreads();
+#endif
+}
+// Generic pointer to `p` (a shared-memory address of this CTA) in CTA `rank` of the cluster.
+__device__ __forceinline__ float2 *cluster_map(float2 *p, int rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    return cooperative_groups::this_cluster().map_shared_rank(p, unsigned(rank));
+#else
+    return p;
+#endif
+}
+template <class G>
+__device__ __forceinline__ int cta_rank() {
+    if constexpr (G::CLUSTER > 1) return cluster_rank();
+    else return 0;
+}
+// Barrier after a stage: cluster-wide where the cross-CTA stage 0 is involved.
+template <class G>
+__device__ __forceinline__ void stage_barrier(bool cross) {
+    if constexpr (G::CLUSTER > 1) {
+        if (cross) {
+            cluster_barrier();
+            return;
+        }
+    }
+    __syncthreads();
 }
 
 // cos(2πm/16), m = 0..15, correctly rounded to float. A switch on a
@@ -255,24 +307,34 @@ __device__ __forceinline__ void small_dft(float2 (&x)[R]) {
 // half-warp touches 16 consecutive elements). TW: stage whose twiddle the
 // epilogue applies, or -1.
 template <class G, int S, int TW>
-__device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw) {
+__device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw, float2 *const *parts) {
     constexpr int r = G::radix(S), m = G::inner(S), cols = G::N / r;
+    constexpr int local_cols = cols * G::PAIRS / G::CLUSTER;  // columns are block-major: a CTA's share is contiguous
+    // The outermost stage of a cluster variant spans both halves (see Geometry).
+    constexpr bool cross = G::CLUSTER > 1 && S == 0;
+    const int first = cta_rank<G>() * local_cols;
 #pragma unroll 1
-    for (int c = threadIdx.x; c < cols * G::PAIRS; c += G::THREADS) {
-        const int slot = c / cols, cc = c % cols;
-        float2 *s = sdata + slot * G::N;
+    for (int c = threadIdx.x; c < local_cols; c += G::THREADS) {
+        const int gc = first + c;
+        const int slot = gc / cols, cc = gc % cols;
+        float2 *s = sdata + slot * G::N_LOCAL;
         const int n0 = (cc / m) * r * m + cc % m;
         // n0 and j·m occupy disjoint bits, so the swizzle splits (it is linear).
         const int base_swz = swizzle(n0);
+        auto at = [&](int j) -> float2 & {
+            const int slot_index = base_swz ^ swizzle(j * m);  // the swizzle keeps bits above 3: the half
+            if constexpr (cross) return parts[slot_index / G::N_LOCAL][slot_index % G::N_LOCAL];
+            else return s[slot_index];
+        };
         float2 x[r];
 #pragma unroll
-        for (int j = 0; j < r; ++j) x[j] = s[base_swz ^ swizzle(j * m)];
+        for (int j = 0; j < r; ++j) x[j] = at(j);
         small_dft<r>(x);
 #pragma unroll
         for (int j = 0; j < r; ++j) {
             float2 v = x[j];
             if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0 + j * m)));
-            s[base_swz ^ swizzle(j * m)] = v;
+            at(j) = v;
         }
     }
 }
@@ -401,7 +463,7 @@ static_assert(sizeof(SlotDesc) == 32, "smem accounting assumes 32-byte descripto
 template <class G>
 __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slot) {
     SlotDesc d{-1, -1, nullptr, nullptr};
-    const int64_t local = int64_t(blockIdx.x) * G::PAIRS + slot;  // see FusedParams::item_offset
+    const int64_t local = int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot;  // see FusedParams::item_offset
     if (local >= p.items) return d;
     const int64_t item = p.item_offset + local;
     if (p.mode == mode_spectrum) {  // one channel per slot
@@ -437,9 +499,12 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
     constexpr int tiles = G::N / 256;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int lane_swz = swizzle(tc_lane_offset<M>(lane >> 2, lane & 3));
+    constexpr int local_tiles = tiles * G::PAIRS / G::CLUSTER;  // a CTA's tiles cover its half
+    const int first = cta_rank<G>() * local_tiles;
 #pragma unroll 1
-    for (int t = warp; t < tiles * G::PAIRS; t += G::WARPS) {
-        float2 *s = sdata + (t / tiles) * G::N;
+    for (int lt = warp; lt < local_tiles; lt += G::WARPS) {
+        const int t = first + lt;
+        float2 *s = sdata + (t / tiles) * G::N_LOCAL;
         const int mt = t % tiles;
         const int base = tc_tile_base<M>(mt);
         const int slot_base = swizzle(base) ^ lane_swz;
@@ -480,10 +545,13 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
     constexpr int tiles = G::N / 256;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int lane_swz = swizzle(tc_lane_offset<1>(lane >> 2, lane & 3));
+    constexpr int local_tiles = tiles * G::PAIRS / G::CLUSTER;
+    const int first = cta_rank<G>() * local_tiles;
 #pragma unroll 1
-    for (int t = warp; t < tiles * G::PAIRS; t += G::WARPS) {
+    for (int lt = warp; lt < local_tiles; lt += G::WARPS) {
+        const int t = first + lt;
         const int slot = t / tiles, mt = t % tiles;
-        float2 *s = sdata + slot * G::N;
+        float2 *s = sdata + slot * G::N_LOCAL;
         const int base = tc_tile_base<1>(mt);
         const int slot_base = swizzle(base) ^ lane_swz;
         uint32_t ah[2][4], al[2][4];
@@ -554,24 +622,25 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
 
 // Forward stages 0 .. p-2 (each followed by a barrier).
 template <class G, int S>
-__device__ __forceinline__ void forward_stages(float2 *sdata, const Twiddles &tw, const DftFragments &f, bool zero_upper) {
+__device__ __forceinline__ void forward_stages(float2 *sdata, const Twiddles &tw, const DftFragments &f, bool zero_upper,
+                                               float2 *const *parts) {
     if constexpr (S < G::num_stages - 1) {
-        if constexpr (S < G::num_small) small_stage<G, S, S>(sdata, tw);
+        if constexpr (S < G::num_small) small_stage<G, S, S>(sdata, tw, parts);
         else tc_stage<G, S, S>(sdata, tw, f, S == 0 && zero_upper, false);
-        __syncthreads();
-        forward_stages<G, S + 1>(sdata, tw, f, zero_upper);
+        stage_barrier<G>(S == 0);
+        forward_stages<G, S + 1>(sdata, tw, f, zero_upper, parts);
     }
 }
 
 // Inverse stages p-2 .. 0 (conjugate-carried; each followed by a barrier).
 template <class G, int S>
 __device__ __forceinline__ void inverse_stages(float2 *sdata, const Twiddles &tw, const DftFragments &f,
-                                               bool lower_half_only) {
+                                               bool lower_half_only, float2 *const *parts) {
     if constexpr (S >= 0) {
-        if constexpr (S < G::num_small) small_stage<G, S, S - 1>(sdata, tw);
+        if constexpr (S < G::num_small) small_stage<G, S, S - 1>(sdata, tw, parts);
         else tc_stage<G, S, S - 1>(sdata, tw, f, false, S == 0 && lower_half_only);
-        __syncthreads();
-        inverse_stages<G, S - 1>(sdata, tw, f, lower_half_only);
+        stage_barrier<G>(S <= 1);  // stage 0 is preceded and followed by cluster-wide barriers
+        inverse_stages<G, S - 1>(sdata, tw, f, lower_half_only, parts);
     }
 }
 
@@ -633,8 +702,10 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
     const T *ig = static_cast<const T *>(p.in_gate);
     const int L = int(p.seq_len);
     if (rows_vectorizable<T>(p)) {
-        constexpr int V = Vec16<T>::V, per_slot = G::N / V, total = G::PAIRS * per_slot;
+        // The CTA's elements: all of them, or its half of the pair in a cluster.
+        constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
         constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
+        const int n_begin = cta_rank<G>() * G::N_LOCAL;
 #pragma unroll 1
         for (int it = 0; it < iters; it += chunk) {
             Vec16<T> ua[chunk], ga[chunk], ub[chunk], gb[chunk];
@@ -643,7 +714,7 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
             for (int c = 0; c < chunk; ++c) {
                 const int idx = (it + c) * G::THREADS + threadIdx.x;
                 slot[c] = idx < total ? idx / per_slot : -1;
-                n0[c] = (idx % per_slot) * V;
+                n0[c] = n_begin + (idx % per_slot) * V;
                 const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
                 const bool in = n0[c] < L;
                 ua[c] = ga[c] = ub[c] = gb[c] = Vec16<T>{};
@@ -659,7 +730,7 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
 #pragma unroll
             for (int c = 0; c < chunk; ++c) {
                 if (slot[c] < 0) continue;
-                float2 *s = sdata + slot[c] * G::N;
+                float2 *s = sdata + slot[c] * G::N_LOCAL;
                 const int base_swz = swizzle(n0[c]);  // n0 is a multiple of V: n0 + i == n0 ^ i
 #pragma unroll
                 for (int i = 0; i < V; ++i) {
@@ -674,16 +745,17 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
         }
         return;
     }
+    const int n_begin = cta_rank<G>() * G::N_LOCAL;
 #pragma unroll 1
-    for (int idx = threadIdx.x; idx < G::PAIRS * G::N; idx += G::THREADS) {
-        const int slot = idx / G::N, n = idx % G::N;
+    for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
+        const int slot = idx / G::N_LOCAL, n = n_begin + idx % G::N_LOCAL;
         const SlotDesc d = slots[slot];
         float a = 0.f, b = 0.f;
         if (n < L) {
             if (d.row_a >= 0) a = to_float(u[d.row_a + n]) * (ig ? to_float(ig[d.row_a + n]) : 1.f);
             if (d.row_b >= 0) b = to_float(u[d.row_b + n]) * (ig ? to_float(ig[d.row_b + n]) : 1.f);
         }
-        sdata[slot * G::N + swizzle(n)] = make_float2(a, b);
+        sdata[slot * G::N_LOCAL + swizzle(n)] = make_float2(a, b);
     }
 }
 
@@ -697,8 +769,9 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
     const int L = int(p.seq_len);
     constexpr float scale = 1.0f / float(G::N);
     if (rows_vectorizable<T>(p)) {
-        constexpr int V = Vec16<T>::V, per_slot = G::N / V, total = G::PAIRS * per_slot;
+        constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
         constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
+        const int n_begin = cta_rank<G>() * G::N_LOCAL;
 #pragma unroll 1
         for (int it = 0; it < iters; it += chunk) {
             Vec16<T> ga[chunk], gb[chunk];
@@ -707,7 +780,7 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
 #pragma unroll
             for (int c = 0; c < chunk; ++c) {
                 const int idx = (it + c) * G::THREADS + threadIdx.x;
-                n0[c] = (idx % per_slot) * V;
+                n0[c] = n_begin + (idx % per_slot) * V;
                 slot[c] = idx < total && n0[c] < L ? idx / per_slot : -1;
                 const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
                 ra[c] = d.row_a;
@@ -718,7 +791,7 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
 #pragma unroll
             for (int c = 0; c < chunk; ++c) {
                 if (slot[c] < 0) continue;
-                const float2 *s = sdata + slot[c] * G::N;
+                const float2 *s = sdata + slot[c] * G::N_LOCAL;
                 const int base_swz = swizzle(n0[c]);
                 Vec16<T> oa, ob;
 #pragma unroll
@@ -733,12 +806,13 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
         }
         return;
     }
+    const int n_begin = cta_rank<G>() * G::N_LOCAL;
 #pragma unroll 1
-    for (int idx = threadIdx.x; idx < G::PAIRS * G::N; idx += G::THREADS) {
-        const int slot = idx / G::N, n = idx % G::N;
+    for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
+        const int slot = idx / G::N_LOCAL, n = n_begin + idx % G::N_LOCAL;
         if (n >= L) continue;
         const SlotDesc d = slots[slot];
-        const float2 v = sdata[slot * G::N + swizzle(n)];
+        const float2 v = sdata[slot * G::N_LOCAL + swizzle(n)];
         if (d.row_a >= 0) y[d.row_a + n] = from_float<T>(v.x * scale * (og ? to_float(og[d.row_a + n]) : 1.f));
         if (d.row_b >= 0) y[d.row_b + n] = from_float<T>(-v.y * scale * (og ? to_float(og[d.row_b + n]) : 1.f));
     }
@@ -758,9 +832,19 @@ __device__ __noinline__ void store_all_outputs(const float2 *sdata, const FusedP
 template <class G>
 __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_kernel(const FusedParams p) {
     extern __shared__ float4 smem_raw[];
-    float2 *sdata = reinterpret_cast<float2 *>(smem_raw);
-    float2 *tw_table = sdata + size_t(G::PAIRS) * G::N;
+    float2 *const local_data = reinterpret_cast<float2 *>(smem_raw);
+    float2 *tw_table = local_data + size_t(G::PAIRS) * G::N_LOCAL;
     SlotDesc *slots = reinterpret_cast<SlotDesc *>(tw_table + G::twiddle_count);
+
+    // Every stage addresses elements by their position n in [0, N). In a cluster
+    // this CTA holds positions [rank·N_LOCAL, (rank+1)·N_LOCAL), so the data view is
+    // offset accordingly; `parts` are both CTAs' buffers for the cross-CTA stage 0.
+    const int rank = cta_rank<G>();
+    float2 *const sdata = local_data - rank * G::N_LOCAL;
+    float2 *parts[G::CLUSTER];
+#pragma unroll
+    for (int i = 0; i < G::CLUSTER; ++i) parts[i] = G::CLUSTER > 1 ? cluster_map(local_data, i) : local_data;
+    const int n_begin = rank * G::N_LOCAL;
 
     const float2 *twg = static_cast<const float2 *>(p.twiddles);
     for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = __ldg(twg + i);
@@ -772,21 +856,21 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_k
     } else if (p.mode == mode_rows || p.mode == mode_rows_transform) {
         const float4 *rows = static_cast<const float4 *>(p.rows);  // two complex values per float4
 #pragma unroll 1
-        for (int idx = threadIdx.x; idx < G::PAIRS * G::N / 2; idx += G::THREADS) {
-            const int slot = idx / (G::N / 2), n = 2 * (idx % (G::N / 2));
+        for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL / 2; idx += G::THREADS) {
+            const int slot = idx / (G::N_LOCAL / 2), n = n_begin + 2 * (idx % (G::N_LOCAL / 2));
             const int64_t row = slots[slot].row_a;
             const float4 v = row >= 0 ? __ldg(rows + (row + n) / 2) : make_float4(0.f, 0.f, 0.f, 0.f);
             const int base_swz = swizzle(n);  // n is even: n + 1 == n ^ 1
-            sdata[slot * G::N + base_swz] = make_float2(v.x, v.y);
-            sdata[slot * G::N + (base_swz ^ swizzle(1))] = make_float2(v.z, v.w);
+            sdata[slot * G::N_LOCAL + base_swz] = make_float2(v.x, v.y);
+            sdata[slot * G::N_LOCAL + (base_swz ^ swizzle(1))] = make_float2(v.z, v.w);
         }
     } else if (p.mode == mode_spectrum) {
         const int K = int(p.kernel_len);
 #pragma unroll 1
-        for (int idx = threadIdx.x; idx < G::PAIRS * G::N; idx += G::THREADS) {
-            const int slot = idx / G::N, n = idx % G::N;
+        for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
+            const int slot = idx / G::N_LOCAL, n = n_begin + idx % G::N_LOCAL;
             const int64_t row = slots[slot].row_a;
-            sdata[slot * G::N + swizzle(n)] = make_float2(row >= 0 && n < K ? __ldg(p.k + row + n) : 0.f, 0.f);
+            sdata[slot * G::N_LOCAL + swizzle(n)] = make_float2(row >= 0 && n < K ? __ldg(p.k + row + n) : 0.f, 0.f);
         }
     } else if (p.io == io_f16) {
         load_inputs<__half, G>(sdata, p, slots);
@@ -795,32 +879,36 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_k
     } else {
         load_inputs<float, G>(sdata, p, slots);
     }
-    // Built after the loads so the 32 fragment registers are not live across them.
+    // Built after the loads so the fragment registers are not live across them.
     DftFragments f;
     make_dft_fragments(f, threadIdx.x & 31);
     const Twiddles tw{tw_table, tw_table + 64, static_cast<const float4 *>(p.twiddle_tables)};
-    __syncthreads();
+    stage_barrier<G>(true);  // stage 0 reads the partner's half in a cluster
 
     // Rows are full complex sequences: no zero padding to skip.
     const bool full_rows = p.mode == mode_rows || p.mode == mode_rows_transform;
     const int64_t valid_len = p.mode == mode_spectrum ? p.kernel_len : full_rows ? G::N : p.seq_len;
-    if (p.mode != mode_inverse) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N);
+    if (p.mode != mode_inverse) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts);
     middle_stage<G>(sdata, tw, f, p, slots);
+    // After the forward stages' last cluster barrier nothing touches the
+    // partner's memory any more, so returning here is safe in a cluster too.
     if (p.mode == mode_spectrum || p.mode == mode_transform || p.mode == mode_rows_transform) return;
-    __syncthreads();
+    stage_barrier<G>(G::num_stages - 2 == 0);
     const int64_t out_len = p.mode == mode_inverse ? p.kernel_len : p.mode == mode_rows ? G::N : p.seq_len;
-    inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * out_len <= G::N);
+    inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * out_len <= G::N, parts);
+    // inverse_stages ended with a cluster barrier after stage 0: from here on each
+    // CTA reads only its own half.
 
     if (p.mode == mode_rows) {
         constexpr float scale = 1.0f / float(G::N);
         float4 *rows = static_cast<float4 *>(p.rows);
 #pragma unroll 1
-        for (int idx = threadIdx.x; idx < G::PAIRS * G::N / 2; idx += G::THREADS) {
-            const int slot = idx / (G::N / 2), n = 2 * (idx % (G::N / 2));
+        for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL / 2; idx += G::THREADS) {
+            const int slot = idx / (G::N_LOCAL / 2), n = n_begin + 2 * (idx % (G::N_LOCAL / 2));
             const int64_t row = slots[slot].row_a;
             if (row < 0) continue;
             const int base_swz = swizzle(n);
-            const float2 a = sdata[slot * G::N + base_swz], b = sdata[slot * G::N + (base_swz ^ swizzle(1))];
+            const float2 a = sdata[slot * G::N_LOCAL + base_swz], b = sdata[slot * G::N_LOCAL + (base_swz ^ swizzle(1))];
             rows[(row + n) / 2] = make_float4(a.x * scale, -a.y * scale, b.x * scale, -b.y * scale);  // conj(D')/N
         }
         return;
@@ -829,10 +917,10 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_k
         constexpr float scale = 1.0f / float(G::N);
         const int K = int(p.kernel_len);
 #pragma unroll 1
-        for (int idx = threadIdx.x; idx < G::PAIRS * G::N; idx += G::THREADS) {
-            const int slot = idx / G::N, n = idx % G::N;
+        for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
+            const int slot = idx / G::N_LOCAL, n = n_begin + idx % G::N_LOCAL;
             const int64_t row = slots[slot].row_a;
-            if (row >= 0 && n < K) p.real_out[row + n] = sdata[slot * G::N + swizzle(n)].x * scale;  // Re conj(D')/N
+            if (row >= 0 && n < K) p.real_out[row + n] = sdata[slot * G::N_LOCAL + swizzle(n)].x * scale;  // Re conj(D')/N
         }
         return;
     }
@@ -908,16 +996,34 @@ void build_tables(void *dst, void *stream) {
 
 template <class G>
 void launch(const FusedParams &p, void *stream) {
-    const int64_t blocks = (p.items + G::PAIRS - 1) / G::PAIRS;
-    fused_conv_kernel<G><<<dim3(unsigned(blocks)), dim3(G::THREADS), G::smem_bytes, static_cast<cudaStream_t>(stream)>>>(p);
+    const int64_t blocks = (p.items + G::PAIRS - 1) / G::PAIRS * G::CLUSTER;
+    if constexpr (G::CLUSTER > 1) {
+        cudaLaunchConfig_t config = {};
+        config.gridDim = dim3(unsigned(blocks));
+        config.blockDim = dim3(G::THREADS);
+        config.dynamicSmemBytes = G::smem_bytes;
+        config.stream = static_cast<cudaStream_t>(stream);
+        cudaLaunchAttribute attribute[1];
+        attribute[0].id = cudaLaunchAttributeClusterDimension;
+        attribute[0].val.clusterDim.x = G::CLUSTER;
+        attribute[0].val.clusterDim.y = 1;
+        attribute[0].val.clusterDim.z = 1;
+        config.attrs = attribute;
+        config.numAttrs = 1;
+        cudaLaunchKernelEx(&config, fused_conv_kernel<G>, p);
+    } else {
+        fused_conv_kernel<G><<<dim3(unsigned(blocks)), dim3(G::THREADS), G::smem_bytes,
+                               static_cast<cudaStream_t>(stream)>>>(p);
+    }
 }
 
 }  // namespace ffc::cuda::fused
 
 // One instantiation per generated .cu file.
-#define FFC_DEFINE_FUSED_KERNEL(NAME, N, SMALL0, SMALL1, NUM_TC, PAIRS, THREADS)                 \
+#define FFC_DEFINE_FUSED_KERNEL(NAME, N, SMALL0, SMALL1, NUM_TC, PAIRS, THREADS, CLUSTER)        \
     namespace ffc::cuda::generated {                                                            \
-    using NAME##_geometry = ::ffc::cuda::fused::Geometry<N, SMALL0, SMALL1, NUM_TC, PAIRS, THREADS>; \
+    using NAME##_geometry =                                                                     \
+        ::ffc::cuda::fused::Geometry<N, SMALL0, SMALL1, NUM_TC, PAIRS, THREADS, CLUSTER>;         \
     void prepare_##NAME() { ::ffc::cuda::fused::prepare<NAME##_geometry>(); }                    \
     size_t table_bytes_##NAME() { return ::ffc::cuda::fused::table_bytes<NAME##_geometry>(); }   \
     void build_tables_##NAME(void *dst, void *stream) {                                          \

@@ -45,11 +45,17 @@ def pairs_per_cta(n):
     return max(1, 4096 // n)
 
 
-def smem_bytes(n, pairs):
-    # fp32 complex data (swizzled, no padding) + two-level twiddle table +
-    # a 32-byte descriptor per slot.
+def smem_bytes(n, pairs, cluster=1):
+    # fp32 complex data (swizzled, no padding; a cluster CTA holds N / cluster) +
+    # two-level twiddle table + a 32-byte descriptor per slot.
     # Must equal fused::Geometry::smem_bytes (src/cuda/fused_conv.cuh).
-    return pairs * n * 8 + (64 + n // 64) * 8 + pairs * 32
+    return pairs * (n // cluster) * 8 + (64 + n // 64) * 8 + pairs * 32
+
+
+# Hopper (sm_90) variants that split one pair over a 2-CTA thread-block cluster:
+# at 16K a single CTA needs 133 KiB and runs alone on its SM; two CTAs of 68 KiB
+# each run like the 8K kernel, two pairs' halves per SM.
+CLUSTER_SIZES = {16384: 2}
 
 
 def variants():
@@ -65,9 +71,13 @@ def variants():
             assert f[:len(small)] == small and len(small) <= 2
             p = pairs_per_cta(n)
             name = "fused_n%d_%s" % (n, "x".join(map(str, f)))
-            yield dict(name=name, n=n, factors=f, small=small + [1] * (2 - len(small)),
-                       num_tc=len(f) - len(small), threads=threads_for(n), pairs=p,
-                       smem=smem_bytes(n, p), min_sm=MIN_SM)
+            base = dict(n=n, factors=f, small=small + [1] * (2 - len(small)), num_tc=len(f) - len(small))
+            yield dict(base, name=name, threads=threads_for(n), pairs=p, smem=smem_bytes(n, p), min_sm=MIN_SM,
+                       cluster=1)
+            if n in CLUSTER_SIZES:
+                c = CLUSTER_SIZES[n]
+                yield dict(base, name=name + "_c%d" % c, threads=256, pairs=1, smem=smem_bytes(n, 1, c), min_sm=90,
+                           cluster=c)
 
 
 def write(path, text):
@@ -86,11 +96,11 @@ def main():
     rows = []
     for v in vs:
         f = v["factors"] + [0] * (8 - len(v["factors"]))
-        rows.append('FFC_KERNEL_VARIANT("%s", %d, %d, {%s}, %d, %d, %d, %d)' % (
+        rows.append('FFC_KERNEL_VARIANT("%s", %d, %d, {%s}, %d, %d, %d, %d, %d)' % (
             v["name"], v["n"], len(v["factors"]), ", ".join(map(str, f)),
-            v["threads"], v["pairs"], v["smem"], v["min_sm"]))
+            v["threads"], v["pairs"], v["smem"], v["min_sm"], v["cluster"]))
     write(os.path.join(OUT, "kernel_table.inc"), head +
-          "// FFC_KERNEL_VARIANT(name, fft_size, num_factors, {factors}, threads, pairs_per_cta, smem_bytes, min_sm)\n" +
+          "// FFC_KERNEL_VARIANT(name, fft_size, num_factors, {factors}, threads, pairs_per_cta, smem_bytes, min_sm, cluster)\n" +
           "\n".join(rows) + "\n")
 
     keep = {"kernel_table.inc", "kernel_dispatch.cpp"}
@@ -99,8 +109,8 @@ def main():
         keep.add(fn)
         write(os.path.join(OUT, fn), head +
               '#include "cuda/fused_conv.cuh"\n\n'
-              "FFC_DEFINE_FUSED_KERNEL(%s, %d, %d, %d, %d, %d, %d)\n" % (
-                  v["name"], v["n"], v["small"][0], v["small"][1], v["num_tc"], v["pairs"], v["threads"]) +
+              "FFC_DEFINE_FUSED_KERNEL(%s, %d, %d, %d, %d, %d, %d, %d)\n" % (
+                  v["name"], v["n"], v["small"][0], v["small"][1], v["num_tc"], v["pairs"], v["threads"], v["cluster"]) +
               "static_assert(ffc::cuda::generated::%s_geometry::smem_bytes == %d, \"registry and kernel disagree\");\n" % (
                   v["name"], v["smem"]))
 

@@ -23,6 +23,7 @@ struct KernelVariant {
     int pairs_per_cta;       // sequence pairs one CTA convolves
     size_t smem_bytes;       // dynamic shared memory per CTA
     int min_sm;              // lowest compute capability (e.g. 80)
+    int cluster;             // CTAs per sequence pair (2: a Hopper thread-block cluster splits the pair)
 
     std::vector<int> factor_list() const { return std::vector<int>(factors, factors + num_factors); }
     // CUTLASS-style: can this variant run this size on this device?

@@ -216,7 +216,7 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
     out.fp32_us = time_us(pair_elements * fp32_per_element, tflops_to_flops_per_us(caps.fp32_tflops));
 
     // Occupancy and waves. An infeasible variant still gets a (nominal) price with one CTA per SM.
-    const double ctas = std::ceil(w.pairs / double(std::max(k.pairs_per_cta, 1)));
+    const double ctas = std::ceil(w.pairs / double(std::max(k.pairs_per_cta, 1))) * std::max(k.cluster, 1);
     const size_t smem_per_cta = k.smem_bytes + model::kSmemReservedPerCta;
     int resident = std::min<int>(int(caps.smem_per_sm / smem_per_cta), max_threads_per_sm(caps) / std::max(k.threads, 1));
     resident = std::max(1, std::min(resident, model::kMaxCtasPerSm));
@@ -400,6 +400,10 @@ std::vector<Candidate> multipass_candidates(uint64_t n, DType dtype, const Devic
         const uint64_t m = n / v.fft_size;
         if (m < 2 || m > uint64_t(model::kMaxOuter) || v.fft_size < uint64_t(model::kOuterTile) / m) continue;
         if (size_t(v.num_factors) + 1 > size_t(FFC_MAX_FACTORS)) continue;
+        // Cluster variants are not offered as the inner kernel: measured on the H100
+        // (2026-11-22) the rows pass is slower with them (N = 32K: 40.8 ms against
+        // 38.9 ms with the one-CTA 16K variant; 1M: 2131 against 2060).
+        if (v.cluster > 1) continue;
         Candidate c;
         c.factors.push_back(int(m));
         for (int r : v.factor_list()) c.factors.push_back(r);
