@@ -6,7 +6,9 @@
 #include <catch2/catch.hpp>
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "flashfftconv/flashfftconv.h"
@@ -70,6 +72,48 @@ inline double cuda_tolerance(const std::vector<double> &ref, ffc_dtype_t dtype, 
     const double t = tolerance(ref, dtype, n, scale);
     return dtype == FFC_DTYPE_FP32 ? t * 128.0 : t;
 }
+
+// One GPU test problem: the shape and dtype, and its host inputs (u, k, the gates
+// and dy) drawn fresh and rounded to the dtype.
+struct GpuCase {
+    int64_t n, B, H, L, K;
+    ffc_dtype_t dtype;
+    bool gated;
+    std::string str() const {
+        return "N=" + std::to_string(n) + " B=" + std::to_string(B) + " H=" + std::to_string(H) + " L=" +
+               std::to_string(L) + " K=" + std::to_string(K) + " " + dtype_label(dtype) + (gated ? " gated" : " ungated");
+    }
+};
+
+struct HostProblem {
+    GpuCase c;
+    ConvProblem prob;
+    HostTensor u, ig, og, dy;  // ig, og empty when ungated
+    std::vector<float> k;
+    HostProblem(const GpuCase &cs, Rng &rng) : c(cs) {
+        prob.batch = c.B;
+        prob.channels = c.H;
+        prob.seq_len = c.L;
+        prob.kernel_len = c.K;
+        prob.fft_size = c.n;
+        prob.dtype = c.dtype;
+        const int64_t e = elements();
+        u = HostTensor(c.dtype, e);
+        dy = HostTensor(c.dtype, e);
+        fill_normal(u, rng);
+        fill_normal(dy, rng);
+        if (c.gated) {
+            ig = HostTensor(c.dtype, e);
+            og = HostTensor(c.dtype, e);
+            fill_normal(ig, rng);
+            fill_normal(og, rng);
+        }
+        k.resize(size_t(c.H * c.K));
+        fill_normal(k, rng, 1.0 / std::sqrt(double(c.K)));
+    }
+    int64_t elements() const { return c.B * c.H * c.L; }
+    ConvInputs inputs() const { return ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
+};
 
 // dk is fp32 in every plan, so the rule for it is the fp32 one whatever the I/O
 // dtype — and on the CUDA backend it comes out of the same split-bf16 transforms

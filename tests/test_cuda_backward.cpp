@@ -23,15 +23,8 @@ using namespace ffc_test;
 
 namespace {
 
-struct Case {
-    int64_t n, B, H, L, K;
-    ffc_dtype_t dtype;
-    bool gated;
-    std::string str() const {
-        return "N=" + std::to_string(n) + " B=" + std::to_string(B) + " H=" + std::to_string(H) + " L=" +
-               std::to_string(L) + " K=" + std::to_string(K) + " " + dtype_label(dtype) + (gated ? " gated" : " ungated");
-    }
-};
+using Case = GpuCase;
+
 
 struct Wanted {
     bool du = true, dk = true, d_in_gate = true, d_out_gate = true;
@@ -41,36 +34,6 @@ struct Wanted {
     }
 };
 
-// Host inputs of one problem (u, k, gates, dy), rounded to the dtype.
-struct HostProblem {
-    Case c;
-    ConvProblem prob;
-    HostTensor u, ig, og, dy;
-    std::vector<float> k;
-    HostProblem(const Case &cs, Rng &rng) : c(cs) {
-        prob.batch = c.B;
-        prob.channels = c.H;
-        prob.seq_len = c.L;
-        prob.kernel_len = c.K;
-        prob.fft_size = c.n;
-        prob.dtype = c.dtype;
-        const int64_t e = c.B * c.H * c.L;
-        u = HostTensor(c.dtype, e);
-        dy = HostTensor(c.dtype, e);
-        fill_normal(u, rng);
-        fill_normal(dy, rng);
-        if (c.gated) {
-            ig = HostTensor(c.dtype, e);
-            og = HostTensor(c.dtype, e);
-            fill_normal(ig, rng);
-            fill_normal(og, rng);
-        }
-        k.resize(size_t(c.H * c.K));
-        fill_normal(k, rng, 1.0 / std::sqrt(double(c.K)));
-    }
-    int64_t elements() const { return c.B * c.H * c.L; }
-    ConvInputs inputs() const { return ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
-};
 
 // Host copies of the four gradients.
 struct Grads {

@@ -24,37 +24,9 @@ using namespace ffc_test;
 
 namespace {
 
-struct Case {
-    int64_t n, B, H, L, K;
-    ffc_dtype_t dtype;
-    bool gated;
-};
+using Case = GpuCase;
 
-struct HostProblem {
-    ConvProblem prob;
-    HostTensor u, ig, og;
-    std::vector<float> k;
-    explicit HostProblem(const Case &c, Rng &rng) {
-        prob.batch = c.B;
-        prob.channels = c.H;
-        prob.seq_len = c.L;
-        prob.kernel_len = c.K;
-        prob.fft_size = c.n;
-        prob.dtype = c.dtype;
-        const int64_t e = c.B * c.H * c.L;
-        u = HostTensor(c.dtype, e);
-        fill_normal(u, rng);
-        if (c.gated) {
-            ig = HostTensor(c.dtype, e);
-            og = HostTensor(c.dtype, e);
-            fill_normal(ig, rng);
-            fill_normal(og, rng);
-        }
-        k.resize(size_t(c.H * c.K));
-        fill_normal(k, rng, 1.0 / std::sqrt(double(c.K)));
-    }
-    ConvInputs inputs() const { return ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
-};
+
 
 // Runs ffc_conv_forward on the given backend; returns y on the host.
 HostTensor run_forward(const Case &c, const HostProblem &hp, ffc_backend_t backend, const uint32_t *force = nullptr) {

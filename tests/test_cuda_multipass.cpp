@@ -23,37 +23,7 @@ using namespace ffc_test;
 
 namespace {
 
-struct MpCase {
-    int64_t n, B, H, L, K;
-    ffc_dtype_t dtype;
-    bool gated;
-};
 
-struct MpProblem {
-    ConvProblem prob;
-    HostTensor u, ig, og;
-    std::vector<float> k;
-    MpProblem(const MpCase &c, Rng &rng) {
-        prob.batch = c.B;
-        prob.channels = c.H;
-        prob.seq_len = c.L;
-        prob.kernel_len = c.K;
-        prob.fft_size = c.n;
-        prob.dtype = c.dtype;
-        const int64_t e = c.B * c.H * c.L;
-        u = HostTensor(c.dtype, e);
-        fill_normal(u, rng);
-        if (c.gated) {
-            ig = HostTensor(c.dtype, e);
-            og = HostTensor(c.dtype, e);
-            fill_normal(ig, rng);
-            fill_normal(og, rng);
-        }
-        k.resize(size_t(c.H * c.K));
-        fill_normal(k, rng, 1.0 / std::sqrt(double(c.K)));
-    }
-    ConvInputs inputs() const { return ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
-};
 
 std::string describe_plan(const Plan &plan) {
     size_t need = 0;
@@ -63,7 +33,7 @@ std::string describe_plan(const Plan &plan) {
     return text;
 }
 
-HostTensor run_cuda(const MpCase &c, const MpProblem &hp) {
+HostTensor run_cuda(const GpuCase &c, const HostProblem &hp) {
     Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA);
     INFO(describe_plan(plan).substr(0, 600));
     const ffc_shape_t shape{c.B, c.H, c.L, c.K};
@@ -93,7 +63,7 @@ HostTensor run_cuda(const MpCase &c, const MpProblem &hp) {
     return y;
 }
 
-HostTensor run_cpu(const MpCase &c, const MpProblem &hp) {
+HostTensor run_cpu(const GpuCase &c, const HostProblem &hp) {
     Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CPU);
     const ffc_shape_t shape{c.B, c.H, c.L, c.K};
     size_t ws_size = 0;
@@ -106,11 +76,11 @@ HostTensor run_cpu(const MpCase &c, const MpProblem &hp) {
     return y;
 }
 
-void check_case(const MpCase &c, bool against_cpu = false) {
+void check_case(const GpuCase &c, bool against_cpu = false) {
     Rng rng;
     INFO("N=" << c.n << " B=" << c.B << " H=" << c.H << " L=" << c.L << " K=" << c.K << " " << dtype_label(c.dtype)
               << (c.gated ? " gated" : "") << " seed=" << rng.seed());
-    const MpProblem hp(c, rng);
+    const HostProblem hp(c, rng);
     const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
     const double tol = cuda_tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
     const HostTensor y = run_cuda(c, hp);
@@ -153,7 +123,7 @@ TEST_CASE("cuda multi-pass: every outer size M = 2 .. 256 (forced splits)", "[gp
     for (const Split &sp : splits)
         for (bool half : {false, true}) {
             const int64_t L = half ? sp.n / 2 : sp.n;
-            const MpCase c{sp.n, 3, 2, L, L, FFC_DTYPE_FP16, true};
+            const GpuCase c{sp.n, 3, 2, L, L, FFC_DTYPE_FP16, true};
             uint32_t force[FFC_MAX_FACTORS] = {0};
             std::string label;
             for (size_t i = 0; i < sp.factors.size(); ++i) {
@@ -162,7 +132,7 @@ TEST_CASE("cuda multi-pass: every outer size M = 2 .. 256 (forced splits)", "[gp
             }
             Rng rng;
             INFO("N=" << sp.n << " forced " << label << " L=" << L << " seed=" << rng.seed());
-            const MpProblem hp(c, rng);
+            const HostProblem hp(c, rng);
             const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
             const double tol = tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
             Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA, force);
@@ -193,34 +163,34 @@ TEST_CASE("cuda multi-pass: every N from 32K to 4M, fp16/bf16, L = N and N/2, ga
         for (ffc_dtype_t dt : {FFC_DTYPE_FP16, FFC_DTYPE_BF16})
             for (bool gated : {true, false}) {
                 const int64_t B = n >= 4194304 ? 1 : 3, H = n >= 4194304 ? 1 : 2;
-                check_case(MpCase{n, B, H, n, n, dt, gated});          // circular
-                check_case(MpCase{n, B, H, n / 2, n / 2, dt, gated});  // causal: upper rows skipped
+                check_case(GpuCase{n, B, H, n, n, dt, gated});          // circular
+                check_case(GpuCase{n, B, H, n / 2, n / 2, dt, gated});  // causal: upper rows skipped
             }
 }
 
 TEST_CASE("cuda multi-pass: odd L, short K, fp32 I/O and the CPU backend", "[gpu][cuda_multipass]") {
-    check_case(MpCase{65536, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true}, true);
-    check_case(MpCase{32768, 3, 2, 32768 / 2 - 7, 32768 / 3 + 1, FFC_DTYPE_FP16, true});  // odd L: scalar path
-    check_case(MpCase{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false});
-    check_case(MpCase{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true});
-    check_case(MpCase{262144, 3, 1, 131072, 131072, FFC_DTYPE_FP32, false});
+    check_case(GpuCase{65536, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true}, true);
+    check_case(GpuCase{32768, 3, 2, 32768 / 2 - 7, 32768 / 3 + 1, FFC_DTYPE_FP16, true});  // odd L: scalar path
+    check_case(GpuCase{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false});
+    check_case(GpuCase{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true});
+    check_case(GpuCase{262144, 3, 1, 131072, 131072, FFC_DTYPE_FP32, false});
 }
 
 TEST_CASE("cuda multi-pass: workloads split into several chunks", "[gpu][cuda_multipass]") {
     // 40 channels × 1 pair × 1 MiB of Z: more than one chunk's budget, whole channels per chunk.
-    check_case(MpCase{131072, 2, 40, 131072, 131072, FFC_DTYPE_FP16, true});
+    check_case(GpuCase{131072, 2, 40, 131072, 131072, FFC_DTYPE_FP16, true});
     // One channel's pairs exceed the budget (4 pairs × 8 MiB): chunks of pairs, odd B.
-    check_case(MpCase{1048576, 7, 2, 524288, 524288, FFC_DTYPE_BF16, true});
+    check_case(GpuCase{1048576, 7, 2, 524288, 524288, FFC_DTYPE_BF16, true});
     // One pair is bigger than the L2 budget at 4M: one pair per chunk, 2 pairs.
-    check_case(MpCase{4194304, 3, 1, 2097152, 2097152, FFC_DTYPE_FP16, false});
+    check_case(GpuCase{4194304, 3, 1, 2097152, 2097152, FFC_DTYPE_FP16, false});
 }
 
 TEST_CASE("cuda multi-pass: stream, graph capture, spectrum reuse, in place; backward not supported",
           "[gpu][cuda_multipass][sanitize]") {
-    const MpCase c{32768, 3, 2, 32768 / 2, 32768 / 2, FFC_DTYPE_FP16, true};
+    const GpuCase c{32768, 3, 2, 32768 / 2, 32768 / 2, FFC_DTYPE_FP16, true};
     Rng rng;
     INFO("seed=" << rng.seed());
-    const MpProblem hp(c, rng);
+    const HostProblem hp(c, rng);
     const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
     const double tol = tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
     Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA);

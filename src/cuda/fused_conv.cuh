@@ -395,7 +395,7 @@ __device__ __forceinline__ const float4 *tc_twiddle_table(const Twiddles &tw, in
 // The loops run product-major and tile-minor so that consecutive mma
 // instructions write different accumulators: four independent chains keep the
 // tensor pipe busy instead of waiting on each accumulation.
-template <int KT, int HL_A, int HL_B>
+template <int KT, int HL_B>
 __device__ __forceinline__ void tc_mma_product(const DftFragments &f, const uint32_t (&a)[2][4], int tiles,
                                                float (&acc)[4][4]) {
     uint32_t b0, b1;
@@ -415,9 +415,9 @@ template <int KT>
 __device__ __forceinline__ void tc_mma_k_tile(const DftFragments &f, const uint32_t (&ah)[2][4],
                                               const uint32_t (&al)[2][4], int tiles, float (&acc)[4][4]) {
     // Small terms first, then the dominant hi·hi product.
-    tc_mma_product<KT, 1, 0>(f, al, tiles, acc);
-    tc_mma_product<KT, 0, 1>(f, ah, tiles, acc);
-    tc_mma_product<KT, 0, 0>(f, ah, tiles, acc);
+    tc_mma_product<KT, 0>(f, al, tiles, acc);  // lo(x) · hi(F)
+    tc_mma_product<KT, 1>(f, ah, tiles, acc);  // hi(x) · lo(F)
+    tc_mma_product<KT, 0>(f, ah, tiles, acc);  // hi(x) · hi(F)
 }
 
 __device__ __forceinline__ void tc_dft(const DftFragments &f, const uint32_t (&ah)[2][4], const uint32_t (&al)[2][4],
