@@ -168,6 +168,12 @@ __global__ void slice_scale(const float *full, float *dk, int64_t H, int64_t K, 
 
 constexpr int kGrid = 132 * 16;
 
+// Fills a 16-bit I/O tensor (fp16 or bf16) with shifted, scaled normal values.
+void fill_io(void *p, size_t cnt, uint64_t seed, float scale, float shift, bool bf16) {
+    if (bf16) fill_normal<<<kGrid, 256>>>(static_cast<__nv_bfloat16 *>(p), cnt, seed, scale, shift);
+    else fill_normal<<<kGrid, 256>>>(static_cast<__half *>(p), cnt, seed, scale, shift);
+}
+
 // ---------------------------------------------------------------- host helpers
 float half_bits_to_float(uint16_t h, bool bf16) {
     if (bf16) {
@@ -325,8 +331,7 @@ Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, doub
     CUDA_OK(cudaMalloc(&y, elems * 2));
     CUDA_OK(cudaMalloc(&k, size_t(H) * K * 4));
     auto fill = [&](void *p, size_t cnt, uint64_t seed, float scale, float shift) {
-        if (bf16) fill_normal<<<kGrid, 256>>>(static_cast<__nv_bfloat16 *>(p), cnt, seed, scale, shift);
-        else fill_normal<<<kGrid, 256>>>(static_cast<__half *>(p), cnt, seed, scale, shift);
+        fill_io(p, cnt, seed, scale, shift, bf16);
     };
     fill(u, elems, 11 + n, 1.0f, 0.0f);
     fill(ig, elems, 23 + n, 0.5f, 1.0f);
@@ -650,8 +655,7 @@ BwdRow run_backward_size(uint64_t n, ffc_dtype_t dtype, int reps, double bw_gbps
     CUDA_OK(cudaMalloc(&k, size_t(H) * K * 4));
     CUDA_OK(cudaMalloc(&dk, size_t(H) * K * 4));
     auto fill = [&](void *p, size_t cnt, uint64_t seed, float scale, float shift) {
-        if (bf16) fill_normal<<<kGrid, 256>>>(static_cast<__nv_bfloat16 *>(p), cnt, seed, scale, shift);
-        else fill_normal<<<kGrid, 256>>>(static_cast<__half *>(p), cnt, seed, scale, shift);
+        fill_io(p, cnt, seed, scale, shift, bf16);
     };
     fill(u, elems, 11 + n, 1.0f, 0.0f);
     fill(ig, elems, 23 + n, 0.5f, 1.0f);

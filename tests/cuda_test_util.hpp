@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,53 @@ struct HostProblem {
     int64_t elements() const { return c.B * c.H * c.L; }
     ConvInputs inputs() const { return ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
 };
+
+// The plan's description (ffc_plan_describe), for failure messages.
+inline std::string describe_plan(const Plan &plan) {
+    size_t need = 0;
+    ffc_plan_describe(plan.p, nullptr, 0, &need);
+    std::string text(need, '\0');
+    if (need) ffc_plan_describe(plan.p, &text[0], need, nullptr);
+    return text;
+}
+
+// Runs ffc_conv_forward on the given backend; returns y on the host.
+inline HostTensor run_forward(const GpuCase &c, const HostProblem &hp, ffc_backend_t backend, const uint32_t *force = nullptr) {
+    Plan plan(uint64_t(c.n), c.dtype, backend, force);
+    INFO(describe_plan(plan).substr(0, 600));
+    const ffc_shape_t shape{c.B, c.H, c.L, c.K};
+    size_t ws_size = 0;
+    REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
+    HostTensor y(c.dtype, c.B * c.H * c.L);
+    poison(y);
+    if (backend == FFC_BACKEND_CPU) {
+        std::vector<unsigned char> ws(ws_size);
+        REQUIRE(ffc_conv_forward(plan.p, &shape, hp.u.data(), hp.k.data(), hp.ig.data(), hp.og.data(), y.data(),
+                                 ws.data(), ws_size, nullptr) == FFC_SUCCESS);
+        return y;
+    }
+    DeviceBuffer du(hp.u.bytes()), dk(hp.k.size() * 4), dy(y.bytes()), dws(ws_size);
+    du.upload(hp.u.data());
+    dk.upload(hp.k.data());
+    dy.poison(c.dtype);
+    dws.poison(FFC_DTYPE_FP32);  // the workspace holds nothing the call may rely on
+    std::unique_ptr<DeviceBuffer> dig, dog;
+    if (c.gated) {
+        dig = std::make_unique<DeviceBuffer>(hp.ig.bytes());
+        dog = std::make_unique<DeviceBuffer>(hp.og.bytes());
+        dig->upload(hp.ig.data());
+        dog->upload(hp.og.data());
+    }
+    const ffc_status_t st = ffc_conv_forward(plan.p, &shape, du.ptr, dk.get<float>(), dig ? dig->ptr : nullptr,
+                                             dog ? dog->ptr : nullptr, dy.ptr, dws.ptr, ws_size, nullptr);
+    char msg[512];
+    ffc_last_error_message(msg, sizeof msg);
+    INFO("ffc_conv_forward: " << msg);
+    REQUIRE(st == FFC_SUCCESS);
+    CUDA_REQUIRE(cudaDeviceSynchronize());
+    dy.download(y.data());
+    return y;
+}
 
 // dk is fp32 in every plan, so the rule for it is the fp32 one whatever the I/O
 // dtype — and on the CUDA backend it comes out of the same split-bf16 transforms

@@ -28,41 +28,6 @@ using Case = GpuCase;
 
 
 
-// Runs ffc_conv_forward on the given backend; returns y on the host.
-HostTensor run_forward(const Case &c, const HostProblem &hp, ffc_backend_t backend, const uint32_t *force = nullptr) {
-    Plan plan(uint64_t(c.n), c.dtype, backend, force);
-    const ffc_shape_t shape{c.B, c.H, c.L, c.K};
-    size_t ws_size = 0;
-    REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
-    HostTensor y(c.dtype, c.B * c.H * c.L);
-    poison(y);
-    if (backend == FFC_BACKEND_CPU) {
-        std::vector<unsigned char> ws(ws_size);
-        REQUIRE(ffc_conv_forward(plan.p, &shape, hp.u.data(), hp.k.data(), hp.ig.data(), hp.og.data(), y.data(),
-                                 ws.data(), ws_size, nullptr) == FFC_SUCCESS);
-        return y;
-    }
-    DeviceBuffer du(hp.u.bytes()), dk(hp.k.size() * 4), dy(y.bytes()), dws(ws_size);
-    du.upload(hp.u.data());
-    dk.upload(hp.k.data());
-    dy.poison(c.dtype);
-    std::unique_ptr<DeviceBuffer> dig, dog;
-    if (c.gated) {
-        dig = std::make_unique<DeviceBuffer>(hp.ig.bytes());
-        dog = std::make_unique<DeviceBuffer>(hp.og.bytes());
-        dig->upload(hp.ig.data());
-        dog->upload(hp.og.data());
-    }
-    const ffc_status_t st = ffc_conv_forward(plan.p, &shape, du.ptr, dk.get<float>(), dig ? dig->ptr : nullptr,
-                                             dog ? dog->ptr : nullptr, dy.ptr, dws.ptr, ws_size, nullptr);
-    char msg[512];
-    ffc_last_error_message(msg, sizeof msg);
-    INFO("ffc_conv_forward: " << msg);
-    REQUIRE(st == FFC_SUCCESS);
-    CUDA_REQUIRE(cudaDeviceSynchronize());
-    dy.download(y.data());
-    return y;
-}
 
 void check_case(const Case &c) {
     Rng rng;

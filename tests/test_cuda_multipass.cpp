@@ -25,56 +25,8 @@ namespace {
 
 
 
-std::string describe_plan(const Plan &plan) {
-    size_t need = 0;
-    ffc_plan_describe(plan.p, nullptr, 0, &need);
-    std::string text(need, '\0');
-    if (need) ffc_plan_describe(plan.p, &text[0], need, nullptr);
-    return text;
-}
 
-HostTensor run_cuda(const GpuCase &c, const HostProblem &hp) {
-    Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA);
-    INFO(describe_plan(plan).substr(0, 600));
-    const ffc_shape_t shape{c.B, c.H, c.L, c.K};
-    size_t ws_size = 0;
-    REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
-    HostTensor y(c.dtype, c.B * c.H * c.L);
-    DeviceBuffer du(hp.u.bytes()), dk(hp.k.size() * 4), dy(y.bytes()), dws(ws_size);
-    du.upload(hp.u.data());
-    dk.upload(hp.k.data());
-    dy.poison(c.dtype);
-    dws.poison(FFC_DTYPE_FP32);  // the workspace holds nothing the call may rely on
-    std::unique_ptr<DeviceBuffer> dig, dog;
-    if (c.gated) {
-        dig = std::make_unique<DeviceBuffer>(hp.ig.bytes());
-        dog = std::make_unique<DeviceBuffer>(hp.og.bytes());
-        dig->upload(hp.ig.data());
-        dog->upload(hp.og.data());
-    }
-    const ffc_status_t st = ffc_conv_forward(plan.p, &shape, du.ptr, dk.get<float>(), dig ? dig->ptr : nullptr,
-                                             dog ? dog->ptr : nullptr, dy.ptr, dws.ptr, ws_size, nullptr);
-    char msg[512];
-    ffc_last_error_message(msg, sizeof msg);
-    INFO("ffc_conv_forward: " << msg);
-    REQUIRE(st == FFC_SUCCESS);
-    CUDA_REQUIRE(cudaDeviceSynchronize());
-    dy.download(y.data());
-    return y;
-}
 
-HostTensor run_cpu(const GpuCase &c, const HostProblem &hp) {
-    Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CPU);
-    const ffc_shape_t shape{c.B, c.H, c.L, c.K};
-    size_t ws_size = 0;
-    REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
-    HostTensor y(c.dtype, c.B * c.H * c.L);
-    poison(y);
-    std::vector<unsigned char> ws(ws_size);
-    REQUIRE(ffc_conv_forward(plan.p, &shape, hp.u.data(), hp.k.data(), hp.ig.data(), hp.og.data(), y.data(),
-                             ws.data(), ws_size, nullptr) == FFC_SUCCESS);
-    return y;
-}
 
 void check_case(const GpuCase &c, bool against_cpu = false) {
     Rng rng;
@@ -83,12 +35,12 @@ void check_case(const GpuCase &c, bool against_cpu = false) {
     const HostProblem hp(c, rng);
     const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
     const double tol = cuda_tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
-    const HostTensor y = run_cuda(c, hp);
+    const HostTensor y = run_forward(c, hp, FFC_BACKEND_CUDA);
     const double err = rel_l2(y, ref);
     INFO("rel-L2 " << err << " tolerance " << tol);
     CHECK(err <= tol);
     if (against_cpu) {
-        const HostTensor y_cpu = run_cpu(c, hp);
+        const HostTensor y_cpu = run_forward(c, hp, FFC_BACKEND_CPU);
         const double diff = rel_l2(y, as_double(y_cpu));
         INFO("rel-L2 difference to the CPU backend " << diff);
         CHECK(diff <= tol);
