@@ -43,6 +43,10 @@ struct OuterParams {
     const void *x = nullptr;     // pass 1: u (or k); pass 3: unused
     const void *gate = nullptr;  // pass 1: in_gate; pass 3: out_gate (optional)
     void *y = nullptr;           // pass 3: y
+    // pass 3, optional second output of the same convolution: y2 = gate2 ⊙ w'
+    // (gate2 NULL = ones). Backward uses it for du and d_in_gate.
+    void *y2 = nullptr;
+    const void *gate2 = nullptr;
     float2 *z = nullptr;         // [items][M][n_in]
     int64_t batch = 0, channels = 0, seq_len = 0, pairs_per_channel = 0, item_offset = 0;
     int64_t n_in = 0;
@@ -304,30 +308,35 @@ __global__ void __launch_bounds__(kThreads) outer_inverse(const OuterParams p) {
     column_dft<M, 1, true>(s);
 
     const Rows rows = pair_rows(p, p.item_offset + local);
-    T *y = static_cast<T *>(p.y);
-    const T *g = static_cast<const T *>(p.gate);
     const int64_t L = p.seq_len;
     const bool vec = p.vec != 0;
     constexpr float scale = 1.0f / float(M);
-    for (int idx = threadIdx.x; idx < p.rows * (TN / 2); idx += kThreads) {
-        const int n1 = idx / (TN / 2), c = 2 * (idx % (TN / 2));
-        const int64_t t = p.n_in * n1 + c0 + c;
-        if (t >= L) continue;
-        const float4 v = smem[(n1 * TN + c) / 2];  // (w'[t], w'[t + 1])
-        float2 ya = make_float2(v.x * scale, v.z * scale), yb = make_float2(v.y * scale, v.w * scale);
-        if (g) {
-            const float2 ga = load2(g + rows.a, t, L, vec);
-            ya.x *= ga.x;
-            ya.y *= ga.y;
-        }
-        store2(y + rows.a, t, L, vec, ya.x, ya.y);
-        if (rows.b >= 0) {
+    // Up to two gated outputs of the same w' (the second for backward).
+#pragma unroll 1
+    for (int out = 0; out < 2; ++out) {
+        T *y = static_cast<T *>(out == 0 ? p.y : p.y2);
+        const T *g = static_cast<const T *>(out == 0 ? p.gate : p.gate2);
+        if (!y) continue;
+        for (int idx = threadIdx.x; idx < p.rows * (TN / 2); idx += kThreads) {
+            const int n1 = idx / (TN / 2), c = 2 * (idx % (TN / 2));
+            const int64_t t = p.n_in * n1 + c0 + c;
+            if (t >= L) continue;
+            const float4 v = smem[(n1 * TN + c) / 2];  // (w'[t], w'[t + 1])
+            float2 ya = make_float2(v.x * scale, v.z * scale), yb = make_float2(v.y * scale, v.w * scale);
             if (g) {
-                const float2 gb = load2(g + rows.b, t, L, vec);
-                yb.x *= gb.x;
-                yb.y *= gb.y;
+                const float2 ga = load2(g + rows.a, t, L, vec);
+                ya.x *= ga.x;
+                ya.y *= ga.y;
             }
-            store2(y + rows.b, t, L, vec, yb.x, yb.y);
+            store2(y + rows.a, t, L, vec, ya.x, ya.y);
+            if (rows.b >= 0) {
+                if (g) {
+                    const float2 gb = load2(g + rows.b, t, L, vec);
+                    yb.x *= gb.x;
+                    yb.y *= gb.y;
+                }
+                store2(y + rows.b, t, L, vec, yb.x, yb.y);
+            }
         }
     }
 }
