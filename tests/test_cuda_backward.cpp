@@ -166,7 +166,7 @@ void check_case(const Case &c, const Wanted &w = {}) {
 }  // namespace
 
 TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L = N, N/2, odd", "[gpu][cuda_backward]") {
-    for (int64_t n = 256; n <= 16384; n *= 2)
+    for (int64_t n = 256; n <= 32768; n *= 2)
         for (ffc_dtype_t dt : {FFC_DTYPE_FP16, FFC_DTYPE_BF16, FFC_DTYPE_FP32})
             for (bool gated : {true, false}) {
                 check_case(Case{n, 3, 2, n, n, dt, gated});                  // circular, odd B

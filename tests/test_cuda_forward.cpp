@@ -11,6 +11,10 @@
 #include <cuda_runtime.h>
 
 #include "cuda_test_util.hpp"
+#include "common/executor.hpp"
+#include "cuda/cuda_host.hpp"
+#include "plan/kernel_variant.hpp"
+#include "plan/planner.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -49,8 +53,8 @@ void check_case(const Case &c) {
 
 }  // namespace
 
-TEST_CASE("cuda forward: every fused size, fp16/bf16/fp32, gated and ungated, L = N, N/2, odd", "[gpu][cuda_forward]") {
-    for (int64_t n = 256; n <= 16384; n *= 2)
+TEST_CASE("cuda forward: every fused size (32K: clusters, sm_90), fp16/bf16/fp32, gated and ungated, L = N, N/2, odd", "[gpu][cuda_forward]") {
+    for (int64_t n = 256; n <= 32768; n *= 2)
         for (ffc_dtype_t dt : {FFC_DTYPE_FP16, FFC_DTYPE_BF16, FFC_DTYPE_FP32})
             for (bool gated : {true, false}) {
                 check_case(Case{n, 3, 2, n, n, dt, gated});          // circular, odd B
@@ -60,7 +64,7 @@ TEST_CASE("cuda forward: every fused size, fp16/bf16/fp32, gated and ungated, L 
 }
 
 TEST_CASE("cuda forward: every compiled candidate computes the same convolution", "[gpu][cuda_forward]") {
-    for (int64_t n = 256; n <= 16384; n *= 2) {
+    for (int64_t n = 256; n <= 32768; n *= 2) {
         // The candidates are named in ffc_plan_describe; force each factorisation.
         Plan auto_plan(uint64_t(n), FFC_DTYPE_FP16, FFC_BACKEND_CUDA);
         size_t need = 0;
@@ -97,8 +101,72 @@ TEST_CASE("cuda forward: every compiled candidate computes the same convolution"
     }
 }
 
+// Every registered variant, one by one, through the executor (below the C API):
+// forcing a factorisation cannot tell apart variants with the same factors (a
+// one-CTA kernel and its cluster split), this can. fp16 and bf16, gated, L = N/2
+// (zero padding) and an odd L, odd B.
+TEST_CASE("cuda forward: every registered kernel variant, run directly", "[gpu][cuda_forward][variants]") {
+    const int device = ffc::cuda::current_device();
+    const ffc::plan::DeviceCaps caps = ffc::cuda::query_device_caps(device);
+    int tested = 0;
+    for (const ffc::plan::KernelVariant &v : ffc::plan::kernel_table()) {
+        if (!v.can_implement(v.fft_size, caps)) {
+            WARN(v.name << " cannot run on this device: skipped");
+            continue;
+        }
+        const int64_t n = int64_t(v.fft_size);
+        for (const ffc_dtype_t dtype : {FFC_DTYPE_FP16, FFC_DTYPE_BF16}) {
+            for (const int64_t L : {n / 2, n - 7}) {
+                const Case c{n, 3, 2, L, n / 2 - 1, dtype, true};
+                Rng rng;
+                INFO(v.name << " " << c.str() << " seed=" << rng.seed());
+                const HostProblem hp(c, rng);
+                const std::vector<double> ref = reference_forward(hp.prob, hp.inputs());
+
+                ffc::plan::Decision d = ffc::plan::make_plan(v.fft_size, ffc::DType(dtype), ffc::Backend::cuda, caps);
+                const auto it = std::find_if(d.candidates.begin(), d.candidates.end(),
+                                             [&](const ffc::plan::Candidate &x) {
+                                                 return x.path == ffc::plan::Path::fused && x.kernel == &v;
+                                             });
+                REQUIRE(it != d.candidates.end());
+                d.chosen = *it;
+                const std::unique_ptr<ffc::Executor> ex = ffc::make_cuda_executor(d, device);
+                ffc::Shape shape;
+                shape.batch = c.B;
+                shape.channels = c.H;
+                shape.seq_len = c.L;
+                shape.kernel_len = c.K;
+                DeviceBuffer du(hp.u.bytes()), dk(hp.k.size() * 4), dig(hp.ig.bytes()), dog(hp.og.bytes()),
+                    dy(hp.u.bytes()), dws(ex->workspace_size(shape));
+                du.upload(hp.u.data());
+                dk.upload(hp.k.data());
+                dig.upload(hp.ig.data());
+                dog.upload(hp.og.data());
+                dy.poison(c.dtype);
+                dws.poison(FFC_DTYPE_FP32);
+                ffc::ForwardArgs a;
+                a.shape = shape;
+                a.u = du.ptr;
+                a.k = dk.get<float>();
+                a.in_gate = dig.ptr;
+                a.out_gate = dog.ptr;
+                a.y = dy.ptr;
+                a.workspace = dws.ptr;
+                a.workspace_size = dws.bytes;
+                ex->forward(a);
+                CUDA_REQUIRE(cudaDeviceSynchronize());
+                HostTensor y(c.dtype, c.B * c.H * c.L);
+                dy.download(y.data());
+                CHECK(rel_l2(y, ref) <= tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y));
+            }
+        }
+        ++tested;
+    }
+    CHECK(tested >= 2 * 7);  // two variants per fused N from 256 to 16K on any sm_80+ device
+}
+
 TEST_CASE("cuda forward: stream, graph capture, in place and spectrum reuse", "[gpu][cuda_forward][sanitize]") {
-    for (int64_t n : {256, 4096}) {
+    for (int64_t n : {256, 4096, 32768}) {
         const Case c{n, 3, 3, n - 5, n / 4, FFC_DTYPE_BF16, true};
         Rng rng;
         INFO("N=" << n << " seed=" << rng.seed());

@@ -51,7 +51,8 @@ void check_case(const GpuCase &c, bool against_cpu = false) {
 
 TEST_CASE("cuda multi-pass: plans above the fused limit are multi-pass and name the inner kernel",
           "[gpu][cuda_multipass]") {
-    for (int64_t n = 32768; n <= 4194304; n *= 2) {
+    // 32K is fused on devices with thread-block clusters (sm_90) and multi-pass elsewhere.
+    for (int64_t n = 65536; n <= 4194304; n *= 2) {
         INFO("N=" << n);
         Plan plan(uint64_t(n), FFC_DTYPE_FP16, FFC_BACKEND_CUDA);
         const std::string text = describe_plan(plan);
@@ -62,13 +63,15 @@ TEST_CASE("cuda multi-pass: plans above the fused limit are multi-pass and name 
 
 TEST_CASE("cuda multi-pass: every outer size M = 2 .. 256 (forced splits)", "[gpu][cuda_multipass]") {
     // The planner's picks cover only some M; force one split per M (and per inner variant found).
+    // None of these factor lists is also a fused variant's (32K has cluster variants on
+    // sm_90: 8x16x16x16 and 2x4x16x16x16), so every one runs the multi-pass path.
     struct Split {
         int64_t n;
         std::vector<uint32_t> factors;
     };
     const std::vector<Split> splits = {
-        {32768, {2, 4, 16, 16, 16}}, {32768, {2, 8, 8, 16, 16}}, {32768, {4, 2, 16, 16, 16}},
-        {32768, {4, 8, 4, 16, 16}},  {32768, {8, 16, 16, 16}},    {32768, {16, 8, 16, 16}},
+        {65536, {4, 4, 16, 16, 16}}, {32768, {2, 8, 8, 16, 16}}, {32768, {4, 2, 16, 16, 16}},
+        {32768, {4, 8, 4, 16, 16}},  {32768, {8, 4, 4, 16, 16}},  {32768, {16, 8, 16, 16}},
         {32768, {32, 4, 16, 16}},    {32768, {64, 2, 16, 16}},    {32768, {128, 16, 16}},
         {65536, {256, 16, 16}},      {65536, {256, 4, 4, 16}},    {131072, {8, 4, 16, 16, 16}},
     };

@@ -21,7 +21,8 @@ namespace {
 
 constexpr uint64_t kMinN = FFC_MIN_FFT_SIZE;
 constexpr uint64_t kMaxN = FFC_MAX_FFT_SIZE;
-constexpr uint64_t kFusedLimit = 16384;  // largest N with a fused variant in the generated table
+constexpr uint64_t kFusedLimit = 16384;         // largest N one CTA fuses (every sm_80+ device)
+constexpr uint64_t kClusterFusedLimit = 32768;  // largest N fused with thread-block clusters (sm_90)
 
 // Status and message of the ffc::Error a callable throws (FFC_SUCCESS if none).
 struct Thrown {
@@ -229,6 +230,17 @@ TEST_CASE("CUDA backend: every N gets a feasible plan on A100, H100 and H200 (fu
                 INFO(name << " N=" << n << " " << dtype_name(dt));
                 const Decision d = make_plan(n, dt, Backend::cuda, caps);
                 CHECK(d.chosen.feasible);
+                if (n <= kClusterFusedLimit && caps.max_cluster > 1) {
+                    // Hopper: the cluster variants fuse this size, and the cost model prefers them.
+                    CHECK(d.chosen.path == Path::fused);
+                    REQUIRE(d.chosen.kernel != nullptr);
+                    CHECK(d.chosen.kernel->cluster > 1);
+                    CHECK(d.chosen.kernel->fft_size == n);
+                    bool offered_multipass = false;
+                    for (const Candidate &c : d.candidates) offered_multipass |= c.path == Path::multipass;
+                    CHECK(offered_multipass);
+                    continue;
+                }
                 CHECK(d.chosen.path == Path::multipass);
                 REQUIRE(d.chosen.kernel != nullptr);
                 const uint64_t n_in = d.chosen.kernel->fft_size;
@@ -252,8 +264,11 @@ TEST_CASE("CUDA backend: every N gets a feasible plan on A100, H100 and H200 (fu
                 for (const KernelVariant &v : kernel_table()) compiled |= &v == d.chosen.kernel;
                 CHECK(compiled);
                 for (const Candidate &c : d.candidates) {
-                    CHECK(c.path == Path::multipass);
                     CHECK(product(c.factors) == n);
+                    if (c.path == Path::fused) {  // a cluster variant this device cannot run
+                        CHECK_FALSE(c.feasible);
+                        CHECK_THAT(c.reason, Catch::Contains("sm_90"));
+                    }
                 }
                 const std::string text = describe(d);
                 CHECK_THAT(text, Catch::Contains("multi-pass"));
@@ -273,11 +288,16 @@ TEST_CASE("multi-pass plans: the cost grows with N, and the inner variant must f
         CHECK(per_element > 0);
         previous = d.chosen.cost.total_us;
         // Forcing a candidate's factorisation picks exactly it.
+        // (Unless a cheaper candidate shares its factors: a factorisation names the
+        // mathematics, and the planner runs the cheapest implementation of it.)
         const Candidate &last = d.candidates.back();
-        if (last.feasible) {
+        const auto same_factors = std::count_if(d.candidates.begin(), d.candidates.end(),
+                                                [&](const Candidate &c) { return c.factors == last.factors; });
+        if (last.feasible && same_factors == 1) {
             const Decision forced = make_plan(n, DType::f16, Backend::cuda, h100, last.factors);
             CHECK(forced.chosen.factors == last.factors);
-            CHECK(forced.chosen.path == Path::multipass);
+            CHECK(forced.chosen.path == last.path);
+            CHECK(forced.chosen.kernel == last.kernel);
         }
     }
     // RTX 4090: 99 KiB of shared memory; the 16K inner variants do not fit, so every
@@ -297,7 +317,7 @@ TEST_CASE("multi-pass plans: the cost grows with N, and the inner variant must f
             for (const Candidate &c : d.candidates)
                 if (c.smem_bytes > rtx.smem_per_block) {
                     CHECK_FALSE(c.feasible);
-                    CHECK_THAT(c.reason, Catch::Contains("inner kernel"));
+                    CHECK_THAT(c.reason, Catch::Contains(c.path == Path::multipass ? "inner kernel" : "shared memory"));
                 }
         } else {
             const Thrown t = thrown_by([&] { make_plan(n, DType::f16, Backend::cuda, rtx); });
@@ -501,7 +521,9 @@ TEST_CASE("forced factorisations are honoured or rejected with the right status"
         const DeviceCaps rtx = device_preset("rtx4090");
         bool tried = false;
         for (const KernelVariant &v : kernel_table()) {
-            if (v.smem_bytes <= rtx.smem_per_block) continue;
+            // (A 32K cluster variant's factors are also a feasible multi-pass split
+            // there, which forcing then runs: a factorisation names the mathematics.)
+            if (v.smem_bytes <= rtx.smem_per_block || v.cluster > 1) continue;
             tried = true;
             INFO(v.name);
             const Thrown t = thrown_by([&] { make_plan(v.fft_size, DType::f16, Backend::cuda, rtx, v.factor_list()); });

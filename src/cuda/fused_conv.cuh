@@ -46,12 +46,12 @@ namespace ffc::cuda::fused {
 template <int N_, int SMALL0, int SMALL1, int NUM_TC, int PAIRS_, int THREADS_, int CLUSTER_ = 1>
 struct Geometry {
     static constexpr int N = N_;
-    // Hopper thread-block clusters: with CLUSTER = 2 one pair is split over two
-    // CTAs, each holding half of the sequence (N_LOCAL elements) in its shared
-    // memory. Only the outermost stage (a CUDA-core stage, columns of stride N/r0)
-    // pairs elements of both halves; it reads and writes the partner's half
+    // Hopper thread-block clusters: with CLUSTER = C > 1 one pair is split over C
+    // CTAs, each holding N_LOCAL = N/C consecutive positions in its shared memory.
+    // Only the outermost stage (a CUDA-core stage, columns of stride N/r0) pairs
+    // elements of different CTAs; it reads and writes the partners' parts
     // through distributed shared memory. Every later stage works inside blocks of
-    // at most N/r0 ≤ N/2 elements, so it stays local.
+    // N/r0 ≤ N/C elements (r0 ≥ C), so it stays local.
     static constexpr int CLUSTER = CLUSTER_;
     static constexpr int N_LOCAL = N_ / CLUSTER_;
     static constexpr int PAIRS = PAIRS_;
@@ -103,8 +103,8 @@ struct Geometry {
     static constexpr size_t table_bytes = table_offset(twiddle_tables) * 16;
 
     static_assert(NUM_TC >= 1, "the innermost stage must be a tensor-core stage");
-    static_assert(CLUSTER == 1 || (CLUSTER == 2 && PAIRS == 1 && num_small >= 1),
-                  "a 2-CTA cluster splits one pair, and its cross-CTA stage is a CUDA-core stage");
+    static_assert(CLUSTER == 1 || ((CLUSTER == 2 || CLUSTER == 4) && PAIRS == 1 && num_small >= 1 && SMALL0 >= CLUSTER),
+                  "a cluster splits one pair; its cross-CTA stage 0 is a CUDA-core stage whose columns reach every CTA");
     static_assert(SMALL1 <= 1 || SMALL0 > 1, "small factors are listed first");
     static_assert(inner(-1) == N, "factors must multiply to N");
     static_assert(N >= 256 && (N & (N - 1)) == 0, "N is a power of two >= 256");
@@ -305,36 +305,52 @@ __device__ __forceinline__ void small_dft(float2 (&x)[R]) {
 
 // A CUDA-core stage (factor 2, 4 or 8; always outermost, so inner ≥ 16 and a
 // half-warp touches 16 consecutive elements). TW: stage whose twiddle the
-// epilogue applies, or -1.
+// epilogue applies, or -1. Each thread takes 8 / r columns per step and issues
+// all their loads before the first butterfly, so shared-memory (and, across a
+// cluster, distributed shared-memory) latency is paid once per step, not per column.
 template <class G, int S, int TW>
 __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw, float2 *const *parts) {
     constexpr int r = G::radix(S), m = G::inner(S), cols = G::N / r;
     constexpr int local_cols = cols * G::PAIRS / G::CLUSTER;  // columns are block-major: a CTA's share is contiguous
-    // The outermost stage of a cluster variant spans both halves (see Geometry).
+    constexpr int batch = r >= 8 ? 1 : 8 / r;  // 8 elements in flight: more costs registers (spills)
+    // The outermost stage of a cluster variant spans every CTA of the cluster (see Geometry).
     constexpr bool cross = G::CLUSTER > 1 && S == 0;
     const int first = cta_rank<G>() * local_cols;
 #pragma unroll 1
-    for (int c = threadIdx.x; c < local_cols; c += G::THREADS) {
-        const int gc = first + c;
-        const int slot = gc / cols, cc = gc % cols;
-        float2 *s = sdata + slot * G::N_LOCAL;
-        const int n0 = (cc / m) * r * m + cc % m;
-        // n0 and j·m occupy disjoint bits, so the swizzle splits (it is linear).
-        const int base_swz = swizzle(n0);
-        auto at = [&](int j) -> float2 & {
-            const int slot_index = base_swz ^ swizzle(j * m);  // the swizzle keeps bits above 3: the half
+    for (int c0 = threadIdx.x; c0 < local_cols; c0 += G::THREADS * batch) {
+        float2 x[batch][r];
+        float2 *col[batch];  // this column's slot (local view) or nullptr past the end
+        int n0[batch], base_swz[batch];
+        // Element j of a column: positions n0 and j·m occupy disjoint bits, so the
+        // swizzle splits (it is linear) and keeps bits above 3, i.e. the owning CTA.
+        auto at = [parts](float2 *column, int swz, int j) -> float2 & {
+            const int slot_index = swz ^ swizzle(j * m);
             if constexpr (cross) return parts[slot_index / G::N_LOCAL][slot_index % G::N_LOCAL];
-            else return s[slot_index];
+            else return column[slot_index];
         };
-        float2 x[r];
 #pragma unroll
-        for (int j = 0; j < r; ++j) x[j] = at(j);
-        small_dft<r>(x);
+        for (int b = 0; b < batch; ++b) {
+            const int c = c0 + b * G::THREADS;
+            const int gc = first + c;
+            const int cc = gc % cols;
+            col[b] = c < local_cols ? sdata + (gc / cols) * G::N_LOCAL : nullptr;
+            n0[b] = (cc / m) * r * m + cc % m;
+            base_swz[b] = swizzle(n0[b]);
+            if (col[b]) {
 #pragma unroll
-        for (int j = 0; j < r; ++j) {
-            float2 v = x[j];
-            if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0 + j * m)));
-            at(j) = v;
+                for (int j = 0; j < r; ++j) x[b][j] = at(col[b], base_swz[b], j);
+            }
+        }
+#pragma unroll
+        for (int b = 0; b < batch; ++b) {
+            if (!col[b]) continue;
+            small_dft<r>(x[b]);
+#pragma unroll
+            for (int j = 0; j < r; ++j) {
+                float2 v = x[b][j];
+                if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0[b] + j * m)));
+                at(col[b], base_swz[b], j) = v;
+            }
         }
     }
 }
@@ -702,7 +718,7 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
     const T *ig = static_cast<const T *>(p.in_gate);
     const int L = int(p.seq_len);
     if (rows_vectorizable<T>(p)) {
-        // The CTA's elements: all of them, or its half of the pair in a cluster.
+        // The CTA's elements: all of them, or its N_LOCAL positions in a cluster.
         constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
         constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
         const int n_begin = cta_rank<G>() * G::N_LOCAL;
@@ -883,7 +899,7 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_k
     DftFragments f;
     make_dft_fragments(f, threadIdx.x & 31);
     const Twiddles tw{tw_table, tw_table + 64, static_cast<const float4 *>(p.twiddle_tables)};
-    stage_barrier<G>(true);  // stage 0 reads the partner's half in a cluster
+    stage_barrier<G>(true);  // stage 0 reads the partners' parts in a cluster
 
     // Rows are full complex sequences: no zero padding to skip.
     const bool full_rows = p.mode == mode_rows || p.mode == mode_rows_transform;

@@ -52,14 +52,20 @@ def smem_bytes(n, pairs, cluster=1):
     return pairs * (n // cluster) * 8 + (64 + n // 64) * 8 + pairs * 32
 
 
-# Hopper (sm_90) variants that split one pair over a 2-CTA thread-block cluster:
-# at 16K a single CTA needs 133 KiB and runs alone on its SM; two CTAs of 68 KiB
-# each run like the 8K kernel, two pairs' halves per SM.
-CLUSTER_SIZES = {16384: 2}
+# Hopper (sm_90) variants that split one pair over a thread-block cluster of C
+# CTAs, each holding N / C elements; only the outermost stage (a CUDA-core stage
+# of radix >= C) crosses CTAs, through distributed shared memory.
+#   16K, C = 2: a single CTA needs 133 KiB and runs alone on its SM; two CTAs of
+#               68 KiB each run like the 8K kernel, two pairs' halves per SM.
+#   32K, C = 2: 16K elements (133 KiB) per CTA, 16 warps, one CTA per SM.
+#   32K, C = 4: 8K elements (68 KiB) per CTA, two CTAs per SM; radix-8 outer stage.
+# 32K complex fp32 (256 KiB) fits no single SM, so 32K is fused only with clusters.
+CLUSTER_SIZES = {16384: [2], 32768: [2, 4]}
+CLUSTER_MAX_LOG2 = 15
 
 
 def variants():
-    for log2n in range(8, MAX_FUSED_LOG2 + 1):
+    for log2n in range(8, CLUSTER_MAX_LOG2 + 1):
         n = 1 << log2n
         for f in factorizations(log2n):
             assert all(x in (2, 4, 8, 16) for x in f)
@@ -72,12 +78,14 @@ def variants():
             p = pairs_per_cta(n)
             name = "fused_n%d_%s" % (n, "x".join(map(str, f)))
             base = dict(n=n, factors=f, small=small + [1] * (2 - len(small)), num_tc=len(f) - len(small))
-            yield dict(base, name=name, threads=threads_for(n), pairs=p, smem=smem_bytes(n, p), min_sm=MIN_SM,
-                       cluster=1)
-            if n in CLUSTER_SIZES:
-                c = CLUSTER_SIZES[n]
-                yield dict(base, name=name + "_c%d" % c, threads=256, pairs=1, smem=smem_bytes(n, 1, c), min_sm=90,
-                           cluster=c)
+            if log2n <= MAX_FUSED_LOG2:
+                yield dict(base, name=name, threads=threads_for(n), pairs=p, smem=smem_bytes(n, p), min_sm=MIN_SM,
+                           cluster=1)
+            for c in CLUSTER_SIZES.get(n, []):
+                if f[0] < c:
+                    continue  # the cross-CTA stage must pair elements of every CTA
+                yield dict(base, name=name + "_c%d" % c, threads=threads_for(n // c), pairs=1,
+                           smem=smem_bytes(n, 1, c), min_sm=90, cluster=c)
 
 
 def write(path, text):

@@ -30,7 +30,7 @@ const std::vector<KernelVariant> &kernel_table() {
 bool kernels_compiled() { return FFC_WITH_CUDA != 0; }
 
 bool KernelVariant::can_implement(uint64_t n, const DeviceCaps &caps) const {
-    return n == fft_size && caps.sm() >= min_sm && smem_bytes <= caps.smem_per_block;
+    return n == fft_size && caps.sm() >= min_sm && smem_bytes <= caps.smem_per_block && cluster <= caps.max_cluster;
 }
 
 }  // namespace ffc::plan

@@ -321,6 +321,8 @@ std::string infeasibility_reason(const KernelVariant &v, uint64_t n, const Devic
     if (caps.sm() < v.min_sm) add(strprintf("needs sm_%d or newer, device is sm_%d", v.min_sm, caps.sm()));
     if (v.smem_bytes > caps.smem_per_block)
         add(strprintf("needs %zu B of shared memory, device allows %zu", v.smem_bytes, caps.smem_per_block));
+    if (v.cluster > caps.max_cluster)
+        add(strprintf("needs thread-block clusters of %d CTAs, device allows %d", v.cluster, caps.max_cluster));
     return why;
 }
 
@@ -417,9 +419,13 @@ std::vector<Candidate> multipass_candidates(uint64_t n, DType dtype, const Devic
     return out;
 }
 
-uint64_t largest_fused_size() {
+// Largest N that one CTA fuses (cluster variants go further on Hopper). Above it
+// the multi-pass path is always a candidate: it runs on every device, and where a
+// cluster variant of size N exists the cost model chooses between the two.
+uint64_t largest_one_cta_size() {
     uint64_t m = 0;
-    for (const KernelVariant &v : kernel_table()) m = std::max(m, v.fft_size);
+    for (const KernelVariant &v : kernel_table())
+        if (v.cluster <= 1) m = std::max(m, v.fft_size);
     return m;
 }
 
@@ -462,14 +468,14 @@ Decision make_plan(uint64_t fft_size, DType dtype, Backend backend, const Device
     if (backend == Backend::cpu) {
         d.candidates = cpu_candidates(fft_size, dtype, caps, d.ref_sequences, forced_factors);
     } else {
-        const uint64_t limit = largest_fused_size();
+        d.candidates = cuda_candidates(fft_size, dtype, caps, d.ref_sequences);
+        const uint64_t limit = largest_one_cta_size();
         if (fft_size > limit) {
-            d.candidates = multipass_candidates(fft_size, dtype, caps, d.ref_sequences);
-            if (d.candidates.empty())
+            std::vector<Candidate> mp = multipass_candidates(fft_size, dtype, caps, d.ref_sequences);
+            if (mp.empty() && d.candidates.empty())
                 fail(FFC_ERROR_NO_KERNEL, "no multi-pass split N = M x N_in (M <= " + std::to_string(model::kMaxOuter) +
                                               ", N_in a compiled fused size <= " + std::to_string(limit) + ") for " + where);
-        } else {
-            d.candidates = cuda_candidates(fft_size, dtype, caps, d.ref_sequences);
+            d.candidates.insert(d.candidates.end(), mp.begin(), mp.end());
         }
         if (d.candidates.empty()) fail(FFC_ERROR_NO_KERNEL, "no compiled kernel variant for " + where);
     }

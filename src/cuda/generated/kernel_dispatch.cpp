@@ -70,6 +70,18 @@ void prepare_fused_n16384_8x8x16x16_c2();
 size_t table_bytes_fused_n16384_8x8x16x16_c2();
 void build_tables_fused_n16384_8x8x16x16_c2(void *, void *);
 void launch_fused_n16384_8x8x16x16_c2(const FusedParams &, void *);
+void prepare_fused_n32768_8x16x16x16_c2();
+size_t table_bytes_fused_n32768_8x16x16x16_c2();
+void build_tables_fused_n32768_8x16x16x16_c2(void *, void *);
+void launch_fused_n32768_8x16x16x16_c2(const FusedParams &, void *);
+void prepare_fused_n32768_8x16x16x16_c4();
+size_t table_bytes_fused_n32768_8x16x16x16_c4();
+void build_tables_fused_n32768_8x16x16x16_c4(void *, void *);
+void launch_fused_n32768_8x16x16x16_c4(const FusedParams &, void *);
+void prepare_fused_n32768_2x4x16x16x16_c2();
+size_t table_bytes_fused_n32768_2x4x16x16x16_c2();
+void build_tables_fused_n32768_2x4x16x16x16_c2(void *, void *);
+void launch_fused_n32768_2x4x16x16x16_c2(const FusedParams &, void *);
 }  // namespace generated
 
 using namespace generated;
@@ -91,6 +103,9 @@ static const FusedKernelEntry kFusedKernels[] = {
     {"fused_n16384_4x16x16x16_c2", &prepare_fused_n16384_4x16x16x16_c2, &table_bytes_fused_n16384_4x16x16x16_c2, &build_tables_fused_n16384_4x16x16x16_c2, &launch_fused_n16384_4x16x16x16_c2},
     {"fused_n16384_8x8x16x16", &prepare_fused_n16384_8x8x16x16, &table_bytes_fused_n16384_8x8x16x16, &build_tables_fused_n16384_8x8x16x16, &launch_fused_n16384_8x8x16x16},
     {"fused_n16384_8x8x16x16_c2", &prepare_fused_n16384_8x8x16x16_c2, &table_bytes_fused_n16384_8x8x16x16_c2, &build_tables_fused_n16384_8x8x16x16_c2, &launch_fused_n16384_8x8x16x16_c2},
+    {"fused_n32768_8x16x16x16_c2", &prepare_fused_n32768_8x16x16x16_c2, &table_bytes_fused_n32768_8x16x16x16_c2, &build_tables_fused_n32768_8x16x16x16_c2, &launch_fused_n32768_8x16x16x16_c2},
+    {"fused_n32768_8x16x16x16_c4", &prepare_fused_n32768_8x16x16x16_c4, &table_bytes_fused_n32768_8x16x16x16_c4, &build_tables_fused_n32768_8x16x16x16_c4, &launch_fused_n32768_8x16x16x16_c4},
+    {"fused_n32768_2x4x16x16x16_c2", &prepare_fused_n32768_2x4x16x16x16_c2, &table_bytes_fused_n32768_2x4x16x16x16_c2, &build_tables_fused_n32768_2x4x16x16x16_c2, &launch_fused_n32768_2x4x16x16x16_c2},
 };
 
 const FusedKernelEntry *find_fused_kernel(const char *name) {
