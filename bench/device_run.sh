@@ -17,19 +17,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-/tmp/ffc-device}
 mkdir -p "$out"
 build=$root/build-device
-deps=$root/.device
 archs=${FFC_CUDA_ARCHS:-90}
 
 log() { echo "[device_run $(date +%H:%M:%S)] $*"; }
 
-if [ -d "$deps" ]; then
-    sed "s|^prefix=.*|prefix=$deps|" "$deps/lib/pkgconfig/fftw3.pc.in" > "$deps/lib/pkgconfig/fftw3.pc"
-    export CMAKE_PREFIX_PATH=$deps${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
-    export PKG_CONFIG_PATH=$deps/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-    export LD_LIBRARY_PATH=$deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-    export CPATH=$deps/include${CPATH:+:$CPATH}
-fi
-export PATH=/usr/local/cuda/bin:$PATH
+. "$root/bench/device_env.sh"
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$out/gpu.txt" 2>&1
 cat "$out/gpu.txt"

@@ -38,6 +38,20 @@
 
 #include "cuda/launch.hpp"
 
+// Tuning knobs, fixed at build time (bench/tune_build.sh compares settings on a GPU):
+//   FFC_FUSED_MIN_BLOCKS       resident 256-thread CTAs per SM the register budget targets
+//   FFC_SMALL_STAGE_BATCH      columns a thread of a CUDA-core stage loads before computing
+//                              (0: 8 / radix elements in flight; n > 0: n columns)
+// Measured on the H100 (2026-11-22, forward fp16, ms): 3 CTAs per SM spill and lose
+// (16K: 10.07 against 7.97); batching the CUDA-core stages' columns (0) costs
+// registers and gains nothing (8K: 3.29 against 3.22, 16K: 8.02 against 7.97).
+#ifndef FFC_FUSED_MIN_BLOCKS
+#define FFC_FUSED_MIN_BLOCKS 2
+#endif
+#ifndef FFC_SMALL_STAGE_BATCH
+#define FFC_SMALL_STAGE_BATCH 1
+#endif
+
 namespace ffc::cuda::fused {
 
 // ---------------------------------------------------------------------------
@@ -58,7 +72,7 @@ struct Geometry {
     static constexpr int THREADS = THREADS_;
     static constexpr int WARPS = THREADS / 32;
     // Resident CTAs per SM the register budget is tuned for (__launch_bounds__).
-    static constexpr int min_blocks_per_sm = THREADS >= 512 ? 1 : 2;
+    static constexpr int min_blocks_per_sm = THREADS >= 512 ? 1 : FFC_FUSED_MIN_BLOCKS;
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
 
@@ -305,14 +319,14 @@ __device__ __forceinline__ void small_dft(float2 (&x)[R]) {
 
 // A CUDA-core stage (factor 2, 4 or 8; always outermost, so inner ≥ 16 and a
 // half-warp touches 16 consecutive elements). TW: stage whose twiddle the
-// epilogue applies, or -1. Each thread takes 8 / r columns per step and issues
-// all their loads before the first butterfly, so shared-memory (and, across a
-// cluster, distributed shared-memory) latency is paid once per step, not per column.
+// epilogue applies, or -1. Each thread takes `batch` columns per step and issues
+// all their loads before the first butterfly (FFC_SMALL_STAGE_BATCH; one column,
+// as measured best on the H100).
 template <class G, int S, int TW>
 __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw, float2 *const *parts) {
     constexpr int r = G::radix(S), m = G::inner(S), cols = G::N / r;
     constexpr int local_cols = cols * G::PAIRS / G::CLUSTER;  // columns are block-major: a CTA's share is contiguous
-    constexpr int batch = r >= 8 ? 1 : 8 / r;  // 8 elements in flight: more costs registers (spills)
+    constexpr int batch = FFC_SMALL_STAGE_BATCH > 0 ? FFC_SMALL_STAGE_BATCH : r >= 8 ? 1 : 8 / r;
     // The outermost stage of a cluster variant spans every CTA of the cluster (see Geometry).
     constexpr bool cross = G::CLUSTER > 1 && S == 0;
     const int first = cta_rank<G>() * local_cols;
