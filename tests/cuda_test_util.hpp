@@ -1,11 +1,12 @@
 // Helpers shared by the CUDA backend's tests (test_cuda_forward.cpp,
-// test_cuda_backward.cpp): device buffers, plans, and the CUDA precision rule.
+// test_cuda_backward.cpp, test_cuda_multipass.cpp): device buffers, plans, and the CUDA precision rule.
 // Only included by translation units built with FFC_WITH_CUDA.
 #pragma once
 
 #include <catch2/catch.hpp>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -161,6 +162,35 @@ inline HostTensor run_forward(const GpuCase &c, const HostProblem &hp, ffc_backe
     CUDA_REQUIRE(cudaDeviceSynchronize());
     dy.download(y.data());
     return y;
+}
+
+// Forced multi-pass factorisations covering every outer size M = 2 .. 256 (the
+// planner's picks cover only some M), for the multi-pass forward and backward
+// suites. The first factor is M; the rest is the inner fused kernel's.
+struct ForcedSplit {
+    int64_t n;
+    std::vector<uint32_t> factors;
+    std::string label() const {
+        std::string l;
+        for (size_t i = 0; i < factors.size(); ++i) l += (i ? "x" : "") + std::to_string(factors[i]);
+        return l;
+    }
+    // The zero-terminated array of ffc_plan_desc_t::force_factors.
+    std::vector<uint32_t> force() const {
+        std::vector<uint32_t> f(FFC_MAX_FACTORS, 0);
+        std::copy(factors.begin(), factors.end(), f.begin());
+        return f;
+    }
+};
+// None of these factor lists is also a fused variant's (32K has cluster variants on
+// sm_90: 8x16x16x16 and 2x4x16x16x16), so every one runs the multi-pass path.
+inline std::vector<ForcedSplit> multipass_forced_splits() {
+    return {
+        {65536, {4, 4, 16, 16, 16}}, {32768, {2, 8, 8, 16, 16}}, {32768, {4, 2, 16, 16, 16}},
+        {32768, {4, 8, 4, 16, 16}},  {32768, {8, 4, 4, 16, 16}},  {32768, {16, 8, 16, 16}},
+        {32768, {32, 4, 16, 16}},    {32768, {64, 2, 16, 16}},    {32768, {128, 16, 16}},
+        {65536, {256, 16, 16}},      {65536, {256, 4, 4, 16}},    {131072, {8, 4, 16, 16, 16}},
+    };
 }
 
 // dk is fp32 in every plan, so the rule for it is the fp32 one whatever the I/O

@@ -1,6 +1,7 @@
 // CUDA backend, backward path (issue 5): every fused size against the fp64
 // oracle, every subset of outputs, bitwise determinism, graph capture, finite
-// differences, and dk split into several chunks of channels and of pairs.
+// differences, and dk split into several chunks of channels and of pairs; the
+// same for the multi-pass sizes (N = 32K .. 4M, tagged [mp_backward] as well).
 // Tagged [gpu]: main.cpp skips the whole group (exit 77) on a machine without
 // a CUDA device.
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #if FFC_WITH_CUDA
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -56,8 +58,9 @@ struct DeviceProblem {
     size_t ws_size = 0;
     DeviceBuffer u, k, dy, du, dk, dig, dog;
     std::unique_ptr<DeviceBuffer> ig, og, ws;
-    explicit DeviceProblem(const HostProblem &h)
-        : hp(h), plan(uint64_t(h.c.n), h.c.dtype, FFC_BACKEND_CUDA), shape{h.c.B, h.c.H, h.c.L, h.c.K},
+    // force: the plan's factorisation (NULL: the planner's choice).
+    explicit DeviceProblem(const HostProblem &h, const uint32_t *force = nullptr)
+        : hp(h), plan(uint64_t(h.c.n), h.c.dtype, FFC_BACKEND_CUDA, force), shape{h.c.B, h.c.H, h.c.L, h.c.K},
           u(h.u.bytes()), k(h.k.size() * 4), dy(h.dy.bytes()), du(h.u.bytes()), dk(h.k.size() * 4),
           dig(h.u.bytes()), dog(h.u.bytes()) {
         REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
@@ -153,14 +156,113 @@ BackwardRequest request_of(const Wanted &w) {
     return r;
 }
 
-void check_case(const Case &c, const Wanted &w = {}) {
+void check_case(const Case &c, const Wanted &w = {}, const uint32_t *force = nullptr) {
     Rng rng;
     INFO(c.str() << " " << w.str() << " seed=" << rng.seed());
     const HostProblem hp(c, rng);
-    DeviceProblem dp(hp);
+    DeviceProblem dp(hp, force);
+    INFO(describe_plan(dp.plan).substr(0, 400));
     const Grads g = dp.run(w);
     const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data(), request_of(w));
     check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), w);
+}
+
+// Every subset of the four outputs on a gated case (the unwanted ones untouched,
+// each wanted one bitwise the same as when all are wanted), nothing wanted, and
+// du or dk alone on the ungated twin of the case.
+void check_output_subsets(const Case &c) {
+    Rng rng;
+    INFO(c.str() << " seed=" << rng.seed());
+    const HostProblem hp(c, rng);
+    DeviceProblem dp(hp);
+    const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
+    const ErrorScales sc = error_scales(hp.prob, hp.inputs(), hp.dy.data());
+    const Grads all = dp.run();
+    check_grads(hp, all, ref, sc, Wanted{});
+    for (int mask = 1; mask < 16; ++mask) {
+        Wanted w;
+        w.du = mask & 1;
+        w.dk = mask & 2;
+        w.d_in_gate = mask & 4;
+        w.d_out_gate = mask & 8;
+        INFO(w.str());
+        const Grads g = dp.run(w);
+        check_grads(hp, g, ref, sc, w);
+        // A requested output does not depend on what else was requested.
+        if (w.du) CHECK(g.du.bitwise_equal(all.du));
+        if (w.dk) CHECK(std::memcmp(g.dk.data(), all.dk.data(), g.dk.size() * sizeof(float)) == 0);
+        if (w.d_in_gate) CHECK(g.d_in_gate.bitwise_equal(all.d_in_gate));
+        if (w.d_out_gate) CHECK(g.d_out_gate.bitwise_equal(all.d_out_gate));
+    }
+    // Nothing wanted: a successful no-op.
+    const Grads none = dp.run(Wanted{false, false, false, false});
+    CHECK(all_poisoned(none.du));
+    CHECK(all_poisoned(none.dk));
+    // Ungated: only du and dk exist; one of them alone.
+    Case cu = c;
+    cu.gated = false;
+    const HostProblem hu(cu, rng);
+    DeviceProblem du(hu);
+    const BackwardReference ref_u = reference_backward(hu.prob, hu.inputs(), hu.dy.data());
+    const ErrorScales sc_u = error_scales(hu.prob, hu.inputs(), hu.dy.data());
+    for (const Wanted &w : {Wanted{true, false, false, false}, Wanted{false, true, false, false}}) {
+        INFO("ungated " << w.str());
+        check_grads(hu, du.run(w), ref_u, sc_u, w);
+    }
+}
+
+// On a non-blocking stream, twice (bitwise the same), after a forward sharing the
+// workspace (the same bits), and captured into a CUDA graph and replayed twice
+// (the same bits). c must be gated.
+void check_deterministic_and_capturable(const Case &c) {
+    Rng rng;
+    INFO(c.str() << " seed=" << rng.seed());
+    const HostProblem hp(c, rng);
+    DeviceProblem dp(hp);
+    const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
+    const ErrorScales sc = error_scales(hp.prob, hp.inputs(), hp.dy.data());
+    cudaStream_t stream;
+    CUDA_REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+
+    // 1. On a non-blocking user stream, synchronising only that stream; twice:
+    //    bitwise the same (dk's batch reduction has a fixed order).
+    Grads first(c), second(c);
+    for (Grads *g : {&first, &second}) {
+        dp.poison_outputs();
+        REQUIRE(dp.backward(Wanted{}, stream) == FFC_SUCCESS);
+        CUDA_REQUIRE(cudaStreamSynchronize(stream));
+        *g = dp.download();
+    }
+    check_grads(hp, first, ref, sc, Wanted{});
+    CHECK(first.bitwise_equal(second));
+
+    // 2. Forward then backward sharing one workspace, on the stream: same bits.
+    DeviceBuffer y(hp.u.bytes());
+    REQUIRE(ffc_conv_forward(dp.plan.p, &dp.shape, dp.u.ptr, dp.k.get<float>(), dp.ig->ptr, dp.og->ptr, y.ptr,
+                             dp.ws->ptr, dp.ws_size, reinterpret_cast<ffc_stream_t>(stream)) == FFC_SUCCESS);
+    dp.poison_outputs();
+    REQUIRE(dp.backward(Wanted{}, stream) == FFC_SUCCESS);
+    CUDA_REQUIRE(cudaStreamSynchronize(stream));
+    CHECK(dp.download().bitwise_equal(first));
+
+    // 3. Captured into a CUDA graph and replayed (twice): bitwise the same.
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CUDA_REQUIRE(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    const ffc_status_t captured = dp.backward(Wanted{}, stream);
+    CUDA_REQUIRE(cudaStreamEndCapture(stream, &graph));
+    REQUIRE(captured == FFC_SUCCESS);
+    CUDA_REQUIRE(cudaGraphInstantiate(&exec, graph, 0));
+    for (int replay = 0; replay < 2; ++replay) {
+        dp.poison_outputs();
+        CUDA_REQUIRE(cudaGraphLaunch(exec, stream));
+        CUDA_REQUIRE(cudaStreamSynchronize(stream));
+        INFO("replay " << replay);
+        CHECK(dp.download().bitwise_equal(first));
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    CUDA_REQUIRE(cudaStreamDestroy(stream));
 }
 
 }  // namespace
@@ -176,100 +278,11 @@ TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L
 }
 
 TEST_CASE("cuda backward: every subset of outputs; the others stay untouched", "[gpu][cuda_backward]") {
-    for (int64_t n : {256, 4096}) {
-        const Case c{n, 3, 2, n - 7, n / 2 + 1, FFC_DTYPE_BF16, true};
-        Rng rng;
-        INFO(c.str() << " seed=" << rng.seed());
-        const HostProblem hp(c, rng);
-        DeviceProblem dp(hp);
-        const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
-        const ErrorScales sc = error_scales(hp.prob, hp.inputs(), hp.dy.data());
-        const Grads all = dp.run();
-        check_grads(hp, all, ref, sc, Wanted{});
-        for (int mask = 1; mask < 16; ++mask) {
-            Wanted w;
-            w.du = mask & 1;
-            w.dk = mask & 2;
-            w.d_in_gate = mask & 4;
-            w.d_out_gate = mask & 8;
-            INFO(w.str());
-            const Grads g = dp.run(w);
-            check_grads(hp, g, ref, sc, w);
-            // A requested output does not depend on what else was requested.
-            if (w.du) CHECK(g.du.bitwise_equal(all.du));
-            if (w.dk) CHECK(std::memcmp(g.dk.data(), all.dk.data(), g.dk.size() * sizeof(float)) == 0);
-            if (w.d_in_gate) CHECK(g.d_in_gate.bitwise_equal(all.d_in_gate));
-            if (w.d_out_gate) CHECK(g.d_out_gate.bitwise_equal(all.d_out_gate));
-        }
-        // Nothing wanted: a successful no-op.
-        const Grads none = dp.run(Wanted{false, false, false, false});
-        CHECK(all_poisoned(none.du));
-        CHECK(all_poisoned(none.dk));
-        // Ungated: only du and dk exist; one of them alone.
-        const Case cu{n, 3, 2, n - 7, n / 2 + 1, FFC_DTYPE_BF16, false};
-        const HostProblem hu(cu, rng);
-        DeviceProblem du(hu);
-        const BackwardReference ref_u = reference_backward(hu.prob, hu.inputs(), hu.dy.data());
-        const ErrorScales sc_u = error_scales(hu.prob, hu.inputs(), hu.dy.data());
-        for (const Wanted &w : {Wanted{true, false, false, false}, Wanted{false, true, false, false}}) {
-            INFO("ungated " << w.str());
-            check_grads(hu, du.run(w), ref_u, sc_u, w);
-        }
-    }
+    for (int64_t n : {256, 4096}) check_output_subsets(Case{n, 3, 2, n - 7, n / 2 + 1, FFC_DTYPE_BF16, true});
 }
 
 TEST_CASE("cuda backward: deterministic, stream-ordered, graph-capturable", "[gpu][cuda_backward][sanitize]") {
-    for (int64_t n : {256, 2048}) {
-        const Case c{n, 5, 3, n - 5, n / 4, FFC_DTYPE_BF16, true};
-        Rng rng;
-        INFO(c.str() << " seed=" << rng.seed());
-        const HostProblem hp(c, rng);
-        DeviceProblem dp(hp);
-        const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
-        const ErrorScales sc = error_scales(hp.prob, hp.inputs(), hp.dy.data());
-        cudaStream_t stream;
-        CUDA_REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-
-        // 1. On a non-blocking user stream, synchronising only that stream; twice:
-        //    bitwise the same (dk's batch reduction has a fixed order).
-        Grads first(c), second(c);
-        for (Grads *g : {&first, &second}) {
-            dp.poison_outputs();
-            REQUIRE(dp.backward(Wanted{}, stream) == FFC_SUCCESS);
-            CUDA_REQUIRE(cudaStreamSynchronize(stream));
-            *g = dp.download();
-        }
-        check_grads(hp, first, ref, sc, Wanted{});
-        CHECK(first.bitwise_equal(second));
-
-        // 2. Forward then backward sharing one workspace, on the stream: same bits.
-        DeviceBuffer y(hp.u.bytes());
-        REQUIRE(ffc_conv_forward(dp.plan.p, &dp.shape, dp.u.ptr, dp.k.get<float>(), dp.ig->ptr, dp.og->ptr, y.ptr,
-                                 dp.ws->ptr, dp.ws_size, reinterpret_cast<ffc_stream_t>(stream)) == FFC_SUCCESS);
-        dp.poison_outputs();
-        REQUIRE(dp.backward(Wanted{}, stream) == FFC_SUCCESS);
-        CUDA_REQUIRE(cudaStreamSynchronize(stream));
-        CHECK(dp.download().bitwise_equal(first));
-
-        // 3. Captured into a CUDA graph and replayed (twice): bitwise the same.
-        cudaGraph_t graph;
-        cudaGraphExec_t exec;
-        CUDA_REQUIRE(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-        const ffc_status_t captured = dp.backward(Wanted{}, stream);
-        CUDA_REQUIRE(cudaStreamEndCapture(stream, &graph));
-        REQUIRE(captured == FFC_SUCCESS);
-        CUDA_REQUIRE(cudaGraphInstantiate(&exec, graph, 0));
-        for (int replay = 0; replay < 2; ++replay) {
-            dp.poison_outputs();
-            CUDA_REQUIRE(cudaGraphLaunch(exec, stream));
-            CUDA_REQUIRE(cudaStreamSynchronize(stream));
-            INFO("replay " << replay);
-            CHECK(dp.download().bitwise_equal(first));
-        }
-        cudaGraphExecDestroy(exec);
-        cudaGraphDestroy(graph);
-        CUDA_REQUIRE(cudaStreamDestroy(stream));
-    }
+    for (int64_t n : {256, 2048}) check_deterministic_and_capturable(Case{n, 5, 3, n - 5, n / 4, FFC_DTYPE_BF16, true});
 }
 
 TEST_CASE("cuda backward: workspace covers both passes and is checked", "[gpu][cuda_backward]") {
@@ -463,6 +476,120 @@ TEST_CASE("cuda backward: finite differences of <dy, y> match every gradient", "
                             norm(dir.og) * cuda_tolerance(ref.d_out_gate, c.dtype, c.n, sc.d_out_gate) *
                                 vnorm(ref.d_out_gate));
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Multi-pass plans (N ≥ 32K, src/cuda/multipass.hpp): the same two convolutions
+// as multi-pass convolutions, dk's reduction in the multi-pass spectrum layout,
+// then the inner mode_rows_inverse and the outer inverse pass. Also tagged
+// [mp_backward] to run them alone.
+// ---------------------------------------------------------------------------
+
+TEST_CASE("cuda backward, multi-pass: every N from 32K to 4M, fp16/bf16, L = N and N/2, gated and ungated",
+          "[gpu][cuda_backward][mp_backward]") {
+    for (int64_t n = 32768; n <= 4194304; n *= 2)
+        for (ffc_dtype_t dt : {FFC_DTYPE_FP16, FFC_DTYPE_BF16})
+            for (bool gated : {true, false}) {
+                // B·H small at large N so the fp64 oracle stays quick; odd B and
+                // several chunks at the large sizes are covered by the chunk test.
+                const int64_t B = n <= 262144 ? 3 : n <= 1048576 ? 2 : 1, H = n <= 262144 ? 2 : 1;
+                check_case(Case{n, B, H, n, n, dt, gated});          // circular
+                check_case(Case{n, B, H, n / 2, n / 2, dt, gated});  // causal: upper rows skipped
+            }
+}
+
+TEST_CASE("cuda backward, multi-pass: every outer size M = 2 .. 256 (forced splits)",
+          "[gpu][cuda_backward][mp_backward]") {
+    for (const ForcedSplit &sp : multipass_forced_splits()) {
+        INFO("forced " << sp.label());
+        const std::vector<uint32_t> force = sp.force();
+        check_case(Case{sp.n, 3, 2, sp.n, sp.n, FFC_DTYPE_FP16, true}, Wanted{}, force.data());
+        check_case(Case{sp.n, 3, 2, sp.n / 2, sp.n / 2, FFC_DTYPE_BF16, false}, Wanted{}, force.data());
+    }
+}
+
+TEST_CASE("cuda backward, multi-pass: odd L and K, short K, fp32 I/O", "[gpu][cuda_backward][mp_backward]") {
+    check_case(Case{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true});  // odd L, K: scalar outer I/O
+    check_case(Case{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false});                 // K < N_in: one row of dk
+    check_case(Case{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true});
+    check_case(Case{262144, 3, 1, 131072, 131072, FFC_DTYPE_FP32, false});
+}
+
+TEST_CASE("cuda backward, multi-pass: every subset of outputs; the others stay untouched",
+          "[gpu][cuda_backward][mp_backward]") {
+    check_output_subsets(Case{65536, 3, 2, 65536 - 7, 65536 / 2 + 1, FFC_DTYPE_BF16, true});  // scalar outer I/O
+    check_output_subsets(Case{131072, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true});           // two-element I/O
+}
+
+TEST_CASE("cuda backward, multi-pass: deterministic, stream-ordered, graph-capturable",
+          "[gpu][cuda_backward][mp_backward]") {
+    check_deterministic_and_capturable(Case{65536, 5, 3, 65536 - 5, 65536 / 4, FFC_DTYPE_BF16, true});
+    check_deterministic_and_capturable(Case{262144, 5, 1, 262144, 131072, FFC_DTYPE_FP16, true});
+}
+
+// One workspace size for forward and backward: the filter's spectrum (H·N·8
+// bytes) plus four chunk buffers (Z, W_v, W_dz and the channels' sum), each at
+// least one sequence (8·N bytes) and — aimed at the L2 — at most the larger of
+// the L2 and one sequence, whatever B.
+TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and backward, checked",
+          "[gpu][cuda_backward][mp_backward]") {
+    const int64_t n = 65536;
+    const Case c{n, 3, 2, n, n, FFC_DTYPE_FP16, true};
+    Rng rng;
+    const HostProblem hp(c, rng);
+    DeviceProblem dp(hp);
+    int device = 0, l2 = 0;
+    CUDA_REQUIRE(cudaGetDevice(&device));
+    CUDA_REQUIRE(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+    const size_t seq = size_t(n) * 8, spectrum = size_t(c.H) * seq;
+    const size_t most = spectrum + 4 * std::max(size_t(l2), seq) + 5 * 256;
+    CHECK(dp.ws_size >= spectrum + 4 * seq);
+    CHECK(dp.ws_size <= most);
+    // B·H far beyond one chunk: still the spectrum plus four chunks.
+    const ffc_shape_t big{4096, c.H, n, n};
+    size_t big_ws = 0;
+    REQUIRE(ffc_plan_get_workspace_size(dp.plan.p, &big, &big_ws) == FFC_SUCCESS);
+    CHECK(big_ws <= most);
+
+    dp.poison_outputs();
+    const ffc_status_t st = ffc_conv_backward(dp.plan.p, &dp.shape, dp.dy.ptr, dp.u.ptr, dp.k.get<float>(), dp.ig->ptr,
+                                              dp.og->ptr, dp.du.ptr, dp.dk.get<float>(), dp.dig.ptr, dp.dog.ptr,
+                                              dp.ws->ptr, dp.ws_size - 1, nullptr);
+    CHECK(st == FFC_ERROR_WORKSPACE_TOO_SMALL);
+    CUDA_REQUIRE(cudaDeviceSynchronize());
+    const Grads g = dp.download();
+    CHECK(all_poisoned(g.du));
+    CHECK(all_poisoned(g.dk));
+    CHECK(all_poisoned(g.d_in_gate));
+    CHECK(all_poisoned(g.d_out_gate));
+}
+
+// Multi-pass work runs in chunks of items whose Z is aimed at the L2: a budget
+// of max(5/8 of the L2, 8·N) bytes per chunk (MultipassExecutor::chunking; the
+// same chunks carry W_v, W_dz and dk's sum). With an H100's 50 MiB L2 (31.25 MiB):
+//  * N = 128K, B = 3 (2 pairs of 1 MiB), H = 40: 15 channels fit, so chunks of
+//    14, 14 and 12 whole channels;
+//  * N = 1M, B = 7 (4 pairs × 8 MiB > budget): one channel at a time, its pairs
+//    in two chunks of 2, dk's sum accumulated over them in order;
+//  * N = 4M, B = 3 (2 pairs × 32 MiB): one pair per chunk.
+// dk alone (both convolutions reduced to pass 1 and the rows transform) gives
+// the same bits as with every output wanted.
+TEST_CASE("cuda backward, multi-pass: chunks of channels and of pairs", "[gpu][cuda_backward][mp_backward]") {
+    for (const Case &c : {Case{131072, 3, 40, 65536, 65536, FFC_DTYPE_FP16, true},
+                          Case{1048576, 7, 2, 524288, 524288, FFC_DTYPE_BF16, true},
+                          Case{4194304, 3, 1, 2097152, 2097152, FFC_DTYPE_FP16, false}}) {
+        Rng rng;
+        INFO(c.str() << " seed=" << rng.seed());
+        const HostProblem hp(c, rng);
+        DeviceProblem dp(hp);
+        dp.ws->poison(FFC_DTYPE_FP32);  // nothing may be read from the workspace before it is written
+        const Grads g = dp.run();
+        const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
+        check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), Wanted{});
+        const Grads dk_only = dp.run(Wanted{false, true, false, false});
+        CHECK(std::memcmp(dk_only.dk.data(), g.dk.data(), g.dk.size() * 4) == 0);
+        CHECK(all_poisoned(dk_only.du));
     }
 }
 

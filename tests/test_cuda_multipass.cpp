@@ -1,7 +1,8 @@
 // CUDA backend, multi-pass forward (N above the fused limit, DESIGN §3): every N
 // from 32768 to 4194304 against the fp64 oracle, the CPU backend at one size,
 // chunked workloads (several chunks of channels, and of pairs within a channel),
-// spectrum reuse, graph capture and in-place, and backward's NOT_SUPPORTED.
+// spectrum reuse, graph capture and in-place, and a backward on the same plan
+// (the multi-pass backward suite is in test_cuda_backward.cpp, [mp_backward]).
 // Tagged [gpu]: main.cpp skips the whole group (exit 77) without a CUDA device.
 #include <catch2/catch.hpp>
 
@@ -63,34 +64,17 @@ TEST_CASE("cuda multi-pass: plans above the fused limit are multi-pass and name 
 
 TEST_CASE("cuda multi-pass: every outer size M = 2 .. 256 (forced splits)", "[gpu][cuda_multipass]") {
     // The planner's picks cover only some M; force one split per M (and per inner variant found).
-    // None of these factor lists is also a fused variant's (32K has cluster variants on
-    // sm_90: 8x16x16x16 and 2x4x16x16x16), so every one runs the multi-pass path.
-    struct Split {
-        int64_t n;
-        std::vector<uint32_t> factors;
-    };
-    const std::vector<Split> splits = {
-        {65536, {4, 4, 16, 16, 16}}, {32768, {2, 8, 8, 16, 16}}, {32768, {4, 2, 16, 16, 16}},
-        {32768, {4, 8, 4, 16, 16}},  {32768, {8, 4, 4, 16, 16}},  {32768, {16, 8, 16, 16}},
-        {32768, {32, 4, 16, 16}},    {32768, {64, 2, 16, 16}},    {32768, {128, 16, 16}},
-        {65536, {256, 16, 16}},      {65536, {256, 4, 4, 16}},    {131072, {8, 4, 16, 16, 16}},
-    };
-    for (const Split &sp : splits)
+    for (const ForcedSplit &sp : multipass_forced_splits())
         for (bool half : {false, true}) {
             const int64_t L = half ? sp.n / 2 : sp.n;
             const GpuCase c{sp.n, 3, 2, L, L, FFC_DTYPE_FP16, true};
-            uint32_t force[FFC_MAX_FACTORS] = {0};
-            std::string label;
-            for (size_t i = 0; i < sp.factors.size(); ++i) {
-                force[i] = sp.factors[i];
-                label += (i ? "x" : "") + std::to_string(sp.factors[i]);
-            }
+            const std::vector<uint32_t> force = sp.force();
             Rng rng;
-            INFO("N=" << sp.n << " forced " << label << " L=" << L << " seed=" << rng.seed());
+            INFO("N=" << sp.n << " forced " << sp.label() << " L=" << L << " seed=" << rng.seed());
             const HostProblem hp(c, rng);
             const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
             const double tol = tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
-            Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA, force);
+            Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA, force.data());
             const ffc_shape_t shape{c.B, c.H, c.L, c.K};
             size_t ws_size = 0;
             REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
@@ -125,7 +109,7 @@ TEST_CASE("cuda multi-pass: every N from 32K to 4M, fp16/bf16, L = N and N/2, ga
 
 TEST_CASE("cuda multi-pass: odd L, short K, fp32 I/O and the CPU backend", "[gpu][cuda_multipass]") {
     check_case(GpuCase{65536, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true}, true);
-    check_case(GpuCase{32768, 3, 2, 32768 / 2 - 7, 32768 / 3 + 1, FFC_DTYPE_FP16, true});  // odd L: scalar path
+    check_case(GpuCase{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true});  // odd L: scalar path
     check_case(GpuCase{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false});
     check_case(GpuCase{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true});
     check_case(GpuCase{262144, 3, 1, 131072, 131072, FFC_DTYPE_FP32, false});
@@ -140,7 +124,7 @@ TEST_CASE("cuda multi-pass: workloads split into several chunks", "[gpu][cuda_mu
     check_case(GpuCase{4194304, 3, 1, 2097152, 2097152, FFC_DTYPE_FP16, false});
 }
 
-TEST_CASE("cuda multi-pass: stream, graph capture, spectrum reuse, in place; backward not supported",
+TEST_CASE("cuda multi-pass: stream, graph capture, spectrum reuse, in place, then backward",
           "[gpu][cuda_multipass][sanitize]") {
     const GpuCase c{65536, 3, 2, 65536 / 2, 65536 / 2, FFC_DTYPE_FP16, true};  // 32K is fused on sm_90
     Rng rng;
@@ -210,16 +194,30 @@ TEST_CASE("cuda multi-pass: stream, graph capture, spectrum reuse, in place; bac
     du.download(y_inplace.data());
     CHECK(y_inplace.bitwise_equal(y_stream));
 
-    // Backward above the fused limit is not implemented yet: a clear NOT_SUPPORTED.
+    // Backward on the same plan, stream and workspace (the backward suite is in
+    // test_cuda_backward.cpp): du and dk within the precision rule.
     du.upload(hp.u.data());
-    DeviceBuffer ddu(hp.u.bytes());
-    const ffc_status_t bst = ffc_conv_backward(plan.p, &shape, dy.ptr, du.ptr, dk.get<float>(), dig.ptr, dog.ptr,
-                                               ddu.ptr, nullptr, nullptr, nullptr, dws.ptr, ws_size, s);
+    DeviceBuffer grad_y(hp.dy.bytes()), grad_u(hp.u.bytes()), grad_k(hp.k.size() * 4);
+    grad_y.upload(hp.dy.data());
+    grad_u.poison(c.dtype);
+    grad_k.poison(FFC_DTYPE_FP32);
+    const ffc_status_t bst = ffc_conv_backward(plan.p, &shape, grad_y.ptr, du.ptr, dk.get<float>(), dig.ptr, dog.ptr,
+                                               grad_u.ptr, grad_k.get<float>(), nullptr, nullptr, dws.ptr, ws_size, s);
     char msg[512];
     ffc_last_error_message(msg, sizeof msg);
-    CHECK(bst == FFC_ERROR_NOT_SUPPORTED);
-    CHECK(std::string(msg).find("multi-pass") != std::string::npos);
+    INFO("ffc_conv_backward: " << msg);
+    REQUIRE(bst == FFC_SUCCESS);
     CUDA_REQUIRE(cudaStreamSynchronize(stream));
+    BackwardRequest want;
+    want.d_in_gate = want.d_out_gate = false;
+    const BackwardReference bref = reference_backward(hp.prob, hp.inputs(), hp.dy.data(), want);
+    const ErrorScales sc = error_scales(hp.prob, hp.inputs(), hp.dy.data());
+    HostTensor gu(c.dtype, count);
+    std::vector<float> gk(hp.k.size());
+    grad_u.download(gu.data());
+    grad_k.download(gk.data());
+    CHECK(rel_l2(gu, bref.du) <= cuda_tolerance(bref.du, c.dtype, c.n, sc.du));
+    CHECK(rel_l2(gk, bref.dk) <= cuda_dk_tolerance(bref.dk, c.n, sc.dk));
     CUDA_REQUIRE(cudaStreamDestroy(stream));
 }
 

@@ -301,9 +301,13 @@ FFC_API void ffc_plan_destroy(ffc_plan_t plan);
  * this large; for the CUDA backend it is device memory, aligned to 256 bytes.
  * May be 0, in which case workspace may be NULL.
  *
- * The CUDA backend needs the spectrum of k (H·N·8 bytes) plus, for the batch
- * reduction of dk, the spectra of a chunk of channels and batch pairs, which the
- * library caps at about 256 MiB; the value depends on the shape only.
+ * The CUDA backend needs the spectrum of k (H·N·8 bytes) plus chunk buffers
+ * that do not grow with B or H beyond one chunk: up to N = 16K, the spectra of
+ * a chunk of channels and batch pairs for the batch reduction of dk, capped at
+ * about 256 MiB; above 16K (multi-pass plans), four buffers of one chunk of
+ * sequences each (at least 8·N bytes, otherwise sized for the GPU's L2 cache:
+ * at most about 128 MiB in all on an H100). The value depends on the shape and
+ * the plan only.
  *
  * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE.
  */

@@ -17,6 +17,10 @@
 // dk runs mode_transform twice (W_v of every pair, then W_dz), the deterministic
 // reduction of spectral_reduce.cu, and mode_inverse, in chunks of channels and
 // pairs so that the spectra of a chunk stay within kDkChunkBudget bytes.
+//
+// Plans above the fused limit (N > 16K) hand forward, backward and kernel
+// spectra to cuda::MultipassExecutor (multipass.hpp), which computes the same
+// two convolutions and dk with multi-pass transforms.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -97,7 +101,7 @@ public:
     CudaExecutor(const plan::Decision &decision, int device) : n_(decision.fft_size), dtype_(decision.dtype), device_(device) {
         if (!decision.chosen.kernel) fail(FFC_ERROR_INTERNAL, "CUDA plan without a kernel variant");
         if (decision.chosen.path == plan::Path::multipass) {  // N above the fused limit (multipass.hpp)
-            multipass_ = std::make_unique<cuda::MultipassForward>(decision, device);
+            multipass_ = std::make_unique<cuda::MultipassExecutor>(decision, device);
             return;
         }
         kernel_ = cuda::find_fused_kernel(decision.chosen.kernel->name);
@@ -114,7 +118,7 @@ public:
 
     size_t spectrum_size(const Shape &s) const override { return size_t(s.channels) * n_ * 2 * sizeof(float); }
     // One number for forward and backward: the kernel spectrum, then dk's chunk
-    // buffers (see workspace_layout).
+    // buffers (see workspace_layout; multi-pass plans: MultipassExecutor::Layout).
     size_t workspace_size(const Shape &s) const override {
         if (multipass_) return multipass_->workspace_size(s);
         return workspace_layout(s, n_).total;
@@ -161,10 +165,8 @@ public:
     }
 
     void backward(const BackwardArgs &a) const override {
-        if (multipass_)
-            fail(FFC_ERROR_NOT_SUPPORTED, "backward is not implemented for multi-pass plans (N = " + std::to_string(n_) +
-                                              " is above the fused limit); only forward is available at this size");
         DeviceGuard guard(device_);
+        if (multipass_) return multipass_->backward(a);
         const Shape &s = a.shape;
         const WorkspaceLayout ws = workspace_layout(s, n_);
         char *const base = static_cast<char *>(a.workspace);
@@ -309,7 +311,7 @@ private:
     int device_;
     const cuda::FusedKernelEntry *kernel_ = nullptr;
     int pairs_per_cta_ = 1;
-    std::unique_ptr<cuda::MultipassForward> multipass_;  // set for multi-pass plans (nothing else is then)
+    std::unique_ptr<cuda::MultipassExecutor> multipass_;  // set for multi-pass plans (nothing else is then)
     std::unique_ptr<cuda::FusedTables> tables_;  // fused plans only
 };
 

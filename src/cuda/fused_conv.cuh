@@ -490,6 +490,10 @@ struct SlotDesc {
 };
 static_assert(sizeof(SlotDesc) == 32, "smem accounting assumes 32-byte descriptors");
 
+// Modes whose input is a spectrum (read by the middle stage from global memory):
+// no load, no forward stages.
+__device__ __forceinline__ bool spectrum_input(FusedMode m) { return m == mode_inverse || m == mode_rows_inverse; }
+
 template <class G>
 __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slot) {
     SlotDesc d{-1, -1, nullptr, nullptr};
@@ -510,6 +514,10 @@ __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slo
         const int64_t per_channel = p.rows_per_seq * p.pairs_per_channel;
         d.spectrum = static_cast<const float2 *>(p.spectrum) +
                      ((item / per_channel) * p.rows_per_seq + item % p.rows_per_seq) * G::N;
+        if (p.spectrum_out) d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
+    } else if (p.mode == mode_rows_inverse) {  // one spectrum row in, one complex row out
+        d.row_a = item * G::N;
+        d.spectrum = static_cast<const float2 *>(p.spectrum) + local * G::N;
     } else {
         const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
         const int64_t ba = 2 * pair, bb = 2 * pair + 1;
@@ -594,11 +602,11 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
         float4 k4v[4];
 #pragma unroll
         for (int i = 0; i < 4; ++i) k4v[i] = kv ? __ldg(kv + i) : make_float4(0.f, 0.f, 0.f, 0.f);
-        if (p.mode != mode_inverse) {
+        if (!spectrum_input(p.mode)) {
             tc_load<1>(s, slot_base, false, ah, al);
             tc_dft(f, ah, al, false, false, acc);
         }
-        if (info.spectrum_out && p.mode != mode_inverse) {  // the forward spectrum, in visit order
+        if (info.spectrum_out && !spectrum_input(p.mode)) {  // the forward spectrum, in visit order
             float4 *o = reinterpret_cast<float4 *>(info.spectrum_out + vofs);
 #pragma unroll
             for (int r = 0; r < 2; ++r)
@@ -610,7 +618,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
         }
         if (p.mode == mode_spectrum || p.mode == mode_transform || p.mode == mode_rows_transform) continue;
         float2 z[2][4];
-        if (p.mode == mode_inverse) {
+        if (spectrum_input(p.mode)) {
             // The spectrum itself is the product to invert.
 #pragma unroll
             for (int r = 0; r < 2; ++r)
@@ -881,7 +889,7 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_k
     if (threadIdx.x < G::PAIRS) slots[threadIdx.x] = make_slot_desc<G>(p, threadIdx.x);
     __syncthreads();
 
-    if (p.mode == mode_inverse) {
+    if (spectrum_input(p.mode)) {
         // Nothing to load: the middle stage reads the spectrum from global memory.
     } else if (p.mode == mode_rows || p.mode == mode_rows_transform) {
         const float4 *rows = static_cast<const float4 *>(p.rows);  // two complex values per float4
@@ -918,18 +926,23 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm) fused_conv_k
     // Rows are full complex sequences: no zero padding to skip.
     const bool full_rows = p.mode == mode_rows || p.mode == mode_rows_transform;
     const int64_t valid_len = p.mode == mode_spectrum ? p.kernel_len : full_rows ? G::N : p.seq_len;
-    if (p.mode != mode_inverse) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts);
+    if (!spectrum_input(p.mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts);
     middle_stage<G>(sdata, tw, f, p, slots);
     // After the forward stages' last cluster barrier nothing touches the
     // partner's memory any more, so returning here is safe in a cluster too.
     if (p.mode == mode_spectrum || p.mode == mode_transform || p.mode == mode_rows_transform) return;
     stage_barrier<G>(G::num_stages - 2 == 0);
-    const int64_t out_len = p.mode == mode_inverse ? p.kernel_len : p.mode == mode_rows ? G::N : p.seq_len;
+    const bool rows_out = p.mode == mode_rows || p.mode == mode_rows_inverse;  // full complex rows
+    const int64_t out_len = p.mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * out_len <= G::N, parts);
     // inverse_stages ended with a cluster barrier after stage 0: from here on each
     // CTA reads only its own half.
 
-    if (p.mode == mode_rows) {
+    if (rows_out) {
+        // mode_rows_inverse may run in place: the middle stage, before the barriers
+        // above, read every spectrum element this CTA overwrites here (in a cluster
+        // a CTA's tiles are the same element range as its half of the row), and
+        // no other CTA reads them.
         constexpr float scale = 1.0f / float(G::N);
         float4 *rows = static_cast<float4 *>(p.rows);
 #pragma unroll 1

@@ -27,6 +27,13 @@ enum FusedMode : int {
     // spectrum_out[local] = FFT(rows[item]) in visit order: the inner transform of
     // complex rows (the multi-pass path uses it for the rows of k's spectrum).
     mode_rows_transform = 5,
+    // rows[item] ← IFFT(spectrum[local]): a spectrum row in visit order in, the
+    // complex fp32 row in natural order out (scaled by 1/N of this kernel, as in
+    // mode_rows). mode_inverse's input side with mode_rows' output side; the
+    // multi-pass backward uses it for the inner inverse of dk's spectrum. A slot
+    // reads its whole spectrum row before it writes its output row, so spectrum
+    // and rows may be the same buffer (row `local` in place when item_offset = 0).
+    mode_rows_inverse = 6,
 };
 
 struct FusedParams {
@@ -41,12 +48,13 @@ struct FusedParams {
     // y2 = out_gate2 ⊙ z (out_gate2 NULL = ones). Used by backward for du and d_in_gate.
     void *y2 = nullptr;
     const void *out_gate2 = nullptr;
-    const void *spectrum = nullptr;  // float2 [H][N], visit order (mode_inverse: [items][N])
+    const void *spectrum = nullptr;  // float2 [H][N], visit order (mode_inverse, mode_rows_inverse: [items][N])
     int conj_spectrum = 0;           // multiply by conj(K): correlation instead of convolution
     // spectrum mode
     const float *k = nullptr;        // (H, K)
     // float2 [items][N]: spectrum and transform modes write their spectra here; in
-    // conv mode it is optional and receives FFT(in_gate ⊙ u) of every pair.
+    // conv mode it is optional and receives FFT(in_gate ⊙ u) of every pair, in
+    // rows mode FFT(rows[item]) of every row (before the product).
     void *spectrum_out = nullptr;
     float *real_out = nullptr;       // fp32 [items][kernel_len] (inverse mode)
     void *rows = nullptr;            // float2 [items][N] (rows mode), read and written in place
@@ -57,11 +65,12 @@ struct FusedParams {
     // shape
     int64_t batch = 0, channels = 0, seq_len = 0, kernel_len = 0;
     int64_t pairs_per_channel = 0;   // ceil(B / 2)
-    int64_t items = 0;               // what the grid covers: H·pairs (conv, transform) or H (spectrum, inverse)
-    // First item of this launch. Row offsets (u, gates, y, k, real_out) and the
-    // conv spectrum use the global item (item_offset + i); the per-item buffers
-    // spectrum_out (spectrum, transform) and spectrum (inverse) are indexed by
-    // the launch-local i, so a chunk of items can use a chunk-sized buffer.
+    int64_t items = 0;               // what the grid covers: H·pairs (conv, transform), H (spectrum, inverse) or rows (rows modes)
+    // First item of this launch. Row offsets (u, gates, y, k, real_out, rows) and
+    // the conv spectrum use the global item (item_offset + i); the per-item buffers
+    // spectrum_out (every mode that writes it) and spectrum (mode_inverse,
+    // mode_rows_inverse) are indexed by the launch-local i, so a chunk of items
+    // can use a chunk-sized buffer.
     int64_t item_offset = 0;
 };
 

@@ -1,6 +1,8 @@
-// The multi-pass CUDA forward: the outer passes (M-point column DFTs with the
+// The multi-pass CUDA path: the outer passes (M-point column DFTs with the
 // four-step twiddle, fp32 on CUDA cores) and the host-side orchestration that
-// runs pass 1 → the inner fused kernel in mode_rows → pass 3, chunk by chunk.
+// runs pass 1 → the inner fused kernel in mode_rows → pass 3, chunk by chunk,
+// for forward and for both convolutions of backward (plus dk's reduction and
+// inverse).
 // See multipass.hpp for the mathematics and tests/tools/emulate_multipass.py for
 // a NumPy model of exactly these index, twiddle and scale conventions.
 //
@@ -27,6 +29,7 @@
 #include "cuda/cuda_util.hpp"
 #include "cuda/launch.hpp"
 #include "cuda/multipass.hpp"
+#include "cuda/spectral_reduce.hpp"
 
 #include "cuda/fused_tables.hpp"
 #include "plan/planner.hpp"
@@ -386,7 +389,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Host orchestration
 // ---------------------------------------------------------------------------
 
-MultipassForward::MultipassForward(const plan::Decision &decision, int device)
+MultipassExecutor::MultipassExecutor(const plan::Decision &decision, int device)
     : n_(decision.fft_size), dtype_(decision.dtype), device_(device) {
     const plan::KernelVariant *v = decision.chosen.kernel;
     if (!v) fail(FFC_ERROR_INTERNAL, "multi-pass plan without an inner kernel variant");
@@ -409,12 +412,11 @@ MultipassForward::MultipassForward(const plan::Decision &decision, int device)
     tables_ = std::make_unique<FusedTables>(*inner_, n_in_, device_);  // the inner kernel's, for N_in
 }
 
-MultipassForward::~MultipassForward() = default;
+MultipassExecutor::~MultipassExecutor() = default;
 
-// Chunks are contiguous ranges of items (h·pairs + pair): whole channels when all
-// pairs of one channel fit the budget, otherwise pairs of one channel. Depends on
-// the shape alone.
-MultipassForward::Chunking MultipassForward::chunking(const Shape &s) const {
+// Whole channels when all pairs of one channel fit the budget, otherwise pairs of
+// one channel, split evenly.
+MultipassExecutor::Chunking MultipassExecutor::chunking(const Shape &s) const {
     const size_t item_bytes = size_t(n_) * 8;
     const int64_t pairs = s.pairs();
     Chunking c;
@@ -431,16 +433,30 @@ MultipassForward::Chunking MultipassForward::chunking(const Shape &s) const {
     return c;
 }
 
-size_t MultipassForward::z_offset(const Shape &s) const {
-    return mp::round_up(size_t(s.channels) * size_t(n_) * 8, 256);
+MultipassExecutor::Layout MultipassExecutor::layout(const Shape &s) const {
+    const size_t seq = size_t(n_) * 8;  // one sequence's Z or spectrum: N complex fp32
+    Layout w;
+    w.chunk = chunking(s);
+    const size_t chunk_bytes = mp::round_up(size_t(w.chunk.items()) * seq, 256);
+    w.kspec = 0;
+    w.z = mp::round_up(size_t(s.channels) * seq, 256);
+    w.w_v = w.z + chunk_bytes;
+    w.w_dz = w.w_v + chunk_bytes;
+    w.acc = w.w_dz + chunk_bytes;
+    w.total = w.acc + mp::round_up(size_t(w.chunk.channels) * seq, 256);
+    return w;
 }
 
-size_t MultipassForward::workspace_size(const Shape &s) const {
-    const Chunking c = chunking(s);
-    return z_offset(s) + size_t(c.channels) * size_t(c.pairs) * size_t(n_) * 8;
+size_t MultipassExecutor::workspace_size(const Shape &s) const { return layout(s).total; }
+
+void MultipassExecutor::launch_inner(const FusedParams &p, void *stream, const char *what) const {
+    const int64_t blocks = mp::ceil_div(p.items, inner_pairs_per_cta_);
+    if (blocks > int64_t(0x7fffffff)) fail(FFC_ERROR_NOT_SUPPORTED, "multi-pass chunk too large for one launch");
+    inner_->launch(p, stream);
+    check(cudaGetLastError(), what);
 }
 
-void MultipassForward::compute_spectrum(const SpectrumArgs &a) const {
+void MultipassExecutor::compute_spectrum(const SpectrumArgs &a) const {
     DeviceGuard guard(device_);
     const Shape &s = a.shape;
     // Pass 1 on k: one real "sequence" per channel (B = 1, L = K, no gate), fp32.
@@ -473,82 +489,194 @@ void MultipassForward::compute_spectrum(const SpectrumArgs &a) const {
     p.pairs_per_channel = 1;
     p.rows_per_seq = 1;
     p.items = s.channels * m_;
-    const int64_t blocks = mp::ceil_div(p.items, inner_pairs_per_cta_);
-    if (blocks > int64_t(0x7fffffff)) fail(FFC_ERROR_NOT_SUPPORTED, "H too large for one launch");
-    inner_->launch(p, a.stream);
-    check(cudaGetLastError(), "multi-pass: spectrum rows");
+    launch_inner(p, a.stream, "multi-pass: spectrum rows");
 }
 
-void MultipassForward::forward(const ForwardArgs &a) const {
-    DeviceGuard guard(device_);
-    const Shape &s = a.shape;
-    char *const base = static_cast<char *>(a.workspace);
-    const void *spectrum = a.spectrum;
-    if (!spectrum) {
-        SpectrumArgs sa;
-        sa.shape = s;
-        sa.k = a.k;
-        sa.spectrum = base;
-        sa.stream = a.stream;
-        compute_spectrum(sa);
-        spectrum = base;
-    }
-    float2 *z = reinterpret_cast<float2 *>(base + z_offset(s));
-    const Chunking ch = chunking(s);
-    const int64_t H = s.channels, pairs = s.pairs();
+void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int64_t C, int64_t p0, int64_t P, void *z,
+                                 void *w_out, void *stream) const {
+    const bool outputs = c.any_output();
+    if (!outputs && !w_out) return;
+    const int64_t pairs = s.pairs();
+    const int64_t items = C * P;  // contiguous: whole channels (P = pairs), or pairs of one channel (C = 1)
     const IoType io = IoType(int(dtype_));
-    const size_t esize = dtype_size(dtype_);
-    // Two-element accesses need an even row length and 2-element aligned tensors.
-    const bool vec = s.seq_len % 2 == 0 && mp::aligned(a.u, 2 * esize) && mp::aligned(a.in_gate, 2 * esize) &&
-                     mp::aligned(a.out_gate, 2 * esize) && mp::aligned(a.y, 2 * esize);
+    const size_t va = 2 * dtype_size(dtype_);
+    // Two-element accesses need an even row length and 2-element aligned tensors
+    // (every tensor either outer pass touches).
+    const bool vec = s.seq_len % 2 == 0 && mp::aligned(c.x, va) && mp::aligned(c.gate_in, va) &&
+                     mp::aligned(c.y, va) && mp::aligned(c.gate_out, va) && mp::aligned(c.y2, va) &&
+                     mp::aligned(c.gate_out2, va);
 
     mp::OuterParams o;
-    o.z = z;
+    o.z = static_cast<float2 *>(z);
     o.batch = s.batch;
-    o.channels = H;
+    o.channels = s.channels;
     o.seq_len = s.seq_len;
     o.pairs_per_channel = pairs;
+    o.item_offset = h0 * pairs + p0;
     o.n_in = int64_t(n_in_);
     o.n = float(n_);
     o.rows = int(std::min<int64_t>(m_, mp::ceil_div(s.seq_len, int64_t(n_in_))));
     o.vec = vec ? 1 : 0;
 
+    // Pass 1: Z of the chunk's pairs, gated on input.
+    o.x = c.x;
+    o.gate = c.gate_in;
+    mp::launch_outer(io, m_, false, o, items, stream);
+
+    // Pass 2: the rows. Local row i of the chunk is row i % M of item i / M; the
+    // spectrum rows of the chunk's channels start at channel h0.
     FusedParams p;
-    p.mode = mode_rows;
     p.io = io_f32;
     p.rows = z;
+    p.spectrum_out = w_out;  // by local row: the chunk's spectra, item-major
     p.twiddles = tables_->twiddles();
     p.twiddle_tables = tables_->pass_tables();
     p.batch = 1;
     p.seq_len = int64_t(n_in_);
     p.kernel_len = int64_t(n_in_);
     p.rows_per_seq = m_;
-    p.conj_spectrum = 0;
+    p.channels = C;
+    p.pairs_per_channel = P;  // = pairs when C > 1
+    p.items = items * m_;
+    if (!outputs) {  // only the spectrum (dk's W_v or W_dz)
+        p.mode = mode_rows_transform;
+        launch_inner(p, stream, "multi-pass: inner rows transform");
+        return;
+    }
+    p.mode = mode_rows;
+    p.spectrum = static_cast<const float2 *>(c.spectrum) + h0 * int64_t(n_);
+    p.conj_spectrum = c.conj ? 1 : 0;
+    launch_inner(p, stream, "multi-pass: inner rows pass");
 
-    for (int64_t h0 = 0; h0 < H; h0 += ch.channels) {
-        const int64_t C = std::min(ch.channels, H - h0);
-        for (int64_t p0 = 0; p0 < pairs; p0 += ch.pairs) {
-            const int64_t P = std::min(ch.pairs, pairs - p0);
-            const int64_t items = C * P;  // contiguous: whole channels, or pairs of one channel
-            o.item_offset = h0 * pairs + p0;
-            o.x = a.u;
-            o.gate = a.in_gate;
-            o.y = nullptr;
-            mp::launch_outer(io, m_, false, o, items, a.stream);
+    // Pass 3: up to two gated outputs of w'.
+    o.x = nullptr;
+    o.gate = c.gate_out;
+    o.y = c.y;
+    o.gate2 = c.gate_out2;
+    o.y2 = c.y2;
+    mp::launch_outer(io, m_, true, o, items, stream);
+}
 
-            p.spectrum = static_cast<const float2 *>(spectrum) + h0 * int64_t(n_);
-            p.channels = C;
-            p.pairs_per_channel = P;  // = pairs when C > 1
-            p.items = items * m_;
-            const int64_t blocks = mp::ceil_div(p.items, inner_pairs_per_cta_);
-            if (blocks > int64_t(0x7fffffff)) fail(FFC_ERROR_NOT_SUPPORTED, "multi-pass chunk too large for one launch");
-            inner_->launch(p, a.stream);
-            check(cudaGetLastError(), "multi-pass: inner rows pass");
+void MultipassExecutor::forward(const ForwardArgs &a) const {
+    DeviceGuard guard(device_);
+    const Shape &s = a.shape;
+    const Layout w = layout(s);
+    char *const base = static_cast<char *>(a.workspace);
+    const void *spectrum = a.spectrum;
+    if (!spectrum) {
+        SpectrumArgs sa;
+        sa.shape = s;
+        sa.k = a.k;
+        sa.spectrum = base + w.kspec;
+        sa.stream = a.stream;
+        compute_spectrum(sa);
+        spectrum = base + w.kspec;
+    }
+    Conv c;
+    c.x = a.u;
+    c.gate_in = a.in_gate;
+    c.spectrum = spectrum;
+    c.y = a.y;
+    c.gate_out = a.out_gate;
+    const int64_t H = s.channels, pairs = s.pairs();
+    for (int64_t h0 = 0; h0 < H; h0 += w.chunk.channels) {
+        const int64_t C = std::min(w.chunk.channels, H - h0);
+        for (int64_t p0 = 0; p0 < pairs; p0 += w.chunk.pairs)
+            convolve(c, s, h0, C, p0, std::min(w.chunk.pairs, pairs - p0), base + w.z, nullptr, a.stream);
+    }
+}
 
-            o.gate = a.out_gate;
-            o.y = a.y;
-            mp::launch_outer(io, m_, true, o, items, a.stream);
+void MultipassExecutor::dk_inverse(const Shape &s, int64_t h0, int64_t C, void *acc, float *dk, void *stream) const {
+    // Inner inverse of each of the C·M spectrum rows, in place: acc row i ←
+    // IFFT_{N_in}(acc row i) in natural order, scaled by 1/N_in.
+    FusedParams p;
+    p.mode = mode_rows_inverse;
+    p.io = io_f32;
+    p.spectrum = acc;
+    p.rows = acc;
+    p.twiddles = tables_->twiddles();
+    p.twiddle_tables = tables_->pass_tables();
+    p.batch = 1;
+    p.channels = C * m_;
+    p.seq_len = int64_t(n_in_);
+    p.kernel_len = int64_t(n_in_);
+    p.pairs_per_channel = 1;
+    p.rows_per_seq = 1;
+    p.items = C * m_;
+    launch_inner(p, stream, "backward: dk rows inverse");
+
+    // Pass 3 with one real "sequence" per channel (B = 1, L = K, fp32): item h of
+    // the launch reads acc + (h − h0)·N and writes dk + h·K (pair_rows: row a of
+    // pair 0 of channel h), for s < K; the imaginary part (b) is absent.
+    mp::OuterParams o;
+    o.z = static_cast<float2 *>(acc);
+    o.y = dk;
+    o.batch = 1;
+    o.channels = s.channels;
+    o.seq_len = s.kernel_len;
+    o.pairs_per_channel = 1;
+    o.item_offset = h0;
+    o.n_in = int64_t(n_in_);
+    o.n = float(n_);
+    o.rows = int(std::min<int64_t>(m_, mp::ceil_div(s.kernel_len, int64_t(n_in_))));
+    o.vec = (s.kernel_len % 2 == 0 && mp::aligned(dk, 8)) ? 1 : 0;
+    mp::launch_outer(io_f32, m_, true, o, C, stream);
+}
+
+void MultipassExecutor::backward(const BackwardArgs &a) const {
+    DeviceGuard guard(device_);
+    const Shape &s = a.shape;
+    const Layout w = layout(s);
+    char *const base = static_cast<char *>(a.workspace);
+    // Outputs may not overlap inputs (header), so the order of the launches is free.
+    const bool want_dv = a.du || a.d_in_gate;
+    if (a.d_out_gate || want_dv) {  // K is multiplied only by a convolution with outputs
+        SpectrumArgs sa;
+        sa.shape = s;
+        sa.k = a.k;
+        sa.spectrum = base + w.kspec;
+        sa.stream = a.stream;
+        compute_spectrum(sa);
+    }
+    const void *kspec = base + w.kspec;
+
+    // A: the z-convolution, d_out_gate = dy ⊙ z; emits W_v.
+    Conv conv_z;
+    conv_z.x = a.u;
+    conv_z.gate_in = a.in_gate;
+    conv_z.spectrum = kspec;
+    conv_z.y = a.d_out_gate;
+    conv_z.gate_out = a.dy;
+    // B: the correlation, du = in_gate ⊙ dv and d_in_gate = u ⊙ dv; emits W_dz.
+    Conv conv_dv;
+    conv_dv.x = a.dy;
+    conv_dv.gate_in = a.out_gate;
+    conv_dv.spectrum = kspec;
+    conv_dv.conj = true;
+    conv_dv.y = a.du;
+    conv_dv.gate_out = a.in_gate;
+    conv_dv.y2 = a.d_in_gate;
+    conv_dv.gate_out2 = a.u;
+
+    void *const z = base + w.z;
+    void *const w_v = a.dk ? base + w.w_v : nullptr;
+    void *const w_dz = a.dk ? base + w.w_dz : nullptr;
+    void *const acc = base + w.acc;
+    const int64_t H = s.channels, pairs = s.pairs();
+    for (int64_t h0 = 0; h0 < H; h0 += w.chunk.channels) {
+        const int64_t C = std::min(w.chunk.channels, H - h0);
+        for (int64_t p0 = 0; p0 < pairs; p0 += w.chunk.pairs) {
+            const int64_t P = std::min(w.chunk.pairs, pairs - p0);
+            convolve(conv_z, s, h0, C, p0, P, z, w_v, a.stream);
+            convolve(conv_dv, s, h0, C, p0, P, z, w_dz, a.stream);
+            if (a.dk) {
+                // Pair chunks of a channel are added in increasing p0, each in
+                // increasing pair order: the sum's order (and bits) are fixed.
+                launch_spectral_reduce(w_v, w_dz, acc, C, P, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
+                check(cudaGetLastError(), "backward: dk reduction");
+            }
         }
+        if (a.dk) dk_inverse(s, h0, C, acc, a.dk, a.stream);
     }
 }
 

@@ -1,17 +1,37 @@
-// The multi-pass CUDA forward (DESIGN §3, "Sizes that fit on chip, and sizes
-// that do not"): N = M·N_in with N_in a fused size, M = N / N_in in 2..256.
-// Host interface only (no CUDA headers), used by cuda_executor.cpp.
+// The multi-pass CUDA path (DESIGN §3, "Sizes that fit on chip, and sizes that
+// do not"): N = M·N_in with N_in a fused size, M = N / N_in in 2..256. Forward,
+// backward and kernel spectra. Host interface only (no CUDA headers), used by
+// cuda_executor.cpp.
+//
+// One multi-pass convolution of a sequence pair x = x_a + i·x_b (gated on input):
 //
 //   pass 1 (outer_forward, multipass.cu): per column n2 of the M×N_in view,
 //           Z[k1][n2] = W_N^(n2·k1) · Σ_n1 A[n1][n2] · W_M^(n1·k1)
 //   pass 2 (the inner fused kernel in mode_rows): every row k1 of Z in place,
-//           IFFT_{N_in}(FFT_{N_in}(row) · Kspec_row(k1))
+//           IFFT_{N_in}(FFT_{N_in}(row) · Kspec_row(k1))   (conj(Kspec) for a correlation)
 //   pass 3 (outer_inverse): w'[N_in·n1 + n2] = (1/M) Σ_k1 W_M^(−n1·k1) ·
 //           conj(W_N^(n2·k1)) · Z[k1][n2]; y_a = Re, y_b = Im (t < L), ⊙ out_gate
 //
-// The filter's "spectrum" for this path is pass 1 applied to k followed by the
-// inner kernel's mode_rows_transform on every row: float2 [H][M][N_in], each row
-// in the inner kernel's visit order. It has the fused path's size (H·N·8 bytes).
+// The "multi-pass spectrum" of a sequence is pass 1 followed by the inner forward
+// transform of every row (each row in the inner kernel's visit order): float2
+// [M][N_in] per sequence, FFT_N(x)[k1 + M·k2] at row k1, visit position of k2 —
+// a permutation of FFT_N(x). The filter's spectrum is that of k (H·N·8 bytes, the
+// fused path's size). Pass 2 can emit the spectrum of the pair it convolves
+// (FusedParams::spectrum_out), and pass 1 + mode_rows_transform alone makes it.
+//
+// Backward (DESIGN §1; v = in_gate ⊙ u, dz = out_gate ⊙ dy; gates absent = ones)
+// is two multi-pass convolutions plus dk, as on the fused path (cuda_executor.cpp):
+//
+//   A  conv(u,  in_gate,  K)       → d_out_gate = dy ⊙ z                   [emits W_v]
+//   B  conv(dy, out_gate, conj K)  → du = in_gate ⊙ dv, d_in_gate = u ⊙ dv  [emits W_dz]
+//   dk = Re IFFT_N(Σ_pairs conj(W_v) · W_dz)[s < K]
+//
+// The reduction (spectral_reduce.hpp) is elementwise, so it runs in the
+// multi-pass layout; the inverse of the sum is the inner kernel's
+// mode_rows_inverse on each of its M rows (natural order, 1/N_in) followed by
+// pass 3 with one real "sequence" per channel (B = 1, L = K, fp32 out): exactly
+// IFFT_N. A convolution whose gated outputs are all unwanted runs only pass 1 and
+// the rows transform (its spectrum for dk); dk unwanted, no spectra are written.
 #pragma once
 
 #include <cstddef>
@@ -26,29 +46,75 @@ namespace plan { struct Decision; }
 namespace cuda {
 
 struct FusedKernelEntry;
+struct FusedParams;
 class FusedTables;
 
-class MultipassForward {
+class MultipassExecutor {
 public:
-    MultipassForward(const plan::Decision &decision, int device);
-    ~MultipassForward();
-    MultipassForward(const MultipassForward &) = delete;
-    MultipassForward &operator=(const MultipassForward &) = delete;
+    MultipassExecutor(const plan::Decision &decision, int device);
+    ~MultipassExecutor();
+    MultipassExecutor(const MultipassExecutor &) = delete;
+    MultipassExecutor &operator=(const MultipassExecutor &) = delete;
 
-    // Forward's workspace: the spectrum rows (H·N·8 bytes), then one chunk's Z.
+    // One number for forward and backward (see Layout).
     size_t workspace_size(const Shape &s) const;
-    void forward(const ForwardArgs &a) const;          // the current device must be the plan's
+    // The current device must be the plan's (the CUDA executor guards it).
+    void forward(const ForwardArgs &a) const;
+    void backward(const BackwardArgs &a) const;
     void compute_spectrum(const SpectrumArgs &a) const;
 
     uint64_t inner_size() const { return n_in_; }
     int outer_size() const { return m_; }
 
-private:
+    // Work runs in chunks of items (h·pairs + pair, channel-major): `channels`
+    // whole channels with all their pairs, or (channels = 1) `pairs` pairs of one
+    // channel — either way a contiguous item range. A chunk's Z is aimed at the L2;
+    // the last chunk of either kind may be shorter. Depends on the shape alone.
     struct Chunking {
         int64_t channels = 1, pairs = 1;
+        int64_t items() const { return channels * pairs; }
+    };
+    // Byte offsets of the workspace's sub-buffers, each 256-byte aligned; every
+    // chunk buffer is the full chunk's size (Chunking::items() sequences of N
+    // complex fp32 values, or channels of them for acc):
+    //   [kspec]  the filter's multi-pass spectrum, float2 [H][M][N_in]
+    //            (forward unless a spectrum is passed in; backward unless only dk is wanted)
+    //   [z]      the chunk's intermediate Z, float2 [items][M][N_in]   (forward and backward)
+    //   [w_v]    backward with dk: W_v of the chunk's pairs, float2 [items][M][N_in]
+    //   [w_dz]   backward with dk: W_dz of the chunk's pairs, same shape
+    //   [acc]    backward with dk: Σ_pairs conj(W_v)·W_dz of the chunk's channels,
+    //            float2 [channels][M][N_in]; turned into the rows inverse in place
+    // So the workspace is H·N·8 bytes plus four chunks at most, whatever B.
+    struct Layout {
+        size_t kspec = 0, z = 0, w_v = 0, w_dz = 0, acc = 0, total = 0;
+        Chunking chunk;
+    };
+    Layout layout(const Shape &s) const;
+
+private:
+    // One multi-pass convolution over the pairs of a chunk (see convolve()).
+    struct Conv {
+        const void *x = nullptr;          // (B, H, L), I/O dtype
+        const void *gate_in = nullptr;    // optional
+        const void *spectrum = nullptr;   // the filter's multi-pass spectrum [H][M][N_in]
+        bool conj = false;                // multiply by conj(spectrum): a correlation
+        void *y = nullptr;                // optional: gate_out ⊙ w'
+        const void *gate_out = nullptr;   // optional (NULL = ones)
+        void *y2 = nullptr;               // optional second output: gate_out2 ⊙ w'
+        const void *gate_out2 = nullptr;
+        bool any_output() const { return y != nullptr || y2 != nullptr; }
     };
     Chunking chunking(const Shape &s) const;
-    size_t z_offset(const Shape &s) const;
+    // Passes 1–3 of `c` for channels [h0, h0 + C) × pairs [p0, p0 + P) (a chunk),
+    // through the chunk buffer z. w_out (optional) receives the multi-pass spectra
+    // of the chunk's pairs, float2 [C·P][M][N_in] by local item. Without outputs
+    // only pass 1 and the rows transform run (w_out must then be set).
+    void convolve(const Conv &c, const Shape &s, int64_t h0, int64_t C, int64_t p0, int64_t P, void *z, void *w_out,
+                  void *stream) const;
+    // dk rows [h0, h0 + C) = Re IFFT_N(acc[c]) for s < K; acc (float2 [C][M][N_in])
+    // is overwritten by its rows inverse.
+    void dk_inverse(const Shape &s, int64_t h0, int64_t C, void *acc, float *dk, void *stream) const;
+    void launch_inner(const FusedParams &p, void *stream, const char *what) const;
 
     uint64_t n_ = 0, n_in_ = 0;
     int m_ = 0;
