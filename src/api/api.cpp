@@ -159,7 +159,7 @@ const char *ffc_status_string(ffc_status_t status) {
     case FFC_ERROR_BUFFER_TOO_SMALL: return "buffer too small";
     case FFC_ERROR_INVALID_BACKEND: return "invalid backend";
     case FFC_ERROR_INVALID_DEVICE: return "invalid CUDA device";
-    case FFC_ERROR_INVALID_FLAGS: return "invalid flags or forced factorisation";
+    case FFC_ERROR_INVALID_FLAGS: return "invalid flags, forced factorisation or forced kernel name";
     case FFC_ERROR_MISALIGNED_POINTER: return "misaligned pointer";
     case FFC_ERROR_INVALID_POINTER: return "pointer not accessible from the plan's device";
     case FFC_ERROR_NOT_SUPPORTED: return "not supported";
