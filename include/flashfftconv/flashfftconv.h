@@ -361,6 +361,10 @@ FFC_API ffc_status_t ffc_plan_get_workspace_size(ffc_plan_t plan, const ffc_shap
  * device, chosen factorisation and kernel, predicted time, every candidate
  * considered) into @p buf as a NUL-terminated string.
  *
+ * The candidate table has one row per candidate, with a "factors" and a
+ * "kernel" column; the kernel names are what ffc_plan_desc_t::force_kernel
+ * accepts. The rest of the text is for people and may change between versions.
+ *
  * @param plan the plan to describe.
  * @param[out] buf receives the text; may be NULL when @p buf_size is 0.
  * @param buf_size size of @p buf in bytes.
