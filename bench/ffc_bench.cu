@@ -9,7 +9,8 @@
 // Shape: gated forward, B = 64 and H = 768, with B and H reduced for large N and
 // every time scaled linearly to B = 64, H = 768. L = N (no zero padding).
 //  * ours      ffc_conv_forward through the public API (planner's pick), and every
-//              compiled candidate for N (forced factorisations).
+//              compiled candidate for N (each forced by its kernel name, so every
+//              row times a different kernel; printed as factors:kernel).
 //  * cuFFT     what an eager PyTorch user gets: gate kernel (u·in_gate → fp32,
 //              zero-padded), R2C of k and of v, pointwise multiply, C2R, and an
 //              output kernel (scale, out_gate, cast).
@@ -313,6 +314,48 @@ void measure_error(const void *d_y, const void *d_u, const void *d_ig, const voi
     tol = 2.0 * std::sqrt(rnd / den);
 }
 
+// One row of ffc_plan_describe's candidate table, e.g.
+//   "  4 x 16 x 16 x 16       fused_n16384_4x16x16x16_c2   68128  ...  2292.8  ok"
+// (columns: factors, kernel, smem, model terms, total, status: ok / chosen / infeasible: why).
+struct TableRow {
+    std::string factors;  // "4x16x16x16"
+    std::string kernel;   // what force_kernel takes
+    bool feasible = false, chosen = false;
+};
+
+std::vector<TableRow> candidate_table(const std::string &text) {
+    std::vector<TableRow> rows;
+    bool in_table = false;
+    for (size_t pos = 0; pos < text.size();) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        const std::string line = text.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.rfind("candidates", 0) == 0) { in_table = true; continue; }
+        if (!in_table) continue;
+        // Factors: numbers joined by " x ", then the kernel name.
+        TableRow r;
+        size_t i = line.find_first_not_of(' ');
+        while (i != std::string::npos && i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) {
+            size_t j = i;
+            while (j < line.size() && std::isdigit(static_cast<unsigned char>(line[j]))) ++j;
+            r.factors += (r.factors.empty() ? "" : "x") + line.substr(i, j - i);
+            i = j;
+            if (line.compare(i, 3, " x ") == 0) i += 3; else break;
+        }
+        if (r.factors.empty()) continue;  // the column header
+        i = line.find_first_not_of(' ', i);
+        if (i == std::string::npos) continue;
+        const size_t k = line.find(' ', i);
+        r.kernel = line.substr(i, k == std::string::npos ? std::string::npos : k - i);
+        // Status: the last column; "infeasible: <reason>" may contain anything.
+        r.feasible = line.find("  infeasible: ") == std::string::npos;
+        r.chosen = r.feasible && line.size() >= 8 && line.compare(line.size() - 8, 8, "  chosen") == 0;
+        rows.push_back(r);
+    }
+    return rows;
+}
+
 Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, double bw_gbps, Timer &timer) {
     Row row{};
     row.n = n;
@@ -345,12 +388,12 @@ Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, doub
     row.floor_ms = floor_bytes / (bw_gbps * 1e9) * 1e3;
 
     // ---- ours: the planner's pick, then every compiled candidate
-    auto time_plan = [&](const uint32_t *force, std::string &kernel, std::string &why) -> double {
+    auto time_plan = [&](const char *force_kernel, std::string &kernel, std::string &why) -> double {
         ffc_plan_desc_t desc = FFC_PLAN_DESC_INIT;
         desc.fft_size = n;
         desc.dtype = dtype;
         desc.backend = FFC_BACKEND_CUDA;
-        if (force) std::memcpy(desc.force_factors, force, sizeof desc.force_factors);
+        desc.force_kernel = force_kernel;  // NULL: the planner's pick
         ffc_plan_t plan = nullptr;
         ffc_status_t st = ffc_plan_create(&plan, &desc);
         if (st != FFC_SUCCESS) {
@@ -385,8 +428,11 @@ Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, doub
         row.note = why;
     }
     if (with_candidates && row.ours_ms >= 0) {
-        // Enumerate candidates through the plan description's kernel names is
-        // not part of the ABI; force each factorisation the registry lists.
+        // The candidates are the rows of the plan description's table. Each is
+        // forced by its kernel name (the "kernel" column; for a multi-pass row,
+        // the inner kernel), which identifies exactly one candidate for N: its
+        // factors would not (a one-CTA kernel and its cluster split, or a fused
+        // kernel and a multi-pass split, can share them).
         ffc_plan_desc_t desc = FFC_PLAN_DESC_INIT;
         desc.fft_size = n;
         desc.dtype = dtype;
@@ -398,46 +444,18 @@ Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, doub
             std::string text(need, '\0');
             ffc_plan_describe(plan, text.data(), need, nullptr);
             ffc_plan_destroy(plan);
-            // Every row of the description's candidate table ("a x b x c  kernel ...")
-            // is a candidate: force its factorisation.
-            std::vector<std::string> names;
-            std::vector<std::vector<uint32_t>> factor_lists;
-            bool in_table = false;
-            for (size_t pos = 0; pos < text.size();) {
-                size_t end = text.find('\n', pos);
-                if (end == std::string::npos) end = text.size();
-                const std::string line = text.substr(pos, end - pos);
-                pos = end + 1;
-                if (line.rfind("candidates", 0) == 0) { in_table = true; continue; }
-                if (!in_table) continue;
-                std::vector<uint32_t> f;
-                size_t i = 0;
-                while (i < line.size() && line[i] == ' ') ++i;
-                while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) {
-                    size_t j = i;
-                    while (j < line.size() && std::isdigit(static_cast<unsigned char>(line[j]))) ++j;
-                    f.push_back(uint32_t(std::stoul(line.substr(i, j - i))));
-                    i = j;
-                    if (line.compare(i, 3, " x ") == 0) i += 3; else break;
-                }
-                while (i < line.size() && line[i] == ' ') ++i;
-                size_t k = i;
-                while (k < line.size() && line[k] != ' ') ++k;
-                if (f.empty() || k == i || line.find("ok", k) == std::string::npos && line.find("chosen", k) == std::string::npos) continue;
-                std::string label;
-                for (size_t q = 0; q < f.size(); ++q) label += (q ? "x" : "") + std::to_string(f[q]);
-                names.push_back(label + ":" + line.substr(i, k - i));
-                factor_lists.push_back(f);
-            }
-            for (size_t ci = 0; ci < names.size(); ++ci) {
-                const std::string &name = names[ci];
-                uint32_t force[FFC_MAX_FACTORS] = {0};
-                for (size_t q = 0; q < factor_lists[ci].size() && q < FFC_MAX_FACTORS; ++q) force[q] = factor_lists[ci][q];
+            for (const TableRow &t : candidate_table(text)) {
+                if (!t.feasible) continue;  // this device cannot run it
                 Candidate c;
                 std::string kname, cwhy;
-                c.ms = time_plan(force, kname, cwhy);
-                c.kernel = name;
-                c.pick = ci == 0;  // the table lists the planner's pick first
+                c.ms = time_plan(t.kernel.c_str(), kname, cwhy);
+                if (c.ms >= 0 && kname != t.kernel) {  // cannot happen: the library runs the named kernel
+                    std::fprintf(stderr, "N=%llu: forcing %s ran %s\n", (unsigned long long)n, t.kernel.c_str(), kname.c_str());
+                    c.ms = -1;
+                }
+                if (c.ms < 0) std::fprintf(stderr, "N=%llu: candidate %s failed: %s\n", (unsigned long long)n, t.kernel.c_str(), cwhy.c_str());
+                c.kernel = t.factors + ":" + t.kernel;
+                c.pick = t.chosen;
                 row.candidates.push_back(c);
             }
         }

@@ -41,12 +41,15 @@ struct DeviceBuffer {
 
 struct Plan {
     ffc_plan_t p = nullptr;
-    Plan(uint64_t n, ffc_dtype_t dtype, ffc_backend_t backend, const uint32_t *force = nullptr) {
+    // force: FFC_MAX_FACTORS factors to force, or nullptr; kernel: a kernel name to force, or nullptr.
+    Plan(uint64_t n, ffc_dtype_t dtype, ffc_backend_t backend, const uint32_t *force = nullptr,
+         const char *kernel = nullptr) {
         ffc_plan_desc_t d = FFC_PLAN_DESC_INIT;
         d.fft_size = n;
         d.dtype = dtype;
         d.backend = backend;
         if (force) std::memcpy(d.force_factors, force, sizeof d.force_factors);
+        d.force_kernel = kernel;
         const ffc_status_t st = ffc_plan_create(&p, &d);
         char msg[512];
         ffc_last_error_message(msg, sizeof msg);
@@ -127,8 +130,9 @@ inline std::string describe_plan(const Plan &plan) {
 }
 
 // Runs ffc_conv_forward on the given backend; returns y on the host.
-inline HostTensor run_forward(const GpuCase &c, const HostProblem &hp, ffc_backend_t backend, const uint32_t *force = nullptr) {
-    Plan plan(uint64_t(c.n), c.dtype, backend, force);
+inline HostTensor run_forward(const GpuCase &c, const HostProblem &hp, ffc_backend_t backend, const uint32_t *force = nullptr,
+                              const char *kernel = nullptr) {
+    Plan plan(uint64_t(c.n), c.dtype, backend, force, kernel);
     INFO(describe_plan(plan).substr(0, 600));
     const ffc_shape_t shape{c.B, c.H, c.L, c.K};
     size_t ws_size = 0;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +20,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "flashfftconv/flashfftconv.h"
 
@@ -534,7 +538,7 @@ TEST_CASE("ffc_plan_create rejects bad descriptors", "[cpu][api]") {
         }
     }
     SECTION("nonzero reserved fields") {
-        for (int i = 0; i < 6; ++i) {
+        for (size_t i = 0; i < sizeof d.reserved / sizeof d.reserved[0]; ++i) {
             d = cpu_desc(kN);
             d.reserved[i] = uint64_t(1) << (10 * i);
             expect(FFC_ERROR_INVALID_DESCRIPTOR, "reserved");
@@ -596,6 +600,140 @@ TEST_CASE("ffc_plan_create rejects bad descriptors", "[cpu][api]") {
     SECTION("negative cpu_threads") {
         d.cpu_threads = -1;
         expect(FFC_ERROR_INVALID_ARGUMENT, "cpu_threads");
+    }
+}
+
+TEST_CASE("ffc_plan_desc_t: the layout is locked, version 2 added force_kernel in reserved[0]'s slot", "[cpu][api]") {
+    // LP64 numbers (the header documents LP64 only); the library static_asserts the same.
+    STATIC_REQUIRE(sizeof(ffc_plan_desc_t) == 128);
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, force_factors) == 40);
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, cpu_threads) == 72);
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, reserved0) == 76);
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, force_kernel) == 80);
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, reserved) == 88);
+    STATIC_REQUIRE(sizeof(ffc_plan_desc_t::reserved) == 5 * sizeof(uint64_t));
+    STATIC_REQUIRE(FFC_PLAN_DESC_VERSION == 2u);
+    const ffc_plan_desc_t d = FFC_PLAN_DESC_INIT;
+    CHECK(d.version == FFC_PLAN_DESC_VERSION);
+    CHECK(d.force_kernel == nullptr);
+    for (uint64_t r : d.reserved) CHECK(r == 0);
+}
+
+TEST_CASE("ffc_plan_create: a version-1 descriptor is still accepted", "[cpu][api]") {
+    ffc_plan_desc_t d = cpu_desc(kN);
+    d.version = 1;  // what a caller compiled against the version-1 header sends: the slot is a zero
+    REQUIRE(d.force_kernel == nullptr);
+    {
+        Plan p(d);
+        ffc_plan_info_t info = FFC_PLAN_INFO_INIT;
+        REQUIRE(ffc_plan_get_info(p.p, &info) == FFC_SUCCESS);
+        CHECK(info.fft_size == kN);
+        CHECK(info.backend == FFC_BACKEND_CPU);
+    }
+    // Its force_factors still work.
+    d.force_factors[0] = 32;
+    d.force_factors[1] = 32;
+    {
+        Plan p(d);
+        ffc_plan_info_t info = FFC_PLAN_INFO_INIT;
+        REQUIRE(ffc_plan_get_info(p.p, &info) == FFC_SUCCESS);
+        CHECK(info.num_factors == 2);
+    }
+    // In version 1 the slot is reserved: nonzero is an invalid descriptor, not a kernel name.
+    d = cpu_desc(kN);
+    d.version = 1;
+    d.force_kernel = "fused_n1024_4x16x16";
+    ffc_plan_t plan = nullptr;
+    require_error(ffc_plan_create(&plan, &d), FFC_ERROR_INVALID_DESCRIPTOR, "reserved");
+    CHECK(plan == nullptr);
+    CHECK_THAT(last_error(), Contains("version 2"));
+}
+
+TEST_CASE("ffc_plan_create: force_kernel is validated, and refused by the CPU backend", "[cpu][api]") {
+    const ffc_plan_t sentinel = reinterpret_cast<ffc_plan_t>(uintptr_t(0x1234));
+    ffc_plan_t plan = sentinel;
+    ffc_plan_desc_t d = cpu_desc(kN);
+    auto expect = [&](ffc_status_t want, const char *field) {
+        plan = sentinel;
+        const ffc_status_t st = ffc_plan_create(&plan, &d);
+        require_error(st, want, field);
+        CHECK(plan == nullptr);
+        if (st == FFC_SUCCESS) ffc_plan_destroy(plan);
+    };
+
+    SECTION("CPU backend: any name is FFC_ERROR_NO_KERNEL, saying why") {
+        for (const char *name : {"fused_n1024_4x16x16", "cpu_monarch", "no_such_kernel"}) {
+            INFO(name);
+            d.force_kernel = name;
+            expect(FFC_ERROR_NO_KERNEL, "CPU backend");
+            CHECK_THAT(last_error(), Contains("force_kernel"));
+            CHECK_THAT(last_error(), Contains(name));
+        }
+        // With force_factors too (consistent or not, the backend answers first).
+        d.force_factors[0] = 32;
+        d.force_factors[1] = 32;
+        expect(FFC_ERROR_NO_KERNEL, "CPU backend");
+    }
+    SECTION("AUTO resolving to the CPU behaves as the CPU backend") {
+        if (ffc_backend_available(FFC_BACKEND_CUDA)) return;  // resolves to CUDA there
+        d.backend = FFC_BACKEND_AUTO;
+        d.force_kernel = "fused_n1024_4x16x16";
+        expect(FFC_ERROR_NO_KERNEL, "CPU backend");
+    }
+    SECTION("an empty name is FFC_ERROR_INVALID_FLAGS (NULL, not \"\", means no forced kernel)") {
+        d.force_kernel = "";
+        expect(FFC_ERROR_INVALID_FLAGS, "force_kernel");
+    }
+    SECTION("the read is bounded: no NUL in FFC_MAX_KERNEL_NAME bytes is FFC_ERROR_INVALID_FLAGS") {
+        // The unterminated name ends at a page the process cannot read: reading
+        // past FFC_MAX_KERNEL_NAME bytes would crash instead of failing cleanly.
+        const long page = sysconf(_SC_PAGESIZE);
+        REQUIRE(page >= FFC_MAX_KERNEL_NAME);
+        void *mem = mmap(nullptr, size_t(2 * page), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        REQUIRE(mem != MAP_FAILED);
+        char *guard = static_cast<char *>(mem) + page;
+        REQUIRE(mprotect(guard, size_t(page), PROT_NONE) == 0);
+        char *name = guard - FFC_MAX_KERNEL_NAME;
+        std::memset(name, 'a', FFC_MAX_KERNEL_NAME);
+        d.force_kernel = name;
+        expect(FFC_ERROR_INVALID_FLAGS, "force_kernel");
+        CHECK_THAT(last_error(), Contains(std::to_string(FFC_MAX_KERNEL_NAME)));
+        // FFC_MAX_KERNEL_NAME - 1 characters and the NUL: well-formed, so the
+        // backend decides (the CPU has no kernels).
+        name[FFC_MAX_KERNEL_NAME - 1] = '\0';
+        expect(FFC_ERROR_NO_KERNEL, "CPU backend");
+        munmap(mem, size_t(2 * page));
+    }
+    SECTION("descriptor checks come first: a bad descriptor with a name is still INVALID_DESCRIPTOR") {
+        d.force_kernel = "fused_n1024_4x16x16";
+        d.reserved[0] = 1;
+        expect(FFC_ERROR_INVALID_DESCRIPTOR, "reserved");
+    }
+    SECTION("CUDA backend: names are checked against the candidates for N (needs a device)") {
+        if (!ffc_backend_available(FFC_BACKEND_CUDA)) {
+            d.backend = FFC_BACKEND_CUDA;
+            d.force_kernel = "fused_n1024_4x16x16";
+            expect(FFC_ERROR_BACKEND_UNAVAILABLE, "CUDA");
+            return;
+        }
+        d.backend = FFC_BACKEND_CUDA;
+        d.force_kernel = "no_such_kernel";
+        expect(FFC_ERROR_NO_KERNEL, "no_such_kernel");
+        CHECK_THAT(last_error(), Contains("fused_n1024_"));  // lists the candidates
+        d.force_kernel = "fused_n4096_16x16x16";             // a kernel, but of another size
+        expect(FFC_ERROR_NO_KERNEL, "4096");
+        d.force_kernel = "fused_n1024_4x16x16";
+        d.force_factors[0] = 8;
+        d.force_factors[1] = 8;
+        d.force_factors[2] = 16;
+        expect(FFC_ERROR_INVALID_FLAGS, "disagree");
+        d.force_factors[0] = 4;
+        d.force_factors[1] = 16;
+        d.force_factors[2] = 16;
+        Plan p(d);
+        ffc_plan_info_t info = FFC_PLAN_INFO_INIT;
+        REQUIRE(ffc_plan_get_info(p.p, &info) == FFC_SUCCESS);
+        CHECK(std::string(info.kernel_name) == "fused_n1024_4x16x16");
     }
 }
 

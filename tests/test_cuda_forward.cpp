@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,44 @@ using namespace ffc_test;
 namespace {
 
 using Case = GpuCase;
+
+// One row of ffc_plan_describe's candidate table:
+//   "  4 x 16 x 16 x 16       fused_n16384_4x16x16x16_c2   68128  ...  2292.8  ok"
+struct CandidateRow {
+    std::string factors;  // "4 x 16 x 16 x 16"
+    std::string kernel;   // the "kernel" column: what force_kernel takes
+    bool feasible = false;
+    bool multipass = false;  // the kernel is the inner kernel of a multi-pass split
+};
+
+std::vector<CandidateRow> candidate_rows(const std::string &text) {
+    std::vector<CandidateRow> rows;
+    const size_t table = text.find("\ncandidates (");
+    REQUIRE(table != std::string::npos);
+    size_t pos = text.find('\n', table + 1);  // end of the "candidates (...)" line
+    std::string path_line;
+    while (pos != std::string::npos && pos + 1 < text.size()) {
+        const size_t end = text.find('\n', pos + 1);
+        const std::string line = text.substr(pos + 1, (end == std::string::npos ? text.size() : end) - pos - 1);
+        pos = end;
+        std::istringstream in(line);
+        std::string tok;
+        CandidateRow r;
+        while (in >> tok && (tok == "x" || std::all_of(tok.begin(), tok.end(), [](unsigned char ch) { return std::isdigit(ch); })))
+            r.factors += (r.factors.empty() ? "" : " ") + tok;
+        if (r.factors.empty()) continue;  // the column header ("factors  kernel ...")
+        r.kernel = tok;
+        r.feasible = line.find("  infeasible: ") == std::string::npos;
+        // Multi-pass rows use an inner kernel of a smaller size than N: "fused_n<N_in>_...".
+        uint64_t product = 1;
+        std::istringstream f(r.factors);
+        for (std::string t; f >> t;)
+            if (t != "x") product *= std::stoull(t);
+        r.multipass = r.kernel.rfind("fused_n" + std::to_string(product) + "_", 0) != 0;
+        rows.push_back(r);
+    }
+    return rows;
+}
 
 
 
@@ -65,46 +104,60 @@ TEST_CASE("cuda forward: every fused size (32K: clusters, sm_90), fp16/bf16/fp32
 
 TEST_CASE("cuda forward: every compiled candidate computes the same convolution", "[gpu][cuda_forward]") {
     for (int64_t n = 256; n <= 32768; n *= 2) {
-        // The candidates are named in ffc_plan_describe; force each factorisation.
+        // The candidates are the rows of ffc_plan_describe's table; force each by
+        // its kernel name, which (unlike its factors) identifies exactly one.
         Plan auto_plan(uint64_t(n), FFC_DTYPE_FP16, FFC_BACKEND_CUDA);
-        size_t need = 0;
-        ffc_plan_describe(auto_plan.p, nullptr, 0, &need);
-        std::string text(need, '\0');
-        REQUIRE(ffc_plan_describe(auto_plan.p, &text[0], need, nullptr) == FFC_SUCCESS);
-        const std::string prefix = "fused_n" + std::to_string(n) + "_";
-        std::vector<std::string> names;
-        for (size_t pos = text.find(prefix); pos != std::string::npos; pos = text.find(prefix, pos + 1)) {
-            size_t end = pos + prefix.size();
-            while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == 'x')) ++end;
-            const std::string name = text.substr(pos, end - pos);
-            if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-        }
+        const std::vector<CandidateRow> rows = candidate_rows(describe_plan(auto_plan));
         INFO("N=" << n);
-        REQUIRE(names.size() >= 2);
-        for (const std::string &name : names) {
-            uint32_t force[FFC_MAX_FACTORS] = {0};
-            int i = 0;
-            for (size_t p = prefix.size(); p < name.size();) {
-                size_t q = name.find('x', p);
-                if (q == std::string::npos) q = name.size();
-                force[i++] = uint32_t(std::stoul(name.substr(p, q - p)));
-                p = q + 1;
+        REQUIRE(rows.size() >= 2);
+        // Every compiled variant of size N is a row (feasible or not), and no name repeats.
+        for (const ffc::plan::KernelVariant &v : ffc::plan::kernel_table()) {
+            if (v.fft_size != uint64_t(n)) continue;
+            INFO(v.name);
+            CHECK(std::count_if(rows.begin(), rows.end(), [&](const CandidateRow &r) { return r.kernel == v.name; }) == 1);
+        }
+        int ran = 0;
+        for (const CandidateRow &row : rows) {
+            INFO(row.factors << " " << row.kernel);
+            CHECK(std::count_if(rows.begin(), rows.end(), [&](const CandidateRow &r) { return r.kernel == row.kernel; }) == 1);
+            if (!row.feasible) {
+                // What the device cannot run is refused by name, with the reason.
+                ffc_plan_desc_t d = FFC_PLAN_DESC_INIT;
+                d.fft_size = uint64_t(n);
+                d.backend = FFC_BACKEND_CUDA;
+                d.force_kernel = row.kernel.c_str();
+                ffc_plan_t p = nullptr;
+                CHECK(ffc_plan_create(&p, &d) == FFC_ERROR_NO_KERNEL);
+                CHECK(p == nullptr);
+                char msg[512];
+                ffc_last_error_message(msg, sizeof msg);
+                CHECK_THAT(std::string(msg), Catch::Contains("cannot run"));
+                continue;
+            }
+            {
+                // The plan runs that very kernel.
+                Plan forced(uint64_t(n), FFC_DTYPE_FP16, FFC_BACKEND_CUDA, nullptr, row.kernel.c_str());
+                ffc_plan_info_t info = FFC_PLAN_INFO_INIT;
+                REQUIRE(ffc_plan_get_info(forced.p, &info) == FFC_SUCCESS);
+                CHECK(std::string(info.kernel_name) == row.kernel);
+                CHECK(bool(info.fused) == !row.multipass);
             }
             const Case c{n, 5, 2, n / 2 + 3, n / 2, FFC_DTYPE_FP16, true};
             Rng rng;
-            INFO(name << " seed=" << rng.seed());
+            INFO("seed=" << rng.seed());
             const HostProblem hp(c, rng);
             const std::vector<double> ref = reference_forward(hp.prob, hp.inputs());
-            const HostTensor y = run_forward(c, hp, FFC_BACKEND_CUDA, force);
+            const HostTensor y = run_forward(c, hp, FFC_BACKEND_CUDA, nullptr, row.kernel.c_str());
             CHECK(rel_l2(y, ref) <= tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y));
+            ++ran;
         }
+        CHECK(ran >= 2);
     }
 }
 
-// Every registered variant, one by one, through the executor (below the C API):
-// forcing a factorisation cannot tell apart variants with the same factors (a
-// one-CTA kernel and its cluster split), this can. fp16 and bf16, gated, L = N/2
-// (zero padding) and an odd L, odd B.
+// Every registered variant, one by one, through the executor (below the C API;
+// the test above reaches the same variants through force_kernel). fp16 and bf16,
+// gated, L = N/2 (zero padding) and an odd L, odd B.
 TEST_CASE("cuda forward: every registered kernel variant, run directly", "[gpu][cuda_forward][variants]") {
     const int device = ffc::cuda::current_device();
     const ffc::plan::DeviceCaps caps = ffc::cuda::query_device_caps(device);

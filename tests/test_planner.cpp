@@ -592,3 +592,230 @@ TEST_CASE("make_plan is deterministic", "[cpu][planner]") {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// force_kernel
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// A device that can run every compiled variant: its plans list every candidate
+// for N as feasible. (The candidate set itself does not depend on the device,
+// only each candidate's feasibility does.)
+DeviceCaps device_running_everything() {
+    DeviceCaps caps = device_preset("h100");
+    caps.name = "test device running every variant";
+    caps.smem_per_block = caps.smem_per_sm = size_t(1) << 30;
+    caps.max_cluster = 16;
+    return caps;
+}
+
+// A fragment of the reason the planner gives for `v` not running on `caps`.
+std::string infeasible_reason_fragment(const KernelVariant &v, const DeviceCaps &caps) {
+    if (caps.sm() < v.min_sm) return "needs sm_" + std::to_string(v.min_sm) + " or newer";
+    if (v.smem_bytes > caps.smem_per_block) return "B of shared memory";
+    if (v.cluster > caps.max_cluster) return "clusters of " + std::to_string(v.cluster) + " CTAs";
+    FAIL("variant " << v.name << " runs on " << caps.name);
+    return {};
+}
+
+const Candidate *candidate_named(const Decision &d, const std::string &name) {
+    const Candidate *found = nullptr;
+    for (const Candidate &c : d.candidates)
+        if (c.kernel && name == c.kernel->name) {
+            CHECK(found == nullptr);  // a name identifies at most one candidate
+            found = &c;
+        }
+    return found;
+}
+
+}  // namespace
+
+TEST_CASE("force_kernel: for every N, a kernel name identifies at most one candidate", "[cpu][planner]") {
+    const DeviceCaps all = device_running_everything();
+    size_t names_seen = 0;
+    for (uint64_t n = kMinN; n <= kMaxN; n *= 2) {
+        INFO("N=" << n);
+        const Decision d = make_plan(n, DType::f16, Backend::cuda, all);
+        std::set<std::string> names;
+        for (const Candidate &c : d.candidates) {
+            REQUIRE(c.kernel != nullptr);
+            CHECK(c.feasible);
+            INFO(c.kernel->name);
+            CHECK(names.insert(c.kernel->name).second);
+            // Fused candidates use variants of size N, multi-pass ones variants of a smaller size.
+            CHECK((c.path == Path::fused) == (c.kernel->fft_size == n));
+        }
+        names_seen += names.size();
+    }
+    CHECK(names_seen > kernel_table().size());  // the multi-pass inner variants recur across N
+}
+
+TEST_CASE("force_kernel selects exactly the named candidate, for every candidate of every N (A100, H100, RTX 4090)",
+          "[cpu][planner]") {
+    const DeviceCaps all = device_running_everything();
+    int selected = 0, refused = 0;
+    for (const char *preset : {"a100", "h100", "rtx4090"}) {
+        const DeviceCaps caps = device_preset(preset);
+        for (uint64_t n = kMinN; n <= kMaxN; n *= 2) {
+            const Decision every = make_plan(n, DType::f16, Backend::cuda, all);
+            for (const Candidate &ref : every.candidates) {
+                const std::string name = ref.kernel->name;
+                INFO(preset << " N=" << n << " force_kernel=" << name);
+                if (!ref.kernel->can_implement(ref.kernel->fft_size, caps)) {
+                    // The device cannot run it: FFC_ERROR_NO_KERNEL with the reason.
+                    const Thrown t = thrown_by([&] { make_plan(n, DType::f16, Backend::cuda, caps, {}, name); });
+                    CHECK(t.status == FFC_ERROR_NO_KERNEL);
+                    CHECK_THAT(t.message, Catch::Contains(name));
+                    CHECK_THAT(t.message, Catch::Contains("cannot run"));
+                    CHECK_THAT(t.message, Catch::Contains(infeasible_reason_fragment(*ref.kernel, caps)));
+                    ++refused;
+                    continue;
+                }
+                const Decision d = make_plan(n, DType::f16, Backend::cuda, caps, {}, name);
+                CHECK(d.chosen.kernel == ref.kernel);
+                CHECK(d.chosen.path == ref.path);
+                CHECK(d.chosen.factors == ref.factors);
+                CHECK(d.chosen.feasible);
+                CHECK(d.chosen.smem_bytes == ref.kernel->smem_bytes);
+                const Candidate *listed = candidate_named(d, name);
+                REQUIRE(listed != nullptr);
+                CHECK(listed->cost.total_us == d.chosen.cost.total_us);
+                // describe names it as the plan's kernel, and marks exactly one row chosen.
+                const std::string text = describe(d);
+                CHECK_THAT(text, Catch::Contains("  kernel         " + name + (ref.path == Path::multipass ? " (inner" : "\n")));
+                size_t chosen_rows = 0;
+                for (size_t p = text.find("  chosen\n"); p != std::string::npos; p = text.find("  chosen\n", p + 1)) ++chosen_rows;
+                CHECK(chosen_rows == 1);
+                // The same with its own factorisation forced as well.
+                const Decision both = make_plan(n, DType::f16, Backend::cuda, caps, ref.factors, name);
+                CHECK(both.chosen.kernel == ref.kernel);
+                CHECK(both.chosen.path == ref.path);
+                ++selected;
+            }
+        }
+    }
+    CHECK(selected > 0);
+    CHECK(refused > 0);  // the cluster variants on A100 and RTX 4090, the 16K one-CTA variants on RTX 4090
+}
+
+TEST_CASE("force_kernel tells apart candidates that share a factorisation", "[cpu][planner]") {
+    const DeviceCaps h100 = device_preset("h100");
+
+    SECTION("16K: the one-CTA kernel and its 2-CTA cluster split") {
+        const std::string one = "fused_n16384_4x16x16x16", two = "fused_n16384_4x16x16x16_c2";
+        const Decision d1 = make_plan(16384, DType::f16, Backend::cuda, h100, {}, one);
+        const Decision d2 = make_plan(16384, DType::f16, Backend::cuda, h100, {}, two);
+        REQUIRE(d1.chosen.kernel != nullptr);
+        REQUIRE(d2.chosen.kernel != nullptr);
+        CHECK(d1.chosen.kernel->name == one);
+        CHECK(d2.chosen.kernel->name == two);
+        CHECK(d1.chosen.kernel->cluster == 1);
+        CHECK(d2.chosen.kernel->cluster == 2);
+        CHECK(d1.chosen.factors == d2.chosen.factors);
+        CHECK(d1.chosen.path == Path::fused);
+        CHECK(d2.chosen.path == Path::fused);
+        // Forcing the factors alone runs one of the two (the cheaper); the other
+        // is reachable only by name, and describe says it was forced.
+        const Decision by_factors = make_plan(16384, DType::f16, Backend::cuda, h100, {4, 16, 16, 16});
+        const bool one_is_cheaper = by_factors.chosen.kernel == d1.chosen.kernel;
+        CHECK((one_is_cheaper || by_factors.chosen.kernel == d2.chosen.kernel));
+        CHECK_THAT(describe(one_is_cheaper ? d2 : d1), Catch::Contains("forced; the planner's own pick is"));
+        // A100 has no clusters: the split is refused with the reason.
+        const Thrown t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, device_preset("a100"), {}, two); });
+        CHECK(t.status == FFC_ERROR_NO_KERNEL);
+        CHECK_THAT(t.message, Catch::Contains("needs sm_90 or newer"));
+        CHECK_THAT(t.message, Catch::Contains("clusters of 2 CTAs"));
+    }
+    SECTION("32K: the cluster variants, and a fused variant against a multi-pass split with the same factors") {
+        const Decision c2 = make_plan(32768, DType::f16, Backend::cuda, h100, {}, "fused_n32768_8x16x16x16_c2");
+        const Decision c4 = make_plan(32768, DType::f16, Backend::cuda, h100, {}, "fused_n32768_8x16x16x16_c4");
+        const Decision mp = make_plan(32768, DType::f16, Backend::cuda, h100, {}, "fused_n4096_16x16x16");
+        CHECK(c2.chosen.kernel->cluster == 2);
+        CHECK(c4.chosen.kernel->cluster == 4);
+        CHECK(c2.chosen.path == Path::fused);
+        CHECK(c4.chosen.path == Path::fused);
+        CHECK(mp.chosen.path == Path::multipass);
+        CHECK(mp.chosen.kernel->fft_size == 4096);
+        const std::vector<int> f = {8, 16, 16, 16};
+        CHECK(c2.chosen.factors == f);
+        CHECK(c4.chosen.factors == f);
+        CHECK(mp.chosen.factors == f);
+        CHECK(c2.chosen.kernel != c4.chosen.kernel);
+        // On A100 only the multi-pass one runs.
+        const DeviceCaps a100 = device_preset("a100");
+        CHECK(make_plan(32768, DType::f16, Backend::cuda, a100, {}, "fused_n4096_16x16x16").chosen.path == Path::multipass);
+        CHECK(thrown_by([&] { make_plan(32768, DType::f16, Backend::cuda, a100, {}, "fused_n32768_8x16x16x16_c4"); })
+                  .status == FFC_ERROR_NO_KERNEL);
+    }
+}
+
+TEST_CASE("force_kernel: unknown, infeasible and disagreeing requests get the right status", "[cpu][planner]") {
+    const DeviceCaps h100 = device_preset("h100"), cpu = device_preset("cpu");
+
+    SECTION("an unknown name is FFC_ERROR_NO_KERNEL, listing the candidates for N") {
+        for (uint64_t n : {uint64_t(1024), uint64_t(16384), uint64_t(65536)}) {
+            INFO("N=" << n);
+            const Decision automatic = make_plan(n, DType::f16, Backend::cuda, h100);
+            for (const std::string name : {"no_such_kernel", "fused_n16384_4x16x16x16_c", "FUSED_N1024_4X16X16", "cpu_monarch"}) {
+                INFO(name);
+                const Thrown t = thrown_by([&] { make_plan(n, DType::f16, Backend::cuda, h100, {}, name); });
+                CHECK(t.status == FFC_ERROR_NO_KERNEL);
+                CHECK_THAT(t.message, Catch::Contains("\"" + name + "\""));
+                CHECK_THAT(t.message, Catch::Contains("N=" + std::to_string(n)));
+                for (const Candidate &c : automatic.candidates) CHECK_THAT(t.message, Catch::Contains(c.kernel->name));
+            }
+        }
+        // A compiled kernel that is no candidate for this N says what it is for.
+        const Thrown t = thrown_by([&] { make_plan(1024, DType::f16, Backend::cuda, h100, {}, "fused_n4096_16x16x16"); });
+        CHECK(t.status == FFC_ERROR_NO_KERNEL);
+        CHECK_THAT(t.message, Catch::Contains("size 4096"));
+        // (Below the multi-pass range a smaller kernel is no candidate either.)
+        CHECK(thrown_by([&] { make_plan(8192, DType::f16, Backend::cuda, h100, {}, "fused_n4096_16x16x16"); }).status ==
+              FFC_ERROR_NO_KERNEL);
+        // Unprintable bytes are escaped in the message.
+        const Thrown u = thrown_by([&] { make_plan(1024, DType::f16, Backend::cuda, h100, {}, "bad\x01name"); });
+        CHECK(u.status == FFC_ERROR_NO_KERNEL);
+        CHECK_THAT(u.message, Catch::Contains("bad\\x01name"));
+    }
+    SECTION("a name the device cannot run is FFC_ERROR_NO_KERNEL with the reason") {
+        const DeviceCaps rtx = device_preset("rtx4090");
+        const Thrown t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, rtx, {}, "fused_n16384_4x16x16x16"); });
+        CHECK(t.status == FFC_ERROR_NO_KERNEL);
+        CHECK_THAT(t.message, Catch::Contains("fused_n16384_4x16x16x16"));
+        CHECK_THAT(t.message, Catch::Contains("device allows 101376"));
+        // Multi-pass: the inner kernel is what cannot run.
+        const Thrown m = thrown_by([&] { make_plan(65536, DType::f16, Backend::cuda, rtx, {}, "fused_n16384_4x16x16x16"); });
+        CHECK(m.status == FFC_ERROR_NO_KERNEL);
+        CHECK_THAT(m.message, Catch::Contains("multi-pass"));
+        CHECK_THAT(m.message, Catch::Contains("inner kernel"));
+    }
+    SECTION("force_factors that disagree with the named candidate are FFC_ERROR_INVALID_FLAGS") {
+        Thrown t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, h100, {8, 8, 16, 16}, "fused_n16384_4x16x16x16_c2"); });
+        CHECK(t.status == FFC_ERROR_INVALID_FLAGS);
+        CHECK_THAT(t.message, Catch::Contains("disagree"));
+        CHECK_THAT(t.message, Catch::Contains("8 x 8 x 16 x 16"));
+        CHECK_THAT(t.message, Catch::Contains("4 x 16 x 16 x 16"));
+        // The multi-pass split 8 x 4096 is 8 x 16 x 16 x 16, not 2 x ... of the 16K inner kernel.
+        t = thrown_by([&] { make_plan(32768, DType::f16, Backend::cuda, h100, {2, 4, 16, 16, 16}, "fused_n4096_16x16x16"); });
+        CHECK(t.status == FFC_ERROR_INVALID_FLAGS);
+        // Malformed factors stay INVALID_FLAGS whatever the name.
+        t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, h100, {16, 16}, "fused_n16384_4x16x16x16"); });
+        CHECK(t.status == FFC_ERROR_INVALID_FLAGS);
+        t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, h100, {16, 16}, "no_such_kernel"); });
+        CHECK(t.status == FFC_ERROR_INVALID_FLAGS);
+        // Consistent factors are fine.
+        const Decision d = make_plan(16384, DType::f16, Backend::cuda, h100, {4, 16, 16, 16}, "fused_n16384_4x16x16x16_c2");
+        CHECK(d.chosen.kernel->cluster == 2);
+    }
+    SECTION("the CPU backend has no kernel variants: FFC_ERROR_NO_KERNEL") {
+        for (const std::string name : {"cpu_monarch", "fused_n1024_4x16x16"}) {
+            const Thrown t = thrown_by([&] { make_plan(1024, DType::f32, Backend::cpu, cpu, {}, name); });
+            CHECK(t.status == FFC_ERROR_NO_KERNEL);
+            CHECK_THAT(t.message, Catch::Contains("CPU backend"));
+            CHECK_THAT(t.message, Catch::Contains("force_factors"));
+        }
+        // No name: the CPU plans as before.
+        CHECK(make_plan(1024, DType::f32, Backend::cpu, cpu, {32, 32}, "").chosen.factors == std::vector<int>{32, 32});
+    }
+}

@@ -114,7 +114,7 @@ typedef enum ffc_status {
     FFC_ERROR_BUFFER_TOO_SMALL = 1007,  /**< A caller-provided text or spectrum buffer is too small. */
     FFC_ERROR_INVALID_BACKEND = 1008,   /**< Unknown backend value. */
     FFC_ERROR_INVALID_DEVICE = 1009,    /**< No such CUDA device ordinal. */
-    FFC_ERROR_INVALID_FLAGS = 1010,     /**< Unknown flag bits, or an invalid forced factorisation. */
+    FFC_ERROR_INVALID_FLAGS = 1010,     /**< Unknown flag bits, or an invalid forced factorisation or kernel name. */
     FFC_ERROR_MISALIGNED_POINTER = 1011,/**< A tensor pointer is not aligned to its element size. */
     FFC_ERROR_INVALID_POINTER = 1012,   /**< A pointer is not accessible from the plan's device. */
 
@@ -217,16 +217,33 @@ FFC_API int ffc_backend_available(ffc_backend_t backend);
 /** @{ */
 
 #define FFC_PLAN_DESC_MAGIC 0x46464344u /**< "FFCD" */
-#define FFC_PLAN_DESC_VERSION 1u /**< Version of ::ffc_plan_desc_t this header describes. */
+/**
+ * Version of ::ffc_plan_desc_t this header describes. 2 added
+ * ffc_plan_desc_t::force_kernel (in version 1 that slot was reserved[0]);
+ * the library accepts descriptors of versions 1 and 2.
+ */
+#define FFC_PLAN_DESC_VERSION 2u
 #define FFC_MAX_FACTORS 8 /**< Longest factorisation a plan may force. */
+/**
+ * Bytes the library reads of ffc_plan_desc_t::force_kernel at most, its
+ * terminating NUL included: a name must be shorter than this.
+ */
+#define FFC_MAX_KERNEL_NAME 128
 
 /** Plan flags (bitwise OR). Unknown bits are rejected with FFC_ERROR_INVALID_FLAGS. */
 #define FFC_PLAN_DEFAULT 0u
 
 /**
  * @brief Describes the plan to create. Initialise with ::FFC_PLAN_DESC_INIT, then
- * set the fields you need. The struct only grows by appending fields; the
- * library reads struct_size bytes of it.
+ * set the fields you need. The struct only grows by appending fields or by
+ * giving a reserved slot a meaning (with a new FFC_PLAN_DESC_VERSION; a zero in
+ * the slot always means what older versions meant); the library reads
+ * struct_size bytes of it.
+ *
+ * The ABI is defined for 64-bit targets with 8-byte pointers and size_t (LP64,
+ * as on Linux): sizeof(ffc_plan_desc_t) is 128 bytes there, which the library
+ * and the Python, Rust and Julia bindings assert. Other data models are not
+ * supported (the library does not build for them).
  */
 typedef struct ffc_plan_desc {
     size_t struct_size; /**< sizeof(ffc_plan_desc_t) as compiled by the caller. */
@@ -241,12 +258,41 @@ typedef struct ffc_plan_desc {
      * Optional forced Monarch factorisation, outermost factor first, terminated
      * by 0 (all zero: the planner decides). The product must equal fft_size and
      * the backend must implement it, otherwise FFC_ERROR_INVALID_FLAGS or
-     * FFC_ERROR_NO_KERNEL. Used by the benchmark to time every candidate.
+     * FFC_ERROR_NO_KERNEL.
+     *
+     * A factorisation names the mathematics, not an implementation: on the CUDA
+     * backend several compiled candidates can share one factor list (a one-CTA
+     * kernel and its thread-block-cluster split, a fused kernel and a multi-pass
+     * split), and forcing the factors runs the cheapest of them. To run one
+     * particular candidate, use force_kernel.
      */
     uint32_t force_factors[FFC_MAX_FACTORS];
     int32_t cpu_threads; /**< CPU backend worker threads; 0 = hardware concurrency (max 16). */
     uint32_t reserved0;   /**< Must be zero. */
-    uint64_t reserved[6]; /**< Must be zero. */
+    /**
+     * Optional forced kernel (descriptor version ≥ 2): NULL (the default) lets the
+     * planner decide; otherwise the name of one compiled candidate, exactly as
+     * ffc_plan_describe() prints it in the "kernel" column of its candidate table,
+     * e.g. "fused_n16384_4x16x16x16_c2". For a multi-pass candidate that column
+     * holds the inner kernel's name ("fused_n4096_16x16x16" at N = 32768 is the
+     * split 8 x 4096 with that inner kernel). For a given fft_size a name
+     * identifies at most one candidate, so the plan runs exactly that kernel;
+     * this is how the benchmark times every candidate.
+     *
+     * The string is read during ffc_plan_create() only (it need not outlive the
+     * call), and at most ::FFC_MAX_KERNEL_NAME bytes of it.
+     *
+     * Errors: a string with no NUL in its first FFC_MAX_KERNEL_NAME bytes, or an
+     * empty one, is FFC_ERROR_INVALID_FLAGS; so is a nonzero force_factors that is
+     * not the named candidate's factorisation. A name that is no candidate for
+     * this fft_size is FFC_ERROR_NO_KERNEL (the message lists the candidates), as
+     * is a candidate the device cannot run (the message says why) and any
+     * non-NULL force_kernel on the CPU backend, which has no kernel variants
+     * (its factorisation is chosen with force_factors). In a version-1
+     * descriptor the slot is reserved and must be NULL.
+     */
+    const char *force_kernel;
+    uint64_t reserved[5]; /**< Must be zero. */
 } ffc_plan_desc_t;
 
 /** @brief Initialiser for ::ffc_plan_desc_t: fp16, automatic backend, current device. */
@@ -254,7 +300,7 @@ typedef struct ffc_plan_desc {
     {                                                                               \
         sizeof(ffc_plan_desc_t), FFC_PLAN_DESC_MAGIC, FFC_PLAN_DESC_VERSION, 0u,    \
             (int32_t)FFC_DTYPE_FP16, (int32_t)FFC_BACKEND_AUTO, -1, FFC_PLAN_DEFAULT, \
-            {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u}, 0, 0u, { 0u, 0u, 0u, 0u, 0u, 0u }     \
+            {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u}, 0, 0u, NULL, { 0u, 0u, 0u, 0u, 0u }   \
     }
 
 /**
@@ -318,6 +364,10 @@ FFC_API ffc_status_t ffc_plan_get_workspace_size(ffc_plan_t plan, const ffc_shap
  * @brief Writes a human-readable description of the planner's decision (backend,
  * device, chosen factorisation and kernel, predicted time, every candidate
  * considered) into @p buf as a NUL-terminated string.
+ *
+ * The candidate table has one row per candidate, with a "factors" and a
+ * "kernel" column; the kernel names are what ffc_plan_desc_t::force_kernel
+ * accepts. The rest of the text is for people and may change between versions.
  *
  * @param plan the plan to describe.
  * @param[out] buf receives the text; may be NULL when @p buf_size is 0.

@@ -156,6 +156,24 @@ public:
     /** @brief A descriptor initialised with ::FFC_PLAN_DESC_INIT. */
     PlanDesc() noexcept : desc_(FFC_PLAN_DESC_INIT) {}
 
+    /** @brief Copies the descriptor (the copy owns its own force_kernel string). @param o the source. */
+    PlanDesc(const PlanDesc &o) : desc_(o.desc_), kernel_(o.kernel_) { repoint(); }
+
+    /** @brief Moves the descriptor. @param o the source. */
+    PlanDesc(PlanDesc &&o) noexcept : desc_(o.desc_), kernel_(std::move(o.kernel_)) { repoint(); }
+
+    /** @brief Copy-assigns. @param o the source. @return *this. */
+    PlanDesc &operator=(const PlanDesc &o) {
+        if (this != &o) { desc_ = o.desc_; kernel_ = o.kernel_; repoint(); }
+        return *this;
+    }
+
+    /** @brief Move-assigns. @param o the source. @return *this. */
+    PlanDesc &operator=(PlanDesc &&o) noexcept {
+        if (this != &o) { desc_ = o.desc_; kernel_ = std::move(o.kernel_); repoint(); }
+        return *this;
+    }
+
     /** @brief Sets the FFT size N. @param n a power of two in [256, 4194304]. @return *this. */
     PlanDesc &fft_size(uint64_t n) noexcept { desc_.fft_size = n; return *this; }
 
@@ -190,10 +208,25 @@ public:
         return force_factors(factors.data(), factors.size());
     }
 
-    /** @brief The C descriptor, ready for ffc_plan_create(). */
+    /**
+     * @brief Forces one compiled candidate by its kernel name, as ffc_plan_describe()
+     * lists it in the candidate table's "kernel" column (see ffc_plan_desc_t::force_kernel).
+     * @param name the kernel name; empty: the planner decides. The descriptor keeps a copy.
+     * @return *this.
+     */
+    PlanDesc &force_kernel(const std::string &name) {
+        kernel_ = name;
+        repoint();
+        return *this;
+    }
+
+    /** @brief The C descriptor, ready for ffc_plan_create() (valid while this object lives unchanged). */
     const ffc_plan_desc_t &c_desc() const noexcept { return desc_; }
 
 private:
+    // desc_.force_kernel points into kernel_ (NULL when it is empty).
+    void repoint() noexcept { desc_.force_kernel = kernel_.empty() ? nullptr : kernel_.c_str(); }
+
     PlanDesc &force_factors(const uint32_t *f, std::size_t n) {
         if (n > std::size_t(FFC_MAX_FACTORS))
             throw Error(FFC_ERROR_INVALID_FLAGS, std::to_string(n) + " forced factors, at most " +
@@ -204,6 +237,7 @@ private:
     }
 
     ffc_plan_desc_t desc_;
+    std::string kernel_;
 };
 
 /** @brief What a plan resolved to (the C++ form of ::ffc_plan_info_t). */

@@ -2,6 +2,7 @@
 // output, runs inside the exception firewall (guarded()), and records a
 // thread-local message on failure. Nothing but ffc_status_t crosses the ABI.
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -15,6 +16,20 @@
 #if FFC_WITH_CUDA
 #include "cuda/cuda_host.hpp"
 #endif
+
+// The descriptor's layout is ABI: lock it (the header documents LP64 only, and
+// the bindings hard-code these numbers). Version 2 gave reserved[0]'s slot to
+// force_kernel without moving anything else.
+static_assert(sizeof(void *) == 8 && sizeof(size_t) == 8,
+              "libflashfftconv's ABI is defined for LP64 targets only (see flashfftconv.h)");
+static_assert(sizeof(ffc_plan_desc_t) == 128, "ffc_plan_desc_t must stay 128 bytes");
+static_assert(offsetof(ffc_plan_desc_t, force_factors) == 40, "ffc_plan_desc_t layout changed");
+static_assert(offsetof(ffc_plan_desc_t, cpu_threads) == 72, "ffc_plan_desc_t layout changed");
+static_assert(offsetof(ffc_plan_desc_t, reserved0) == 76, "ffc_plan_desc_t layout changed");
+static_assert(offsetof(ffc_plan_desc_t, force_kernel) == 80,
+              "force_kernel must occupy version 1's reserved[0] slot");
+static_assert(offsetof(ffc_plan_desc_t, reserved) == 88, "ffc_plan_desc_t layout changed");
+static_assert(sizeof(ffc_plan_info_t) == 152, "ffc_plan_info_t must stay 152 bytes");
 
 struct ffc_plan_s {
     ffc::plan::Decision decision;
@@ -111,6 +126,22 @@ std::vector<int> forced_factors(const ffc_plan_desc_t &d) {
     return f;
 }
 
+// The forced kernel name of a descriptor ("" when none). The read is bounded:
+// at most FFC_MAX_KERNEL_NAME bytes, so an unterminated buffer is reported, not
+// overrun (as long as that many bytes are readable).
+std::string forced_kernel(const ffc_plan_desc_t &d) {
+    if (d.version < 2 || !d.force_kernel) return {};  // version 1: the slot is reserved (checked zero)
+    size_t len = 0;
+    while (len < size_t(FFC_MAX_KERNEL_NAME) && d.force_kernel[len] != '\0') ++len;
+    if (len == size_t(FFC_MAX_KERNEL_NAME))
+        ffc::fail(FFC_ERROR_INVALID_FLAGS, "desc->force_kernel has no terminating NUL in its first " +
+                                               std::to_string(FFC_MAX_KERNEL_NAME) +
+                                               " bytes (kernel names are shorter; NULL lets the planner decide)");
+    if (len == 0)
+        ffc::fail(FFC_ERROR_INVALID_FLAGS, "desc->force_kernel is an empty string (NULL lets the planner decide)");
+    return std::string(d.force_kernel, len);
+}
+
 }  // namespace
 
 extern "C" {
@@ -128,7 +159,7 @@ const char *ffc_status_string(ffc_status_t status) {
     case FFC_ERROR_BUFFER_TOO_SMALL: return "buffer too small";
     case FFC_ERROR_INVALID_BACKEND: return "invalid backend";
     case FFC_ERROR_INVALID_DEVICE: return "invalid CUDA device";
-    case FFC_ERROR_INVALID_FLAGS: return "invalid flags or forced factorisation";
+    case FFC_ERROR_INVALID_FLAGS: return "invalid flags, forced factorisation or forced kernel name";
     case FFC_ERROR_MISALIGNED_POINTER: return "misaligned pointer";
     case FFC_ERROR_INVALID_POINTER: return "pointer not accessible from the plan's device";
     case FFC_ERROR_NOT_SUPPORTED: return "not supported";
@@ -200,7 +231,9 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
     return guarded([&] {
         require(out, "plan");
         require(desc, "desc");
-        // Versioned descriptor: accept any struct_size that covers version 1's fields.
+        // Versioned descriptor. Versions 1 and 2 have the same size: version 2 gave
+        // the first reserved slot to force_kernel, so a version-1 descriptor (whose
+        // slot must be zero, i.e. NULL) reads as "no forced kernel".
         if (desc->magic != FFC_PLAN_DESC_MAGIC)
             ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->magic is wrong: initialise the descriptor with FFC_PLAN_DESC_INIT");
         if (desc->version < 1 || desc->version > FFC_PLAN_DESC_VERSION)
@@ -211,6 +244,10 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
         for (uint64_t r : desc->reserved)
             if (r) ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved fields must be zero");
         if (desc->reserved0) ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved0 must be zero");
+        if (desc->version < 2 && desc->force_kernel)
+            ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved fields must be zero (force_kernel is set, but "
+                                                    "desc->version = " + std::to_string(desc->version) +
+                                                    " predates it: it needs version 2)");
 
         const uint64_t n = desc->fft_size;
         if (!ffc::is_pow2(n) || n < FFC_MIN_FFT_SIZE || n > FFC_MAX_FFT_SIZE)
@@ -224,6 +261,7 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
             ffc::fail(FFC_ERROR_INVALID_FLAGS, "unknown flag bits 0x" + [&] { char b[16]; std::snprintf(b, sizeof b, "%x", desc->flags); return std::string(b); }());
         if (desc->cpu_threads < 0) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "cpu_threads must be >= 0");
         const std::vector<int> forced = forced_factors(*desc);
+        const std::string kernel_name = forced_kernel(*desc);
         const ffc::DType dtype = ffc::DType(desc->dtype);
 
         ffc::Backend backend = ffc::Backend(desc->backend);
@@ -247,7 +285,7 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
         if (backend == ffc::Backend::cpu) caps = ffc::plan::device_preset("cpu");
 
         auto plan = std::make_unique<ffc_plan_s>();
-        plan->decision = ffc::plan::make_plan(n, dtype, backend, caps, forced);
+        plan->decision = ffc::plan::make_plan(n, dtype, backend, caps, forced, kernel_name);
         plan->device = device;
         if (backend == ffc::Backend::cpu) {
             int threads = desc->cpu_threads > 0 ? desc->cpu_threads : int(std::thread::hardware_concurrency());

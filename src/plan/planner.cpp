@@ -433,6 +433,51 @@ std::string device_label(const DeviceCaps &caps) {
     return caps.name.empty() ? std::string("an unnamed device") : caps.name;
 }
 
+// A caller-supplied name, safe to quote in a message.
+std::string printable(const std::string &s) {
+    std::string out;
+    for (unsigned char ch : s) {
+        if (ch >= 0x20 && ch < 0x7f) out += char(ch);
+        else out += strprintf("\\x%02x", ch);
+    }
+    return out;
+}
+
+// The candidate whose kernel column (see describe) reads `name`; make_plan's
+// force_kernel. `d` holds every candidate for N, sorted.
+const Candidate &candidate_named(const Decision &d, const std::string &name, const std::vector<int> &forced_factors,
+                                 const std::string &where) {
+    const Candidate *found = nullptr;
+    for (const Candidate &c : d.candidates) {
+        if (!c.kernel || name != c.kernel->name) continue;
+        // Unique by construction (see planner.hpp); a registry that broke it would
+        // make the name ambiguous, which must not pass silently.
+        if (found) fail(FFC_ERROR_INTERNAL, "kernel name " + name + " names two candidates for " + where);
+        found = &c;
+    }
+    if (!found) {
+        std::string names;
+        for (const Candidate &c : d.candidates)
+            if (c.kernel) names += (names.empty() ? "" : ", ") + std::string(c.kernel->name);
+        std::string elsewhere;
+        for (const KernelVariant &v : kernel_table())
+            if (name == v.name) elsewhere = strprintf(" (%s is a kernel of size %llu, not a candidate here)", v.name,
+                                                      (unsigned long long)v.fft_size);
+        fail(FFC_ERROR_NO_KERNEL, "force_kernel = \"" + printable(name) + "\" is not a compiled candidate for " + where +
+                                      elsewhere + "; the candidates are: " + names);
+    }
+    const Candidate &c = *found;
+    if (!forced_factors.empty() && forced_factors != c.factors)
+        fail(FFC_ERROR_INVALID_FLAGS, "force_factors " + join_factors(forced_factors) + " disagree with force_kernel " +
+                                          name + ", whose factorisation is " + join_factors(c.factors) +
+                                          " (set one of the two, or both consistently)");
+    if (!c.feasible)
+        fail(FFC_ERROR_NO_KERNEL, "the forced kernel " + name + " (" + join_factors(c.factors) +
+                                      (c.path == Path::multipass ? ", multi-pass" : "") + ") cannot run for " + where +
+                                      ": " + c.reason);
+    return c;
+}
+
 }  // namespace
 
 double Decision::predicted_us_per_sequence() const {
@@ -451,11 +496,15 @@ CostBreakdown predict(const Candidate &c, uint64_t fft_size, DType dtype, const 
 }
 
 Decision make_plan(uint64_t fft_size, DType dtype, Backend backend, const DeviceCaps &caps,
-                   const std::vector<int> &forced_factors) {
+                   const std::vector<int> &forced_factors, const std::string &forced_kernel) {
     check_fft_size(fft_size);
     if (!forced_factors.empty()) check_forced(forced_factors, fft_size);
     if (backend != Backend::cpu && backend != Backend::cuda)
         fail(FFC_ERROR_INVALID_BACKEND, "make_plan needs a resolved backend (cpu or cuda)");
+    if (!forced_kernel.empty() && backend == Backend::cpu)
+        fail(FFC_ERROR_NO_KERNEL, "force_kernel = \"" + printable(forced_kernel) +
+                                      "\", but the CPU backend has no kernel variants (its candidates are "
+                                      "factorisations: use force_factors)");
 
     Decision d;
     d.fft_size = fft_size;
@@ -481,6 +530,10 @@ Decision make_plan(uint64_t fft_size, DType dtype, Backend backend, const Device
     }
     std::stable_sort(d.candidates.begin(), d.candidates.end(), cheaper);
 
+    if (!forced_kernel.empty()) {
+        d.chosen = candidate_named(d, forced_kernel, forced_factors, where);
+        return d;
+    }
     if (!forced_factors.empty()) {
         auto it = std::find_if(d.candidates.begin(), d.candidates.end(),
                                [&](const Candidate &c) { return c.factors == forced_factors; });
@@ -529,8 +582,9 @@ std::string describe(const Decision &d) {
     const Candidate *best = nullptr;
     for (const Candidate &x : d.candidates)
         if (x.feasible) { best = &x; break; }
-    // A chosen candidate other than the cheapest feasible one can only come from force_factors.
-    const bool forced = best && (best->factors != c.factors || best->kernel != c.kernel);
+    // A chosen candidate other than the cheapest feasible one can only come from
+    // force_factors or force_kernel.
+    const bool forced = best && (best->factors != c.factors || best->kernel != c.kernel || best->path != c.path);
 
     std::string s;
     s += "libflashfftconv plan\n";
@@ -549,7 +603,9 @@ std::string describe(const Decision &d) {
                        c.factors.front(), (unsigned long long)(c.kernel ? c.kernel->fft_size : 0), c.factors.front(),
                        c.kernel ? c.kernel->name : "?");
     std::string factorisation = join_factors(c.factors) + " (order " + std::to_string(c.factors.size()) + ")";
-    if (forced) factorisation += ", forced; the planner's own pick is " + join_factors(best->factors);
+    if (forced)
+        factorisation += ", forced; the planner's own pick is " + join_factors(best->factors) +
+                         (best->kernel ? std::string(" (") + best->kernel->name + ")" : std::string());
     s += "  factorisation  " + factorisation + "\n";
     s += strprintf("  kernel         %s%s\n", c.kernel ? c.kernel->name : "cpu_monarch",
                    c.path == Path::multipass ? " (inner, mode_rows)" : "");
@@ -564,7 +620,8 @@ std::string describe(const Decision &d) {
                    cuda ? "l2" : "llc", cuda ? "smem" : "cache", "tensor", "fp32", "sync", "launch", "total", "status");
     for (const Candidate &x : d.candidates) {
         const CostBreakdown &b = x.cost;
-        std::string status = !x.feasible ? "infeasible: " + x.reason : (x.factors == c.factors && x.kernel == c.kernel ? "chosen" : "ok");
+        const bool is_chosen = x.factors == c.factors && x.kernel == c.kernel && x.path == c.path;
+        std::string status = !x.feasible ? "infeasible: " + x.reason : (is_chosen ? "chosen" : "ok");
         s += strprintf("  %-22s %-28s %8zu %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7.1f %10.1f  %s\n",
                        join_factors(x.factors).c_str(), x.kernel ? x.kernel->name : "cpu_monarch", x.smem_bytes,
                        b.hbm_us, b.l2_us, b.smem_us, b.tensor_us, b.fp32_us, b.sync_us, b.launch_us, b.total_us,

@@ -41,10 +41,28 @@ struct Decision {
     double predicted_us_per_sequence() const;
 };
 
-// Throws ffc::Error: FFC_ERROR_INVALID_FFT_SIZE, FFC_ERROR_INVALID_FLAGS (forced
-// factorisation that does not multiply to N), FFC_ERROR_NO_KERNEL (nothing feasible).
+// Plans N on the backend. Throws ffc::Error: FFC_ERROR_INVALID_FFT_SIZE,
+// FFC_ERROR_INVALID_FLAGS (a forced factorisation that does not multiply to N),
+// FFC_ERROR_NO_KERNEL (nothing feasible).
+//
+// forced_factors (non-empty): choose the cheapest candidate with exactly these
+// factors (several CUDA candidates can share a factor list).
+//
+// forced_kernel (non-empty): choose the one candidate whose kernel is this
+// variant — the name in describe()'s "kernel" column: the fused variant for a
+// fused candidate, the inner (rows) variant for a multi-pass one. For one N a
+// name identifies at most one candidate: fused candidates use variants of size
+// N and multi-pass ones variants of size N_in < N (so the two sets of names are
+// disjoint), variant names are unique in the registry, and an inner variant
+// fixes the outer size M = N / N_in, so it appears in at most one split.
+// make_plan checks this (FFC_ERROR_INTERNAL if the registry ever broke it).
+// Errors: FFC_ERROR_NO_KERNEL when no candidate for N has the name (the message
+// lists the candidates' names), when the device cannot run it (with the reason),
+// and always on the CPU backend, which has no kernel variants;
+// FFC_ERROR_INVALID_FLAGS when forced_factors is also given and is not that
+// candidate's factorisation.
 Decision make_plan(uint64_t fft_size, DType dtype, Backend backend, const DeviceCaps &caps,
-                   const std::vector<int> &forced_factors = {});
+                   const std::vector<int> &forced_factors = {}, const std::string &forced_kernel = {});
 
 // Cost model for one candidate on a workload of `sequences` (B·H) sequences.
 CostBreakdown predict(const Candidate &c, uint64_t fft_size, DType dtype, const DeviceCaps &caps,

@@ -129,7 +129,8 @@ struct PlanDescC
     force_factors::NTuple{8,UInt32}
     cpu_threads::Int32
     reserved0::UInt32
-    reserved::NTuple{6,UInt64}
+    force_kernel::Ptr{UInt8}     # descriptor version 2 (version 1's reserved[0] slot); C_NULL: none
+    reserved::NTuple{5,UInt64}
 end
 
 struct PlanInfoC
@@ -150,13 +151,20 @@ end
 
 # The header's sizes on LP64 (the library also rejects any other struct_size).
 @assert sizeof(PlanDescC) == 128
+@assert fieldoffset(PlanDescC, findfirst(==(:force_kernel), fieldnames(PlanDescC))) == 80
+@assert fieldoffset(PlanDescC, findfirst(==(:reserved), fieldnames(PlanDescC))) == 88
 @assert sizeof(PlanInfoC) == 152
 @assert sizeof(Shape) == 32
 
-"""
-    PlanDesc(fft_size; dtype=FFC_FP16, backend=FFC_AUTO, device=-1, cpu_threads=0, force_factors=UInt32[])
+const FFC_PLAN_DESC_VERSION = UInt32(2)
 
-A plan descriptor (the keyword form of the Rust builder).
+"""
+    PlanDesc(fft_size; dtype=FFC_FP16, backend=FFC_AUTO, device=-1, cpu_threads=0, force_factors=UInt32[],
+             force_kernel=nothing)
+
+A plan descriptor (the keyword form of the Rust builder). `force_kernel` names one
+compiled candidate as `describe(plan)` lists it in the candidate table's kernel
+column (CUDA backend only; the CPU backend refuses any name).
 """
 struct PlanDesc
     fft_size::UInt64
@@ -165,16 +173,21 @@ struct PlanDesc
     device::Int32
     cpu_threads::Int32
     force_factors::Vector{UInt32}
+    force_kernel::Union{Nothing,String}
 end
 PlanDesc(fft_size::Integer; dtype::DType=FFC_FP16, backend::Backend=FFC_AUTO, device::Integer=-1,
-         cpu_threads::Integer=0, force_factors=UInt32[]) =
-    PlanDesc(UInt64(fft_size), dtype, backend, Int32(device), Int32(cpu_threads), UInt32.(collect(force_factors)))
+         cpu_threads::Integer=0, force_factors=UInt32[], force_kernel::Union{Nothing,AbstractString}=nothing) =
+    PlanDesc(UInt64(fft_size), dtype, backend, Int32(device), Int32(cpu_threads), UInt32.(collect(force_factors)),
+             force_kernel === nothing ? nothing : String(force_kernel))
 
+# The C descriptor. Its force_kernel points into d.force_kernel: the caller keeps
+# that string rooted (GC.@preserve) for as long as the descriptor is used.
 function _cdesc(d::PlanDesc)
     f = zeros(UInt32, FFC_MAX_FACTORS)
     f[1:length(d.force_factors)] .= d.force_factors
-    PlanDescC(sizeof(PlanDescC), 0x46464344, 1, d.fft_size, Int32(d.dtype), Int32(d.backend), d.device, 0,
-              Tuple(f), d.cpu_threads, 0, ntuple(_ -> UInt64(0), 6))
+    name = d.force_kernel === nothing ? Ptr{UInt8}(C_NULL) : pointer(d.force_kernel)
+    PlanDescC(sizeof(PlanDescC), 0x46464344, FFC_PLAN_DESC_VERSION, d.fft_size, Int32(d.dtype), Int32(d.backend),
+              d.device, 0, Tuple(f), d.cpu_threads, 0, name, ntuple(_ -> UInt64(0), 5))
 end
 
 # ---------------------------------------------------------------------------------
@@ -236,9 +249,14 @@ mutable struct Plan
     function Plan(desc::PlanDesc)
         length(desc.force_factors) <= FFC_MAX_FACTORS ||
             throw(FlashFFTConvError(FFC_ERROR_INVALID_FLAGS, "at most $FFC_MAX_FACTORS forced factors"))
+        desc.force_kernel === nothing || !Base.containsnul(desc.force_kernel) ||
+            throw(FlashFFTConvError(FFC_ERROR_INVALID_FLAGS, "force_kernel contains a NUL character"))
         _destroy_fn[] == C_NULL && (_destroy_fn[] = _fn(:ffc_plan_destroy))
         h = Ref{Ptr{Cvoid}}(C_NULL)
-        _check(ccall(_fn(:ffc_plan_create), Cint, (Ref{Ptr{Cvoid}}, Ref{PlanDescC}), h, _cdesc(desc)))
+        name = desc.force_kernel
+        GC.@preserve name begin  # the C descriptor points into this string
+            _check(ccall(_fn(:ffc_plan_create), Cint, (Ref{Ptr{Cvoid}}, Ref{PlanDescC}), h, _cdesc(desc)))
+        end
         p = new(h[], FFC_FP16, FFC_CPU)
         finalizer(close, p)
         i = info(p)

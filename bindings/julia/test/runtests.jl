@@ -80,4 +80,29 @@ rel(x, r) = sqrt(sum(abs2, Float64.(x) .- r) / sum(abs2, r))
             @test_throws FlashFFTConvError Plan(1024; backend=FFC_CUDA)
         end
     end
+
+    @testset "force_kernel" begin
+        # Descriptor version 2: force_kernel in version 1's reserved[0] slot, size unchanged.
+        @test sizeof(FlashFFTConv.PlanDescC) == 128
+        @test fieldoffset(FlashFFTConv.PlanDescC, findfirst(==(:force_kernel), fieldnames(FlashFFTConv.PlanDescC))) == 80
+        # The CPU backend has no kernel variants: a clear NO_KERNEL (2002).
+        e = try
+            Plan(1024; dtype=FFC_FP32, backend=FFC_CPU, force_kernel="fused_n1024_4x16x16")
+        catch err
+            err
+        end
+        @test e isa FlashFFTConvError && e.status == 2002 && occursin("CPU backend", e.message)
+        # Malformed names: INVALID_FLAGS (1010).
+        for bad in ("", "fused\0n1024", "x"^300)
+            e = try
+                Plan(1024; backend=FFC_CPU, force_kernel=bad)
+            catch err
+                err
+            end
+            @test e isa FlashFFTConvError && e.status == 1010
+        end
+        plan = Plan(1024; dtype=FFC_FP32, backend=FFC_CPU, force_kernel=nothing, force_factors=[32, 32])
+        @test info(plan).factors == [32, 32]
+        close(plan)
+    end
 end

@@ -34,8 +34,10 @@ MIN_FFT_SIZE = 256
 MAX_FFT_SIZE = 4194304
 MAX_FACTORS = 8
 
+MAX_KERNEL_NAME = 128  # bytes the library reads of force_kernel, NUL included
+
 PLAN_DESC_MAGIC = 0x46464344  # "FFCD"
-PLAN_DESC_VERSION = 1
+PLAN_DESC_VERSION = 2  # 2 added force_kernel (in reserved[0]'s slot; the size did not change)
 PLAN_INFO_MAGIC = 0x46464349  # "FFCI"
 PLAN_INFO_VERSION = 1
 
@@ -110,7 +112,11 @@ class LibraryNotFoundError(OSError):
 
 
 class PlanDescC(ctypes.Structure):
-    """ffc_plan_desc_t; field order and types follow the header exactly."""
+    """ffc_plan_desc_t; field order and types follow the header exactly (LP64: 128 bytes).
+
+    Assigning bytes to ``force_kernel`` keeps a reference to them in the
+    structure, so the pointer stays valid as long as the structure lives.
+    """
 
     _fields_ = [
         ("struct_size", ctypes.c_size_t),
@@ -124,7 +130,8 @@ class PlanDescC(ctypes.Structure):
         ("force_factors", ctypes.c_uint32 * MAX_FACTORS),
         ("cpu_threads", ctypes.c_int32),
         ("reserved0", ctypes.c_uint32),
-        ("reserved", ctypes.c_uint64 * 6),
+        ("force_kernel", ctypes.c_char_p),
+        ("reserved", ctypes.c_uint64 * 5),
     ]
 
     @classmethod

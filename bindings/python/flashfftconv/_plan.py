@@ -95,7 +95,21 @@ class Plan:
         device: int = -1,
         cpu_threads: int = 0,
         force_factors: Sequence[int] = (),
+        force_kernel: Optional[str] = None,
     ):
+        """Creates a plan (runs the planner, builds tables).
+
+        Args:
+            fft_size: N, a power of two from 256 to 4194304.
+            dtype, backend, device, cpu_threads: as in ``ffc_plan_desc_t``.
+            force_factors: a Monarch factorisation to force, outermost first
+                (empty: the planner decides). Several CUDA candidates can share
+                one; the cheapest of them runs.
+            force_kernel: one candidate to force, by the name :meth:`describe`
+                prints in its candidate table's kernel column (None: the planner
+                decides). CUDA backend only: the CPU backend has no kernel
+                variants and refuses any name with ``ERROR_NO_KERNEL``.
+        """
         self._handle = None  # set first so __del__ is safe if creation fails
         desc = PlanDescC.init()
         desc.fft_size = int(fft_size)
@@ -107,6 +121,14 @@ class Plan:
             raise FlashFFTConvError(Status.ERROR_INVALID_FLAGS, f"at most {_lib.MAX_FACTORS} forced factors")
         for i, f in enumerate(force_factors):
             desc.force_factors[i] = int(f)
+        if force_kernel is not None:
+            if not isinstance(force_kernel, str):
+                raise TypeError(f"force_kernel must be a str or None, not {type(force_kernel).__name__}")
+            if "\0" in force_kernel:
+                raise FlashFFTConvError(Status.ERROR_INVALID_FLAGS, "force_kernel contains a NUL character")
+            # Length and content are the library's to judge (it reads at most
+            # MAX_KERNEL_NAME bytes); the structure keeps the bytes alive.
+            desc.force_kernel = force_kernel.encode("utf-8")
         L = _lib.lib()
         handle = ctypes.c_void_p()
         check(L.ffc_plan_create(ctypes.byref(handle), ctypes.byref(desc)))

@@ -296,6 +296,104 @@ def test_plan_create_errors():
         assert ei.value.message
 
 
+def test_plan_desc_layout():
+    """PlanDescC matches ffc_plan_desc_t on LP64 (version 2: force_kernel in reserved[0]'s slot)."""
+    import ctypes
+
+    from flashfftconv import _lib
+
+    C = _lib.PlanDescC
+    assert ctypes.sizeof(C) == 128
+    offsets = {name: getattr(C, name).offset for name, _ in C._fields_}
+    assert offsets == {
+        "struct_size": 0, "magic": 8, "version": 12, "fft_size": 16, "dtype": 24, "backend": 28,
+        "device": 32, "flags": 36, "force_factors": 40, "cpu_threads": 72, "reserved0": 76,
+        "force_kernel": 80, "reserved": 88,
+    }
+    assert C.reserved.size == 5 * 8
+    assert _lib.PLAN_DESC_VERSION == 2
+    d = C.init()
+    assert d.struct_size == 128 and d.version == 2 and d.force_kernel is None
+    assert list(d.reserved) == [0] * 5
+
+
+def _raw_plan_create(desc):
+    """ffc_plan_create on a raw descriptor: (status, message); destroys a plan it made."""
+    import ctypes
+
+    from flashfftconv import _lib
+
+    L = _lib.lib()
+    h = ctypes.c_void_p()
+    st = L.ffc_plan_create(ctypes.byref(h), ctypes.byref(desc))
+    msg = ""
+    if st != 0:
+        n = L.ffc_last_error_message(None, 0)
+        buf = ctypes.create_string_buffer(n + 1)
+        L.ffc_last_error_message(buf, n + 1)
+        msg = buf.value.decode()
+    if h.value:
+        L.ffc_plan_destroy(h)
+    return st, msg
+
+
+def test_old_version_descriptor_still_accepted():
+    from flashfftconv import _lib
+
+    d = _lib.PlanDescC.init()
+    d.version = 1  # a caller built against the version-1 header: the slot is a zero
+    d.fft_size = 1024
+    d.dtype = DType.FP32
+    d.backend = ffc.Backend.CPU
+    assert _raw_plan_create(d) == (Status.SUCCESS, "")
+    # In version 1 the slot is reserved: a pointer there is an invalid descriptor.
+    d.force_kernel = b"fused_n1024_4x16x16"
+    st, msg = _raw_plan_create(d)
+    assert st == Status.ERROR_INVALID_DESCRIPTOR and "reserved" in msg
+
+
+def test_force_kernel_cpu_backend():
+    # The CPU backend has no kernel variants: any name is refused, clearly.
+    for name in ("fused_n1024_4x16x16", "cpu_monarch"):
+        with pytest.raises(FlashFFTConvError) as ei:
+            ffc.Plan(1024, "fp32", "cpu", force_kernel=name)
+        assert ei.value.status == Status.ERROR_NO_KERNEL
+        assert "CPU backend" in ei.value.message and name in ei.value.message
+    # Malformed names: INVALID_FLAGS (empty, embedded NUL, longer than the library reads).
+    for bad in ("", "fused\0n1024", "x" * 300):
+        with pytest.raises(FlashFFTConvError) as ei:
+            ffc.Plan(1024, "fp32", "cpu", force_kernel=bad)
+        assert ei.value.status == Status.ERROR_INVALID_FLAGS, bad
+        assert "force_kernel" in ei.value.message
+    with pytest.raises(TypeError):
+        ffc.Plan(1024, "fp32", "cpu", force_kernel=b"fused_n1024_4x16x16")
+    # None (the default) lets the planner decide, with or without forced factors.
+    with ffc.Plan(1024, "fp32", "cpu", force_kernel=None, force_factors=(32, 32)) as plan:
+        assert plan.info().factors == (32, 32)
+
+
+@pytest.mark.skipif(not ffc.backend_available("cuda"), reason="needs a CUDA device")
+def test_force_kernel_cuda():
+    with ffc.Plan(16384, "fp16", "cuda") as auto:
+        text = auto.describe()
+    names = [n for n in ("fused_n16384_4x16x16x16", "fused_n16384_4x16x16x16_c2") if n in text]
+    assert names
+    for name in names:
+        try:
+            plan = ffc.Plan(16384, "fp16", "cuda", force_kernel=name)
+        except FlashFFTConvError as e:  # e.g. a cluster variant on a device without clusters
+            assert e.status == Status.ERROR_NO_KERNEL and "cannot run" in e.message
+            continue
+        with plan:
+            assert plan.info().kernel_name == name
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.Plan(16384, "fp16", "cuda", force_kernel="no_such_kernel")
+    assert ei.value.status == Status.ERROR_NO_KERNEL and "fused_n16384_" in ei.value.message
+    with pytest.raises(FlashFFTConvError) as ei:
+        ffc.Plan(16384, "fp16", "cuda", force_kernel="fused_n16384_4x16x16x16", force_factors=(8, 8, 16, 16))
+    assert ei.value.status == Status.ERROR_INVALID_FLAGS
+
+
 def test_workspace_too_small_raw_pointers():
     plan = ffc.get_plan(256, "fp32", "cpu")
     shape = ffc.Shape(1, 1, 256, 256)

@@ -24,6 +24,7 @@
 use core::ffi::{c_char, c_void, CStr};
 use core::fmt;
 use core::ptr::{self, NonNull};
+use std::ffi::CString;
 
 mod half;
 pub mod sys;
@@ -315,10 +316,31 @@ impl Shape {
 }
 
 /// Builder for a plan descriptor (`ffc_plan_desc_t`, from `FFC_PLAN_DESC_INIT`).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct PlanDesc {
     raw: sys::ffc_plan_desc_t,
     too_many_factors: Option<usize>,
+    // The string `raw.force_kernel` points into (its heap buffer does not move
+    // with the builder); `Err` holds a name with an interior NUL, which
+    // `Plan::new` reports.
+    force_kernel: Option<core::result::Result<CString, String>>,
+}
+
+// SAFETY: the only pointer in `raw` is `force_kernel`, which points into the
+// builder's own immutable `CString` (or is null); nothing else aliases it.
+unsafe impl Send for PlanDesc {}
+unsafe impl Sync for PlanDesc {}
+
+impl Clone for PlanDesc {
+    fn clone(&self) -> Self {
+        let mut copy = PlanDesc {
+            raw: self.raw,
+            too_many_factors: self.too_many_factors,
+            force_kernel: self.force_kernel.clone(),
+        };
+        copy.repoint(); // the clone's pointer must refer to its own string
+        copy
+    }
 }
 
 impl PlanDesc {
@@ -326,7 +348,13 @@ impl PlanDesc {
     pub fn new(fft_size: u64) -> PlanDesc {
         let mut raw = sys::ffc_plan_desc_t::init();
         raw.fft_size = fft_size;
-        PlanDesc { raw, too_many_factors: None }
+        PlanDesc { raw, too_many_factors: None, force_kernel: None }
+    }
+    fn repoint(&mut self) {
+        self.raw.force_kernel = match &self.force_kernel {
+            Some(Ok(name)) => name.as_ptr(),
+            _ => ptr::null(),
+        };
     }
     /// I/O element type.
     pub fn dtype(mut self, dtype: DType) -> Self {
@@ -363,7 +391,18 @@ impl PlanDesc {
         }
         self
     }
-    /// The C descriptor.
+    /// Forces one compiled candidate by its kernel name, as [`Plan::describe`]
+    /// prints it in the candidate table's kernel column (for a multi-pass
+    /// candidate, its inner kernel). CUDA backend only: the CPU backend has no
+    /// kernel variants and [`Plan::new`] fails with `NoKernel`. Unknown names are
+    /// `NoKernel` too (the message lists the candidates); a name with an interior
+    /// NUL makes [`Plan::new`] fail with `InvalidFlags`.
+    pub fn force_kernel(mut self, name: &str) -> Self {
+        self.force_kernel = Some(CString::new(name).map_err(|_| name.to_owned()));
+        self.repoint();
+        self
+    }
+    /// The C descriptor (its `force_kernel` pointer is valid while `self` lives unchanged).
     pub fn as_raw(&self) -> &sys::ffc_plan_desc_t {
         &self.raw
     }
@@ -473,6 +512,9 @@ impl Plan {
                 Status::InvalidFlags,
                 format!("{n} forced factors, at most {} fit in the descriptor", sys::FFC_MAX_FACTORS),
             ));
+        }
+        if let Some(Err(name)) = &desc.force_kernel {
+            return Err(Error::new(Status::InvalidFlags, format!("force_kernel {name:?} contains a NUL character")));
         }
         let mut raw: sys::ffc_plan_t = ptr::null_mut();
         // SAFETY: both pointers are valid for the call; the descriptor is fully initialised.

@@ -65,8 +65,11 @@ pub struct ffc_plan_s {
 pub type ffc_plan_t = *mut ffc_plan_s;
 
 pub const FFC_PLAN_DESC_MAGIC: u32 = 0x4646_4344; // "FFCD"
-pub const FFC_PLAN_DESC_VERSION: u32 = 1;
+/// 2 added `force_kernel` (in version 1's `reserved[0]` slot; the size did not change).
+pub const FFC_PLAN_DESC_VERSION: u32 = 2;
 pub const FFC_MAX_FACTORS: usize = 8;
+/// Bytes the library reads of `force_kernel` at most, its NUL included.
+pub const FFC_MAX_KERNEL_NAME: usize = 128;
 pub const FFC_PLAN_DEFAULT: u32 = 0;
 
 /// `ffc_plan_desc_t`
@@ -84,7 +87,10 @@ pub struct ffc_plan_desc_t {
     pub force_factors: [u32; FFC_MAX_FACTORS],
     pub cpu_threads: i32,
     pub reserved0: u32,
-    pub reserved: [u64; 6],
+    /// NUL-terminated kernel name, or null (the planner decides). Read during
+    /// `ffc_plan_create` only.
+    pub force_kernel: *const c_char,
+    pub reserved: [u64; 5],
 }
 
 impl ffc_plan_desc_t {
@@ -102,7 +108,8 @@ impl ffc_plan_desc_t {
             force_factors: [0; FFC_MAX_FACTORS],
             cpu_threads: 0,
             reserved0: 0,
-            reserved: [0; 6],
+            force_kernel: core::ptr::null(),
+            reserved: [0; 5],
         }
     }
 }
@@ -263,7 +270,11 @@ mod layout_tests {
         assert_eq!(offset_of!(ffc_plan_desc_t, force_factors), 40);
         assert_eq!(offset_of!(ffc_plan_desc_t, cpu_threads), 72);
         assert_eq!(offset_of!(ffc_plan_desc_t, reserved0), 76);
-        assert_eq!(offset_of!(ffc_plan_desc_t, reserved), 80);
+        // Version 2: force_kernel took version 1's reserved[0] slot.
+        assert_eq!(offset_of!(ffc_plan_desc_t, force_kernel), 80);
+        assert_eq!(size_of::<*const c_char>(), 8);
+        assert_eq!(offset_of!(ffc_plan_desc_t, reserved), 88);
+        assert_eq!(size_of::<[u64; 5]>(), 128 - 88);
     }
 
     #[test]
@@ -299,8 +310,10 @@ mod layout_tests {
     #[test]
     fn init_matches_header_macro() {
         let d = ffc_plan_desc_t::init();
-        assert_eq!((d.struct_size, d.magic, d.version), (128, 0x4646_4344, 1));
+        assert_eq!((d.struct_size, d.magic, d.version), (128, 0x4646_4344, 2));
         assert_eq!((d.dtype, d.backend, d.device), (FFC_DTYPE_FP16, FFC_BACKEND_AUTO, -1));
+        assert!(d.force_kernel.is_null());
+        assert_eq!(d.reserved, [0; 5]);
         let i = ffc_plan_info_t::init();
         assert_eq!((i.struct_size, i.magic, i.version), (152, 0x4646_4349, 1));
     }

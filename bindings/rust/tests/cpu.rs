@@ -380,6 +380,66 @@ fn too_many_forced_factors() {
 }
 
 #[test]
+fn force_kernel_is_refused_by_the_cpu_backend() {
+    // The CPU backend has no kernel variants: any name is a clear NoKernel.
+    for name in ["fused_n1024_4x16x16", "cpu_monarch"] {
+        let e = err(Plan::new(&PlanDesc::new(1024).dtype(DType::F32).backend(Backend::Cpu).force_kernel(name)));
+        assert_eq!(e.status, Status::NoKernel);
+        assert!(e.message.contains("CPU backend") && e.message.contains(name), "{}", e.message);
+    }
+    // Malformed names are InvalidFlags: empty, an interior NUL (caught by the
+    // binding), longer than the library reads (caught by the library).
+    let long = "x".repeat(300);
+    for name in ["", "fused\0n1024", long.as_str()] {
+        let e = err(Plan::new(&PlanDesc::new(1024).backend(Backend::Cpu).force_kernel(name)));
+        assert_eq!(e.status, Status::InvalidFlags, "{name:?}");
+        assert!(e.message.contains("force_kernel"), "{}", e.message);
+    }
+    // Without it, the same descriptor works.
+    let plan =
+        Plan::new(&PlanDesc::new(1024).dtype(DType::F32).backend(Backend::Cpu).force_factors(&[32, 32])).unwrap();
+    assert_eq!(plan.info().unwrap().factors, vec![32, 32]);
+}
+
+#[test]
+fn force_kernel_builder_owns_its_string() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PlanDesc>();
+    let desc = PlanDesc::new(16384).force_kernel("fused_n16384_4x16x16x16_c2");
+    assert_eq!(desc.as_raw().version, flashfftconv::sys::FFC_PLAN_DESC_VERSION);
+    let copy = desc.clone();
+    assert_ne!(copy.as_raw().force_kernel, desc.as_raw().force_kernel);
+    drop(desc);
+    // SAFETY: the pointer refers to `copy`'s own NUL-terminated string.
+    let name = unsafe { core::ffi::CStr::from_ptr(copy.as_raw().force_kernel) };
+    assert_eq!(name.to_str().unwrap(), "fused_n16384_4x16x16x16_c2");
+    assert!(PlanDesc::new(1024).as_raw().force_kernel.is_null());
+}
+
+#[test]
+fn version_1_descriptor_is_still_accepted() {
+    use flashfftconv::sys;
+    let mut d = sys::ffc_plan_desc_t::init();
+    d.version = 1; // what a caller of the version-1 header sends: the slot is a zero
+    d.fft_size = 1024;
+    d.dtype = sys::FFC_DTYPE_FP32;
+    d.backend = sys::FFC_BACKEND_CPU;
+    let mut raw: sys::ffc_plan_t = core::ptr::null_mut();
+    // SAFETY: valid pointers for the call; a created plan is owned by the Plan below.
+    assert_eq!(unsafe { sys::ffc_plan_create(&mut raw, &d) }, sys::FFC_SUCCESS);
+    // SAFETY: `raw` came from ffc_plan_create and is owned by nobody else.
+    let plan = unsafe { Plan::from_raw(raw) }.unwrap();
+    assert_eq!(plan.info().unwrap().fft_size, 1024);
+    // In version 1 the slot is reserved: a pointer there is an invalid descriptor.
+    let name = c"fused_n1024_4x16x16";
+    d.force_kernel = name.as_ptr();
+    let mut raw: sys::ffc_plan_t = core::ptr::null_mut();
+    // SAFETY: as above; `name` outlives the call.
+    assert_eq!(unsafe { sys::ffc_plan_create(&mut raw, &d) }, sys::FFC_ERROR_INVALID_DESCRIPTOR);
+    assert!(raw.is_null());
+}
+
+#[test]
 fn seq_len_above_fft_size_is_a_library_error() {
     let plan = cpu_plan(256, DType::F32);
     let shape = Shape::new(1, 1, 300, 10);
