@@ -518,8 +518,12 @@ Decision make_plan(uint64_t fft_size, DType dtype, Backend backend, const Device
         d.candidates = cpu_candidates(fft_size, dtype, caps, d.ref_sequences, forced_factors);
     } else {
         d.candidates = cuda_candidates(fft_size, dtype, caps, d.ref_sequences);
+        // Above the one-CTA limit, or where no fused variant of size N fits this
+        // device (16K on a 99 KiB RTX 4090), the multi-pass splits are candidates.
         const uint64_t limit = largest_one_cta_size();
-        if (fft_size > limit) {
+        const bool fused_fits = std::any_of(d.candidates.begin(), d.candidates.end(),
+                                            [](const Candidate &c) { return c.feasible; });
+        if (fft_size > limit || !fused_fits) {
             std::vector<Candidate> mp = multipass_candidates(fft_size, dtype, caps, d.ref_sequences);
             if (mp.empty() && d.candidates.empty())
                 fail(FFC_ERROR_NO_KERNEL, "no multi-pass split N = M x N_in (M <= " + std::to_string(model::kMaxOuter) +
