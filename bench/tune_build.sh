@@ -4,7 +4,7 @@
 # CMAKE_CUDA_FLAGS=FLAGS into build-tune-NAME, then times the forward (planner's
 # pick, no candidates) at $FFC_TUNE_SIZES. Prints one table per setting.
 #
-#   bash bench/tune_build.sh base= batch1=-DFFC_SMALL_STAGE_BATCH=1 occ3=-DFFC_FUSED_MIN_BLOCKS=3
+#   bash bench/tune_build.sh base= occ3=-DFFC_FUSED_MIN_BLOCKS=3
 #
 # The knobs are documented at the top of src/cuda/fused_conv.cuh.
 set -uo pipefail

@@ -40,16 +40,12 @@
 
 // Tuning knobs, fixed at build time (bench/tune_build.sh compares settings on a GPU):
 //   FFC_FUSED_MIN_BLOCKS       resident 256-thread CTAs per SM the register budget targets
-//   FFC_SMALL_STAGE_BATCH      columns a thread of a CUDA-core stage loads before computing
-//                              (0: 8 / radix elements in flight; n > 0: n columns)
 // Measured on the H100 (2026-11-22, forward fp16, ms): 3 CTAs per SM spill and lose
-// (16K: 10.07 against 7.97); batching the CUDA-core stages' columns (0) costs
-// registers and gains nothing (8K: 3.29 against 3.22, 16K: 8.02 against 7.97).
+// (16K: 10.07 against 7.97). Batching several columns per thread in the CUDA-core
+// stages (to overlap distributed shared-memory latency) cost registers and gained
+// nothing (8K: 3.29 against 3.22), so those stages take one column at a time.
 #ifndef FFC_FUSED_MIN_BLOCKS
 #define FFC_FUSED_MIN_BLOCKS 2
-#endif
-#ifndef FFC_SMALL_STAGE_BATCH
-#define FFC_SMALL_STAGE_BATCH 1
 #endif
 
 namespace ffc::cuda::fused {
@@ -319,52 +315,36 @@ __device__ __forceinline__ void small_dft(float2 (&x)[R]) {
 
 // A CUDA-core stage (factor 2, 4 or 8; always outermost, so inner ≥ 16 and a
 // half-warp touches 16 consecutive elements). TW: stage whose twiddle the
-// epilogue applies, or -1. Each thread takes `batch` columns per step and issues
-// all their loads before the first butterfly (FFC_SMALL_STAGE_BATCH; one column,
-// as measured best on the H100).
+// epilogue applies, or -1.
 template <class G, int S, int TW>
 __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw, float2 *const *parts) {
     constexpr int r = G::radix(S), m = G::inner(S), cols = G::N / r;
     constexpr int local_cols = cols * G::PAIRS / G::CLUSTER;  // columns are block-major: a CTA's share is contiguous
-    constexpr int batch = FFC_SMALL_STAGE_BATCH > 0 ? FFC_SMALL_STAGE_BATCH : r >= 8 ? 1 : 8 / r;
     // The outermost stage of a cluster variant spans every CTA of the cluster (see Geometry).
     constexpr bool cross = G::CLUSTER > 1 && S == 0;
     const int first = cta_rank<G>() * local_cols;
 #pragma unroll 1
-    for (int c0 = threadIdx.x; c0 < local_cols; c0 += G::THREADS * batch) {
-        float2 x[batch][r];
-        float2 *col[batch];  // this column's slot (local view) or nullptr past the end
-        int n0[batch], base_swz[batch];
-        // Element j of a column: positions n0 and j·m occupy disjoint bits, so the
-        // swizzle splits (it is linear) and keeps bits above 3, i.e. the owning CTA.
-        auto at = [parts](float2 *column, int swz, int j) -> float2 & {
-            const int slot_index = swz ^ swizzle(j * m);
+    for (int c = threadIdx.x; c < local_cols; c += G::THREADS) {
+        const int gc = first + c;
+        const int slot = gc / cols, cc = gc % cols;
+        float2 *s = sdata + slot * G::N_LOCAL;
+        const int n0 = (cc / m) * r * m + cc % m;
+        // n0 and j·m occupy disjoint bits, so the swizzle splits (it is linear).
+        const int base_swz = swizzle(n0);
+        auto at = [&](int j) -> float2 & {
+            const int slot_index = base_swz ^ swizzle(j * m);  // the swizzle keeps bits above 3: the owning CTA
             if constexpr (cross) return parts[slot_index / G::N_LOCAL][slot_index % G::N_LOCAL];
-            else return column[slot_index];
+            else return s[slot_index];
         };
+        float2 x[r];
 #pragma unroll
-        for (int b = 0; b < batch; ++b) {
-            const int c = c0 + b * G::THREADS;
-            const int gc = first + c;
-            const int cc = gc % cols;
-            col[b] = c < local_cols ? sdata + (gc / cols) * G::N_LOCAL : nullptr;
-            n0[b] = (cc / m) * r * m + cc % m;
-            base_swz[b] = swizzle(n0[b]);
-            if (col[b]) {
+        for (int j = 0; j < r; ++j) x[j] = at(j);
+        small_dft<r>(x);
 #pragma unroll
-                for (int j = 0; j < r; ++j) x[b][j] = at(col[b], base_swz[b], j);
-            }
-        }
-#pragma unroll
-        for (int b = 0; b < batch; ++b) {
-            if (!col[b]) continue;
-            small_dft<r>(x[b]);
-#pragma unroll
-            for (int j = 0; j < r; ++j) {
-                float2 v = x[b][j];
-                if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0[b] + j * m)));
-                at(col[b], base_swz[b], j) = v;
-            }
+        for (int j = 0; j < r; ++j) {
+            float2 v = x[j];
+            if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0 + j * m)));
+            at(j) = v;
         }
     }
 }
