@@ -27,6 +27,7 @@ namespace cuda {
 
 struct FusedKernelEntry;
 class FusedTables;
+class OuterTables;
 
 class MultipassForward {
 public:
@@ -42,6 +43,8 @@ public:
 
     uint64_t inner_size() const { return n_in_; }
     int outer_size() const { return m_; }
+    // The outer passes' table (mp::OuterParams::twiddles / twiddle_lo_bits).
+    const OuterTables &outer_tables() const { return *outer_tables_; }
 
 private:
     struct Chunking {
@@ -58,6 +61,7 @@ private:
     const FusedKernelEntry *inner_ = nullptr;
     int inner_pairs_per_cta_ = 1;
     std::unique_ptr<FusedTables> tables_;  // the inner kernel's twiddle tables
+    std::unique_ptr<OuterTables> outer_tables_;  // the outer passes' twiddle tables (plan memory)
 };
 
 }  // namespace cuda
