@@ -690,6 +690,44 @@ constexpr int tile_columns() {
     else return SmemGeometry<M>::TN;
 }
 
+// M ≥ 32: the 64 KiB of dynamic shared memory need the opt-in, once per kernel
+// and device (at plan creation through prepare_outer, or at the first launch).
+template <int M, typename T, bool INV>
+void configure() {
+    if constexpr (M > kMaxRegisterOuter) {
+        static std::atomic<uint64_t> configured{0};
+        int device = 0;
+        check(cudaGetDevice(&device), "cudaGetDevice");
+        const uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
+        if (bit && (configured.load(std::memory_order_acquire) & bit)) return;
+        auto kernel = INV ? outer_inverse_smem<M, T> : outer_forward_smem<M, T>;
+        check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes),
+              "cudaFuncSetAttribute (multi-pass outer pass)");
+        configured.fetch_or(bit, std::memory_order_acq_rel);
+    }
+}
+
+template <int M>
+void configure_all() {
+    configure<M, __half, false>();
+    configure<M, __half, true>();
+    configure<M, __nv_bfloat16, false>();
+    configure<M, __nv_bfloat16, true>();
+    configure<M, float, false>();
+    configure<M, float, true>();
+}
+
+// Plan creation (the plan's device current): the attributes of outer size m.
+void prepare_outer(int m) {
+    switch (m) {
+    case 32: return configure_all<32>();
+    case 64: return configure_all<64>();
+    case 128: return configure_all<128>();
+    case 256: return configure_all<256>();
+    default: return;  // M ≤ 16: no shared memory
+    }
+}
+
 // Host-side dispatch over M and the element type.
 template <int M, typename T, bool INV>
 void launch_pass(const OuterParams &p, int64_t items, cudaStream_t stream) {
@@ -700,17 +738,8 @@ void launch_pass(const OuterParams &p, int64_t items, cudaStream_t stream) {
         auto kernel = INV ? outer_inverse_reg<M, T> : outer_forward_reg<M, T>;
         kernel<<<unsigned(blocks), kThreads, 0, stream>>>(p);
     } else {
+        configure<M, T, INV>();
         auto kernel = INV ? outer_inverse_smem<M, T> : outer_forward_smem<M, T>;
-        // 64 KiB of dynamic shared memory needs the opt-in, once per device.
-        static std::atomic<uint64_t> configured{0};
-        int device = 0;
-        check(cudaGetDevice(&device), "cudaGetDevice");
-        const uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
-        if (!bit || !(configured.load(std::memory_order_acquire) & bit)) {
-            check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes),
-                  "cudaFuncSetAttribute (multi-pass outer pass)");
-            configured.fetch_or(bit, std::memory_order_acq_rel);
-        }
         kernel<<<unsigned(blocks), kThreads, kSmemBytes, stream>>>(p);
     }
 }
@@ -772,6 +801,7 @@ MultipassForward::MultipassForward(const plan::Decision &decision, int device)
     DeviceGuard guard(device_);
     inner_->prepare();
     check(cudaGetLastError(), "cudaFuncSetAttribute");
+    mp::prepare_outer(m_);
     tables_ = std::make_unique<FusedTables>(*inner_, n_in_, device_);  // the inner kernel's, for N_in
     outer_tables_ = std::make_unique<OuterTables>(n_, m_, device_);     // the outer passes' twiddles
 }
