@@ -6,29 +6,58 @@
 // See multipass.hpp for the mathematics and tests/tools/emulate_multipass.py for
 // a NumPy model of exactly these index, twiddle and scale conventions.
 //
-// Outer kernels. A CTA (256 threads) takes one sequence pair and a tile of TN
-// consecutive columns n2 for all M rows n1: a [M][TN] complex fp32 tile of
-// kTile = 4096 elements (32 KiB of static shared memory), TN = 4096 / M. Loads
-// and stores run along n2, so a warp touches consecutive addresses of one row
-// (u, gates, y in the I/O dtype, two elements per thread when aligned; Z as
-// float4 = two complex values). The column DFT is a Stockham autosort FFT along
-// n1 in shared memory with radix-16 stages (then one of 2, 4 or 8), each thread
-// holding 16 complex values in registers per stage; every twiddle is computed
-// with sincospif from an exactly representable argument (powers of two), so all
-// twiddles are correctly rounded fp32 values.
+// Outer kernels. A CTA of 256 threads takes one sequence pair and a tile of TN
+// consecutive columns n2 for all M rows; every value is loaded (or stored) by
+// the thread that transforms it. Each thread owns column pairs (n2, n2 + 1), so
+// global accesses are two elements wide (u, gates, y: 4 bytes in 16-bit, 8 in
+// fp32; Z: one float4) and a warp's 32 lanes cover consecutive pairs of a row
+// (128 contiguous bytes of a 16-bit row, 512 of Z: whole cache lines). A thread
+// issues all its loads (every row × u_a, u_b, gate_a, gate_b; pass 3: every
+// row of Z) before it uses any: up to 256 bytes in flight per thread. Element
+// offsets inside a row are ints (t < N ≤ 2^22), and the two-element / scalar
+// choice (`vec`) is one uniform branch per batch of loads, not per element.
 //
-// Zero padding: rows n1 ≥ ceil(L / N_in) of A are zero and are not loaded (with
-// L ≤ N/2 that is at least the upper half); pass 3 stores only t < L.
+//  M ≤ 16 (outer_*_reg): thread (warp w, lane l) owns the V/2 column pairs
+//    c0 + 32V·w + 64j + 2l, V = max(2, 16/M) (16 values per thread for M ≤ 8, 32
+//    at M = 16; TN = 256·V), and does the whole column DFT in registers
+//    (recursive radix-2, constant twiddles of W_16): no shared memory, no barrier.
+//  M ≥ 32 (outer_*_smem): M = P·16, n1 = 16p + q, k1 = kp + P·kq, TN = 8192/M,
+//    32 values per thread. Stage 1: thread (column pair cp, g < P) holds rows
+//    16p + q for its 16/P values of q and all p, does P-point DFTs over p,
+//    multiplies by W_M^(q·kp) (fp32 table) and writes the [kp][q][pair] tile
+//    (64 KiB of dynamic shared memory, float4 per pair, conflict-free); one
+//    barrier; stage 2: the thread with kp = g reads the 16 values of q, does a
+//    16-point DFT over q and holds k1 = g + P·kq. Pass 3 is the mirror image
+//    (stage 1 on rows kp + P·kq of Z, stage 2 writes rows 16p + q).
+//  The four-step twiddle W_N^(n2·k1) is built in double per column from the
+//  plan's two-level table (OuterTables) as a chain of complex products and
+//  rounded once: no sincos, no division, and every value is the correctly
+//  rounded fp32 twiddle (outer_twiddles.hpp; checked value by value by
+//  tests/test_outer_twiddles.cpp).
+//
+// Cache policy: u and the gates are read once (ld.global.cs: evict-first), y is
+// written once (st.global.cs); Z is written and read with the default policy,
+// since pass 2 re-reads it from the L2 within the chunk.
+//
+// Zero padding: elements t ≥ L are zero and are not loaded, so rows n1 ≥
+// ceil(L / N_in) of A are never read (with L ≤ N/2 at least the upper half);
+// pass 3 stores only t < L.
+//
+// Registers (ptxas, sm_90, 2 CTAs of 256 threads per SM): ≤ 128 everywhere, no
+// spills except 8 bytes in the fp32 M = 64 forward.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 
 #include "cuda/cuda_util.hpp"
 #include "cuda/launch.hpp"
 #include "cuda/multipass.hpp"
+#include "cuda/outer_tables.hpp"
+#include "cuda/outer_twiddles.hpp"
 #include "cuda/spectral_reduce.hpp"
 
 #include "cuda/fused_tables.hpp"
@@ -38,9 +67,10 @@ namespace ffc::cuda {
 namespace mp {
 
 constexpr int kThreads = 256;
-constexpr int kTile = 4096;                     // complex elements per CTA tile
-constexpr int kPerThread = kTile / kThreads;    // 16 complex values per thread per stage
-constexpr int kMaxOuter = 256;                  // largest M (TN = 16)
+constexpr int kTile = 8192;                     // complex elements per CTA tile of the M ≥ 32 kernels; N_in ≥ kTile / M
+constexpr int kMaxOuter = 256;                  // largest M (TN = 32)
+constexpr int kMaxRegisterOuter = 16;           // M ≤ 16: the column DFT in registers
+constexpr int kSmemBytes = kTile * 8;           // M ≥ 32: the [kp][q][pair] exchange tile
 
 struct OuterParams {
     const void *x = nullptr;     // pass 1: u (or k); pass 3: unused
@@ -56,24 +86,22 @@ struct OuterParams {
     float n = 0;                 // N as fp32 (exact: a power of two)
     int rows = 0;                // rows n1 with data: ceil(seq_len / n_in), ≤ M
     int vec = 0;                 // 1: two-element vector accesses are legal
+    // The plan's outer table (OuterTables::data(), lo_bits()): required.
+    const void *twiddles = nullptr;
+    int twiddle_lo_bits = 0;
 };
 
 __device__ __forceinline__ float2 cmul(float2 a, float2 b) {
     return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
 }
+__device__ __forceinline__ float2 cmul_conj(float2 a, float2 b) {  // a · conj(b)
+    return make_float2(a.x * b.x + a.y * b.y, a.y * b.x - a.x * b.y);
+}
 __device__ __forceinline__ float2 cadd(float2 a, float2 b) { return make_float2(a.x + b.x, a.y + b.y); }
 __device__ __forceinline__ float2 csub(float2 a, float2 b) { return make_float2(a.x - b.x, a.y - b.y); }
+__device__ __forceinline__ float2 cscale(float2 a, float s) { return make_float2(a.x * s, a.y * s); }
 
-// exp(∓2πi·num/den) for integers with 2·num < 2^24 and den a power of two: the
-// argument 2·num/den is exact in fp32, sincospif is faithfully rounded.
-template <bool INV>
-__device__ __forceinline__ float2 root(int num, float den) {
-    float s, c;
-    sincospif(float(2 * num) / den, &s, &c);
-    return make_float2(c, INV ? s : -s);
-}
-
-// cos(2πj/16), j in 0..15, as constants after unrolling.
+// cos(2πj/16), j in 0..15, as constants after unrolling (correctly rounded literals).
 __device__ __forceinline__ constexpr float cos16(int j) {
     constexpr float c1 = 0.923879532511286756f, c2 = 0.707106781186547524f, c3 = 0.382683432365089772f;
     switch (j & 15) {
@@ -96,129 +124,115 @@ __device__ __forceinline__ constexpr float cos16(int j) {
     }
 }
 
-constexpr int ilog2(int r) { return r <= 1 ? 0 : 1 + ilog2(r / 2); }
-constexpr int bitrev(int i, int bits) {
-    int r = 0;
-    for (int b = 0; b < bits; ++b) r |= ((i >> b) & 1) << (bits - 1 - b);
-    return r;
+// v · W_16^e (conjugated when INV), e known after unrolling; quarter turns are exact.
+template <bool INV>
+__device__ __forceinline__ float2 rot16(float2 v, int e) {
+    switch (e & 15) {
+    case 0: return v;
+    case 4: return INV ? make_float2(-v.y, v.x) : make_float2(v.y, -v.x);  // ·(±i)
+    case 8: return make_float2(-v.x, -v.y);
+    case 12: return INV ? make_float2(v.y, -v.x) : make_float2(-v.y, v.x);
+    default: {
+        const float2 w = make_float2(cos16(e), INV ? cos16(e - 4) : -cos16(e - 4));
+        return cmul(v, w);
+    }
+    }
 }
 
-// In-register R-point DFT (R ≤ 16), natural order in and out: radix-2 DIT.
+// In-register R-point DFT (R ≤ 16, a power of two), natural order in and out:
+// recursive radix-2 decimation in time (even/odd split, every index affine in
+// the unrolled loop counters, so everything stays in registers).
+// Forward: X[k] = Σ_n v[n] W_R^(nk); INV: conjugate roots (no scaling).
 template <int R, bool INV>
 __device__ __forceinline__ void dft(float2 (&v)[R]) {
-    constexpr int bits = ilog2(R);
+    if constexpr (R > 1) {
+        float2 e[R / 2], o[R / 2];
 #pragma unroll
-    for (int i = 0; i < R; ++i) {
-        const int j = bitrev(i, bits);
-        if (i < j) {
-            const float2 t = v[i];
-            v[i] = v[j];
-            v[j] = t;
+        for (int i = 0; i < R / 2; ++i) {
+            e[i] = v[2 * i];
+            o[i] = v[2 * i + 1];
         }
-    }
+        dft<R / 2, INV>(e);
+        dft<R / 2, INV>(o);
 #pragma unroll
-    for (int len = 2; len <= R; len <<= 1) {
-#pragma unroll
-        for (int i = 0; i < R; i += len) {
-#pragma unroll
-            for (int q = 0; q < len / 2; ++q) {
-                const int e = q * (16 / len);  // W_len^q = W_16^e
-                const float2 w = make_float2(cos16(e), INV ? cos16(e - 4) : -cos16(e - 4));
-                const float2 a = v[i + q];
-                const float2 b = q == 0 ? v[i + q + len / 2] : cmul(v[i + q + len / 2], w);
-                v[i + q] = cadd(a, b);
-                v[i + q + len / 2] = csub(a, b);
-            }
+        for (int k = 0; k < R / 2; ++k) {
+            const float2 b = rot16<INV>(o[k], k * (16 / R));  // W_R^k = W_16^(k·16/R)
+            v[k] = cadd(e[k], b);
+            v[k + R / 2] = csub(e[k], b);
         }
     }
 }
 
-// One Stockham stage of radix R on the [M][TN] tile (column DFT along rows):
-// butterfly j reads rows j + r·M/R, applies W_{NS·R}^(r·(j mod NS)), does the
-// R-point DFT and writes rows (j / NS)·NS·R + j mod NS + r·NS.
-template <int M, int R, int NS, bool INV>
-__device__ __forceinline__ void stage(float2 *s) {
-    constexpr int TN = kTile / M;
-    constexpr int ITER = kPerThread / R;
-    float2 v[ITER][R];
-#pragma unroll
-    for (int it = 0; it < ITER; ++it) {
-        const int b = threadIdx.x + it * kThreads, c = b % TN, j = b / TN;
-#pragma unroll
-        for (int r = 0; r < R; ++r) v[it][r] = s[(j + r * (M / R)) * TN + c];
-    }
-    __syncthreads();
-#pragma unroll
-    for (int it = 0; it < ITER; ++it) {
-        const int b = threadIdx.x + it * kThreads, c = b % TN, j = b / TN;
-        const int k = j % NS;
-        if constexpr (NS > 1) {
-#pragma unroll
-            for (int r = 1; r < R; ++r) v[it][r] = cmul(v[it][r], root<INV>(r * k, float(NS * R)));
-        }
-        dft<R, INV>(v[it]);
-        const int dst = (j / NS) * NS * R + k;
-#pragma unroll
-        for (int r = 0; r < R; ++r) s[(dst + r * NS) * TN + c] = v[it][r];
-    }
-    __syncthreads();
-}
+// ---------------------------------------------------------------------------
+// Global I/O of the 16-bit and fp32 tensors, two consecutive elements x[t],
+// x[t + 1] (t even) at a time. Raw is what one access returns: both elements'
+// bits. ld/st: one aligned two-element access (the `vec` case: L even, rows
+// aligned); ld1/st1: two scalar accesses, the second one only when t + 1 < L.
+// Reads of u and the gates are streaming (ld.global.cs), so are stores of y.
+// ---------------------------------------------------------------------------
+template <typename T> struct Io;
 
-template <int M, int NS, bool INV>
-__device__ __forceinline__ void column_dft(float2 *s) {
-    if constexpr (NS < M) {
-        constexpr int R = M / NS >= 16 ? 16 : M / NS;
-        stage<M, R, NS, INV>(s);
-        column_dft<M, NS * R, INV>(s);
+template <> struct Io<float> {
+    using Raw = float2;
+    __device__ static __forceinline__ Raw ld(const float *x) { return __ldcs(reinterpret_cast<const float2 *>(x)); }
+    __device__ static __forceinline__ Raw ld1(const float *x, bool ok0, bool ok1) {
+        return make_float2(ok0 ? __ldcs(x) : 0.f, ok1 ? __ldcs(x + 1) : 0.f);
     }
-}
-
-template <typename T> __device__ __forceinline__ float to_f(T v);
-template <> __device__ __forceinline__ float to_f<float>(float v) { return v; }
-template <> __device__ __forceinline__ float to_f<__half>(__half v) { return __half2float(v); }
-template <> __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T> __device__ __forceinline__ T from_f(float v);
-template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-
-// Two consecutive elements x[t], x[t+1] (t even); zero beyond L.
-template <typename T>
-__device__ __forceinline__ float2 load2(const T *x, int64_t t, int64_t L, bool vec) {
-    if (vec) {  // L even and x 2-element aligned: t < L implies t + 1 < L
-        if (t >= L) return make_float2(0.f, 0.f);
-        if constexpr (sizeof(T) == 4) {
-            return __ldg(reinterpret_cast<const float2 *>(x + t));
-        } else {
-            const unsigned bits = __ldg(reinterpret_cast<const unsigned *>(x + t));
-            T lo, hi;
-            const unsigned short l = bits & 0xffffu, h = bits >> 16;
-            memcpy(&lo, &l, 2);
-            memcpy(&hi, &h, 2);
-            return make_float2(to_f(lo), to_f(hi));
-        }
+    __device__ static __forceinline__ Raw one() { return make_float2(1.f, 1.f); }
+    __device__ static __forceinline__ float2 to_float2(Raw r) { return r; }
+    __device__ static __forceinline__ void st(float *y, float2 v) { __stcs(reinterpret_cast<float2 *>(y), v); }
+    __device__ static __forceinline__ void st1(float *y, float2 v, bool ok1) {
+        __stcs(y, v.x);
+        if (ok1) __stcs(y + 1, v.y);
     }
-    return make_float2(t < L ? to_f(x[t]) : 0.f, t + 1 < L ? to_f(x[t + 1]) : 0.f);
-}
+};
 
-template <typename T>
-__device__ __forceinline__ void store2(T *y, int64_t t, int64_t L, bool vec, float a, float b) {
-    if (t >= L) return;
-    if (vec) {
-        if constexpr (sizeof(T) == 4) {
-            *reinterpret_cast<float2 *>(y + t) = make_float2(a, b);
-        } else {
-            const T lo = from_f<T>(a), hi = from_f<T>(b);
-            unsigned short l, h;
-            memcpy(&l, &lo, 2);
-            memcpy(&h, &hi, 2);
-            *reinterpret_cast<unsigned *>(y + t) = unsigned(l) | (unsigned(h) << 16);
-        }
-        return;
+template <typename T, typename T2>  // (__half, __half2), (__nv_bfloat16, __nv_bfloat162)
+struct Io16 {
+    using Raw = unsigned;
+    __device__ static __forceinline__ Raw ld(const T *x) { return __ldcs(reinterpret_cast<const unsigned *>(x)); }
+    __device__ static __forceinline__ Raw ld1(const T *x, bool ok0, bool ok1) {
+        const unsigned short *s = reinterpret_cast<const unsigned short *>(x);
+        const unsigned lo = ok0 ? __ldcs(s) : 0u, hi = ok1 ? __ldcs(s + 1) : 0u;
+        return lo | (hi << 16);
     }
-    y[t] = from_f<T>(a);
-    if (t + 1 < L) y[t + 1] = from_f<T>(b);
-}
+    __device__ static __forceinline__ T2 as2(Raw r) {
+        T2 h;
+        memcpy(&h, &r, 4);
+        return h;
+    }
+    __device__ static __forceinline__ Raw bits(T2 h) {
+        Raw r;
+        memcpy(&r, &h, 4);
+        return r;
+    }
+    __device__ static __forceinline__ void st_bits(T *y, Raw b) { __stcs(reinterpret_cast<unsigned *>(y), b); }
+    __device__ static __forceinline__ void st1_bits(T *y, Raw b, bool ok1) {
+        unsigned short *s = reinterpret_cast<unsigned short *>(y);
+        __stcs(s, static_cast<unsigned short>(b & 0xffffu));
+        if (ok1) __stcs(s + 1, static_cast<unsigned short>(b >> 16));
+    }
+};
+template <> struct Io<__half> : Io16<__half, __half2> {
+    __device__ static __forceinline__ Raw one() { return 0x3c003c00u; }  // (1.0, 1.0)
+    __device__ static __forceinline__ float2 to_float2(Raw r) { return __half22float2(as2(r)); }
+    __device__ static __forceinline__ void st(__half *y, float2 v) { st_bits(y, bits(__floats2half2_rn(v.x, v.y))); }
+    __device__ static __forceinline__ void st1(__half *y, float2 v, bool ok1) {
+        st1_bits(y, bits(__floats2half2_rn(v.x, v.y)), ok1);
+    }
+};
+template <> struct Io<__nv_bfloat16> : Io16<__nv_bfloat16, __nv_bfloat162> {
+    __device__ static __forceinline__ Raw one() { return 0x3f803f80u; }  // (1.0, 1.0)
+    __device__ static __forceinline__ float2 to_float2(Raw r) { return __bfloat1622float2(as2(r)); }
+    __device__ static __forceinline__ void st(__nv_bfloat16 *y, float2 v) {
+        st_bits(y, bits(__floats2bfloat162_rn(v.x, v.y)));
+    }
+    __device__ static __forceinline__ void st1(__nv_bfloat16 *y, float2 v, bool ok1) {
+        st1_bits(y, bits(__floats2bfloat162_rn(v.x, v.y)), ok1);
+    }
+};
+
+__device__ __forceinline__ float2 fmul2(float2 a, float2 b) { return make_float2(a.x * b.x, a.y * b.y); }
 
 struct Rows {
     int64_t a, b;  // element offsets of the pair's two rows (b = -1: absent)
@@ -231,146 +245,527 @@ __device__ __forceinline__ Rows pair_rows(const OuterParams &p, int64_t item) {
     return r;
 }
 
+// Loads raw pairs of up to four rows (u_a, u_b, gate_a, gate_b) at element t =
+// n_in·row(r) + col(j) of each, all issued before any is used; a row whose flag
+// is off reads as `fill`. Elements at t ≥ L read as zero (so rows ≥ ceil(L /
+// N_in) are never touched). t < N ≤ 2^22 fits an int.
+template <typename T, int NP, int NR, int K, class RowOf, class ColOf>
+__device__ __forceinline__ void load_raw(const OuterParams &p, RowOf row, ColOf col, const T *const (&src)[K],
+                                         const bool (&on)[K], const typename Io<T>::Raw (&fill)[K],
+                                         typename Io<T>::Raw (&out)[K][NP][NR]) {
+    const int L = int(p.seq_len), n_in = int(p.n_in);
+    if (p.vec) {
+#pragma unroll
+        for (int r = 0; r < NR; ++r)
+#pragma unroll
+            for (int j = 0; j < NP; ++j) {
+                const int t = n_in * row(r) + col(j);
+                const bool ok = t < L;  // L even: then t + 1 < L too
+#pragma unroll
+                for (int k = 0; k < K; ++k) out[k][j][r] = ok && on[k] ? Io<T>::ld(src[k] + t) : fill[k];
+            }
+    } else {
+#pragma unroll
+        for (int r = 0; r < NR; ++r)
+#pragma unroll
+            for (int j = 0; j < NP; ++j) {
+                const int t = n_in * row(r) + col(j);
+#pragma unroll
+                for (int k = 0; k < K; ++k)
+                    out[k][j][r] = on[k] ? Io<T>::ld1(src[k] + t, t < L, t + 1 < L) : fill[k];
+            }
+    }
+}
+
+// Gated inputs of one pair at NR rows n1 = row(r) and NP column pairs n2 = col(j):
+// x0[j][r] = (v_a + i·v_b)[t], x1[j][r] = (v_a + i·v_b)[t + 1], t = n_in·n1 + n2.
+// A missing gate reads as ones, a missing second row as zeros. 16-bit: one
+// batch of 4·NP·NR loads (as many registers of raw bits, converted in place);
+// fp32 takes twice the registers per load, so its two rows go in two batches.
+template <typename T, int NP, int NR, class RowOf, class ColOf>
+__device__ __forceinline__ void load_inputs(const OuterParams &p, const Rows &rows, RowOf row, ColOf col,
+                                            float2 (&x0)[NP][NR], float2 (&x1)[NP][NR]) {
+    using R = typename Io<T>::Raw;
+    const T *u = static_cast<const T *>(p.x);
+    const T *g = static_cast<const T *>(p.gate);
+    const bool has_b = rows.b >= 0, gated = g != nullptr;
+    const T *ua = u + rows.a, *ub = u + (has_b ? rows.b : 0);
+    const T *ga = gated ? g + rows.a : u, *gb = gated ? g + (has_b ? rows.b : 0) : u;
+    float2 va[NP][NR], vb[NP][NR];
+    if constexpr (sizeof(T) == 4) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            R raw[2][NP][NR];
+            const T *const src[2] = {half ? ub : ua, half ? gb : ga};
+            const bool on[2] = {half ? has_b : true, gated && (half ? has_b : true)};
+            const R fill[2] = {R{}, Io<T>::one()};
+            load_raw<T, NP, NR>(p, row, col, src, on, fill, raw);
+#pragma unroll
+            for (int r = 0; r < NR; ++r)
+#pragma unroll
+                for (int j = 0; j < NP; ++j) {
+                    const float2 v = fmul2(Io<T>::to_float2(raw[0][j][r]), Io<T>::to_float2(raw[1][j][r]));
+                    if (half) vb[j][r] = v;
+                    else va[j][r] = v;
+                }
+        }
+    } else {
+        R raw[4][NP][NR];
+        const T *const src[4] = {ua, ub, ga, gb};
+        const bool on[4] = {true, has_b, gated, gated && has_b};
+        const R fill[4] = {R{}, R{}, Io<T>::one(), Io<T>::one()};
+        load_raw<T, NP, NR>(p, row, col, src, on, fill, raw);
+#pragma unroll
+        for (int r = 0; r < NR; ++r)
+#pragma unroll
+            for (int j = 0; j < NP; ++j) {
+                va[j][r] = fmul2(Io<T>::to_float2(raw[0][j][r]), Io<T>::to_float2(raw[2][j][r]));
+                vb[j][r] = fmul2(Io<T>::to_float2(raw[1][j][r]), Io<T>::to_float2(raw[3][j][r]));
+            }
+    }
+#pragma unroll
+    for (int r = 0; r < NR; ++r)
+#pragma unroll
+        for (int j = 0; j < NP; ++j) {
+            x0[j][r] = make_float2(va[j][r].x, vb[j][r].x);  // (v_a + i v_b)[t]
+            x1[j][r] = make_float2(va[j][r].y, vb[j][r].y);  // (v_a + i v_b)[t + 1]
+        }
+}
+
+// One gated output of pass 3 for one row of the pair (y and g already offset to
+// the row; part 0 = real, 1 = imaginary): y[t] = w'_part[t] ⊙ g[t] at t < L,
+// w' already scaled by 1/M (x0: w'[t], x1: w'[t + 1]). The gates are loaded in
+// batches of RB rows (all rows in 16-bit, a quarter in fp32) before the stores.
+template <typename T, int NP, int NR, class RowOf, class ColOf>
+__device__ __forceinline__ void store_row(const OuterParams &p, T *y, const T *g, int part, RowOf row, ColOf col,
+                                          const float2 (&x0)[NP][NR], const float2 (&x1)[NP][NR]) {
+    using R = typename Io<T>::Raw;
+    constexpr int RB = sizeof(T) == 4 && NR % 4 == 0 ? NR / 4 : NR;
+    const int L = int(p.seq_len), n_in = int(p.n_in);
+#pragma unroll
+    for (int r0 = 0; r0 < NR; r0 += RB) {
+        auto rowb = [&](int r) { return row(r0 + r); };
+        R gr[1][NP][RB];
+        const T *const src[1] = {g ? g : y};
+        const bool on[1] = {g != nullptr};
+        const R fill[1] = {Io<T>::one()};
+        load_raw<T, NP, RB>(p, rowb, col, src, on, fill, gr);
+#pragma unroll
+        for (int r = 0; r < RB; ++r)
+#pragma unroll
+            for (int j = 0; j < NP; ++j) {
+                const int t = n_in * rowb(r) + col(j);
+                if (t >= L) continue;
+                const float2 a = x0[j][r0 + r], b = x1[j][r0 + r];
+                const float2 v = fmul2(part == 0 ? make_float2(a.x, b.x) : make_float2(a.y, b.y),
+                                       Io<T>::to_float2(gr[0][j][r]));
+                if (p.vec) Io<T>::st(y + t, v);
+                else Io<T>::st1(y + t, v, t + 1 < L);
+            }
+    }
+}
+
+// Both gated outputs of pass 3 (y with gate, then y2 with gate2), both rows of
+// the pair. Written out twice rather than as a loop over the two outputs: the
+// loop form makes ptxas spill the 64 data registers.
+template <typename T, int NP, int NR, class RowOf, class ColOf>
+__device__ __forceinline__ void store_outputs(const OuterParams &p, const Rows &rows, RowOf row, ColOf col,
+                                              const float2 (&x0)[NP][NR], const float2 (&x1)[NP][NR]) {
+    if (p.y) {
+        T *y = static_cast<T *>(p.y);
+        const T *g = static_cast<const T *>(p.gate);
+        store_row<T>(p, y + rows.a, g ? g + rows.a : nullptr, 0, row, col, x0, x1);
+        if (rows.b >= 0) store_row<T>(p, y + rows.b, g ? g + rows.b : nullptr, 1, row, col, x0, x1);
+    }
+    if (p.y2) {
+        T *y = static_cast<T *>(p.y2);
+        const T *g = static_cast<const T *>(p.gate2);
+        store_row<T>(p, y + rows.a, g ? g + rows.a : nullptr, 0, row, col, x0, x1);
+        if (rows.b >= 0) store_row<T>(p, y + rows.b, g ? g + rows.b : nullptr, 1, row, col, x0, x1);
+    }
+}
+
+// The plan table's three parts (outer_twiddles.hpp).
+struct Tables {
+    const double2 *lo, *hi;
+    const float2 *wm;
+    int bits;
+};
+template <int M>
+__device__ __forceinline__ Tables tables(const OuterParams &p) {
+    Tables t;
+    t.bits = p.twiddle_lo_bits;
+    t.lo = static_cast<const double2 *>(p.twiddles);
+    t.hi = t.lo + (int64_t(1) << t.bits);
+    t.wm = reinterpret_cast<const float2 *>(t.hi + ((p.n_in * M) >> t.bits));
+    return t;
+}
+__device__ __forceinline__ float2 to_twiddle(double2 w) {
+    return make_float2(outer::round_component(w.x), outer::round_component(w.y));
+}
+
+// v[k] ← v[k] · w_k (CONJ: · conj(w_k)) for k = K0 .. R−1, with w_K0 = first and
+// w_k = w_(k−1) · step in double (outer_twiddles.hpp). One column at a time, so
+// only one chain's doubles are live.
+template <int R, int K0, bool CONJ>
+__device__ __forceinline__ void apply_chain(float2 (&v)[R], double2 first, double2 step) {
+    double2 w = first;
+#pragma unroll
+    for (int k = K0; k < R; ++k) {
+        if (k > K0) w = outer::mul(w, step);
+        v[k] = CONJ ? cmul_conj(v[k], to_twiddle(w)) : cmul(v[k], to_twiddle(w));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// M ≤ 16: the column DFT in registers. Thread (warp w, lane l) owns the V / 2
+// column pairs n2 = c0 + w·32V + 64j + 2l (+1), j < V / 2, and all M rows.
+// ---------------------------------------------------------------------------
+template <int M>
+struct RegGeometry {
+    // Columns per thread: 16 values per thread for M ≤ 8 (more make ptxas spill
+    // the twiddle-table reads), 32 at M = 16.
+    static constexpr int V = 16 / M > 2 ? 16 / M : 2;
+    static constexpr int NP = V / 2;          // column pairs per thread
+    static constexpr int TN = kThreads * V;   // columns per CTA (≤ kTile / M)
+    static_assert(M >= 2 && M <= kMaxRegisterOuter && NP >= 1 && TN <= kTile / M, "register geometry");
+};
+
+template <int M>
+__device__ __forceinline__ int reg_first_column(const OuterParams &p, int64_t &local) {
+    using G = RegGeometry<M>;
+    const int64_t tiles = p.n_in / G::TN;
+    local = blockIdx.x / tiles;
+    const int c0 = int(blockIdx.x % tiles) * G::TN;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    return c0 + warp * (32 * G::V) + 2 * lane;
+}
+
 // Pass 1: Z[k1][n2] = W_N^(n2·k1) · Σ_n1 (v_a + i·v_b)[N_in·n1 + n2] · W_M^(n1·k1).
 template <int M, typename T>
-__global__ void __launch_bounds__(kThreads) outer_forward(const OuterParams p) {
-    constexpr int TN = kTile / M;
-    __shared__ float4 smem[kTile / 2];
-    float2 *s = reinterpret_cast<float2 *>(smem);
-    const int64_t tiles = p.n_in / TN;
-    const int64_t local = blockIdx.x / tiles;
-    const int64_t c0 = (blockIdx.x % tiles) * TN;
+__global__ void __launch_bounds__(kThreads, 2) outer_forward_reg(const OuterParams p) {
+    using G = RegGeometry<M>;
+    int64_t local;
+    const int cbase = reg_first_column<M>(p, local);
     const Rows rows = pair_rows(p, p.item_offset + local);
-    const T *x = static_cast<const T *>(p.x);
-    const T *g = static_cast<const T *>(p.gate);
-    const int64_t L = p.seq_len;
-    const bool vec = p.vec != 0;
+    auto row = [](int r) { return r; };
+    auto col = [cbase](int j) { return cbase + 64 * j; };
 
-#pragma unroll 4
-    for (int idx = threadIdx.x; idx < kTile / 2; idx += kThreads) {
-        const int n1 = idx / (TN / 2), c = 2 * (idx % (TN / 2));
-        float4 e = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (n1 < p.rows) {
-            const int64_t t = p.n_in * n1 + c0 + c;
-            float2 a = load2(x + rows.a, t, L, vec);
-            if (g) {
-                const float2 ga = load2(g + rows.a, t, L, vec);
-                a.x *= ga.x;
-                a.y *= ga.y;
-            }
-            float2 b = make_float2(0.f, 0.f);
-            if (rows.b >= 0) {
-                b = load2(x + rows.b, t, L, vec);
-                if (g) {
-                    const float2 gb = load2(g + rows.b, t, L, vec);
-                    b.x *= gb.x;
-                    b.y *= gb.y;
-                }
-            }
-            e = make_float4(a.x, b.x, a.y, b.y);  // (v_a + i v_b)[t], [t + 1]
-        }
-        smem[(n1 * TN + c) / 2] = e;
+    float2 x0[G::NP][M], x1[G::NP][M];  // columns n2 and n2 + 1 of pair j, rows 0..M-1
+    load_inputs<T>(p, rows, row, col, x0, x1);
+#pragma unroll
+    for (int j = 0; j < G::NP; ++j) {
+        dft<M, false>(x0[j]);
+        dft<M, false>(x1[j]);
     }
-    __syncthreads();
-    column_dft<M, 1, false>(s);
 
+    const Tables tb = tables<M>(p);
     float4 *z = reinterpret_cast<float4 *>(p.z + local * M * p.n_in);
-#pragma unroll 4
-    for (int idx = threadIdx.x; idx < kTile / 2; idx += kThreads) {
-        const int k1 = idx / (TN / 2), c = 2 * (idx % (TN / 2));
-        const int n2 = int(c0) + c;
-        const float4 v = smem[(k1 * TN + c) / 2];
-        const float2 w0 = root<false>(n2 * k1, p.n), w1 = root<false>((n2 + 1) * k1, p.n);
-        const float2 a = cmul(make_float2(v.x, v.y), w0), b = cmul(make_float2(v.z, v.w), w1);
-        z[(int64_t(k1) * p.n_in + n2) / 2] = make_float4(a.x, a.y, b.x, b.y);
+    const int half_row = int(p.n_in) / 2;  // float4 per row of Z
+#pragma unroll
+    for (int j = 0; j < G::NP; ++j) {
+        // W_N^(n2·k1) = ω^k1, ω = W_N^(n2); k1 = 0 is 1 and not multiplied.
+        const int n2 = col(j);
+        const double2 w0 = outer::root(tb.lo, tb.hi, tb.bits, uint32_t(n2));
+        apply_chain<M, 1, false>(x0[j], w0, w0);
+        const double2 w1 = outer::root(tb.lo, tb.hi, tb.bits, uint32_t(n2 + 1));
+        apply_chain<M, 1, false>(x1[j], w1, w1);
+        float4 *zc = z + n2 / 2;  // Z[k1][n2], Z[k1][n2 + 1] = zc[k1 · n_in / 2]
+#pragma unroll
+        for (int k1 = 0; k1 < M; ++k1)
+            zc[k1 * half_row] = make_float4(x0[j][k1].x, x0[j][k1].y, x1[j][k1].x, x1[j][k1].y);
     }
 }
 
 // Pass 3: w'[N_in·n1 + n2] = (1/M) Σ_k1 W_M^(−n1·k1) · conj(W_N^(n2·k1)) · Z[k1][n2];
-// y_a = Re w' ⊙ out_gate_a, y_b = Im w' ⊙ out_gate_b, for t < L.
+// y_a = Re w' ⊙ out_gate_a, y_b = Im w' ⊙ out_gate_b, for t < L (and y2 with gate2).
 template <int M, typename T>
-__global__ void __launch_bounds__(kThreads) outer_inverse(const OuterParams p) {
-    constexpr int TN = kTile / M;
-    __shared__ float4 smem[kTile / 2];
-    float2 *s = reinterpret_cast<float2 *>(smem);
-    const int64_t tiles = p.n_in / TN;
-    const int64_t local = blockIdx.x / tiles;
-    const int64_t c0 = (blockIdx.x % tiles) * TN;
+__global__ void __launch_bounds__(kThreads, 2) outer_inverse_reg(const OuterParams p) {
+    using G = RegGeometry<M>;
+    int64_t local;
+    const int cbase = reg_first_column<M>(p, local);
+    auto row = [](int r) { return r; };
+    auto col = [cbase](int j) { return cbase + 64 * j; };
 
     const float4 *z = reinterpret_cast<const float4 *>(p.z + local * M * p.n_in);
-#pragma unroll 4
-    for (int idx = threadIdx.x; idx < kTile / 2; idx += kThreads) {
-        const int k1 = idx / (TN / 2), c = 2 * (idx % (TN / 2));
-        const int n2 = int(c0) + c;
-        const float4 v = __ldg(z + (int64_t(k1) * p.n_in + n2) / 2);
-        const float2 w0 = root<true>(n2 * k1, p.n), w1 = root<true>((n2 + 1) * k1, p.n);
-        const float2 a = cmul(make_float2(v.x, v.y), w0), b = cmul(make_float2(v.z, v.w), w1);
-        smem[(k1 * TN + c) / 2] = make_float4(a.x, a.y, b.x, b.y);
+    const int half_row = int(p.n_in) / 2;  // float4 per row of Z
+    float4 zv[G::NP][M];
+#pragma unroll
+    for (int j = 0; j < G::NP; ++j)
+#pragma unroll
+        for (int k1 = 0; k1 < M; ++k1) zv[j][k1] = __ldg(z + col(j) / 2 + k1 * half_row);
+
+    const Tables tb = tables<M>(p);
+    float2 x0[G::NP][M], x1[G::NP][M];
+#pragma unroll
+    for (int j = 0; j < G::NP; ++j) {
+        const int n2 = col(j);
+#pragma unroll
+        for (int k1 = 0; k1 < M; ++k1) {
+            x0[j][k1] = make_float2(zv[j][k1].x, zv[j][k1].y);
+            x1[j][k1] = make_float2(zv[j][k1].z, zv[j][k1].w);
+        }
+        const double2 w0 = outer::root(tb.lo, tb.hi, tb.bits, uint32_t(n2));
+        apply_chain<M, 1, true>(x0[j], w0, w0);
+        const double2 w1 = outer::root(tb.lo, tb.hi, tb.bits, uint32_t(n2 + 1));
+        apply_chain<M, 1, true>(x1[j], w1, w1);
+        dft<M, true>(x0[j]);
+        dft<M, true>(x1[j]);
+        constexpr float scale = 1.0f / float(M);
+#pragma unroll
+        for (int n1 = 0; n1 < M; ++n1) {
+            x0[j][n1] = cscale(x0[j][n1], scale);
+            x1[j][n1] = cscale(x1[j][n1], scale);
+        }
+    }
+    const Rows rows = pair_rows(p, p.item_offset + local);  // late: fewer live registers
+    store_outputs<T>(p, rows, row, col, x0, x1);
+}
+
+// ---------------------------------------------------------------------------
+// M ≥ 32: two register stages around one shared-memory exchange. Thread t is
+// (column pair cp = t mod HP, group g = t / HP < P): columns n2 = c0 + 2cp (+1).
+// Exchange tile: float4 s[(kp·16 + q)·HP + cp] (columns n2, n2 + 1).
+// ---------------------------------------------------------------------------
+template <int M>
+struct SmemGeometry {
+    static constexpr int P = M / 16;    // first-stage radix (over p)
+    static constexpr int G1 = 16 / P;   // values of q per thread in the P-point stage
+    static constexpr int TN = kTile / M;
+    static constexpr int HP = TN / 2;   // column pairs per CTA
+    static_assert(M > kMaxRegisterOuter && M <= kMaxOuter && HP * P == kThreads, "shared-memory geometry");
+};
+
+template <int M>
+__device__ __forceinline__ int smem_column(const OuterParams &p, int64_t &local, int &g) {
+    using G = SmemGeometry<M>;
+    const int64_t tiles = p.n_in / G::TN;
+    local = blockIdx.x / tiles;
+    g = threadIdx.x / G::HP;
+    return int(blockIdx.x % tiles) * G::TN + 2 * int(threadIdx.x % G::HP);
+}
+
+// The chain of W_N^(n2·(kp + P·kq)), kq = 0..15: α·β^kq with α = W_N^(n2·kp),
+// β = W_N^(n2·P) (outer_twiddles.hpp).
+struct ChainStart {
+    double2 alpha, beta;
+};
+template <int M>
+__device__ __forceinline__ ChainStart chain_start(const Tables &tb, int n2, int kp) {
+    return ChainStart{outer::root(tb.lo, tb.hi, tb.bits, uint32_t(n2 * kp)),
+                      outer::root(tb.lo, tb.hi, tb.bits, uint32_t(n2 * SmemGeometry<M>::P))};
+}
+
+template <int M, typename T>
+__global__ void __launch_bounds__(kThreads, 2) outer_forward_smem(const OuterParams p) {
+    using G = SmemGeometry<M>;
+    extern __shared__ float4 smem[];
+    int64_t local;
+    int g;
+    const int n2 = smem_column<M>(p, local, g);
+    const int cp = threadIdx.x % G::HP;
+    const Rows rows = pair_rows(p, p.item_offset + local);
+    // Stage 1 data: [i][p] = rows 16p + q_i, q_i = g·G1 + i; one "column pair" (j = 0).
+    auto row = [g](int r) { return 16 * (r % G::P) + g * G::G1 + r / G::P; };
+    auto col = [n2](int) { return n2; };
+    float2 xa[1][16], xb[1][16];
+    load_inputs<T>(p, rows, row, col, xa, xb);
+
+    const Tables tb = tables<M>(p);
+#pragma unroll
+    for (int i = 0; i < G::G1; ++i) {
+        float2 va[G::P], vb[G::P];
+#pragma unroll
+        for (int k = 0; k < G::P; ++k) {
+            va[k] = xa[0][i * G::P + k];
+            vb[k] = xb[0][i * G::P + k];
+        }
+        dft<G::P, false>(va);
+        dft<G::P, false>(vb);
+        const int q = g * G::G1 + i;
+#pragma unroll
+        for (int kp = 0; kp < G::P; ++kp) {
+            if (kp > 0) {
+                const float2 w = __ldg(tb.wm + q * kp);  // W_M^(q·kp), q·kp < M
+                va[kp] = cmul(va[kp], w);
+                vb[kp] = cmul(vb[kp], w);
+            }
+            smem[(kp * 16 + q) * G::HP + cp] = make_float4(va[kp].x, va[kp].y, vb[kp].x, vb[kp].y);
+        }
+    }
+    // The first stage-2 twiddle chain's table reads, issued before the barrier.
+    const ChainStart sa = chain_start<M>(tb, n2, g);
+    __syncthreads();
+
+    // Stage 2: kp = g, 16-point DFT over q, outputs k1 = g + P·kq.
+    float2 ya[16], yb[16];
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+        const float4 v = smem[(g * 16 + q) * G::HP + cp];
+        ya[q] = make_float2(v.x, v.y);
+        yb[q] = make_float2(v.z, v.w);
+    }
+    dft<16, false>(ya);
+    dft<16, false>(yb);
+    apply_chain<16, 0, false>(ya, sa.alpha, sa.beta);
+    const ChainStart sb = chain_start<M>(tb, n2 + 1, g);
+    apply_chain<16, 0, false>(yb, sb.alpha, sb.beta);
+    float4 *zc = reinterpret_cast<float4 *>(p.z + local * M * p.n_in) + n2 / 2;
+    const int half_row = int(p.n_in) / 2;  // float4 per row of Z
+#pragma unroll
+    for (int kq = 0; kq < 16; ++kq)
+        zc[(g + G::P * kq) * half_row] = make_float4(ya[kq].x, ya[kq].y, yb[kq].x, yb[kq].y);
+}
+
+template <int M, typename T>
+__global__ void __launch_bounds__(kThreads, 2) outer_inverse_smem(const OuterParams p) {
+    using G = SmemGeometry<M>;
+    extern __shared__ float4 smem[];
+    int64_t local;
+    int g;
+    const int n2 = smem_column<M>(p, local, g);
+    const int cp = threadIdx.x % G::HP;
+
+    // Stage 1 (kp = g): rows k1 = g + P·kq of Z.
+    const float4 *z = reinterpret_cast<const float4 *>(p.z + local * M * p.n_in);
+    const int half_row = int(p.n_in) / 2;  // float4 per row of Z
+    float4 zv[16];
+#pragma unroll
+    for (int kq = 0; kq < 16; ++kq) zv[kq] = __ldg(z + n2 / 2 + (g + G::P * kq) * half_row);
+
+    const Tables tb = tables<M>(p);
+    float2 ya[16], yb[16];
+#pragma unroll
+    for (int kq = 0; kq < 16; ++kq) {
+        ya[kq] = make_float2(zv[kq].x, zv[kq].y);
+        yb[kq] = make_float2(zv[kq].z, zv[kq].w);
+    }
+    {
+        const ChainStart sa = chain_start<M>(tb, n2, g);
+        apply_chain<16, 0, true>(ya, sa.alpha, sa.beta);
+        const ChainStart sb = chain_start<M>(tb, n2 + 1, g);
+        apply_chain<16, 0, true>(yb, sb.alpha, sb.beta);
+    }
+    dft<16, true>(ya);  // kq -> q
+    dft<16, true>(yb);
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+        if (q > 0 && g > 0) {
+            const float2 w = __ldg(tb.wm + q * g);  // conj(W_M^(q·kp)), q·kp < M
+            ya[q] = cmul_conj(ya[q], w);
+            yb[q] = cmul_conj(yb[q], w);
+        }
+        smem[(g * 16 + q) * G::HP + cp] = make_float4(ya[q].x, ya[q].y, yb[q].x, yb[q].y);
     }
     __syncthreads();
-    column_dft<M, 1, true>(s);
 
-    const Rows rows = pair_rows(p, p.item_offset + local);
-    const int64_t L = p.seq_len;
-    const bool vec = p.vec != 0;
+    // Stage 2: P-point inverse DFTs over kp for q_i = g·G1 + i; outputs [i][p] = row 16p + q_i.
+    auto row = [g](int r) { return 16 * (r % G::P) + g * G::G1 + r / G::P; };
+    auto col = [n2](int) { return n2; };
+    float2 x0[1][16], x1[1][16];
     constexpr float scale = 1.0f / float(M);
-    // Up to two gated outputs of the same w' (the second for backward).
-#pragma unroll 1
-    for (int out = 0; out < 2; ++out) {
-        T *y = static_cast<T *>(out == 0 ? p.y : p.y2);
-        const T *g = static_cast<const T *>(out == 0 ? p.gate : p.gate2);
-        if (!y) continue;
-        for (int idx = threadIdx.x; idx < p.rows * (TN / 2); idx += kThreads) {
-            const int n1 = idx / (TN / 2), c = 2 * (idx % (TN / 2));
-            const int64_t t = p.n_in * n1 + c0 + c;
-            if (t >= L) continue;
-            const float4 v = smem[(n1 * TN + c) / 2];  // (w'[t], w'[t + 1])
-            float2 ya = make_float2(v.x * scale, v.z * scale), yb = make_float2(v.y * scale, v.w * scale);
-            if (g) {
-                const float2 ga = load2(g + rows.a, t, L, vec);
-                ya.x *= ga.x;
-                ya.y *= ga.y;
-            }
-            store2(y + rows.a, t, L, vec, ya.x, ya.y);
-            if (rows.b >= 0) {
-                if (g) {
-                    const float2 gb = load2(g + rows.b, t, L, vec);
-                    yb.x *= gb.x;
-                    yb.y *= gb.y;
-                }
-                store2(y + rows.b, t, L, vec, yb.x, yb.y);
-            }
+#pragma unroll
+    for (int i = 0; i < G::G1; ++i) {
+        const int q = g * G::G1 + i;
+        float2 va[G::P], vb[G::P];
+#pragma unroll
+        for (int kp = 0; kp < G::P; ++kp) {
+            const float4 v = smem[(kp * 16 + q) * G::HP + cp];
+            va[kp] = make_float2(v.x, v.y);
+            vb[kp] = make_float2(v.z, v.w);
         }
+        dft<G::P, true>(va);
+        dft<G::P, true>(vb);
+#pragma unroll
+        for (int k = 0; k < G::P; ++k) {
+            x0[0][i * G::P + k] = cscale(va[k], scale);
+            x1[0][i * G::P + k] = cscale(vb[k], scale);
+        }
+    }
+    const Rows rows = pair_rows(p, p.item_offset + local);  // late: fewer live registers
+    store_outputs<T>(p, rows, row, col, x0, x1);
+}
+
+// Columns per CTA tile (a launch covers items × n_in / TN tiles).
+template <int M>
+constexpr int tile_columns() {
+    if constexpr (M <= kMaxRegisterOuter) return RegGeometry<M>::TN;
+    else return SmemGeometry<M>::TN;
+}
+
+// M ≥ 32: the 64 KiB of dynamic shared memory need the opt-in, once per kernel
+// and device (at plan creation through prepare_outer, or at the first launch).
+template <int M, typename T, bool INV>
+void configure() {
+    if constexpr (M > kMaxRegisterOuter) {
+        static std::atomic<uint64_t> configured{0};
+        int device = 0;
+        check(cudaGetDevice(&device), "cudaGetDevice");
+        const uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
+        if (bit && (configured.load(std::memory_order_acquire) & bit)) return;
+        auto kernel = INV ? outer_inverse_smem<M, T> : outer_forward_smem<M, T>;
+        check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes),
+              "cudaFuncSetAttribute (multi-pass outer pass)");
+        configured.fetch_or(bit, std::memory_order_acq_rel);
+    }
+}
+
+template <int M>
+void configure_all() {
+    configure<M, __half, false>();
+    configure<M, __half, true>();
+    configure<M, __nv_bfloat16, false>();
+    configure<M, __nv_bfloat16, true>();
+    configure<M, float, false>();
+    configure<M, float, true>();
+}
+
+// Plan creation (the plan's device current): the attributes of outer size m.
+void prepare_outer(int m) {
+    switch (m) {
+    case 32: return configure_all<32>();
+    case 64: return configure_all<64>();
+    case 128: return configure_all<128>();
+    case 256: return configure_all<256>();
+    default: return;  // M ≤ 16: no shared memory
     }
 }
 
 // Host-side dispatch over M and the element type.
-template <int M, typename T>
-void launch_pass(bool inverse, const OuterParams &p, int64_t items, cudaStream_t stream) {
-    constexpr int TN = kTile / M;
+template <int M, typename T, bool INV>
+void launch_pass(const OuterParams &p, int64_t items, cudaStream_t stream) {
+    constexpr int TN = tile_columns<M>();
     const int64_t blocks = items * (p.n_in / TN);
     if (blocks > int64_t(0x7fffffff)) fail(FFC_ERROR_NOT_SUPPORTED, "multi-pass chunk too large for one launch");
-    if (inverse) outer_inverse<M, T><<<unsigned(blocks), kThreads, 0, stream>>>(p);
-    else outer_forward<M, T><<<unsigned(blocks), kThreads, 0, stream>>>(p);
+    if constexpr (M <= kMaxRegisterOuter) {
+        auto kernel = INV ? outer_inverse_reg<M, T> : outer_forward_reg<M, T>;
+        kernel<<<unsigned(blocks), kThreads, 0, stream>>>(p);
+    } else {
+        configure<M, T, INV>();
+        auto kernel = INV ? outer_inverse_smem<M, T> : outer_forward_smem<M, T>;
+        kernel<<<unsigned(blocks), kThreads, kSmemBytes, stream>>>(p);
+    }
 }
 
 template <typename T>
 void launch_pass_m(int m, bool inverse, const OuterParams &p, int64_t items, cudaStream_t stream) {
+    auto go = [&](auto fwd, auto inv) { inverse ? inv(p, items, stream) : fwd(p, items, stream); };
     switch (m) {
-    case 2: return launch_pass<2, T>(inverse, p, items, stream);
-    case 4: return launch_pass<4, T>(inverse, p, items, stream);
-    case 8: return launch_pass<8, T>(inverse, p, items, stream);
-    case 16: return launch_pass<16, T>(inverse, p, items, stream);
-    case 32: return launch_pass<32, T>(inverse, p, items, stream);
-    case 64: return launch_pass<64, T>(inverse, p, items, stream);
-    case 128: return launch_pass<128, T>(inverse, p, items, stream);
-    case 256: return launch_pass<256, T>(inverse, p, items, stream);
+    case 2: return go(launch_pass<2, T, false>, launch_pass<2, T, true>);
+    case 4: return go(launch_pass<4, T, false>, launch_pass<4, T, true>);
+    case 8: return go(launch_pass<8, T, false>, launch_pass<8, T, true>);
+    case 16: return go(launch_pass<16, T, false>, launch_pass<16, T, true>);
+    case 32: return go(launch_pass<32, T, false>, launch_pass<32, T, true>);
+    case 64: return go(launch_pass<64, T, false>, launch_pass<64, T, true>);
+    case 128: return go(launch_pass<128, T, false>, launch_pass<128, T, true>);
+    case 256: return go(launch_pass<256, T, false>, launch_pass<256, T, true>);
     default: fail(FFC_ERROR_INTERNAL, "multi-pass: unsupported outer size " + std::to_string(m));
     }
 }
 
 void launch_outer(IoType io, int m, bool inverse, const OuterParams &p, int64_t items, void *stream) {
     if (items <= 0) return;
+    if (!p.twiddles) fail(FFC_ERROR_INTERNAL, "multi-pass: outer pass without the plan's outer table");
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     if (io == io_f16) launch_pass_m<__half>(m, inverse, p, items, s);
     else if (io == io_bf16) launch_pass_m<__nv_bfloat16>(m, inverse, p, items, s);
@@ -409,7 +804,9 @@ MultipassExecutor::MultipassExecutor(const plan::Decision &decision, int device)
     DeviceGuard guard(device_);
     inner_->prepare();
     check(cudaGetLastError(), "cudaFuncSetAttribute");
+    mp::prepare_outer(m_);
     tables_ = std::make_unique<FusedTables>(*inner_, n_in_, device_);  // the inner kernel's, for N_in
+    outer_tables_ = std::make_unique<OuterTables>(n_, m_, device_);     // the outer passes' twiddles
 }
 
 MultipassExecutor::~MultipassExecutor() = default;
@@ -471,6 +868,8 @@ void MultipassExecutor::compute_spectrum(const SpectrumArgs &a) const {
     o.n = float(n_);
     o.rows = int(std::min<int64_t>(m_, mp::ceil_div(s.kernel_len, int64_t(n_in_))));
     o.vec = (s.kernel_len % 2 == 0 && mp::aligned(a.k, 8)) ? 1 : 0;
+    o.twiddles = outer_tables_->data();
+    o.twiddle_lo_bits = outer_tables_->lo_bits();
     mp::launch_outer(io_f32, m_, false, o, s.channels, a.stream);
 
     // Inner transform of every row, in place (each CTA reads its rows before it
@@ -517,6 +916,8 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
     o.n = float(n_);
     o.rows = int(std::min<int64_t>(m_, mp::ceil_div(s.seq_len, int64_t(n_in_))));
     o.vec = vec ? 1 : 0;
+    o.twiddles = outer_tables_->data();
+    o.twiddle_lo_bits = outer_tables_->lo_bits();
 
     // Pass 1: Z of the chunk's pairs, gated on input.
     o.x = c.x;
@@ -620,6 +1021,8 @@ void MultipassExecutor::dk_inverse(const Shape &s, int64_t h0, int64_t C, void *
     o.n = float(n_);
     o.rows = int(std::min<int64_t>(m_, mp::ceil_div(s.kernel_len, int64_t(n_in_))));
     o.vec = (s.kernel_len % 2 == 0 && mp::aligned(dk, 8)) ? 1 : 0;
+    o.twiddles = outer_tables_->data();
+    o.twiddle_lo_bits = outer_tables_->lo_bits();
     mp::launch_outer(io_f32, m_, true, o, C, stream);
 }
 

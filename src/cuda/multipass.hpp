@@ -48,6 +48,7 @@ namespace cuda {
 struct FusedKernelEntry;
 struct FusedParams;
 class FusedTables;
+class OuterTables;
 
 class MultipassExecutor {
 public:
@@ -65,6 +66,8 @@ public:
 
     uint64_t inner_size() const { return n_in_; }
     int outer_size() const { return m_; }
+    // The outer passes' table (mp::OuterParams::twiddles / twiddle_lo_bits).
+    const OuterTables &outer_tables() const { return *outer_tables_; }
 
     // Work runs in chunks of items (h·pairs + pair, channel-major): `channels`
     // whole channels with all their pairs, or (channels = 1) `pairs` pairs of one
@@ -124,6 +127,7 @@ private:
     const FusedKernelEntry *inner_ = nullptr;
     int inner_pairs_per_cta_ = 1;
     std::unique_ptr<FusedTables> tables_;  // the inner kernel's twiddle tables
+    std::unique_ptr<OuterTables> outer_tables_;  // the outer passes' twiddle tables (plan memory)
 };
 
 }  // namespace cuda

@@ -103,14 +103,16 @@ constexpr int kMaxCtasPerSm = 32;               // hardware residency cap (sm_80
 constexpr int kFusedLaunches = 1;               // one kernel does the whole convolution
 // Multi-pass path (N = M·N_in, see below).
 constexpr int kMaxOuter = 256;                  // largest outer size M (src/cuda/multipass.cu)
-constexpr int kOuterTile = 4096;                // complex elements per outer CTA tile: N_in >= kOuterTile / M
+constexpr int kOuterTile = 8192;                // complex elements per outer CTA tile: N_in >= kOuterTile / M
 constexpr double kIntermediateCrossings = 4;    // Z: written by pass 1, read + written by pass 2, read by pass 3
 constexpr double kSpectrumPrepBytes = 4 + 8 + 8 + 8;  // per element of k's rows: k in, Z out, rows in, spectrum out
 constexpr int kOuterRadix = 16;                 // Stockham radix of the outer column DFT
 constexpr int kMultipassLaunches = 3;           // per chunk: outer forward, inner rows, outer inverse
 constexpr int kSpectrumLaunches = 2;            // outer forward on k, inner rows transform
 constexpr double kChunkL2Fraction = 0.625;      // one chunk's Z is aimed at this share of the L2
-// Calibration (H100 bench, 2026-11-22): multi-pass time grows with the number of
+// Calibration (H100 bench, 2026-11-22, the first outer passes: sincos twiddles,
+// shared-memory Stockham stages; to be re-measured with the register-stage
+// passes): multi-pass time grows with the number of
 // outer points although the bytes do not (N = 32K: 39 ms at M = 2, 48.5 ms at
 // M = 16, 66 ms at M = 128; N = 1M: 2060 ms at M = 64 vs 2238 ms at M = 256).
 // The outer passes' memory traffic is charged at an efficiency that falls with
@@ -263,7 +265,7 @@ CostBreakdown predict_multipass_cuda(const Candidate &c, uint64_t fft_size, DTyp
     const double l2_bytes = caps.l2_bytes ? double(caps.l2_bytes) : double(32 << 20);
     const double chunks = std::ceil(z_bytes / std::max(model::kChunkL2Fraction * l2_bytes, w.n * model::kComplexBytes));
     out.launch_us = (model::kMultipassLaunches * chunks + model::kSpectrumLaunches) * caps.launch_us;
-    finish(out, 1.0);  // the outer passes have N_in / (4096 / M) CTAs per pair: the GPU is full
+    finish(out, 1.0);  // the outer passes have N_in / (8192 / M) CTAs per pair: the GPU is full
     return out;
 }
 
