@@ -18,7 +18,7 @@
 // reduction of spectral_reduce.cu, and mode_inverse, in chunks of channels and
 // pairs so that the spectra of a chunk stay within kDkChunkBudget bytes.
 //
-// Plans above the fused limit (N > 16K) hand forward, backward and kernel
+// Multi-pass plans (N above the fused sizes: 16K, or 32K on sm_90) hand forward, backward and kernel
 // spectra to cuda::MultipassExecutor (multipass.hpp), which computes the same
 // two convolutions and dk with multi-pass transforms.
 #include <cuda_runtime.h>
