@@ -3,10 +3,11 @@
 # compute-sanitizer on a sample, the benchmark. Logs go to $OUT (default
 # /tmp/ffc-device); the short bench table is printed last.
 #
-#   bash bench/device_run.sh [all|tests|python|bench|sanitize|profile|source] [extra ffc_bench args...]
+#   bash bench/device_run.sh [all|tests|python|bench|sanitize|profile|breakdown|source] [extra ffc_bench args...]
 #
 # "all" is tests + sanitize + bench; "profile" runs Nsight Compute on one
-# convolution launch per size in $FFC_PROFILE_SIZES (default 256,4096).
+# convolution launch per size in $FFC_PROFILE_SIZES (default 256,4096);
+# "breakdown" sums Nsight Compute's per-kernel times of a forward and a backward.
 #
 # Before carrying the tree to a machine without Catch2/FFTW, run
 # bench/prepare_device_deps.sh here: it fills .device/ (carry it).
@@ -74,6 +75,19 @@ if [ "$what" = profile ] || [ -n "${FFC_PROFILE:-}" ]; then
             "$build/bench/ffc_bench" --sizes "$n" --dtypes fp16 --reps 3 --no-candidates > "$out/ncu_$n.txt" 2>&1 || status=1
         echo "== ncu N=$n"
         grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Memory Throughput|Compute \(SM\)|Stall|bank_conflicts|wavefronts|hmma|inst_executed|dram__|Warp Cycles Per Issued|Issue Slots|Eligible|issue_stalled" "$out/ncu_$n.txt" | head -50
+    done
+fi
+if [ "$what" = breakdown ]; then
+    # Per-kernel time and DRAM bytes of one forward and one backward per size in
+    # $FFC_PROFILE_SIZES (all launches of the run, the bench's baselines included).
+    for n in $(echo "${FFC_PROFILE_SIZES:-65536,1048576}" | tr ',' ' '); do
+        for dir in forward backward; do
+            ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
+                --csv --print-units base "$build/bench/ffc_bench" --sizes "$n" --dtypes fp16 --reps 3 \
+                --no-candidates "--$dir" > "$out/breakdown_${n}_$dir.csv" 2>&1 || status=1
+            echo "== breakdown N=$n $dir (warm-up + 3 reps, every launch)"
+            python3 "$root/bench/ncu_breakdown.py" < "$out/breakdown_${n}_$dir.csv" | head -14
+        done
     done
 fi
 if [ "$what" = source ]; then

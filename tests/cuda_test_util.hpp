@@ -84,11 +84,20 @@ struct GpuCase {
     int64_t n, B, H, L, K;
     ffc_dtype_t dtype;
     bool gated;
+    // A kernel to force (ffc_plan_desc_t::force_kernel), or nullptr for the
+    // planner's choice. A multi-pass test names its inner kernel here, so that it
+    // keeps testing the multi-pass path where a cluster variant fuses N (sm_90).
+    const char *kernel = nullptr;
     std::string str() const {
         return "N=" + std::to_string(n) + " B=" + std::to_string(B) + " H=" + std::to_string(H) + " L=" +
-               std::to_string(L) + " K=" + std::to_string(K) + " " + dtype_label(dtype) + (gated ? " gated" : " ungated");
+               std::to_string(L) + " K=" + std::to_string(K) + " " + dtype_label(dtype) + (gated ? " gated" : " ungated") +
+               (kernel ? std::string(" kernel=") + kernel : std::string());
     }
 };
+
+// The multi-pass inner kernel the tests force where N is fused on sm_90
+// (64K and 128K): N = M x 16K.
+constexpr const char *kMultipassInner16K = "fused_n16384_4x16x16x16";
 
 struct HostProblem {
     GpuCase c;
@@ -132,6 +141,8 @@ inline std::string describe_plan(const Plan &plan) {
 // Runs ffc_conv_forward on the given backend; returns y on the host.
 inline HostTensor run_forward(const GpuCase &c, const HostProblem &hp, ffc_backend_t backend, const uint32_t *force = nullptr,
                               const char *kernel = nullptr) {
+    // The case's kernel applies to the CUDA backend (the CPU backend has no kernel variants).
+    if (!kernel && !force && backend == FFC_BACKEND_CUDA) kernel = c.kernel;
     Plan plan(uint64_t(c.n), c.dtype, backend, force, kernel);
     INFO(describe_plan(plan).substr(0, 600));
     const ffc_shape_t shape{c.B, c.H, c.L, c.K};
@@ -186,14 +197,15 @@ struct ForcedSplit {
         return f;
     }
 };
-// None of these factor lists is also a fused variant's (32K has cluster variants on
-// sm_90: 8x16x16x16 and 2x4x16x16x16), so every one runs the multi-pass path.
+// None of these factor lists is also a fused variant's (the cluster variants on
+// sm_90: 32K 8x16x16x16 and 2x4x16x16x16, 64K 8x2x16x16x16 and 4x4x16x16x16, 128K
+// 8x4x16x16x16), so every one runs the multi-pass path.
 inline std::vector<ForcedSplit> multipass_forced_splits() {
     return {
-        {65536, {4, 4, 16, 16, 16}}, {32768, {2, 8, 8, 16, 16}}, {32768, {4, 2, 16, 16, 16}},
-        {32768, {4, 8, 4, 16, 16}},  {32768, {8, 4, 4, 16, 16}},  {32768, {16, 8, 16, 16}},
-        {32768, {32, 4, 16, 16}},    {32768, {64, 2, 16, 16}},    {32768, {128, 16, 16}},
-        {65536, {256, 16, 16}},      {65536, {256, 4, 4, 16}},    {131072, {8, 4, 16, 16, 16}},
+        {65536, {4, 8, 8, 16, 16}}, {32768, {2, 8, 8, 16, 16}}, {32768, {4, 2, 16, 16, 16}},
+        {32768, {4, 8, 4, 16, 16}}, {32768, {8, 4, 4, 16, 16}}, {32768, {16, 8, 16, 16}},
+        {32768, {32, 4, 16, 16}},   {32768, {64, 2, 16, 16}},   {32768, {128, 16, 16}},
+        {65536, {256, 16, 16}},     {65536, {256, 4, 4, 16}},   {131072, {8, 8, 8, 16, 16}},
     };
 }
 

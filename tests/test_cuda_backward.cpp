@@ -58,9 +58,9 @@ struct DeviceProblem {
     size_t ws_size = 0;
     DeviceBuffer u, k, dy, du, dk, dig, dog;
     std::unique_ptr<DeviceBuffer> ig, og, ws;
-    // force: the plan's factorisation (NULL: the planner's choice).
+    // force: the plan's factorisation (NULL: the case's kernel, else the planner's choice).
     explicit DeviceProblem(const HostProblem &h, const uint32_t *force = nullptr)
-        : hp(h), plan(uint64_t(h.c.n), h.c.dtype, FFC_BACKEND_CUDA, force), shape{h.c.B, h.c.H, h.c.L, h.c.K},
+        : hp(h), plan(uint64_t(h.c.n), h.c.dtype, FFC_BACKEND_CUDA, force, force ? nullptr : h.c.kernel), shape{h.c.B, h.c.H, h.c.L, h.c.K},
           u(h.u.bytes()), k(h.k.size() * 4), dy(h.dy.bytes()), du(h.u.bytes()), dk(h.k.size() * 4),
           dig(h.u.bytes()), dog(h.u.bytes()) {
         REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
@@ -510,21 +510,21 @@ TEST_CASE("cuda backward, multi-pass: every outer size M = 2 .. 256 (forced spli
 }
 
 TEST_CASE("cuda backward, multi-pass: odd L and K, short K, fp32 I/O", "[gpu][cuda_backward][mp_backward]") {
-    check_case(Case{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true});  // odd L, K: scalar outer I/O
-    check_case(Case{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false});                 // K < N_in: one row of dk
-    check_case(Case{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true});
+    check_case(Case{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true, kMultipassInner16K});  // odd L, K: scalar outer I/O
+    check_case(Case{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false, kMultipassInner16K});                 // K < N_in: one row of dk
+    check_case(Case{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true, kMultipassInner16K});
     check_case(Case{262144, 3, 1, 131072, 131072, FFC_DTYPE_FP32, false});
 }
 
 TEST_CASE("cuda backward, multi-pass: every subset of outputs; the others stay untouched",
           "[gpu][cuda_backward][mp_backward]") {
-    check_output_subsets(Case{65536, 3, 2, 65536 - 7, 65536 / 2 + 1, FFC_DTYPE_BF16, true});  // scalar outer I/O
-    check_output_subsets(Case{131072, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true});           // two-element I/O
+    check_output_subsets(Case{65536, 3, 2, 65536 - 7, 65536 / 2 + 1, FFC_DTYPE_BF16, true, kMultipassInner16K});  // scalar outer I/O
+    check_output_subsets(Case{131072, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true, kMultipassInner16K});           // two-element I/O
 }
 
 TEST_CASE("cuda backward, multi-pass: deterministic, stream-ordered, graph-capturable",
           "[gpu][cuda_backward][mp_backward]") {
-    check_deterministic_and_capturable(Case{65536, 5, 3, 65536 - 5, 65536 / 4, FFC_DTYPE_BF16, true});
+    check_deterministic_and_capturable(Case{65536, 5, 3, 65536 - 5, 65536 / 4, FFC_DTYPE_BF16, true, kMultipassInner16K});
     check_deterministic_and_capturable(Case{262144, 5, 1, 262144, 131072, FFC_DTYPE_FP16, true});
 }
 
@@ -535,7 +535,7 @@ TEST_CASE("cuda backward, multi-pass: deterministic, stream-ordered, graph-captu
 TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and backward, checked",
           "[gpu][cuda_backward][mp_backward]") {
     const int64_t n = 65536;
-    const Case c{n, 3, 2, n, n, FFC_DTYPE_FP16, true};
+    const Case c{n, 3, 2, n, n, FFC_DTYPE_FP16, true, kMultipassInner16K};
     Rng rng;
     const HostProblem hp(c, rng);
     DeviceProblem dp(hp);
@@ -576,7 +576,7 @@ TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and back
 // dk alone (both convolutions reduced to pass 1 and the rows transform) gives
 // the same bits as with every output wanted.
 TEST_CASE("cuda backward, multi-pass: chunks of channels and of pairs", "[gpu][cuda_backward][mp_backward]") {
-    for (const Case &c : {Case{131072, 3, 40, 65536, 65536, FFC_DTYPE_FP16, true},
+    for (const Case &c : {Case{131072, 3, 40, 65536, 65536, FFC_DTYPE_FP16, true, kMultipassInner16K},
                           Case{1048576, 7, 2, 524288, 524288, FFC_DTYPE_BF16, true},
                           Case{4194304, 3, 1, 2097152, 2097152, FFC_DTYPE_FP16, false}}) {
         Rng rng;

@@ -52,13 +52,27 @@ void check_case(const GpuCase &c, bool against_cpu = false) {
 
 TEST_CASE("cuda multi-pass: plans above the fused limit are multi-pass and name the inner kernel",
           "[gpu][cuda_multipass]") {
-    // 32K is fused on devices with thread-block clusters (sm_90) and multi-pass elsewhere.
-    for (int64_t n = 65536; n <= 4194304; n *= 2) {
+    // 32K to 128K are fused with thread-block clusters on sm_90 (the cost model
+    // prefers them there) and multi-pass elsewhere; from 256K everything is multi-pass.
+    int major = 0, device = 0;
+    CUDA_REQUIRE(cudaGetDevice(&device));
+    CUDA_REQUIRE(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    for (int64_t n = 32768; n <= 4194304; n *= 2) {
         INFO("N=" << n);
         Plan plan(uint64_t(n), FFC_DTYPE_FP16, FFC_BACKEND_CUDA);
         const std::string text = describe_plan(plan);
-        CHECK(text.find("multi-pass") != std::string::npos);
-        CHECK(text.find("fused_n") != std::string::npos);
+        INFO(text.substr(0, 400));
+        const bool cluster_fused = major >= 9 && n <= 131072;
+        const size_t kernel_line = text.find("\n  kernel         fused_n");
+        REQUIRE(kernel_line != std::string::npos);
+        const std::string kernel = text.substr(kernel_line + 18, text.find('\n', kernel_line + 1) - kernel_line - 18);
+        if (cluster_fused) {
+            CHECK(text.find("\n  path           fused (one kernel)") != std::string::npos);
+            CHECK(kernel.find("_c") != std::string::npos);  // a thread-block cluster variant
+        } else {
+            CHECK(text.find("\n  path           multi-pass") != std::string::npos);
+            CHECK(kernel.find("(inner, mode_rows)") != std::string::npos);
+        }
     }
 }
 
@@ -108,16 +122,16 @@ TEST_CASE("cuda multi-pass: every N from 32K to 4M, fp16/bf16, L = N and N/2, ga
 }
 
 TEST_CASE("cuda multi-pass: odd L, short K, fp32 I/O and the CPU backend", "[gpu][cuda_multipass]") {
-    check_case(GpuCase{65536, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true}, true);
-    check_case(GpuCase{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true});  // odd L: scalar path
-    check_case(GpuCase{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false});
-    check_case(GpuCase{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true});
+    check_case(GpuCase{65536, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true, kMultipassInner16K}, true);
+    check_case(GpuCase{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true, kMultipassInner16K});  // odd L: scalar path
+    check_case(GpuCase{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false, kMultipassInner16K});
+    check_case(GpuCase{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true, kMultipassInner16K});
     check_case(GpuCase{262144, 3, 1, 131072, 131072, FFC_DTYPE_FP32, false});
 }
 
 TEST_CASE("cuda multi-pass: workloads split into several chunks", "[gpu][cuda_multipass]") {
     // 40 channels × 1 pair × 1 MiB of Z: more than one chunk's budget, whole channels per chunk.
-    check_case(GpuCase{131072, 2, 40, 131072, 131072, FFC_DTYPE_FP16, true});
+    check_case(GpuCase{131072, 2, 40, 131072, 131072, FFC_DTYPE_FP16, true, kMultipassInner16K});
     // One channel's pairs exceed the budget (4 pairs × 8 MiB): chunks of pairs, odd B.
     check_case(GpuCase{1048576, 7, 2, 524288, 524288, FFC_DTYPE_BF16, true});
     // One pair is bigger than the L2 budget at 4M: one pair per chunk, 2 pairs.
@@ -126,13 +140,14 @@ TEST_CASE("cuda multi-pass: workloads split into several chunks", "[gpu][cuda_mu
 
 TEST_CASE("cuda multi-pass: stream, graph capture, spectrum reuse, in place, then backward",
           "[gpu][cuda_multipass][sanitize]") {
-    const GpuCase c{65536, 3, 2, 65536 / 2, 65536 / 2, FFC_DTYPE_FP16, true};  // 32K is fused on sm_90
+    const GpuCase c{65536, 3, 2, 65536 / 2, 65536 / 2, FFC_DTYPE_FP16, true, kMultipassInner16K};
     Rng rng;
     INFO("seed=" << rng.seed());
     const HostProblem hp(c, rng);
     const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
     const double tol = tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
-    Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA);
+    Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA, nullptr, c.kernel);
+    REQUIRE(describe_plan(plan).find("\n  path           multi-pass") != std::string::npos);
     const ffc_shape_t shape{c.B, c.H, c.L, c.K};
     size_t ws_size = 0;
     REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);

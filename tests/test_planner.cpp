@@ -22,7 +22,7 @@ namespace {
 constexpr uint64_t kMinN = FFC_MIN_FFT_SIZE;
 constexpr uint64_t kMaxN = FFC_MAX_FFT_SIZE;
 constexpr uint64_t kFusedLimit = 16384;         // largest N one CTA fuses (every sm_80+ device)
-constexpr uint64_t kClusterFusedLimit = 32768;  // largest N fused with thread-block clusters (sm_90)
+constexpr uint64_t kClusterFusedLimit = 131072;  // largest N fused with thread-block clusters (sm_90)
 
 // Status and message of the ffc::Error a callable throws (FFC_SUCCESS if none).
 struct Thrown {
@@ -460,16 +460,19 @@ TEST_CASE("the cost model responds to device parameters in the right direction",
         CHECK(large.total_us > small.total_us);
         CHECK(large.total_us / 65536 <= small.total_us / 4096);
     }
-    SECTION("the model's bound on H100 is plausible") {
-        // The fused kernel is designed to be memory-bound on H100: for fp16 I/O the
-        // chosen plan's HBM term should be the largest one and close to the memory
-        // floor of DESIGN §6 (u and both gates read, y written, k amortised).
+    SECTION("the model's bound on H100 is the measured one") {
+        // Measured (H100, docs/performance.md): the fused kernel is bound by its
+        // on-chip stages, not by HBM — 4K takes 1.54 ms, 2.9x the memory floor of
+        // DESIGN §6 (u and both gates read, y written, k amortised). The model's
+        // HBM term is that floor, its shared-memory term the largest, and its total
+        // between 2x and 4x the floor.
         const Decision d = make_plan(4096, DType::f16, Backend::cuda, h100);
         const CostBreakdown &k = d.chosen.cost;
         const double floor_us = 64.0 * 768 * 4096 * 2 * 4 / (h100.hbm_gbps * 1e3);
-        CHECK(k.hbm_us >= std::max({k.l2_us, k.smem_us, k.tensor_us, k.fp32_us}));
+        CHECK(k.smem_us >= std::max({k.hbm_us, k.l2_us, k.tensor_us, k.fp32_us}));
         CHECK(k.hbm_us == Approx(floor_us).epsilon(0.05));
-        CHECK(k.total_us < 2 * floor_us);
+        CHECK(k.total_us > 2 * floor_us);
+        CHECK(k.total_us < 4 * floor_us);
     }
 }
 

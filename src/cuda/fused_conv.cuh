@@ -113,7 +113,7 @@ struct Geometry {
     static constexpr size_t table_bytes = table_offset(twiddle_tables) * 16;
 
     static_assert(NUM_TC >= 1, "the innermost stage must be a tensor-core stage");
-    static_assert(CLUSTER == 1 || ((CLUSTER == 2 || CLUSTER == 4) && PAIRS == 1 && num_small >= 1 && SMALL0 >= CLUSTER),
+    static_assert(CLUSTER == 1 || ((CLUSTER == 2 || CLUSTER == 4 || CLUSTER == 8) && PAIRS == 1 && num_small >= 1 && SMALL0 >= CLUSTER),
                   "a cluster splits one pair; its cross-CTA stage 0 is a CUDA-core stage whose columns reach every CTA");
     static_assert(SMALL1 <= 1 || SMALL0 > 1, "small factors are listed first");
     static_assert(inner(-1) == N, "factors must multiply to N");

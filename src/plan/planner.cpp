@@ -56,8 +56,14 @@ constexpr int64_t kRefChannels = 768;
 //   sync         = waves · 2p barriers · caps.sync_us           (one per round trip)
 //   launch       = kFusedLaunches · caps.launch_us
 //
-//   time = max(HBM/hbm_bw, L2/l2_bw, smem/smem_bw, tensor/tensor_rate, fp32/fp32_rate) / active
-//        + sync + launch,        active = min(1, CTAs / SMs)   (too few CTAs idle SMs)
+//   smem time    = smem bytes / (smem_bw · kOnChipEfficiency)
+//                  (measured: the kernels are issue- and latency-bound; their stages
+//                   run at about a fifth of the shared-memory bandwidth)
+//   exposed I/O  = HBM time / resident        (while a CTA loads or stores, only the
+//                  other resident CTAs compute: with one CTA per SM none does)
+//   time = (max(HBM/hbm_bw, L2/l2_bw, smem time, tensor/tensor_rate, fp32/fp32_rate)
+//           + exposed I/O) / active + sync + launch,
+//          active = min(1, CTAs / SMs)   (too few CTAs idle SMs)
 //
 // CPU backend (no kernel variant), with the same S, P, C, N, p:
 //   DRAM bytes   = as HBM above (the I/O streams and the spectrum)
@@ -72,20 +78,23 @@ constexpr int64_t kRefChannels = 768;
 //   time = max(terms) / active + caps.launch_us,   active = min(1, P / workers)
 //
 // Multi-pass CUDA path (N = M·N_in, inner variant of size N_in, M ≤ kMaxOuter),
-// same S, P, C, with Z the fp32 complex intermediate (P·N·kComplexBytes):
-//   HBM bytes    = I/O streams and spectrum as for fused
-//                + kIntermediateCrossings·Z   (charged to HBM: a chunk's Z is aimed at
-//                                               the L2 but not assumed to stay there)
-//                + C·N·kSpectrumPrepBytes     (k's rows: outer pass + inner transform)
-//   L2 bytes     = HBM bytes + P·N·kComplexBytes   (spectrum rows re-read per pair)
-//   smem, tensor, inner fp32, sync = the inner variant's fused terms for P·M rows of N_in
-//   outer smem   = P·N·kSmemRoundTripBytes·2·(stages + 1)   per direction: load, stages
-//   outer fp32   = P·N·2·(kButterflyFlopsPerLog2·log2 M + kComplexMulFlops·(stages − 1 + 1))
+// same S, P, C, with Z the fp32 complex intermediate (P·N·kComplexBytes). The
+// three passes are sequential kernels, so their times add:
+//   inner        = the fused model of the inner variant on 2·P·M rows of N_in with
+//                  fp32 I/O (a row is read and written as fp32 complex, like a
+//                  pair of fp32 sequences)
+//   outer bytes  = I/O streams and spectrum as for fused   (passes 1 and 3)
+//                + kOuterZCrossings·Z                      (pass 1 writes Z, pass 3 reads it)
+//                + C·N·kSpectrumPrepBytes                  (k's rows: outer pass + inner transform)
+//   outer time   = max(outer bytes / (hbm_bw · kOuterHbmEfficiency),
+//                      outer smem / smem_bw, outer fp32 / fp32_rate)
+//   outer smem   = P·N·kSmemRoundTripBytes·2·(stages − 1)   per direction: the M ≥ 32
+//                  passes exchange through shared memory once
+//   outer fp32   = P·N·2·(kButterflyFlopsPerLog2·log2 M + kComplexMulFlops·stages)
 //                  (stages = ceil(log2 M / log2 kOuterRadix); one column twiddle per element)
 //   launch       = (kMultipassLaunches·chunks + kSpectrumLaunches)·caps.launch_us,
 //                  chunks = ceil(Z / (kChunkL2Fraction·L2))
-//   HBM and L2 times × (1 + kOuterLog2Penalty·log2 M)   (measured, see the constant)
-//   time = max(terms) / active + sync + launch
+//   time = inner + outer time + launch
 // ---------------------------------------------------------------------------
 namespace model {
 constexpr double kStreamsRead = 3;              // u, in_gate, out_gate
@@ -104,20 +113,20 @@ constexpr int kFusedLaunches = 1;               // one kernel does the whole con
 // Multi-pass path (N = M·N_in, see below).
 constexpr int kMaxOuter = 256;                  // largest outer size M (src/cuda/multipass.cu)
 constexpr int kOuterTile = 8192;                // complex elements per outer CTA tile: N_in >= kOuterTile / M
-constexpr double kIntermediateCrossings = 4;    // Z: written by pass 1, read + written by pass 2, read by pass 3
+constexpr double kOuterZCrossings = 2;          // Z: written by pass 1, read by pass 3 (pass 2 is the inner model's)
 constexpr double kSpectrumPrepBytes = 4 + 8 + 8 + 8;  // per element of k's rows: k in, Z out, rows in, spectrum out
 constexpr int kOuterRadix = 16;                 // Stockham radix of the outer column DFT
 constexpr int kMultipassLaunches = 3;           // per chunk: outer forward, inner rows, outer inverse
 constexpr int kSpectrumLaunches = 2;            // outer forward on k, inner rows transform
 constexpr double kChunkL2Fraction = 0.625;      // one chunk's Z is aimed at this share of the L2
-// Calibration (H100 bench, 2026-11-22, the first outer passes: sincos twiddles,
-// shared-memory Stockham stages; to be re-measured with the register-stage
-// passes): multi-pass time grows with the number of
-// outer points although the bytes do not (N = 32K: 39 ms at M = 2, 48.5 ms at
-// M = 16, 66 ms at M = 128; N = 1M: 2060 ms at M = 64 vs 2238 ms at M = 256).
-// The outer passes' memory traffic is charged at an efficiency that falls with
-// log2 M: time × (1 + kOuterLog2Penalty · log2 M).
-constexpr double kOuterLog2Penalty = 0.1;
+// Calibration (H100 bench, 2026-11-22, every candidate of 256..256K timed by
+// ffc_bench): the fused kernels' stages run at about a fifth of the
+// shared-memory bandwidth (4K: 1.54 ms, 16K: 7.6 ms, 32K: 18.6 ms against
+// 1.6, 8.3 and 16.7 predicted), and the outer passes move their bytes at about
+// half the copy bandwidth (N = 256K: 64 x 4K 243.7 ms, 128 x 2K 242.8 ms,
+// 16 x 16K 272 ms).
+constexpr double kOnChipEfficiency = 0.2;
+constexpr double kOuterHbmEfficiency = 0.5;
 }  // namespace model
 
 // CPU candidates: factorisations into these radices, at most this many factors
@@ -213,7 +222,8 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
                             pair_elements * model::kComplexBytes;
     out.l2_us = time_us(l2_bytes, gbps_to_bytes_per_us(caps.l2_gbps));
     const double round_trips = 2 * order;
-    out.smem_us = time_us(pair_elements * model::kSmemRoundTripBytes * round_trips, gbps_to_bytes_per_us(caps.smem_gbps));
+    out.smem_us = time_us(pair_elements * model::kSmemRoundTripBytes * round_trips,
+                          gbps_to_bytes_per_us(caps.smem_gbps * model::kOnChipEfficiency));
     out.tensor_us = time_us(pair_elements * tensor_per_element, tflops_to_flops_per_us(caps.tensor_tflops));
     out.fp32_us = time_us(pair_elements * fp32_per_element, tflops_to_flops_per_us(caps.fp32_tflops));
 
@@ -226,7 +236,10 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
     const double waves = std::ceil(ctas / (sms * resident));
     out.sync_us = waves * round_trips * caps.sync_us;
     out.launch_us = model::kFusedLaunches * caps.launch_us;
-    finish(out, std::min(1.0, ctas / sms));
+    const double active = std::min(1.0, ctas / sms);
+    finish(out, active);
+    // I/O that no other resident CTA's work hides (see the model's header).
+    out.total_us += out.hbm_us / resident / active;
     return out;
 }
 
@@ -241,31 +254,36 @@ CostBreakdown predict_multipass_cuda(const Candidate &c, uint64_t fft_size, DTyp
     Candidate inner;
     inner.factors = k.factor_list();
     inner.kernel = &k;
-    // 2·P·M "sequences" of N_in make P·M pairs of rows for the inner kernel's terms.
-    const CostBreakdown in = predict_fused_cuda(inner, k.fft_size, dtype, caps, int64_t(2 * w.pairs * m));
+    // Pass 2: 2·P·M rows of N_in, read and written as fp32 complex.
+    const CostBreakdown in = predict_fused_cuda(inner, k.fft_size, DType::f32, caps, int64_t(2 * w.pairs * m));
 
+    // Passes 1 and 3.
     const double z_bytes = pair_elements * model::kComplexBytes;
-    const double hbm = io_hbm_bytes(w) + model::kIntermediateCrossings * z_bytes +
-                       w.channels * w.n * model::kSpectrumPrepBytes;
-    const double l2 = hbm + pair_elements * model::kComplexBytes;
+    const double outer_bytes =
+        io_hbm_bytes(w) + model::kOuterZCrossings * z_bytes + w.channels * w.n * model::kSpectrumPrepBytes;
     const double log2m = std::log2(m);
     const double stages = std::ceil(log2m / std::log2(double(model::kOuterRadix)));
-    const double outer_smem = pair_elements * model::kSmemRoundTripBytes * 2 * (stages + 1);
+    const double outer_smem = pair_elements * model::kSmemRoundTripBytes * 2 * (stages - 1);
     const double outer_fp32 =
         pair_elements * 2 * (model::kButterflyFlopsPerLog2 * log2m + model::kComplexMulFlops * stages);
+    const double outer_hbm_us = time_us(outer_bytes, gbps_to_bytes_per_us(caps.hbm_gbps * model::kOuterHbmEfficiency));
+    const double outer_smem_us = time_us(outer_smem, gbps_to_bytes_per_us(caps.smem_gbps));
+    const double outer_fp32_us = time_us(outer_fp32, tflops_to_flops_per_us(caps.fp32_tflops));
 
+    // The breakdown lists each resource's time summed over the passes; the total
+    // adds the passes (they are sequential kernels), each bound by its busiest term.
     CostBreakdown out;
-    const double outer_efficiency = 1.0 + model::kOuterLog2Penalty * log2m;
-    out.hbm_us = time_us(hbm, gbps_to_bytes_per_us(caps.hbm_gbps)) * outer_efficiency;
-    out.l2_us = time_us(l2, gbps_to_bytes_per_us(caps.l2_gbps)) * outer_efficiency;
-    out.smem_us = in.smem_us + time_us(outer_smem, gbps_to_bytes_per_us(caps.smem_gbps));
+    out.hbm_us = in.hbm_us + outer_hbm_us;
+    out.l2_us = in.l2_us;
+    out.smem_us = in.smem_us + outer_smem_us;
     out.tensor_us = in.tensor_us;
-    out.fp32_us = in.fp32_us + time_us(outer_fp32, tflops_to_flops_per_us(caps.fp32_tflops));
+    out.fp32_us = in.fp32_us + outer_fp32_us;
     out.sync_us = in.sync_us;
     const double l2_bytes = caps.l2_bytes ? double(caps.l2_bytes) : double(32 << 20);
     const double chunks = std::ceil(z_bytes / std::max(model::kChunkL2Fraction * l2_bytes, w.n * model::kComplexBytes));
     out.launch_us = (model::kMultipassLaunches * chunks + model::kSpectrumLaunches) * caps.launch_us;
-    finish(out, 1.0);  // the outer passes have N_in / (8192 / M) CTAs per pair: the GPU is full
+    const double outer_us = std::max({outer_hbm_us, outer_smem_us, outer_fp32_us});
+    out.total_us = (in.total_us - in.launch_us) + outer_us + out.launch_us;
     return out;
 }
 
