@@ -313,7 +313,7 @@ __device__ __forceinline__ void small_dft(float2 (&x)[R]) {
     }
 }
 
-// A CUDA-core stage (factor 2, 4 or 8; always outermost, so inner ≥ 16 and a
+// A CUDA-core stage (factor 2, 4, 8, or 16 in a cluster variant; always outermost, so inner ≥ 16 and a
 // half-warp touches 16 consecutive elements). TW: stage whose twiddle the
 // epilogue applies, or -1.
 template <class G, int S, int TW>

@@ -51,7 +51,8 @@ constexpr int64_t kRefChannels = 768;
 //                      + 2(p−1)·kComplexMulFlops                twiddles
 //                      + kComplexMulFlops                       ·K
 //                      + kGateFlopsPerPairElement )             both gates
-//   CTAs         = ceil(P / q); resident per SM from shared memory, threads, CTA cap
+//   CTAs         = ceil(P / q); resident per SM from shared memory, threads (at most
+//                  kRegisterResidentThreads: the register file), CTA cap
 //   waves        = ceil(CTAs / (SMs · resident))
 //   sync         = waves · 2p barriers · caps.sync_us           (one per round trip)
 //   launch       = kFusedLaunches · caps.launch_us
@@ -109,6 +110,9 @@ constexpr double kComplexMulFlops = 6;          // one complex multiply (twiddle
 constexpr double kGateFlopsPerPairElement = 4;  // in_gate and out_gate on both halves of a pair
 constexpr size_t kSmemReservedPerCta = 1024;    // shared memory the driver reserves per CTA (sm_80+)
 constexpr int kMaxCtasPerSm = 32;               // hardware residency cap (sm_80 / sm_90)
+// The fused kernels use ~110-128 registers per thread (ptxas; __launch_bounds__
+// asks for two 256-thread CTAs per SM), so 64K registers hold 512 threads.
+constexpr int kRegisterResidentThreads = 512;
 constexpr int kFusedLaunches = 1;               // one kernel does the whole convolution
 // Multi-pass path (N = M·N_in, see below).
 constexpr int kMaxOuter = 256;                  // largest outer size M (src/cuda/multipass.cu)
@@ -230,7 +234,8 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
     // Occupancy and waves. An infeasible variant still gets a (nominal) price with one CTA per SM.
     const double ctas = std::ceil(w.pairs / double(std::max(k.pairs_per_cta, 1))) * std::max(k.cluster, 1);
     const size_t smem_per_cta = k.smem_bytes + model::kSmemReservedPerCta;
-    int resident = std::min<int>(int(caps.smem_per_sm / smem_per_cta), max_threads_per_sm(caps) / std::max(k.threads, 1));
+    const int thread_limit = std::min(max_threads_per_sm(caps), model::kRegisterResidentThreads);
+    int resident = std::min<int>(int(caps.smem_per_sm / smem_per_cta), thread_limit / std::max(k.threads, 1));
     resident = std::max(1, std::min(resident, model::kMaxCtasPerSm));
     const double sms = double(std::max(caps.sm_count, 1));
     const double waves = std::ceil(ctas / (sms * resident));
