@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/chunk_budgets.hpp"
 #include "flashfftconv/flashfftconv.h"
 #include "oracle.hpp"
 
@@ -93,6 +94,22 @@ struct GpuCase {
                std::to_string(L) + " K=" + std::to_string(K) + " " + dtype_label(dtype) + (gated ? " gated" : " ungated") +
                (kernel ? std::string(" kernel=") + kernel : std::string());
     }
+};
+
+// Pins the CUDA backend's chunk budgets (src/cuda/chunk_budgets.hpp) for the
+// plans created in its scope, so that a test's problem splits into the chunks its
+// comments count, whatever the defaults: dk spectra 256 MiB per chunk, multi-pass
+// Z 31.25 MiB (5/8 of an H100's 50 MiB L2, the budget these tests were written for).
+struct ScopedTestChunkBudgets {
+    ScopedTestChunkBudgets() {
+        ffc::cuda::ChunkBudgets b;
+        b.dk = size_t(256) << 20;
+        b.multipass = (size_t(50) << 20) / 8 * 5;
+        ffc::cuda::set_chunk_budgets_for_testing(&b);
+    }
+    ~ScopedTestChunkBudgets() { ffc::cuda::set_chunk_budgets_for_testing(nullptr); }
+    ScopedTestChunkBudgets(const ScopedTestChunkBudgets &) = delete;
+    ScopedTestChunkBudgets &operator=(const ScopedTestChunkBudgets &) = delete;
 };
 
 // The multi-pass inner kernel the tests force where N is fused on sm_90

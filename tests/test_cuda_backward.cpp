@@ -292,10 +292,10 @@ TEST_CASE("cuda backward: workspace covers both passes and is checked", "[gpu][c
     const HostProblem hp(c, rng);
     DeviceProblem dp(hp);
     // At least the kernel spectrum (forward's need), at most that plus the
-    // documented ~256 MiB cap of dk's chunk buffers.
+    // plan's cap of dk's chunk buffers (chunk_budgets.hpp, 512 MiB by default).
     const size_t spectrum = size_t(c.H) * n * 8;
     CHECK(dp.ws_size >= spectrum);
-    CHECK(dp.ws_size <= spectrum + (size_t(256) << 20) + 4 * 256);
+    CHECK(dp.ws_size <= spectrum + ffc::cuda::chunk_budgets().dk + 4 * 256);
     dp.poison_outputs();
     const ffc_status_t st = ffc_conv_backward(dp.plan.p, &dp.shape, dp.dy.ptr, dp.u.ptr, dp.k.get<float>(), dp.ig->ptr,
                                               dp.og->ptr, dp.du.ptr, dp.dk.get<float>(), dp.dig.ptr, dp.dog.ptr,
@@ -314,7 +314,8 @@ TEST_CASE("cuda backward: workspace covers both passes and is checked", "[gpu][c
 }
 
 // dk's batch reduction runs in chunks of channels × pairs whose spectra stay
-// within 256 MiB (src/cuda/cuda_executor.cpp, dk_chunking). At N = 16384 one
+// within the plan's dk budget (src/cuda/cuda_executor.cpp, dk_chunking), pinned
+// here to 256 MiB (ScopedTestChunkBudgets). At N = 16384 one
 // complex spectrum is 128 KiB, so:
 //  * B = 3 (2 pairs): a channel takes 5 spectra = 640 KiB, 409 channels fit;
 //    H = 820 runs as three chunks of 274, 274 and 272 channels.
@@ -322,6 +323,7 @@ TEST_CASE("cuda backward: workspace covers both passes and is checked", "[gpu][c
 //    spectra > 256 MiB, so channels go one at a time with their pairs split
 //    into chunks of 513 and 512, accumulated in order.
 TEST_CASE("cuda backward: dk over several chunks of channels and of pairs", "[gpu][cuda_backward]") {
+    const ScopedTestChunkBudgets budgets;
     const int64_t n = 16384;
     for (const Case &c : {Case{n, 3, 820, n / 2, n / 2, FFC_DTYPE_FP16, true},
                           Case{n, 2049, 2, n / 2, 257, FFC_DTYPE_BF16, false}}) {
@@ -530,8 +532,8 @@ TEST_CASE("cuda backward, multi-pass: deterministic, stream-ordered, graph-captu
 
 // One workspace size for forward and backward: the filter's spectrum (H·N·8
 // bytes) plus four chunk buffers (Z, W_v, W_dz and the channels' sum), each at
-// least one sequence (8·N bytes) and — aimed at the L2 — at most the larger of
-// the L2 and one sequence, whatever B.
+// least one sequence (8·N bytes) and at most the larger of the plan's chunk
+// budget and one sequence, whatever B.
 TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and backward, checked",
           "[gpu][cuda_backward][mp_backward]") {
     const int64_t n = 65536;
@@ -539,11 +541,10 @@ TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and back
     Rng rng;
     const HostProblem hp(c, rng);
     DeviceProblem dp(hp);
-    int device = 0, l2 = 0;
-    CUDA_REQUIRE(cudaGetDevice(&device));
-    CUDA_REQUIRE(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+    // The chunk budget of Z (chunk_budgets.hpp, 512 MiB by default).
+    const size_t budget = ffc::cuda::chunk_budgets().multipass;
     const size_t seq = size_t(n) * 8, spectrum = size_t(c.H) * seq;
-    const size_t most = spectrum + 4 * std::max(size_t(l2), seq) + 5 * 256;
+    const size_t most = spectrum + 4 * std::max(budget, seq) + 5 * 256;
     CHECK(dp.ws_size >= spectrum + 4 * seq);
     CHECK(dp.ws_size <= most);
     // B·H far beyond one chunk: still the spectrum plus four chunks.
@@ -565,9 +566,9 @@ TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and back
     CHECK(all_poisoned(g.d_out_gate));
 }
 
-// Multi-pass work runs in chunks of items whose Z is aimed at the L2: a budget
-// of max(5/8 of the L2, 8·N) bytes per chunk (MultipassExecutor::chunking; the
-// same chunks carry W_v, W_dz and dk's sum). With an H100's 50 MiB L2 (31.25 MiB):
+// Multi-pass work runs in chunks of items: max(budget, 8·N) bytes of Z per chunk
+// (MultipassExecutor::chunking; the same chunks carry W_v, W_dz and dk's sum).
+// With the budget pinned to 31.25 MiB (ScopedTestChunkBudgets; 512 MiB by default):
 //  * N = 128K, B = 3 (2 pairs of 1 MiB), H = 40: 15 channels fit, so chunks of
 //    14, 14 and 12 whole channels;
 //  * N = 1M, B = 7 (4 pairs × 8 MiB > budget): one channel at a time, its pairs
@@ -576,6 +577,7 @@ TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and back
 // dk alone (both convolutions reduced to pass 1 and the rows transform) gives
 // the same bits as with every output wanted.
 TEST_CASE("cuda backward, multi-pass: chunks of channels and of pairs", "[gpu][cuda_backward][mp_backward]") {
+    const ScopedTestChunkBudgets budgets;  // 31.25 MiB of Z per chunk
     for (const Case &c : {Case{131072, 3, 40, 65536, 65536, FFC_DTYPE_FP16, true, kMultipassInner16K},
                           Case{1048576, 7, 2, 524288, 524288, FFC_DTYPE_BF16, true},
                           Case{4194304, 3, 1, 2097152, 2097152, FFC_DTYPE_FP16, false}}) {

@@ -130,6 +130,7 @@ TEST_CASE("cuda multi-pass: odd L, short K, fp32 I/O and the CPU backend", "[gpu
 }
 
 TEST_CASE("cuda multi-pass: workloads split into several chunks", "[gpu][cuda_multipass]") {
+    const ScopedTestChunkBudgets budgets;  // 31.25 MiB of Z per chunk (see test_cuda_backward.cpp)
     // 40 channels × 1 pair × 1 MiB of Z: more than one chunk's budget, whole channels per chunk.
     check_case(GpuCase{131072, 2, 40, 131072, 131072, FFC_DTYPE_FP16, true, kMultipassInner16K});
     // One channel's pairs exceed the budget (4 pairs × 8 MiB): chunks of pairs, odd B.

@@ -16,7 +16,8 @@
 // IFFT(conj(W_v)·W_dz) is exactly dk_a + dk_b (the cross terms are imaginary).
 // dk runs mode_transform twice (W_v of every pair, then W_dz), the deterministic
 // reduction of spectral_reduce.cu, and mode_inverse, in chunks of channels and
-// pairs so that the spectra of a chunk stay within kDkChunkBudget bytes.
+// pairs so that the spectra of a chunk stay within the plan's dk budget
+// (chunk_budgets.hpp).
 //
 // Multi-pass plans (N above the fused sizes: 16K, or 32K on sm_90) hand forward, backward and kernel
 // spectra to cuda::MultipassExecutor (multipass.hpp), which computes the same
@@ -28,6 +29,7 @@
 #include <string>
 
 #include "common/executor.hpp"
+#include "cuda/chunk_budgets.hpp"
 #include "cuda/cuda_util.hpp"
 #include "cuda/fused_tables.hpp"
 #include "cuda/launch.hpp"
@@ -44,30 +46,28 @@ using cuda::DeviceGuard;
 size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Upper bound on the bytes of one dk chunk's spectra (W_v and W_dz of its pairs,
-// plus its accumulated spectrum): big enough that a chunk's launches fill the GPU
-// (≥ 60 channels of 16 pairs at N = 16K), small enough that the workspace grows
-// by at most this much over forward's. The chunking depends on the shape alone,
-// so dk's bits do too.
-constexpr size_t kDkChunkBudget = size_t(256) << 20;
-
+// dk's chunk buffers (W_v and W_dz of a chunk's pairs, plus its accumulated
+// spectrum) stay within a budget fixed per plan (chunk_budgets.hpp: 512 MiB by
+// default): big enough that a chunk's launches fill the GPU many times over,
+// bounded so that the workspace grows by at most that much over forward's. The
+// chunking depends on the shape and the plan alone, so dk's bits do too.
 // dk is computed for `channels` channels × `pairs` pairs at a time (the last
 // chunk of each may be shorter). Channels are split evenly when all pairs of a
 // channel fit; otherwise one channel at a time, its pairs split evenly.
 struct DkChunking {
     int64_t channels = 1, pairs = 1;
 };
-DkChunking dk_chunking(const Shape &s, uint64_t n) {
+DkChunking dk_chunking(const Shape &s, uint64_t n, size_t budget) {
     const size_t spec = size_t(n) * 2 * sizeof(float);  // one complex spectrum
     const int64_t pairs = s.pairs();
     DkChunking c;
     const size_t per_channel = (2 * size_t(pairs) + 1) * spec;
-    if (per_channel <= kDkChunkBudget) {
-        const int64_t most = std::min<int64_t>(s.channels, int64_t(kDkChunkBudget / per_channel));
+    if (per_channel <= budget) {
+        const int64_t most = std::min<int64_t>(s.channels, int64_t(budget / per_channel));
         c.channels = ceil_div(s.channels, ceil_div(s.channels, most));
         c.pairs = pairs;
     } else {
-        const int64_t most = std::max<int64_t>(1, int64_t((kDkChunkBudget - std::min(spec, kDkChunkBudget)) / (2 * spec)));
+        const int64_t most = std::max<int64_t>(1, int64_t((budget - std::min(spec, budget)) / (2 * spec)));
         c.channels = 1;
         c.pairs = ceil_div(pairs, ceil_div(pairs, most));
     }
@@ -83,10 +83,10 @@ struct WorkspaceLayout {
     size_t kspec = 0, w_v = 0, w_dz = 0, acc = 0, total = 0;
     DkChunking dk;
 };
-WorkspaceLayout workspace_layout(const Shape &s, uint64_t n) {
+WorkspaceLayout workspace_layout(const Shape &s, uint64_t n, size_t dk_budget) {
     const size_t spec = size_t(n) * 2 * sizeof(float);
     WorkspaceLayout w;
-    w.dk = dk_chunking(s, n);
+    w.dk = dk_chunking(s, n, dk_budget);
     w.kspec = 0;
     w.w_v = round_up(size_t(s.channels) * spec, 256);
     const size_t chunk_spectra = round_up(size_t(w.dk.channels) * size_t(w.dk.pairs) * spec, 256);
@@ -121,7 +121,7 @@ public:
     // buffers (see workspace_layout; multi-pass plans: MultipassExecutor::Layout).
     size_t workspace_size(const Shape &s) const override {
         if (multipass_) return multipass_->workspace_size(s);
-        return workspace_layout(s, n_).total;
+        return workspace_layout(s, n_, dk_budget_).total;
     }
 
     void check_pointer(const void *ptr, const char *name) const override {
@@ -168,7 +168,7 @@ public:
         DeviceGuard guard(device_);
         if (multipass_) return multipass_->backward(a);
         const Shape &s = a.shape;
-        const WorkspaceLayout ws = workspace_layout(s, n_);
+        const WorkspaceLayout ws = workspace_layout(s, n_, dk_budget_);
         char *const base = static_cast<char *>(a.workspace);
         const int64_t items = s.channels * s.pairs();
 
@@ -309,6 +309,7 @@ private:
     uint64_t n_;
     DType dtype_;
     int device_;
+    size_t dk_budget_ = cuda::chunk_budgets().dk;  // fixed at plan creation (chunk_budgets.hpp)
     const cuda::FusedKernelEntry *kernel_ = nullptr;
     int pairs_per_cta_ = 1;
     std::unique_ptr<cuda::MultipassExecutor> multipass_;  // set for multi-pass plans (nothing else is then)

@@ -36,8 +36,9 @@
 //  tests/test_outer_twiddles.cpp).
 //
 // Cache policy: u and the gates are read once (ld.global.cs: evict-first), y is
-// written once (st.global.cs); Z is written and read with the default policy,
-// since pass 2 re-reads it from the L2 within the chunk.
+// written once (st.global.cs); Z is written and read with the default policy
+// (what of a chunk's Z is still in the L2 when the next pass reads it is a bonus:
+// chunks are sized for full launches, not for the L2; see chunk_budgets.hpp).
 //
 // Zero padding: elements t ≥ L are zero and are not loaded, so rows n1 ≥
 // ceil(L / N_in) of A are never read (with L ≤ N/2 at least the upper half);
@@ -53,6 +54,7 @@
 #include <atomic>
 #include <string>
 
+#include "cuda/chunk_budgets.hpp"
 #include "cuda/cuda_util.hpp"
 #include "cuda/launch.hpp"
 #include "cuda/multipass.hpp"
@@ -796,10 +798,9 @@ MultipassExecutor::MultipassExecutor(const plan::Decision &decision, int device)
     inner_ = find_fused_kernel(v->name);
     if (!inner_) fail(FFC_ERROR_NO_KERNEL, std::string("kernel ") + v->name + " is not compiled into this build");
     inner_pairs_per_cta_ = std::max(1, v->pairs_per_cta);
-    // Z of one chunk is aimed at the L2 (passes 2 and 3 then re-read what the
-    // previous pass wrote from it); at least one pair's Z whatever its size.
-    const size_t l2 = decision.caps.l2_bytes ? decision.caps.l2_bytes : (size_t(32) << 20);
-    chunk_budget_ = std::max(l2 / 8 * 5, size_t(n_) * 8);
+    // Bytes of Z per chunk (chunk_budgets.hpp: 512 MiB by default, measured
+    // faster than chunks aimed at the L2), at least one pair's Z.
+    chunk_budget_ = std::max(chunk_budgets().multipass, size_t(n_) * 8);
 
     DeviceGuard guard(device_);
     inner_->prepare();

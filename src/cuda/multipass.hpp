@@ -71,8 +71,9 @@ public:
 
     // Work runs in chunks of items (h·pairs + pair, channel-major): `channels`
     // whole channels with all their pairs, or (channels = 1) `pairs` pairs of one
-    // channel — either way a contiguous item range. A chunk's Z is aimed at the L2;
-    // the last chunk of either kind may be shorter. Depends on the shape alone.
+    // channel — either way a contiguous item range, of at most the plan's chunk
+    // budget of Z (chunk_budgets.hpp); the last chunk of either kind may be
+    // shorter. Depends on the shape and the plan alone.
     struct Chunking {
         int64_t channels = 1, pairs = 1;
         int64_t items() const { return channels * pairs; }
@@ -123,7 +124,7 @@ private:
     int m_ = 0;
     DType dtype_;
     int device_ = 0;
-    size_t chunk_budget_ = 0;  // bytes of Z per chunk (aimed at the L2)
+    size_t chunk_budget_ = 0;  // bytes of Z per chunk (chunk_budgets.hpp), fixed at plan creation
     const FusedKernelEntry *inner_ = nullptr;
     int inner_pairs_per_cta_ = 1;
     std::unique_ptr<FusedTables> tables_;  // the inner kernel's twiddle tables

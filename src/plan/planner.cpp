@@ -94,7 +94,7 @@ constexpr int64_t kRefChannels = 768;
 //   outer fp32   = P·N·2·(kButterflyFlopsPerLog2·log2 M + kComplexMulFlops·stages)
 //                  (stages = ceil(log2 M / log2 kOuterRadix); one column twiddle per element)
 //   launch       = (kMultipassLaunches·chunks + kSpectrumLaunches)·caps.launch_us,
-//                  chunks = ceil(Z / (kChunkL2Fraction·L2))
+//                  chunks = ceil(Z / kChunkBytes)
 //   time = inner + outer time + launch
 // ---------------------------------------------------------------------------
 namespace model {
@@ -122,7 +122,7 @@ constexpr double kSpectrumPrepBytes = 4 + 8 + 8 + 8;  // per element of k's rows
 constexpr int kOuterRadix = 16;                 // Stockham radix of the outer column DFT
 constexpr int kMultipassLaunches = 3;           // per chunk: outer forward, inner rows, outer inverse
 constexpr int kSpectrumLaunches = 2;            // outer forward on k, inner rows transform
-constexpr double kChunkL2Fraction = 0.625;      // one chunk's Z is aimed at this share of the L2
+constexpr double kChunkBytes = 512.0 * (1 << 20);  // Z per chunk (the default of src/cuda/chunk_budgets.hpp)
 // Calibration (H100 bench, 2026-11-22, every candidate of 256..256K timed by
 // ffc_bench): the fused kernels' stages run at about a fifth of the
 // shared-memory bandwidth (4K: 1.54 ms, 16K: 7.6 ms, 32K: 18.6 ms against
@@ -284,8 +284,7 @@ CostBreakdown predict_multipass_cuda(const Candidate &c, uint64_t fft_size, DTyp
     out.tensor_us = in.tensor_us;
     out.fp32_us = in.fp32_us + outer_fp32_us;
     out.sync_us = in.sync_us;
-    const double l2_bytes = caps.l2_bytes ? double(caps.l2_bytes) : double(32 << 20);
-    const double chunks = std::ceil(z_bytes / std::max(model::kChunkL2Fraction * l2_bytes, w.n * model::kComplexBytes));
+    const double chunks = std::ceil(z_bytes / std::max(model::kChunkBytes, w.n * model::kComplexBytes));
     out.launch_us = (model::kMultipassLaunches * chunks + model::kSpectrumLaunches) * caps.launch_us;
     const double outer_us = std::max({outer_hbm_us, outer_smem_us, outer_fp32_us});
     out.total_us = (in.total_us - in.launch_us) + outer_us + out.launch_us;
