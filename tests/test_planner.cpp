@@ -22,7 +22,7 @@ namespace {
 constexpr uint64_t kMinN = FFC_MIN_FFT_SIZE;
 constexpr uint64_t kMaxN = FFC_MAX_FFT_SIZE;
 constexpr uint64_t kFusedLimit = 16384;         // largest N one CTA fuses (every sm_80+ device)
-constexpr uint64_t kClusterFusedLimit = 131072;  // largest N fused with thread-block clusters (sm_90)
+constexpr uint64_t kClusterFusedLimit = 65536;  // largest N the planner fuses with thread-block clusters (sm_90)
 
 // Status and message of the ffc::Error a callable throws (FFC_SUCCESS if none).
 struct Thrown {
@@ -230,8 +230,12 @@ TEST_CASE("CUDA backend: every N gets a feasible plan on A100, H100 and H200 (fu
                 INFO(name << " N=" << n << " " << dtype_name(dt));
                 const Decision d = make_plan(n, dt, Backend::cuda, caps);
                 CHECK(d.chosen.feasible);
-                if (n <= kClusterFusedLimit && caps.max_cluster > 1) {
-                    // Hopper: the cluster variants fuse this size, and the cost model prefers them.
+                // Hopper: the cluster variants fuse 32K, and on the H100 64K (measured
+                // there: 46.1 ms fused against 50.8 multi-pass); the H200's faster HBM
+                // tips the model's balance at 64K towards multi-pass (not measured).
+                const uint64_t cluster_limit = std::string(name) == "h100" ? kClusterFusedLimit : 32768;
+                if (n <= cluster_limit && caps.max_cluster > 1) {
+                    // The cluster variants fuse this size, and the cost model prefers them.
                     CHECK(d.chosen.path == Path::fused);
                     REQUIRE(d.chosen.kernel != nullptr);
                     CHECK(d.chosen.kernel->cluster > 1);
@@ -265,9 +269,18 @@ TEST_CASE("CUDA backend: every N gets a feasible plan on A100, H100 and H200 (fu
                 CHECK(compiled);
                 for (const Candidate &c : d.candidates) {
                     CHECK(product(c.factors) == n);
-                    if (c.path == Path::fused) {  // a cluster variant this device cannot run
-                        CHECK_FALSE(c.feasible);
-                        CHECK_THAT(c.reason, Catch::Contains("sm_90"));
+                    if (c.path == Path::fused) {
+                        // A cluster variant: this device cannot run it, or (128K on
+                        // sm_90, 64K on the H200) it runs but the cost model prices it
+                        // above multi-pass.
+                        CHECK(c.kernel->cluster > 1);
+                        if (caps.max_cluster > 1) {
+                            CHECK(c.feasible);
+                            CHECK(c.cost.total_us > d.chosen.cost.total_us);
+                        } else {
+                            CHECK_FALSE(c.feasible);
+                            CHECK_THAT(c.reason, Catch::Contains("sm_90"));
+                        }
                     }
                 }
                 const std::string text = describe(d);

@@ -57,7 +57,8 @@ constexpr int64_t kRefChannels = 768;
 //   sync         = waves · 2p barriers · caps.sync_us           (one per round trip)
 //   launch       = kFusedLaunches · caps.launch_us
 //
-//   smem time    = smem bytes / (smem_bw · kOnChipEfficiency)
+//   smem time    = (smem bytes + P·N·kSmemRoundTripBytes·kClusterRoundTrips·(C_cluster − 1)²)
+//                  / (smem_bw · kOnChipEfficiency)
 //                  (measured: the kernels are issue- and latency-bound; their stages
 //                   run at about a fifth of the shared-memory bandwidth)
 //   exposed I/O  = HBM time / resident        (while a CTA loads or stores, only the
@@ -123,14 +124,20 @@ constexpr int kOuterRadix = 16;                 // Stockham radix of the outer c
 constexpr int kMultipassLaunches = 3;           // per chunk: outer forward, inner rows, outer inverse
 constexpr int kSpectrumLaunches = 2;            // outer forward on k, inner rows transform
 constexpr double kChunkBytes = 512.0 * (1 << 20);  // Z per chunk (the default of src/cuda/chunk_budgets.hpp)
-// Calibration (H100 bench, 2026-11-22, every candidate of 256..256K timed by
+// Calibration (H100 bench, 2026-11-22, every candidate of 256..4M timed by
 // ffc_bench): the fused kernels' stages run at about a fifth of the
 // shared-memory bandwidth (4K: 1.54 ms, 16K: 7.6 ms, 32K: 18.6 ms against
 // 1.6, 8.3 and 16.7 predicted), and the outer passes move their bytes at about
-// half the copy bandwidth (N = 256K: 64 x 4K 243.7 ms, 128 x 2K 242.8 ms,
-// 16 x 16K 272 ms).
+// 0.8 of the copy bandwidth (with 512 MiB chunks: N = 256K 212 ms, 1M 874-882 ms
+// for the best splits).
 constexpr double kOnChipEfficiency = 0.2;
-constexpr double kOuterHbmEfficiency = 0.5;
+constexpr double kOuterHbmEfficiency = 0.8;
+// Thread-block clusters: the cross-CTA stage moves (C−1)/C of a pair through
+// distributed shared memory between cluster barriers. An empirical fit to the
+// H100: about kClusterRoundTrips·(C−1)² extra shared-memory round trips per
+// element — nothing visible at C = 2 and 4 (16K: 7.56 ms, 32K: 18.7 ms), two at
+// C = 8 (64K: 46.1 ms; 128K: 120.4 ms against 104.1 ms multi-pass).
+constexpr double kClusterRoundTrips = 0.04;
 }  // namespace model
 
 // CPU candidates: factorisations into these radices, at most this many factors
@@ -226,7 +233,9 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
                             pair_elements * model::kComplexBytes;
     out.l2_us = time_us(l2_bytes, gbps_to_bytes_per_us(caps.l2_gbps));
     const double round_trips = 2 * order;
-    out.smem_us = time_us(pair_elements * model::kSmemRoundTripBytes * round_trips,
+    const double peers = double(std::max(k.cluster, 1) - 1);
+    const double cluster_round_trips = model::kClusterRoundTrips * peers * peers;
+    out.smem_us = time_us(pair_elements * model::kSmemRoundTripBytes * (round_trips + cluster_round_trips),
                           gbps_to_bytes_per_us(caps.smem_gbps * model::kOnChipEfficiency));
     out.tensor_us = time_us(pair_elements * tensor_per_element, tflops_to_flops_per_us(caps.tensor_tflops));
     out.fp32_us = time_us(pair_elements * fp32_per_element, tflops_to_flops_per_us(caps.fp32_tflops));
@@ -427,8 +436,9 @@ std::vector<Candidate> multipass_candidates(uint64_t n, DType dtype, const Devic
         if (m < 2 || m > uint64_t(model::kMaxOuter) || v.fft_size < uint64_t(model::kOuterTile) / m) continue;
         if (size_t(v.num_factors) + 1 > size_t(FFC_MAX_FACTORS)) continue;
         // Cluster variants are not offered as the inner kernel: measured on the H100
-        // (2026-11-22) the rows pass is slower with them (N = 32K: 40.8 ms against
-        // 38.9 ms with the one-CTA 16K variant; 1M: 2131 against 2060).
+        // (2026-11-22, 512 MiB chunks) the rows pass is slower with them (4M: 3995 ms
+        // with 16K_c2 rows, 4130 with 32K_c4, 4363 with 64K_c8, against 3946 with
+        // the one-CTA 16K variant; 1M: 966 with 16K_c2 against 949).
         if (v.cluster > 1) continue;
         Candidate c;
         c.factors.push_back(int(m));
