@@ -348,8 +348,8 @@ FFC_API void ffc_plan_destroy(ffc_plan_t plan);
  * May be 0, in which case workspace may be NULL.
  *
  * The CUDA backend needs the spectrum of k (H·N·8 bytes) plus chunk buffers
- * that do not grow with B or H beyond one chunk: on fused plans (N ≤ 16K; up to
- * 128K on sm_90), the spectra of a chunk of channels and batch pairs for the
+ * that do not grow with B or H beyond one chunk: on fused plans (N ≤ 16K; to
+ * 64K on sm_90), the spectra of a chunk of channels and batch pairs for the
  * batch reduction of dk, capped at about 512 MiB; on multi-pass plans (larger
  * N), four buffers of one chunk of sequences each (at least 8·N bytes and at
  * most about 512 MiB each, so at most about 2 GiB in all).
