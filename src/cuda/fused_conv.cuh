@@ -322,29 +322,46 @@ __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw, f
     constexpr int local_cols = cols * G::PAIRS / G::CLUSTER;  // columns are block-major: a CTA's share is contiguous
     // The outermost stage of a cluster variant spans every CTA of the cluster (see Geometry).
     constexpr bool cross = G::CLUSTER > 1 && S == 0;
+    // Columns per iteration: the cross-CTA stage issues the loads of two columns
+    // before the first DFT, so that more distributed-shared-memory latency
+    // overlaps (radix ≤ 8; radix 16 already has 16 loads in flight).
+    constexpr int U = (cross && r <= 8 && local_cols % (2 * G::THREADS) == 0) ? 2 : 1;
     const int first = cta_rank<G>() * local_cols;
 #pragma unroll 1
-    for (int c = threadIdx.x; c < local_cols; c += G::THREADS) {
-        const int gc = first + c;
-        const int slot = gc / cols, cc = gc % cols;
-        float2 *s = sdata + slot * G::N_LOCAL;
-        const int n0 = (cc / m) * r * m + cc % m;
-        // n0 and j·m occupy disjoint bits, so the swizzle splits (it is linear).
-        const int base_swz = swizzle(n0);
-        auto at = [&](int j) -> float2 & {
-            const int slot_index = base_swz ^ swizzle(j * m);  // the swizzle keeps bits above 3: the owning CTA
-            if constexpr (cross) return parts[slot_index / G::N_LOCAL][slot_index % G::N_LOCAL];
-            else return s[slot_index];
+    for (int c = threadIdx.x; c < local_cols; c += U * G::THREADS) {
+        float2 *s[U];
+        int n0[U], base_swz[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int gc = first + c + u * G::THREADS;
+            const int slot = gc / cols, cc = gc % cols;
+            s[u] = sdata + slot * G::N_LOCAL;
+            n0[u] = (cc / m) * r * m + cc % m;
+            // n0 and j·m occupy disjoint bits, so the swizzle splits (it is linear).
+            base_swz[u] = swizzle(n0[u]);
+        }
+        auto at = [&](int u, int j) -> float2 & {
+            const int slot_index = base_swz[u] ^ swizzle(j * m);  // the swizzle keeps bits above 3: the owning CTA
+            // Cross-CTA: n0 < m ≤ N_LOCAL, so the owner is (j·m) / N_LOCAL, known
+            // once j is unrolled — parts[] is indexed by constants and stays in
+            // registers instead of a local-memory table.
+            if constexpr (cross) return parts[(j * m) / G::N_LOCAL][slot_index % G::N_LOCAL];
+            else return s[u][slot_index];
         };
-        float2 x[r];
+        float2 x[U][r];
 #pragma unroll
-        for (int j = 0; j < r; ++j) x[j] = at(j);
-        small_dft<r>(x);
+        for (int u = 0; u < U; ++u)
 #pragma unroll
-        for (int j = 0; j < r; ++j) {
-            float2 v = x[j];
-            if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0 + j * m)));
-            at(j) = v;
+            for (int j = 0; j < r; ++j) x[u][j] = at(u, j);
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            small_dft<r>(x[u]);
+#pragma unroll
+            for (int j = 0; j < r; ++j) {
+                float2 v = x[u][j];
+                if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0[u] + j * m)));
+                at(u, j) = v;
+            }
         }
     }
 }
