@@ -19,7 +19,7 @@
 // pairs so that the spectra of a chunk stay within the plan's dk budget
 // (chunk_budgets.hpp).
 //
-// Multi-pass plans (N above the fused sizes: 16K, or 32K on sm_90) hand forward, backward and kernel
+// Multi-pass plans (N above the fused sizes: 16K, or 64K on the H100) hand forward, backward and kernel
 // spectra to cuda::MultipassExecutor (multipass.hpp), which computes the same
 // two convolutions and dk with multi-pass transforms.
 #include <cuda_runtime.h>
