@@ -30,5 +30,7 @@ for setting in "$@"; do
     grep -E "spill" "$out/tune_build_$name.log" | grep -v " 0 bytes spill" | sed 's/^/   /' | head -5
     "$build/bench/ffc_bench" ${FFC_TUNE_BENCH_ARGS:---forward} --no-candidates --sizes "$sizes" --dtypes fp16 --reps "${FFC_TUNE_REPS:-20}" \
         > "$out/tune_$name.log" 2>&1
-    grep -E "^fp16" "$out/tune_$name.log" | awk '{printf "   N=%-8s %9s ms (bwd %s)  %s\n", $2, $3, $9, $NF}'
+    # Forward rows: time and kernel; forward + backward rows (they have "|"): also the backward alone.
+    grep -E "^fp16" "$out/tune_$name.log" |
+        awk '{bwd = ($8 == "|") ? " (bwd " $9 ")" : ""; printf "   N=%-8s %9s ms%s  %s\n", $2, $3, bwd, $NF}'
 done

@@ -8,6 +8,7 @@ size two factorisations, so the planner's cost model always has a real choice.
 Radix-16 stages run on tensor cores; a remaining factor of 2, 4 or 8 runs on
 CUDA cores in fp32.
 """
+import math
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,38 +82,39 @@ LARGE_CLUSTER_VARIANTS = [
 ]
 
 
+def cluster_variant(base, name, c):
+    """The sm_90 variant of `base` that splits one pair over a cluster of c CTAs."""
+    n = base["n"]
+    assert base["factors"][0] >= c, "the cross-CTA stage must pair elements of every CTA"
+    return dict(base, name=name + "_c%d" % c, threads=threads_for(n // c), pairs=1, smem=smem_bytes(n, 1, c),
+                min_sm=90, cluster=c)
+
+
+def base_variant(n, f, num_small):
+    """Factors f of n, the first num_small on CUDA cores, the rest radix-16 tensor-core stages."""
+    assert math.prod(f) == n, (n, f)
+    assert 0 <= num_small <= 2 and all(x == 16 for x in f[num_small:])
+    small = f[:num_small]
+    return dict(n=n, factors=f, small=small + [1] * (2 - num_small), num_tc=len(f) - num_small)
+
+
 def variants():
     for log2n in range(8, CLUSTER_MAX_LOG2 + 1):
         n = 1 << log2n
         for f in factorizations(log2n):
             assert all(x in (2, 4, 8, 16) for x in f)
-            prod = 1
-            for x in f:
-                prod *= x
-            assert prod == n, (n, f)
-            small = [x for x in f if x < 16]
-            assert f[:len(small)] == small and len(small) <= 2
-            p = pairs_per_cta(n)
+            base = base_variant(n, f, len([x for x in f if x < 16]))
             name = "fused_n%d_%s" % (n, "x".join(map(str, f)))
-            base = dict(n=n, factors=f, small=small + [1] * (2 - len(small)), num_tc=len(f) - len(small))
             if log2n <= MAX_FUSED_LOG2:
+                p = pairs_per_cta(n)
                 yield dict(base, name=name, threads=threads_for(n), pairs=p, smem=smem_bytes(n, p), min_sm=MIN_SM,
                            cluster=1)
             for c in CLUSTER_SIZES.get(n, []):
-                if f[0] < c:
-                    continue  # the cross-CTA stage must pair elements of every CTA
-                yield dict(base, name=name + "_c%d" % c, threads=threads_for(n // c), pairs=1,
-                           smem=smem_bytes(n, 1, c), min_sm=90, cluster=c)
+                if f[0] >= c:  # the cross-CTA stage must pair elements of every CTA
+                    yield cluster_variant(base, name, c)
     for n, f, c, num_small in LARGE_CLUSTER_VARIANTS:
-        small = f[:num_small]
-        assert f[0] >= c and 1 <= num_small <= 2 and all(x == 16 for x in f[num_small:])
-        prod = 1
-        for x in f:
-            prod *= x
-        assert prod == n, (n, f)
-        name = "fused_n%d_%s_c%d" % (n, "x".join(map(str, f)), c)
-        yield dict(n=n, factors=f, small=small + [1] * (2 - len(small)), num_tc=len(f) - len(small), name=name,
-                   threads=threads_for(n // c), pairs=1, smem=smem_bytes(n, 1, c), min_sm=90, cluster=c)
+        assert num_small >= 1
+        yield cluster_variant(base_variant(n, f, num_small), "fused_n%d_%s" % (n, "x".join(map(str, f))), c)
 
 
 def write(path, text):
