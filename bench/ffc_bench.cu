@@ -2,9 +2,10 @@
 // baseline and the memory floor (DESIGN §6); then forward + backward.
 //
 //   ffc_bench [--sizes 256,1024,...] [--dtypes fp16,bf16] [--reps 20] [--json out.json]
-//             [--no-candidates] [--forward] [--backward]
+//             [--no-candidates] [--forward] [--backward] [--kernel NAME]
 //
-// --forward / --backward run only that section; by default both run.
+// --forward / --backward run only that section; by default both run. --kernel
+// makes "ours" a forced candidate (force_kernel NAME) instead of the planner's pick.
 //
 // Shape: gated forward, B = 64 and H = 768, with B and H reduced for large N and
 // every time scaled linearly to B = 64, H = 768. L = N (no zero padding).
@@ -323,6 +324,9 @@ struct TableRow {
     bool feasible = false, chosen = false;
 };
 
+// --kernel NAME: "ours" runs this candidate (force_kernel) instead of the planner's pick.
+const char *g_force_kernel = nullptr;
+
 std::vector<TableRow> candidate_table(const std::string &text) {
     std::vector<TableRow> rows;
     bool in_table = false;
@@ -421,7 +425,7 @@ Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, doub
     };
 
     std::string why;
-    row.ours_ms = time_plan(nullptr, row.kernel, why);
+    row.ours_ms = time_plan(g_force_kernel, row.kernel, why);
     if (row.ours_ms >= 0) {
         measure_error(y, u, ig, og, k, B, H, n, bf16, row.err, row.tol);
     } else {
@@ -696,6 +700,7 @@ BwdRow run_backward_size(uint64_t n, ffc_dtype_t dtype, int reps, double bw_gbps
         desc.fft_size = n;
         desc.dtype = dtype;
         desc.backend = FFC_BACKEND_CUDA;
+        desc.force_kernel = g_force_kernel;
         ffc_plan_t plan = nullptr;
         ffc_status_t st = ffc_plan_create(&plan, &desc);
         if (st != FFC_SUCCESS) {
@@ -853,10 +858,14 @@ int main(int argc, char **argv) {
             want_forward = true;
         } else if (a == "--backward") {
             want_backward = true;
+        } else if (a == "--kernel") {
+            static std::string forced;
+            forced = next();
+            g_force_kernel = forced.c_str();
         } else {
             std::fprintf(stderr,
                          "usage: %s [--sizes a,b,c] [--dtypes fp16,bf16] [--reps R] [--json FILE] [--no-candidates] "
-                         "[--forward] [--backward]\n",
+                         "[--forward] [--backward] [--kernel NAME]\n",
                          argv[0]);
             return 2;
         }

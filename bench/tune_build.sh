@@ -9,7 +9,7 @@
 #   FFC_TUNE_BENCH_ARGS=--backward bash bench/tune_build.sh base= dk32=-DFFC_DK_CHUNK_MIB=32
 #
 # The knobs: FFC_FUSED_MIN_BLOCKS (top of src/cuda/fused_conv.cuh),
-# FFC_DK_CHUNK_MIB (src/cuda/cuda_executor.cpp), FFC_MP_CHUNK_MIB (src/cuda/multipass.cu).
+# FFC_DK_CHUNK_MIB (src/cuda/cuda_executor.cpp), FFC_MP_CHUNK_MIB (src/plan/planner.hpp: the HBM round trip's chunk).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-/tmp/ffc-device}

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cuda_test_util.hpp"
+#include "plan/planner.hpp"
 
 using namespace ffc_test;
 
@@ -541,8 +542,8 @@ TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and back
     Rng rng;
     const HostProblem hp(c, rng);
     DeviceProblem dp(hp);
-    // The chunk budget of Z (chunk_budgets.hpp, 512 MiB by default).
-    const size_t budget = ffc::cuda::chunk_budgets().multipass;
+    // The chunk of Z the planner gives a multi-pass plan through HBM (512 MiB by default).
+    const size_t budget = size_t(FFC_MP_CHUNK_MIB) << 20;
     const size_t seq = size_t(n) * 8, spectrum = size_t(c.H) * seq;
     const size_t most = spectrum + 4 * std::max(budget, seq) + 5 * 256;
     CHECK(dp.ws_size >= spectrum + 4 * seq);
@@ -593,6 +594,15 @@ TEST_CASE("cuda backward, multi-pass: chunks of channels and of pairs", "[gpu][c
         CHECK(std::memcmp(dk_only.dk.data(), g.dk.data(), g.dk.size() * 4) == 0);
         CHECK(all_poisoned(dk_only.du));
     }
+}
+
+TEST_CASE("cuda backward, multi-pass: cuBLASLt outer passes and L2-sized chunks (forced candidates)",
+          "[gpu][cuda_backward][mp_backward][mp_alternatives]") {
+    check_case(Case{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true, kGemmM4});  // odd L, short K
+    check_case(Case{131072, 3, 2, 131072, 131072, FFC_DTYPE_BF16, true, kGemmM32});
+    check_case(Case{4194304, 1, 1, 4194304, 4194304, FFC_DTYPE_FP16, true, kGemmM512});  // M = 512
+    check_case(Case{1048576, 9, 1, 524288, 524288, FFC_DTYPE_FP16, true, kL2Chunks4K});   // 5 pairs: chunks of pairs
+    check_deterministic_and_capturable(Case{65536, 5, 3, 65536 - 5, 65536 / 4, FFC_DTYPE_BF16, true, kGemmM4});
 }
 
 #endif  // FFC_WITH_CUDA

@@ -399,7 +399,7 @@ typedef struct ffc_plan_info {
     int32_t fused;       /**< 1 if one kernel does the whole convolution. */
     uint32_t reserved0;  /**< Zero. */
     double predicted_us_per_sequence; /**< Cost-model time per (batch, channel) sequence, µs. */
-    char kernel_name[64]; /**< Name of the chosen kernel variant. */
+    char kernel_name[64]; /**< Name of the chosen candidate, as force_kernel takes it: the kernel variant (multi-pass: the inner one, suffixed "+l2" or "+cublaslt" for the alternatives). */
 } ffc_plan_info_t;
 
 /** @brief Initialiser for ::ffc_plan_info_t (struct_size, magic and version set, the rest zero). */

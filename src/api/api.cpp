@@ -342,8 +342,7 @@ ffc_status_t ffc_plan_get_info(ffc_plan_t plan, ffc_plan_info_t *info) {
         for (size_t i = 0; i < d.chosen.factors.size() && i < FFC_MAX_FACTORS; ++i) r.factors[i] = uint32_t(d.chosen.factors[i]);
         r.fused = d.chosen.path == ffc::plan::Path::fused ? 1 : 0;
         r.predicted_us_per_sequence = d.predicted_us_per_sequence();
-        const char *name = d.chosen.kernel ? d.chosen.kernel->name : "cpu_monarch";
-        std::snprintf(r.kernel_name, sizeof r.kernel_name, "%s", name);
+        std::snprintf(r.kernel_name, sizeof r.kernel_name, "%s", d.chosen.name().c_str());
         *info = r;
     });
 }

@@ -58,6 +58,8 @@
 #include "cuda/cuda_util.hpp"
 #include "cuda/launch.hpp"
 #include "cuda/multipass.hpp"
+#include "cuda/outer_gemm.hpp"
+#include "cuda/outer_params.cuh"
 #include "cuda/outer_tables.hpp"
 #include "cuda/outer_twiddles.hpp"
 #include "cuda/spectral_reduce.hpp"
@@ -73,25 +75,6 @@ constexpr int kTile = 8192;                     // complex elements per CTA tile
 constexpr int kMaxOuter = 256;                  // largest M (TN = 32)
 constexpr int kMaxRegisterOuter = 16;           // M ≤ 16: the column DFT in registers
 constexpr int kSmemBytes = kTile * 8;           // M ≥ 32: the [kp][q][pair] exchange tile
-
-struct OuterParams {
-    const void *x = nullptr;     // pass 1: u (or k); pass 3: unused
-    const void *gate = nullptr;  // pass 1: in_gate; pass 3: out_gate (optional)
-    void *y = nullptr;           // pass 3: y
-    // pass 3, optional second output of the same convolution: y2 = gate2 ⊙ w'
-    // (gate2 NULL = ones). Backward uses it for du and d_in_gate.
-    void *y2 = nullptr;
-    const void *gate2 = nullptr;
-    float2 *z = nullptr;         // [items][M][n_in]
-    int64_t batch = 0, channels = 0, seq_len = 0, pairs_per_channel = 0, item_offset = 0;
-    int64_t n_in = 0;
-    float n = 0;                 // N as fp32 (exact: a power of two)
-    int rows = 0;                // rows n1 with data: ceil(seq_len / n_in), ≤ M
-    int vec = 0;                 // 1: two-element vector accesses are legal
-    // The plan's outer table (OuterTables::data(), lo_bits()): required.
-    const void *twiddles = nullptr;
-    int twiddle_lo_bits = 0;
-};
 
 __device__ __forceinline__ float2 cmul(float2 a, float2 b) {
     return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
@@ -235,17 +218,6 @@ template <> struct Io<__nv_bfloat16> : Io16<__nv_bfloat16, __nv_bfloat162> {
 };
 
 __device__ __forceinline__ float2 fmul2(float2 a, float2 b) { return make_float2(a.x * b.x, a.y * b.y); }
-
-struct Rows {
-    int64_t a, b;  // element offsets of the pair's two rows (b = -1: absent)
-};
-__device__ __forceinline__ Rows pair_rows(const OuterParams &p, int64_t item) {
-    const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
-    Rows r;
-    r.a = (2 * pair * p.channels + h) * p.seq_len;
-    r.b = 2 * pair + 1 < p.batch ? ((2 * pair + 1) * p.channels + h) * p.seq_len : -1;
-    return r;
-}
 
 // Loads raw pairs of up to four rows (u_a, u_b, gate_a, gate_b) at element t =
 // n_in·row(r) + col(j) of each, all issued before any is used; a row whose flag
@@ -793,21 +765,25 @@ MultipassExecutor::MultipassExecutor(const plan::Decision &decision, int device)
     n_in_ = v->fft_size;
     if (n_in_ == 0 || n_ % n_in_ != 0) fail(FFC_ERROR_INTERNAL, "multi-pass: inner size does not divide N");
     m_ = int(n_ / n_in_);
-    if (m_ < 2 || m_ > mp::kMaxOuter || (m_ & (m_ - 1)) != 0 || n_in_ < uint64_t(mp::kTile / m_))
+    const bool gemm = decision.chosen.outer == plan::OuterImpl::cublaslt;
+    const int max_outer = gemm ? plan::kMaxGemmOuter : mp::kMaxOuter;
+    if (m_ < 2 || m_ > max_outer || (m_ & (m_ - 1)) != 0 || (!gemm && n_in_ < uint64_t(mp::kTile / m_)))
         fail(FFC_ERROR_INTERNAL, "multi-pass: unsupported split " + std::to_string(m_) + " x " + std::to_string(n_in_));
     inner_ = find_fused_kernel(v->name);
     if (!inner_) fail(FFC_ERROR_NO_KERNEL, std::string("kernel ") + v->name + " is not compiled into this build");
     inner_pairs_per_cta_ = std::max(1, v->pairs_per_cta);
-    // Bytes of Z per chunk (chunk_budgets.hpp: 512 MiB by default, measured
-    // faster than chunks aimed at the L2), at least one pair's Z.
-    chunk_budget_ = std::max(chunk_budgets().multipass, size_t(n_) * 8);
+    // Bytes of Z per chunk: the planner's choice (HBM round trip or L2-sized),
+    // or the testing override; at least one pair's Z.
+    const size_t override = chunk_budgets().multipass;
+    chunk_budget_ = std::max(override ? override : decision.chosen.chunk_bytes, size_t(n_) * 8);
 
     DeviceGuard guard(device_);
     inner_->prepare();
     check(cudaGetLastError(), "cudaFuncSetAttribute");
-    mp::prepare_outer(m_);
+    if (!gemm) mp::prepare_outer(m_);
     tables_ = std::make_unique<FusedTables>(*inner_, n_in_, device_);  // the inner kernel's, for N_in
     outer_tables_ = std::make_unique<OuterTables>(n_, m_, device_);     // the outer passes' twiddles
+    if (gemm) gemm_ = std::make_unique<OuterGemm>(n_, m_, device_);
 }
 
 MultipassExecutor::~MultipassExecutor() = default;
@@ -841,7 +817,8 @@ MultipassExecutor::Layout MultipassExecutor::layout(const Shape &s) const {
     w.w_v = w.z + chunk_bytes;
     w.w_dz = w.w_v + chunk_bytes;
     w.acc = w.w_dz + chunk_bytes;
-    w.total = w.acc + mp::round_up(size_t(w.chunk.channels) * seq, 256);
+    w.scratch = w.acc + mp::round_up(size_t(w.chunk.channels) * seq, 256);
+    w.total = w.scratch + (gemm_ ? chunk_bytes : 0);
     return w;
 }
 
@@ -854,8 +831,35 @@ void MultipassExecutor::launch_inner(const FusedParams &p, void *stream, const c
     check(cudaGetLastError(), what);
 }
 
+void MultipassExecutor::outer_pass(int io, bool inverse, const void *params, int64_t items, void *scratch,
+                                   void *stream) const {
+    const mp::OuterParams &o = *static_cast<const mp::OuterParams *>(params);
+    if (!gemm_) return mp::launch_outer(IoType(io), m_, inverse, o, items, stream);
+    if (inverse) gemm_->inverse(IoType(io), o, items, scratch, stream);
+    else gemm_->forward(IoType(io), o, items, scratch, stream);
+}
+
+// ffc_kernel_spectrum_compute has no workspace: with cuBLASLt outer passes the
+// GEMM's other operand (one channel, N·8 bytes) is allocated stream-ordered for
+// the call (cudaMallocAsync, capturable), the only allocation the library makes
+// outside plan creation; forward and backward use their workspace's scratch.
 void MultipassExecutor::compute_spectrum(const SpectrumArgs &a) const {
     DeviceGuard guard(device_);
+    if (!gemm_) return spectrum(a, nullptr, 0);
+    const size_t bytes = size_t(n_) * 8;
+    cudaStream_t st = static_cast<cudaStream_t>(a.stream);
+    void *scratch = nullptr;
+    check(cudaMallocAsync(&scratch, bytes, st), "cudaMallocAsync (kernel spectrum scratch, cuBLASLt outer passes)");
+    try {
+        spectrum(a, scratch, bytes);
+    } catch (...) {
+        (void)cudaFreeAsync(scratch, st);
+        throw;
+    }
+    check(cudaFreeAsync(scratch, st), "cudaFreeAsync (kernel spectrum scratch)");
+}
+
+void MultipassExecutor::spectrum(const SpectrumArgs &a, void *scratch, size_t scratch_bytes) const {
     const Shape &s = a.shape;
     // Pass 1 on k: one real "sequence" per channel (B = 1, L = K, no gate), fp32.
     mp::OuterParams o;
@@ -871,7 +875,18 @@ void MultipassExecutor::compute_spectrum(const SpectrumArgs &a) const {
     o.vec = (s.kernel_len % 2 == 0 && mp::aligned(a.k, 8)) ? 1 : 0;
     o.twiddles = outer_tables_->data();
     o.twiddle_lo_bits = outer_tables_->lo_bits();
-    mp::launch_outer(io_f32, m_, false, o, s.channels, a.stream);
+    if (!gemm_) {
+        mp::launch_outer(io_f32, m_, false, o, s.channels, a.stream);
+    } else {
+        // As many channels at a time as the scratch holds (each item is one channel).
+        const int64_t per = std::max<int64_t>(1, int64_t(scratch_bytes / (size_t(n_) * 8)));
+        for (int64_t h0 = 0; h0 < s.channels; h0 += per) {
+            mp::OuterParams oc = o;
+            oc.item_offset = h0;
+            oc.z = static_cast<float2 *>(a.spectrum) + h0 * int64_t(n_);
+            gemm_->forward(io_f32, oc, std::min(per, s.channels - h0), scratch, a.stream);
+        }
+    }
 
     // Inner transform of every row, in place (each CTA reads its rows before it
     // writes them, and no other CTA touches them).
@@ -893,7 +908,7 @@ void MultipassExecutor::compute_spectrum(const SpectrumArgs &a) const {
 }
 
 void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int64_t C, int64_t p0, int64_t P, void *z,
-                                 void *w_out, void *stream) const {
+                                 void *w_out, void *scratch, void *stream) const {
     const bool outputs = c.any_output();
     if (!outputs && !w_out) return;
     const int64_t pairs = s.pairs();
@@ -923,7 +938,7 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
     // Pass 1: Z of the chunk's pairs, gated on input.
     o.x = c.x;
     o.gate = c.gate_in;
-    mp::launch_outer(io, m_, false, o, items, stream);
+    outer_pass(io, false, &o, items, scratch, stream);
 
     // Pass 2: the rows. Local row i of the chunk is row i % M of item i / M; the
     // spectrum rows of the chunk's channels start at channel h0.
@@ -956,7 +971,7 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
     o.y = c.y;
     o.gate2 = c.gate_out2;
     o.y2 = c.y2;
-    mp::launch_outer(io, m_, true, o, items, stream);
+    outer_pass(io, true, &o, items, scratch, stream);
 }
 
 void MultipassExecutor::forward(const ForwardArgs &a) const {
@@ -971,7 +986,7 @@ void MultipassExecutor::forward(const ForwardArgs &a) const {
         sa.k = a.k;
         sa.spectrum = base + w.kspec;
         sa.stream = a.stream;
-        compute_spectrum(sa);
+        this->spectrum(sa, base + w.scratch, w.total - w.scratch);
         spectrum = base + w.kspec;
     }
     Conv c;
@@ -984,11 +999,13 @@ void MultipassExecutor::forward(const ForwardArgs &a) const {
     for (int64_t h0 = 0; h0 < H; h0 += w.chunk.channels) {
         const int64_t C = std::min(w.chunk.channels, H - h0);
         for (int64_t p0 = 0; p0 < pairs; p0 += w.chunk.pairs)
-            convolve(c, s, h0, C, p0, std::min(w.chunk.pairs, pairs - p0), base + w.z, nullptr, a.stream);
+            convolve(c, s, h0, C, p0, std::min(w.chunk.pairs, pairs - p0), base + w.z, nullptr, base + w.scratch,
+                     a.stream);
     }
 }
 
-void MultipassExecutor::dk_inverse(const Shape &s, int64_t h0, int64_t C, void *acc, float *dk, void *stream) const {
+void MultipassExecutor::dk_inverse(const Shape &s, int64_t h0, int64_t C, void *acc, float *dk, void *scratch,
+                                   void *stream) const {
     // Inner inverse of each of the C·M spectrum rows, in place: acc row i ←
     // IFFT_{N_in}(acc row i) in natural order, scaled by 1/N_in.
     FusedParams p;
@@ -1024,7 +1041,7 @@ void MultipassExecutor::dk_inverse(const Shape &s, int64_t h0, int64_t C, void *
     o.vec = (s.kernel_len % 2 == 0 && mp::aligned(dk, 8)) ? 1 : 0;
     o.twiddles = outer_tables_->data();
     o.twiddle_lo_bits = outer_tables_->lo_bits();
-    mp::launch_outer(io_f32, m_, true, o, C, stream);
+    outer_pass(io_f32, true, &o, C, scratch, stream);
 }
 
 void MultipassExecutor::backward(const BackwardArgs &a) const {
@@ -1040,7 +1057,7 @@ void MultipassExecutor::backward(const BackwardArgs &a) const {
         sa.k = a.k;
         sa.spectrum = base + w.kspec;
         sa.stream = a.stream;
-        compute_spectrum(sa);
+        spectrum(sa, base + w.scratch, w.total - w.scratch);
     }
     const void *kspec = base + w.kspec;
 
@@ -1066,13 +1083,14 @@ void MultipassExecutor::backward(const BackwardArgs &a) const {
     void *const w_v = a.dk ? base + w.w_v : nullptr;
     void *const w_dz = a.dk ? base + w.w_dz : nullptr;
     void *const acc = base + w.acc;
+    void *const scratch = base + w.scratch;
     const int64_t H = s.channels, pairs = s.pairs();
     for (int64_t h0 = 0; h0 < H; h0 += w.chunk.channels) {
         const int64_t C = std::min(w.chunk.channels, H - h0);
         for (int64_t p0 = 0; p0 < pairs; p0 += w.chunk.pairs) {
             const int64_t P = std::min(w.chunk.pairs, pairs - p0);
-            convolve(conv_z, s, h0, C, p0, P, z, w_v, a.stream);
-            convolve(conv_dv, s, h0, C, p0, P, z, w_dz, a.stream);
+            convolve(conv_z, s, h0, C, p0, P, z, w_v, scratch, a.stream);
+            convolve(conv_dv, s, h0, C, p0, P, z, w_dz, scratch, a.stream);
             if (a.dk) {
                 // Pair chunks of a channel are added in increasing p0, each in
                 // increasing pair order: the sum's order (and bits) are fixed.
@@ -1080,7 +1098,7 @@ void MultipassExecutor::backward(const BackwardArgs &a) const {
                 check(cudaGetLastError(), "backward: dk reduction");
             }
         }
-        if (a.dk) dk_inverse(s, h0, C, acc, a.dk, a.stream);
+        if (a.dk) dk_inverse(s, h0, C, acc, a.dk, scratch, a.stream);
     }
 }
 

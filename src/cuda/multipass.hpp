@@ -1,7 +1,8 @@
 // The multi-pass CUDA path (DESIGN §3, "Sizes that fit on chip, and sizes that
-// do not"): N = M·N_in with N_in a fused size, M = N / N_in in 2..256. Forward,
-// backward and kernel spectra. Host interface only (no CUDA headers), used by
-// cuda_executor.cpp.
+// do not"): N = M·N_in with N_in a fused size, M = N / N_in in 2..256 with the
+// direct outer kernels, 2..1024 with the cuBLASLt ones (outer_gemm.hpp; the
+// plan's Candidate::outer). Forward, backward and kernel spectra. Host
+// interface only (no CUDA headers), used by cuda_executor.cpp.
 //
 // One multi-pass convolution of a sequence pair x = x_a + i·x_b (gated on input):
 //
@@ -48,6 +49,7 @@ namespace cuda {
 struct FusedKernelEntry;
 struct FusedParams;
 class FusedTables;
+class OuterGemm;
 class OuterTables;
 
 class MultipassExecutor {
@@ -81,6 +83,7 @@ public:
     // Byte offsets of the workspace's sub-buffers, each 256-byte aligned; every
     // chunk buffer is the full chunk's size (Chunking::items() sequences of N
     // complex fp32 values, or channels of them for acc):
+    //   [scratch] cuBLASLt outer passes only: the GEMMs' other operand, one chunk
     //   [kspec]  the filter's multi-pass spectrum, float2 [H][M][N_in]
     //            (forward unless a spectrum is passed in; backward unless only dk is wanted)
     //   [z]      the chunk's intermediate Z, float2 [items][M][N_in]   (forward and backward)
@@ -88,9 +91,9 @@ public:
     //   [w_dz]   backward with dk: W_dz of the chunk's pairs, same shape
     //   [acc]    backward with dk: Σ_pairs conj(W_v)·W_dz of the chunk's channels,
     //            float2 [channels][M][N_in]; turned into the rows inverse in place
-    // So the workspace is H·N·8 bytes plus four chunks at most, whatever B.
+    // So the workspace is H·N·8 bytes plus five chunks at most, whatever B.
     struct Layout {
-        size_t kspec = 0, z = 0, w_v = 0, w_dz = 0, acc = 0, total = 0;
+        size_t kspec = 0, z = 0, w_v = 0, w_dz = 0, acc = 0, scratch = 0, total = 0;
         Chunking chunk;
     };
     Layout layout(const Shape &s) const;
@@ -114,11 +117,17 @@ private:
     // of the chunk's pairs, float2 [C·P][M][N_in] by local item. Without outputs
     // only pass 1 and the rows transform run (w_out must then be set).
     void convolve(const Conv &c, const Shape &s, int64_t h0, int64_t C, int64_t p0, int64_t P, void *z, void *w_out,
-                  void *stream) const;
+                  void *scratch, void *stream) const;
     // dk rows [h0, h0 + C) = Re IFFT_N(acc[c]) for s < K; acc (float2 [C][M][N_in])
     // is overwritten by its rows inverse.
-    void dk_inverse(const Shape &s, int64_t h0, int64_t C, void *acc, float *dk, void *stream) const;
+    void dk_inverse(const Shape &s, int64_t h0, int64_t C, void *acc, float *dk, void *scratch, void *stream) const;
     void launch_inner(const FusedParams &p, void *stream, const char *what) const;
+    // K's multi-pass spectrum; scratch (cuBLASLt outer passes only) holds at
+    // least one channel (N·8 bytes) and is used scratch_bytes at a time.
+    void spectrum(const SpectrumArgs &a, void *scratch, size_t scratch_bytes) const;
+    // Pass 1 or 3 over `items` pairs, by the plan's outer implementation
+    // (`o` is an mp::OuterParams; scratch: cuBLASLt only, items·N·8 bytes).
+    void outer_pass(int io, bool inverse, const void *o, int64_t items, void *scratch, void *stream) const;
 
     uint64_t n_ = 0, n_in_ = 0;
     int m_ = 0;
@@ -129,6 +138,7 @@ private:
     int inner_pairs_per_cta_ = 1;
     std::unique_ptr<FusedTables> tables_;  // the inner kernel's twiddle tables
     std::unique_ptr<OuterTables> outer_tables_;  // the outer passes' twiddle tables (plan memory)
+    std::unique_ptr<OuterGemm> gemm_;            // set when the outer passes are cuBLASLt GEMMs
 };
 
 }  // namespace cuda

@@ -94,9 +94,25 @@ constexpr int64_t kRefChannels = 768;
 //                  passes exchange through shared memory once
 //   outer fp32   = P·N·2·(kButterflyFlopsPerLog2·log2 M + kComplexMulFlops·stages)
 //                  (stages = ceil(log2 M / log2 kOuterRadix); one column twiddle per element)
-//   launch       = (kMultipassLaunches·chunks + kSpectrumLaunches)·caps.launch_us,
-//                  chunks = ceil(Z / kChunkBytes)
-//   time = inner + outer time + launch
+//   launch       = (launches·chunks + kSpectrumLaunches)·caps.launch_us,
+//                  chunks = ceil(Z / chunk bytes)
+//   tails        = chunks · kLaunchTailWaves · (inner / inner waves + outer / outer waves)
+//                  (listed in the breakdown's sync column)
+//                  (every launch of a chunk ends in a partly filled wave; waves
+//                   counted over the whole workload, CTAs / (SMs · resident))
+//   time = inner + outer time + launch + tails
+// The two choices a multi-pass split comes with (Candidate::outer, ::intermediates):
+//   HBM round trip: chunks of FFC_MP_CHUNK_MIB; every Z crossing goes to HBM.
+//   L2-resident:    chunks of kL2ChunkFraction·L2; a fraction kL2ResidentHitRate of
+//                   the Z crossings (pass 1's write, the inner pass's read and
+//                   write, pass 3's read) is served by the L2 instead: the inner
+//                   model and the outer Z bytes see the bandwidth
+//                   1 / ((1 − h)/hbm + h/l2); the small chunks pay the tails.
+//   cuBLASLt outer: passes 1 and 3 as complex fp32 GEMMs (8·M·rows FLOPs per
+//                   element and pass, at kGemmEfficiency of the fp32 rate, or the
+//                   GEMM's bytes) plus elementwise kernels: kGemmOuterZCrossings
+//                   Z-sized crossings instead of kOuterZCrossings,
+//                   kGemmLaunches launches per chunk; M up to kMaxGemmOuter.
 // ---------------------------------------------------------------------------
 namespace model {
 constexpr double kStreamsRead = 3;              // u, in_gate, out_gate
@@ -122,8 +138,28 @@ constexpr double kOuterZCrossings = 2;          // Z: written by pass 1, read by
 constexpr double kSpectrumPrepBytes = 4 + 8 + 8 + 8;  // per element of k's rows: k in, Z out, rows in, spectrum out
 constexpr int kOuterRadix = 16;                 // Stockham radix of the outer column DFT
 constexpr int kMultipassLaunches = 3;           // per chunk: outer forward, inner rows, outer inverse
+constexpr int kOuterResident = 2;               // outer CTAs per SM (256 threads, 64 KiB; multipass.cu)
 constexpr int kSpectrumLaunches = 2;            // outer forward on k, inner rows transform
-constexpr double kChunkBytes = 512.0 * (1 << 20);  // Z per chunk (the default of src/cuda/chunk_budgets.hpp)
+constexpr double kHbmChunkBytes = double(FFC_MP_CHUNK_MIB) * (1 << 20);  // Z per chunk, HBM round trip
+constexpr double kL2ChunkFraction = 5.0 / 8;    // Z per chunk, L2-resident: this share of the L2
+constexpr double kLaunchTailWaves = 0.5;        // idle SM time per launch of a chunk, in waves
+constexpr double kL2ResidentHitRate = 0.5;      // share of Z crossings the L2 serves with L2-sized chunks
+// Measured on the H100 (2026-11-22, ffc_bench candidates and Nsight Compute,
+// fp16 forward): with L2-sized chunks (31 MiB) the L2 does serve Z — at 1M about
+// 60 % of pass 1's and the inner pass's writes and 40-50 % of the inner and
+// pass-3 reads never reach DRAM, and each kernel runs faster per item — but the
+// many short launches leave the GPU idle between them, and the forward is slower
+// overall: 128K 122.7 against 105.8 ms, 1M 986 against 895, 4M 4213 against
+// 3975 (the model: +10 %, +10 %, +13 %). The idle time is charged as the tails.
+// cuBLASLt outer passes (src/cuda/outer_gemm.hpp).
+constexpr double kGemmOuterZCrossings = 10;     // per pass: A written and read, Z' written, twiddled in place
+constexpr double kGemmFlopsPerMac = 8;          // one complex multiply-add
+constexpr int kGemmLaunches = 7;                // per chunk: 3 + 3 outer kernels around the inner pass
+// The complex fp32 GEMMs (k or n = M ≤ 1024, m = N_in) run at under half the
+// fp32 peak; fitted to the H100 (fp16 forward with cuBLASLt outer passes against
+// the direct ones: 128K (M = 32) 216 against 106 ms, 1M (M = 64) 2034 against
+// 895, 4M (M = 256) 14317 against 3975, and M = 512 22817).
+constexpr double kGemmEfficiency = 0.45;
 // Calibration (H100 bench, 2026-11-22, every candidate of 256..4M timed by
 // ffc_bench): the fused kernels' stages run at about a fifth of the
 // shared-memory bandwidth (4K: 1.54 ms, 16K: 7.6 ms, 32K: 18.6 ms against
@@ -212,6 +248,18 @@ void finish(CostBreakdown &c, double active) {
     c.total_us = busiest / active + c.sync_us + c.launch_us;
 }
 
+// CTAs of a fused-kernel launch over `pairs` sequence pairs, and how many of
+// them one SM holds (shared memory, threads up to the register file, the CTA cap).
+double fused_ctas(const KernelVariant &k, double pairs) {
+    return std::ceil(pairs / double(std::max(k.pairs_per_cta, 1))) * std::max(k.cluster, 1);
+}
+int resident_ctas(const KernelVariant &k, const DeviceCaps &caps) {
+    const size_t smem_per_cta = k.smem_bytes + model::kSmemReservedPerCta;
+    const int thread_limit = std::min(max_threads_per_sm(caps), model::kRegisterResidentThreads);
+    const int resident = std::min<int>(int(caps.smem_per_sm / smem_per_cta), thread_limit / std::max(k.threads, 1));
+    return std::max(1, std::min(resident, model::kMaxCtasPerSm));
+}
+
 CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dtype, const DeviceCaps &caps,
                                  int64_t sequences) {
     const KernelVariant &k = *c.kernel;
@@ -241,11 +289,8 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
     out.fp32_us = time_us(pair_elements * fp32_per_element, tflops_to_flops_per_us(caps.fp32_tflops));
 
     // Occupancy and waves. An infeasible variant still gets a (nominal) price with one CTA per SM.
-    const double ctas = std::ceil(w.pairs / double(std::max(k.pairs_per_cta, 1))) * std::max(k.cluster, 1);
-    const size_t smem_per_cta = k.smem_bytes + model::kSmemReservedPerCta;
-    const int thread_limit = std::min(max_threads_per_sm(caps), model::kRegisterResidentThreads);
-    int resident = std::min<int>(int(caps.smem_per_sm / smem_per_cta), thread_limit / std::max(k.threads, 1));
-    resident = std::max(1, std::min(resident, model::kMaxCtasPerSm));
+    const double ctas = fused_ctas(k, w.pairs);
+    const int resident = resident_ctas(k, caps);
     const double sms = double(std::max(caps.sm_count, 1));
     const double waves = std::ceil(ctas / (sms * resident));
     out.sync_us = waves * round_trips * caps.sync_us;
@@ -264,25 +309,50 @@ CostBreakdown predict_multipass_cuda(const Candidate &c, uint64_t fft_size, DTyp
     const Workload w = workload(fft_size, dtype, sequences);
     const double m = double(fft_size / k.fft_size);
     const double pair_elements = w.pairs * w.n;
+    const bool gemm = c.outer == OuterImpl::cublaslt;
+
+    // Z's crossings see HBM, or with L2-resident chunks partly the L2.
+    const double hit = c.intermediates == Intermediates::l2_resident ? model::kL2ResidentHitRate : 0.0;
+    const double z_gbps = 1.0 / ((1.0 - hit) / caps.hbm_gbps + (caps.l2_gbps > 0 ? hit / caps.l2_gbps : 0.0));
+    DeviceCaps z_caps = caps;
+    z_caps.hbm_gbps = z_gbps;
 
     Candidate inner;
     inner.factors = k.factor_list();
     inner.kernel = &k;
     // Pass 2: 2·P·M rows of N_in, read and written as fp32 complex.
-    const CostBreakdown in = predict_fused_cuda(inner, k.fft_size, DType::f32, caps, int64_t(2 * w.pairs * m));
+    const CostBreakdown in = predict_fused_cuda(inner, k.fft_size, DType::f32, z_caps, int64_t(2 * w.pairs * m));
 
     // Passes 1 and 3.
     const double z_bytes = pair_elements * model::kComplexBytes;
-    const double outer_bytes =
-        io_hbm_bytes(w) + model::kOuterZCrossings * z_bytes + w.channels * w.n * model::kSpectrumPrepBytes;
+    const double io_bytes = io_hbm_bytes(w) + w.channels * w.n * model::kSpectrumPrepBytes;
+    const double z_crossings = gemm ? model::kGemmOuterZCrossings : model::kOuterZCrossings;
+    const double outer_hbm_us =
+        time_us(io_bytes, gbps_to_bytes_per_us(caps.hbm_gbps * model::kOuterHbmEfficiency)) +
+        time_us(z_crossings * z_bytes, gbps_to_bytes_per_us(z_gbps * model::kOuterHbmEfficiency));
     const double log2m = std::log2(m);
-    const double stages = std::ceil(log2m / std::log2(double(model::kOuterRadix)));
-    const double outer_smem = pair_elements * model::kSmemRoundTripBytes * 2 * (stages - 1);
-    const double outer_fp32 =
-        pair_elements * 2 * (model::kButterflyFlopsPerLog2 * log2m + model::kComplexMulFlops * stages);
-    const double outer_hbm_us = time_us(outer_bytes, gbps_to_bytes_per_us(caps.hbm_gbps * model::kOuterHbmEfficiency));
+    double outer_smem = 0, outer_fp32 = 0, outer_fp32_rate = caps.fp32_tflops;
+    if (gemm) {
+        // Two GEMMs of 8·M FLOPs per element (L = N: every row holds data), the
+        // twiddles as complex multiplies.
+        outer_fp32 = pair_elements * 2 * (model::kGemmFlopsPerMac * m + model::kComplexMulFlops);
+        outer_fp32_rate = caps.fp32_tflops * model::kGemmEfficiency;
+    } else {
+        const double stages = std::ceil(log2m / std::log2(double(model::kOuterRadix)));
+        outer_smem = pair_elements * model::kSmemRoundTripBytes * 2 * (stages - 1);
+        outer_fp32 = pair_elements * 2 * (model::kButterflyFlopsPerLog2 * log2m + model::kComplexMulFlops * stages);
+    }
     const double outer_smem_us = time_us(outer_smem, gbps_to_bytes_per_us(caps.smem_gbps));
-    const double outer_fp32_us = time_us(outer_fp32, tflops_to_flops_per_us(caps.fp32_tflops));
+    const double outer_fp32_us = time_us(outer_fp32, tflops_to_flops_per_us(outer_fp32_rate));
+    const double outer_us = std::max({outer_hbm_us, outer_smem_us, outer_fp32_us});
+
+    // Chunks: their launches, and the partly filled last wave of each launch.
+    const double chunks = std::ceil(z_bytes / std::max(double(c.chunk_bytes), w.n * model::kComplexBytes));
+    const double sms = double(std::max(caps.sm_count, 1));
+    const double inner_waves = std::max(1.0, fused_ctas(k, w.pairs * m) / (sms * resident_ctas(k, caps)));
+    const double outer_waves = std::max(1.0, pair_elements / model::kOuterTile / (sms * model::kOuterResident));
+    const double tails_us =
+        chunks * model::kLaunchTailWaves * ((in.total_us - in.launch_us) / inner_waves + outer_us / outer_waves);
 
     // The breakdown lists each resource's time summed over the passes; the total
     // adds the passes (they are sequential kernels), each bound by its busiest term.
@@ -292,11 +362,10 @@ CostBreakdown predict_multipass_cuda(const Candidate &c, uint64_t fft_size, DTyp
     out.smem_us = in.smem_us + outer_smem_us;
     out.tensor_us = in.tensor_us;
     out.fp32_us = in.fp32_us + outer_fp32_us;
-    out.sync_us = in.sync_us;
-    const double chunks = std::ceil(z_bytes / std::max(model::kChunkBytes, w.n * model::kComplexBytes));
-    out.launch_us = (model::kMultipassLaunches * chunks + model::kSpectrumLaunches) * caps.launch_us;
-    const double outer_us = std::max({outer_hbm_us, outer_smem_us, outer_fp32_us});
-    out.total_us = (in.total_us - in.launch_us) + outer_us + out.launch_us;
+    out.sync_us = in.sync_us + tails_us;
+    const double launches = gemm ? model::kGemmLaunches : model::kMultipassLaunches;
+    out.launch_us = (launches * chunks + model::kSpectrumLaunches) * caps.launch_us;
+    out.total_us = (in.total_us - in.launch_us) + outer_us + tails_us + out.launch_us;
     return out;
 }
 
@@ -342,7 +411,7 @@ int64_t cost_key(double us) {
 bool cheaper(const Candidate &a, const Candidate &b) {
     const auto key = [](const Candidate &c) {
         return std::make_tuple(!c.feasible, cost_key(c.cost.total_us), c.factors.size(), c.factors,
-                               std::string(c.kernel ? c.kernel->name : ""));
+                               c.name());
     };
     return key(a) < key(b);
 }
@@ -425,15 +494,19 @@ std::vector<Candidate> cuda_candidates(uint64_t n, DType dtype, const DeviceCaps
 }
 
 // Multi-pass path (N above the largest fused size): N = M·N_in for every compiled
-// variant of size N_in with 2 ≤ M ≤ kMaxOuter; factors = {M} then the inner
-// variant's; `kernel` is the inner variant (run in mode_rows), and the candidate
-// is feasible when the inner variant can run on the device.
+// variant of size N_in; factors = {M} then the inner variant's; `kernel` is the
+// inner variant (run in mode_rows), and the candidate is feasible when the inner
+// variant can run on the device. Each split with 2 ≤ M ≤ kMaxOuter comes three
+// ways: direct outer passes through HBM, direct outer passes with L2-resident
+// chunks, cuBLASLt outer passes through HBM; a split with kMaxOuter < M ≤
+// kMaxGemmOuter only with cuBLASLt outer passes.
 std::vector<Candidate> multipass_candidates(uint64_t n, DType dtype, const DeviceCaps &caps, int64_t sequences) {
     std::vector<Candidate> out;
+    const size_t l2_chunk = size_t(double(caps.l2_bytes) * model::kL2ChunkFraction);
     for (const KernelVariant &v : kernel_table()) {
         if (v.fft_size == 0 || v.fft_size >= n || n % v.fft_size != 0) continue;
         const uint64_t m = n / v.fft_size;
-        if (m < 2 || m > uint64_t(model::kMaxOuter) || v.fft_size < uint64_t(model::kOuterTile) / m) continue;
+        if (m < 2 || m > uint64_t(kMaxGemmOuter)) continue;
         if (size_t(v.num_factors) + 1 > size_t(FFC_MAX_FACTORS)) continue;
         // Cluster variants are not offered as the inner kernel: measured on the H100
         // (2026-11-22, 512 MiB chunks) the rows pass is slower with them (4M: 3995 ms
@@ -448,6 +521,18 @@ std::vector<Candidate> multipass_candidates(uint64_t n, DType dtype, const Devic
         c.smem_bytes = v.smem_bytes;
         c.feasible = v.can_implement(v.fft_size, caps);
         if (!c.feasible) c.reason = "inner kernel " + infeasibility_reason(v, v.fft_size, caps);
+        c.chunk_bytes = size_t(model::kHbmChunkBytes);
+        const bool direct = m <= uint64_t(model::kMaxOuter) && v.fft_size >= uint64_t(model::kOuterTile) / m;
+        if (direct) {
+            out.push_back(priced(c, n, dtype, caps, sequences));
+            if (l2_chunk > 0) {
+                Candidate l2 = c;
+                l2.intermediates = Intermediates::l2_resident;
+                l2.chunk_bytes = l2_chunk;
+                out.push_back(priced(std::move(l2), n, dtype, caps, sequences));
+            }
+        }
+        c.outer = OuterImpl::cublaslt;
         out.push_back(priced(std::move(c), n, dtype, caps, sequences));
     }
     return out;
@@ -483,7 +568,7 @@ const Candidate &candidate_named(const Decision &d, const std::string &name, con
                                  const std::string &where) {
     const Candidate *found = nullptr;
     for (const Candidate &c : d.candidates) {
-        if (!c.kernel || name != c.kernel->name) continue;
+        if (!c.kernel || name != c.name()) continue;
         // Unique by construction (see planner.hpp); a registry that broke it would
         // make the name ambiguous, which must not pass silently.
         if (found) fail(FFC_ERROR_INTERNAL, "kernel name " + name + " names two candidates for " + where);
@@ -492,7 +577,7 @@ const Candidate &candidate_named(const Decision &d, const std::string &name, con
     if (!found) {
         std::string names;
         for (const Candidate &c : d.candidates)
-            if (c.kernel) names += (names.empty() ? "" : ", ") + std::string(c.kernel->name);
+            if (c.kernel) names += (names.empty() ? "" : ", ") + c.name();
         std::string elsewhere;
         for (const KernelVariant &v : kernel_table())
             if (name == v.name) elsewhere = strprintf(" (%s is a kernel of size %llu, not a candidate here)", v.name,
@@ -513,6 +598,16 @@ const Candidate &candidate_named(const Decision &d, const std::string &name, con
 }
 
 }  // namespace
+
+std::string Candidate::name() const {
+    if (!kernel) return "cpu_monarch";
+    std::string s = kernel->name;
+    if (path == Path::multipass) {
+        if (intermediates == Intermediates::l2_resident) s += "+l2";
+        if (outer == OuterImpl::cublaslt) s += "+cublaslt";
+    }
+    return s;
+}
 
 double Decision::predicted_us_per_sequence() const {
     return ref_sequences > 0 ? chosen.cost.total_us / double(ref_sequences) : 0.0;
@@ -560,7 +655,7 @@ Decision make_plan(uint64_t fft_size, DType dtype, Backend backend, const Device
         if (fft_size > limit || !fused_fits) {
             std::vector<Candidate> mp = multipass_candidates(fft_size, dtype, caps, d.ref_sequences);
             if (mp.empty() && d.candidates.empty())
-                fail(FFC_ERROR_NO_KERNEL, "no multi-pass split N = M x N_in (M <= " + std::to_string(model::kMaxOuter) +
+                fail(FFC_ERROR_NO_KERNEL, "no multi-pass split N = M x N_in (M <= " + std::to_string(kMaxGemmOuter) +
                                               ", N_in a compiled fused size <= " + std::to_string(limit) + ") for " + where);
             d.candidates.insert(d.candidates.end(), mp.begin(), mp.end());
         }
@@ -622,7 +717,7 @@ std::string describe(const Decision &d) {
         if (x.feasible) { best = &x; break; }
     // A chosen candidate other than the cheapest feasible one can only come from
     // force_factors or force_kernel.
-    const bool forced = best && (best->factors != c.factors || best->kernel != c.kernel || best->path != c.path);
+    const bool forced = best && (best->factors != c.factors || best->name() != c.name() || best->path != c.path);
 
     std::string s;
     s += "libflashfftconv plan\n";
@@ -637,15 +732,18 @@ std::string describe(const Decision &d) {
     if (c.path == Path::fused)
         s += strprintf("  path           %s\n", cuda ? "fused (one kernel)" : "fused (per sequence pair)");
     else
-        s += strprintf("  path           multi-pass: N = %d x %llu; outer %d-point passes (CUDA cores), inner kernel %s on rows\n",
+        s += strprintf("  path           multi-pass: N = %d x %llu; outer %d-point passes (%s), inner kernel %s on rows;\n"
+                       "                 Z in chunks of %.4g MiB (%s)\n",
                        c.factors.front(), (unsigned long long)(c.kernel ? c.kernel->fft_size : 0), c.factors.front(),
-                       c.kernel ? c.kernel->name : "?");
+                       c.outer == OuterImpl::cublaslt ? "cuBLASLt complex fp32 GEMMs" : "CUDA cores",
+                       c.kernel ? c.kernel->name : "?", double(c.chunk_bytes) / double(1 << 20),
+                       c.intermediates == Intermediates::l2_resident ? "sized to stay in the L2" : "a round trip through HBM");
     std::string factorisation = join_factors(c.factors) + " (order " + std::to_string(c.factors.size()) + ")";
     if (forced)
         factorisation += ", forced; the planner's own pick is " + join_factors(best->factors) +
-                         (best->kernel ? std::string(" (") + best->kernel->name + ")" : std::string());
+                         (best->kernel ? " (" + best->name() + ")" : std::string());
     s += "  factorisation  " + factorisation + "\n";
-    s += strprintf("  kernel         %s%s\n", c.kernel ? c.kernel->name : "cpu_monarch",
+    s += strprintf("  kernel         %s%s\n", c.name().c_str(),
                    c.path == Path::multipass ? " (inner, mode_rows)" : "");
     if (cuda) s += strprintf("  shared memory  %zu B per CTA\n", c.smem_bytes);
     s += strprintf("  predicted      %.4g us per sequence; %.1f us for the reference workload (B*H = %lld sequences, L = N, gated)\n",
@@ -654,14 +752,14 @@ std::string describe(const Decision &d) {
                    dominant->second, k.sync_us, k.launch_us);
 
     s += strprintf("candidates (%zu, cheapest first; model terms in us for the reference workload):\n", d.candidates.size());
-    s += strprintf("  %-22s %-28s %8s %9s %9s %9s %9s %9s %8s %7s %10s  %s\n", "factors", "kernel", "smem B", cuda ? "hbm" : "dram",
+    s += strprintf("  %-22s %-34s %8s %9s %9s %9s %9s %9s %8s %7s %10s  %s\n", "factors", "kernel", "smem B", cuda ? "hbm" : "dram",
                    cuda ? "l2" : "llc", cuda ? "smem" : "cache", "tensor", "fp32", "sync", "launch", "total", "status");
     for (const Candidate &x : d.candidates) {
         const CostBreakdown &b = x.cost;
-        const bool is_chosen = x.factors == c.factors && x.kernel == c.kernel && x.path == c.path;
+        const bool is_chosen = x.factors == c.factors && x.name() == c.name() && x.path == c.path;
         std::string status = !x.feasible ? "infeasible: " + x.reason : (is_chosen ? "chosen" : "ok");
-        s += strprintf("  %-22s %-28s %8zu %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7.1f %10.1f  %s\n",
-                       join_factors(x.factors).c_str(), x.kernel ? x.kernel->name : "cpu_monarch", x.smem_bytes,
+        s += strprintf("  %-22s %-34s %8zu %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7.1f %10.1f  %s\n",
+                       join_factors(x.factors).c_str(), x.name().c_str(), x.smem_bytes,
                        b.hbm_us, b.l2_us, b.smem_us, b.tensor_us, b.fp32_us, b.sync_us, b.launch_us, b.total_us,
                        status.c_str());
     }
