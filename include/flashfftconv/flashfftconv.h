@@ -275,9 +275,12 @@ typedef struct ffc_plan_desc {
      * ffc_plan_describe() prints it in the "kernel" column of its candidate table,
      * e.g. "fused_n16384_4x16x16x16_c2". For a multi-pass candidate that column
      * holds the inner kernel's name ("fused_n4096_16x16x16" at N = 32768 is the
-     * split 8 x 4096 with that inner kernel). For a given fft_size a name
-     * identifies at most one candidate, so the plan runs exactly that kernel;
-     * this is how the benchmark times every candidate.
+     * split 8 x 4096 with that inner kernel), suffixed "+l2" for the same split
+     * with chunks sized to stay in the L2 and "+cublaslt" for its outer passes
+     * as cuBLASLt GEMMs (the two alternatives the planner weighs; see
+     * docs/architecture.md). For a given fft_size a name identifies at most one
+     * candidate, so the plan runs exactly that kernel; this is how the benchmark
+     * times every candidate.
      *
      * The string is read during ffc_plan_create() only (it need not outlive the
      * call), and at most ::FFC_MAX_KERNEL_NAME bytes of it.
@@ -352,7 +355,8 @@ FFC_API void ffc_plan_destroy(ffc_plan_t plan);
  * 64K on sm_90), the spectra of a chunk of channels and batch pairs for the
  * batch reduction of dk, capped at about 512 MiB; on multi-pass plans (larger
  * N), four buffers of one chunk of sequences each (at least 8·N bytes and at
- * most about 512 MiB each, so at most about 2 GiB in all).
+ * most the plan's chunk: about 512 MiB, or 5/8 of the L2 for a "+l2" plan; so at
+ * most about 2 GiB in all), and a fifth for a "+cublaslt" plan.
  * Smaller shapes need proportionally less. The value depends on the shape and
  * the plan only.
  *
@@ -484,6 +488,13 @@ FFC_API ffc_status_t ffc_kernel_spectrum_get_size(ffc_plan_t plan, const ffc_sha
  * @brief Computes the spectrum of @p k into @p spectrum (host memory on the CPU
  * backend, device memory on CUDA), for later calls of ffc_conv_forward_spectrum()
  * on the same plan with the same H and K.
+ *
+ * This call takes no workspace. On a multi-pass plan whose outer passes are
+ * cuBLASLt GEMMs (kernel name ending "+cublaslt") it therefore allocates N·8
+ * bytes stream-ordered on @p stream for the call (cudaMallocAsync /
+ * cudaFreeAsync, which graph capture records as memory nodes); an allocation
+ * failure is FFC_ERROR_OUT_OF_MEMORY. No other call allocates after plan
+ * creation.
  */
 FFC_API ffc_status_t ffc_kernel_spectrum_compute(ffc_plan_t plan, const ffc_shape_t *shape,
                                                  const float *k, void *spectrum,
