@@ -142,11 +142,14 @@ TEST_CASE("cuda multi-pass: workloads split into several chunks", "[gpu][cuda_mu
     check_case(GpuCase{4194304, 3, 1, 2097152, 2097152, FFC_DTYPE_FP16, false});
 }
 
-TEST_CASE("cuda multi-pass: stream, graph capture, spectrum reuse, in place, then backward",
-          "[gpu][cuda_multipass][sanitize]") {
-    const GpuCase c{65536, 3, 2, 65536 / 2, 65536 / 2, FFC_DTYPE_FP16, true, kMultipassInner16K};
+namespace {
+
+// On a non-blocking stream; captured into a graph (same bits); the spectrum API
+// and a forward reusing its spectrum (same bits); in place (same bits); then a
+// backward on the same plan, stream and workspace.
+void check_stream_graph_spectrum_backward(const GpuCase &c) {
     Rng rng;
-    INFO("seed=" << rng.seed());
+    INFO(c.str() << " seed=" << rng.seed());
     const HostProblem hp(c, rng);
     const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
     const double tol = tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
@@ -240,6 +243,16 @@ TEST_CASE("cuda multi-pass: stream, graph capture, spectrum reuse, in place, the
     CUDA_REQUIRE(cudaStreamDestroy(stream));
 }
 
+}  // namespace
+
+TEST_CASE("cuda multi-pass: stream, graph capture, spectrum reuse, in place, then backward",
+          "[gpu][cuda_multipass][sanitize]") {
+    check_stream_graph_spectrum_backward(GpuCase{65536, 3, 2, 65536 / 2, 65536 / 2, FFC_DTYPE_FP16, true, kMultipassInner16K});
+    // The cuBLASLt outer passes: no workspace inside the GEMMs, so capturable; the
+    // spectrum API allocates its scratch stream-ordered.
+    check_stream_graph_spectrum_backward(GpuCase{65536, 3, 2, 65536 / 2, 65536 / 2, FFC_DTYPE_FP16, true, kGemmM4});
+}
+
 TEST_CASE("cuda multi-pass: cuBLASLt outer passes and L2-sized chunks (forced candidates)",
           "[gpu][cuda_multipass][mp_alternatives]") {
     // cuBLASLt GEMM outer passes: M = 4, 32, 256, 512 (beyond the direct kernels) and 1024.
@@ -255,75 +268,6 @@ TEST_CASE("cuda multi-pass: cuBLASLt outer passes and L2-sized chunks (forced ca
     // L2-sized chunks (5/8 of the device's L2): several chunks of channels, then of pairs.
     check_case(GpuCase{131072, 2, 40, 131072, 131072, FFC_DTYPE_FP16, true, kL2Chunks4K});
     check_case(GpuCase{1048576, 7, 2, 524288, 524288, FFC_DTYPE_BF16, true, kL2Chunks4K});
-}
-
-TEST_CASE("cuda multi-pass, cuBLASLt outer passes: spectrum API, spectrum reuse and graph capture",
-          "[gpu][cuda_multipass][mp_alternatives][sanitize]") {
-    const GpuCase c{65536, 3, 2, 65536 / 2, 65536 / 2, FFC_DTYPE_FP16, true, kGemmM4};
-    Rng rng;
-    INFO("seed=" << rng.seed());
-    const HostProblem hp(c, rng);
-    const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
-    const double tol = tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
-    Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA, nullptr, c.kernel);
-    const std::string text = describe_plan(plan);
-    REQUIRE(text.find("cuBLASLt complex fp32 GEMMs") != std::string::npos);
-    const ffc_shape_t shape{c.B, c.H, c.L, c.K};
-    size_t ws_size = 0;
-    REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
-    DeviceBuffer du(hp.u.bytes()), dk(hp.k.size() * 4), dig(hp.ig.bytes()), dog(hp.og.bytes()), dy(hp.u.bytes()),
-        dws(ws_size);
-    du.upload(hp.u.data());
-    dk.upload(hp.k.data());
-    dig.upload(hp.ig.data());
-    dog.upload(hp.og.data());
-    cudaStream_t stream;
-    CUDA_REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    const auto s = reinterpret_cast<ffc_stream_t>(stream);
-    const int64_t count = c.B * c.H * c.L;
-    auto forward = [&]() {
-        return ffc_conv_forward(plan.p, &shape, du.ptr, dk.get<float>(), dig.ptr, dog.ptr, dy.ptr, dws.ptr, ws_size, s);
-    };
-
-    dy.poison(c.dtype);
-    REQUIRE(forward() == FFC_SUCCESS);
-    CUDA_REQUIRE(cudaStreamSynchronize(stream));
-    HostTensor y_stream(c.dtype, count);
-    dy.download(y_stream.data());
-    CHECK(rel_l2(y_stream, ref) <= tol);
-
-    // Captured into a graph (the GEMMs use no workspace, nothing is allocated): same bits.
-    dy.poison(c.dtype);
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    CUDA_REQUIRE(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-    const ffc_status_t captured = forward();
-    CUDA_REQUIRE(cudaStreamEndCapture(stream, &graph));
-    REQUIRE(captured == FFC_SUCCESS);
-    CUDA_REQUIRE(cudaGraphInstantiate(&exec, graph, 0));
-    CUDA_REQUIRE(cudaGraphLaunch(exec, stream));
-    CUDA_REQUIRE(cudaStreamSynchronize(stream));
-    HostTensor y_graph(c.dtype, count);
-    dy.download(y_graph.data());
-    CHECK(y_graph.bitwise_equal(y_stream));
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
-
-    // ffc_kernel_spectrum_compute (no workspace: its scratch is stream-ordered),
-    // then a forward reusing it: the same bits as the forward that made its own.
-    size_t spec_size = 0;
-    REQUIRE(ffc_kernel_spectrum_get_size(plan.p, &shape, &spec_size) == FFC_SUCCESS);
-    DeviceBuffer spec(spec_size);
-    spec.poison(FFC_DTYPE_FP32);
-    REQUIRE(ffc_kernel_spectrum_compute(plan.p, &shape, dk.get<float>(), spec.ptr, spec_size, s) == FFC_SUCCESS);
-    dy.poison(c.dtype);
-    REQUIRE(ffc_conv_forward_spectrum(plan.p, &shape, du.ptr, spec.ptr, spec_size, dig.ptr, dog.ptr, dy.ptr, dws.ptr,
-                                      ws_size, s) == FFC_SUCCESS);
-    CUDA_REQUIRE(cudaStreamSynchronize(stream));
-    HostTensor y_spec(c.dtype, count);
-    dy.download(y_spec.data());
-    CHECK(y_spec.bitwise_equal(y_stream));
-    CUDA_REQUIRE(cudaStreamDestroy(stream));
 }
 
 #endif  // FFC_WITH_CUDA
