@@ -37,8 +37,8 @@
 //
 // Cache policy: u and the gates are read once (ld.global.cs: evict-first), y is
 // written once (st.global.cs); Z is written and read with the default policy
-// (what of a chunk's Z is still in the L2 when the next pass reads it is a bonus:
-// chunks are sized for full launches, not for the L2; see chunk_budgets.hpp).
+// (what of a chunk's Z is still in the L2 when the next pass reads it is a bonus,
+// unless the plan chose L2-sized chunks: plan::Intermediates).
 //
 // Zero padding: elements t ≥ L are zero and are not loaded, so rows n1 ≥
 // ceil(L / N_in) of A are never read (with L ≤ N/2 at least the upper half);
@@ -831,12 +831,11 @@ void MultipassExecutor::launch_inner(const FusedParams &p, void *stream, const c
     check(cudaGetLastError(), what);
 }
 
-void MultipassExecutor::outer_pass(int io, bool inverse, const void *params, int64_t items, void *scratch,
+void MultipassExecutor::outer_pass(IoType io, bool inverse, const mp::OuterParams &o, int64_t items, void *scratch,
                                    void *stream) const {
-    const mp::OuterParams &o = *static_cast<const mp::OuterParams *>(params);
-    if (!gemm_) return mp::launch_outer(IoType(io), m_, inverse, o, items, stream);
-    if (inverse) gemm_->inverse(IoType(io), o, items, scratch, stream);
-    else gemm_->forward(IoType(io), o, items, scratch, stream);
+    if (!gemm_) return mp::launch_outer(io, m_, inverse, o, items, stream);
+    if (inverse) gemm_->inverse(io, o, items, scratch, stream);
+    else gemm_->forward(io, o, items, scratch, stream);
 }
 
 // ffc_kernel_spectrum_compute has no workspace: with cuBLASLt outer passes the
@@ -857,6 +856,17 @@ void MultipassExecutor::compute_spectrum(const SpectrumArgs &a) const {
         throw;
     }
     check(cudaFreeAsync(scratch, st), "cudaFreeAsync (kernel spectrum scratch)");
+}
+
+const void *MultipassExecutor::workspace_spectrum(const Shape &s, const float *k, char *base, const Layout &w,
+                                                  void *stream) const {
+    SpectrumArgs sa;
+    sa.shape = s;
+    sa.k = k;
+    sa.spectrum = base + w.kspec;
+    sa.stream = stream;
+    spectrum(sa, base + w.scratch, w.total - w.scratch);
+    return sa.spectrum;
 }
 
 void MultipassExecutor::spectrum(const SpectrumArgs &a, void *scratch, size_t scratch_bytes) const {
@@ -938,7 +948,7 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
     // Pass 1: Z of the chunk's pairs, gated on input.
     o.x = c.x;
     o.gate = c.gate_in;
-    outer_pass(io, false, &o, items, scratch, stream);
+    outer_pass(io, false, o, items, scratch, stream);
 
     // Pass 2: the rows. Local row i of the chunk is row i % M of item i / M; the
     // spectrum rows of the chunk's channels start at channel h0.
@@ -971,7 +981,7 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
     o.y = c.y;
     o.gate2 = c.gate_out2;
     o.y2 = c.y2;
-    outer_pass(io, true, &o, items, scratch, stream);
+    outer_pass(io, true, o, items, scratch, stream);
 }
 
 void MultipassExecutor::forward(const ForwardArgs &a) const {
@@ -979,16 +989,7 @@ void MultipassExecutor::forward(const ForwardArgs &a) const {
     const Shape &s = a.shape;
     const Layout w = layout(s);
     char *const base = static_cast<char *>(a.workspace);
-    const void *spectrum = a.spectrum;
-    if (!spectrum) {
-        SpectrumArgs sa;
-        sa.shape = s;
-        sa.k = a.k;
-        sa.spectrum = base + w.kspec;
-        sa.stream = a.stream;
-        this->spectrum(sa, base + w.scratch, w.total - w.scratch);
-        spectrum = base + w.kspec;
-    }
+    const void *spectrum = a.spectrum ? a.spectrum : workspace_spectrum(s, a.k, base, w, a.stream);
     Conv c;
     c.x = a.u;
     c.gate_in = a.in_gate;
@@ -1041,7 +1042,7 @@ void MultipassExecutor::dk_inverse(const Shape &s, int64_t h0, int64_t C, void *
     o.vec = (s.kernel_len % 2 == 0 && mp::aligned(dk, 8)) ? 1 : 0;
     o.twiddles = outer_tables_->data();
     o.twiddle_lo_bits = outer_tables_->lo_bits();
-    outer_pass(io_f32, true, &o, C, scratch, stream);
+    outer_pass(io_f32, true, o, C, scratch, stream);
 }
 
 void MultipassExecutor::backward(const BackwardArgs &a) const {
@@ -1051,15 +1052,8 @@ void MultipassExecutor::backward(const BackwardArgs &a) const {
     char *const base = static_cast<char *>(a.workspace);
     // Outputs may not overlap inputs (header), so the order of the launches is free.
     const bool want_dv = a.du || a.d_in_gate;
-    if (a.d_out_gate || want_dv) {  // K is multiplied only by a convolution with outputs
-        SpectrumArgs sa;
-        sa.shape = s;
-        sa.k = a.k;
-        sa.spectrum = base + w.kspec;
-        sa.stream = a.stream;
-        spectrum(sa, base + w.scratch, w.total - w.scratch);
-    }
-    const void *kspec = base + w.kspec;
+    // K is multiplied only by a convolution with outputs.
+    const void *kspec = a.d_out_gate || want_dv ? workspace_spectrum(s, a.k, base, w, a.stream) : nullptr;
 
     // A: the z-convolution, d_out_gate = dy ⊙ z; emits W_v.
     Conv conv_z;

@@ -46,11 +46,13 @@ namespace plan { struct Decision; }
 
 namespace cuda {
 
+enum IoType : int;  // launch.hpp
 struct FusedKernelEntry;
 struct FusedParams;
 class FusedTables;
 class OuterGemm;
 class OuterTables;
+namespace mp { struct OuterParams; }  // outer_params.cuh
 
 class MultipassExecutor {
 public:
@@ -74,7 +76,7 @@ public:
     // Work runs in chunks of items (h·pairs + pair, channel-major): `channels`
     // whole channels with all their pairs, or (channels = 1) `pairs` pairs of one
     // channel — either way a contiguous item range, of at most the plan's chunk
-    // budget of Z (chunk_budgets.hpp); the last chunk of either kind may be
+    // of Z (plan::Candidate::chunk_bytes); the last chunk of either kind may be
     // shorter. Depends on the shape and the plan alone.
     struct Chunking {
         int64_t channels = 1, pairs = 1;
@@ -125,15 +127,19 @@ private:
     // K's multi-pass spectrum; scratch (cuBLASLt outer passes only) holds at
     // least one channel (N·8 bytes) and is used scratch_bytes at a time.
     void spectrum(const SpectrumArgs &a, void *scratch, size_t scratch_bytes) const;
+    // K's spectrum of forward or backward into the workspace's [kspec] (the
+    // layout's scratch for cuBLASLt outer passes); returns where it is.
+    const void *workspace_spectrum(const Shape &s, const float *k, char *base, const Layout &w, void *stream) const;
     // Pass 1 or 3 over `items` pairs, by the plan's outer implementation
-    // (`o` is an mp::OuterParams; scratch: cuBLASLt only, items·N·8 bytes).
-    void outer_pass(int io, bool inverse, const void *o, int64_t items, void *scratch, void *stream) const;
+    // (scratch: cuBLASLt only, items·N·8 bytes).
+    void outer_pass(IoType io, bool inverse, const mp::OuterParams &o, int64_t items, void *scratch,
+                    void *stream) const;
 
     uint64_t n_ = 0, n_in_ = 0;
     int m_ = 0;
     DType dtype_;
     int device_ = 0;
-    size_t chunk_budget_ = 0;  // bytes of Z per chunk (chunk_budgets.hpp), fixed at plan creation
+    size_t chunk_budget_ = 0;  // bytes of Z per chunk: the plan's chunk_bytes (or the testing override)
     const FusedKernelEntry *inner_ = nullptr;
     int inner_pairs_per_cta_ = 1;
     std::unique_ptr<FusedTables> tables_;  // the inner kernel's twiddle tables

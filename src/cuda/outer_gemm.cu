@@ -307,13 +307,18 @@ OuterGemm::~OuterGemm() {
     cudaSetDevice(previous);
 }
 
+void OuterGemm::check_pass(const mp::OuterParams &o, int64_t items, const void *scratch, const char *pass) const {
+    const std::string what = std::string("multi-pass GEMM, ") + pass + " pass: ";
+    if (!scratch) fail(FFC_ERROR_INTERNAL, what + "no scratch");
+    if (!o.twiddles) fail(FFC_ERROR_INTERNAL, what + "no outer twiddle table");
+    if (o.rows < 1 || o.rows > m_ || uint64_t(o.n_in) != n_in_)
+        fail(FFC_ERROR_INTERNAL, what + "parameters do not match the plan");
+    if (items > int64_t(0x7fffffff)) fail(FFC_ERROR_INTERNAL, what + "chunk too large for one GEMM");
+}
+
 void OuterGemm::forward(IoType io, const mp::OuterParams &o, int64_t items, void *scratch, void *stream) const {
     if (items <= 0) return;
-    if (!scratch) fail(FFC_ERROR_INTERNAL, "multi-pass GEMM: forward pass without scratch");
-    if (!o.twiddles) fail(FFC_ERROR_INTERNAL, "multi-pass GEMM: outer pass without the plan's outer table");
-    if (o.rows < 1 || o.rows > m_ || uint64_t(o.n_in) != n_in_)
-        fail(FFC_ERROR_INTERNAL, "multi-pass GEMM: forward pass parameters do not match the plan");
-    if (items > int64_t(0x7fffffff)) fail(FFC_ERROR_INTERNAL, "multi-pass GEMM: chunk too large for one GEMM");
+    check_pass(o, items, scratch, "forward");
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     float2 *a = static_cast<float2 *>(scratch);
     const int64_t n_in = int64_t(n_in_), stride = int64_t(n_);  // items are N complex apart in scratch and Z
@@ -340,11 +345,7 @@ void OuterGemm::forward(IoType io, const mp::OuterParams &o, int64_t items, void
 
 void OuterGemm::inverse(IoType io, const mp::OuterParams &o, int64_t items, void *scratch, void *stream) const {
     if (items <= 0) return;
-    if (!scratch) fail(FFC_ERROR_INTERNAL, "multi-pass GEMM: inverse pass without scratch");
-    if (!o.twiddles) fail(FFC_ERROR_INTERNAL, "multi-pass GEMM: outer pass without the plan's outer table");
-    if (o.rows < 1 || o.rows > m_ || uint64_t(o.n_in) != n_in_)
-        fail(FFC_ERROR_INTERNAL, "multi-pass GEMM: inverse pass parameters do not match the plan");
-    if (items > int64_t(0x7fffffff)) fail(FFC_ERROR_INTERNAL, "multi-pass GEMM: chunk too large for one GEMM");
+    check_pass(o, items, scratch, "inverse");
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     float2 *w = static_cast<float2 *>(scratch);
     const int64_t n_in = int64_t(n_in_), stride = int64_t(n_);

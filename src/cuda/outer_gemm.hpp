@@ -64,6 +64,9 @@ public:
     void inverse(IoType io, const mp::OuterParams &o, int64_t items, void *scratch, void *stream) const;
 
 private:
+    // Internal consistency of a pass's arguments (FFC_ERROR_INTERNAL otherwise).
+    void check_pass(const mp::OuterParams &o, int64_t items, const void *scratch, const char *pass) const;
+
     uint64_t n_ = 0, n_in_ = 0;
     int m_ = 0;
     int device_ = 0;
