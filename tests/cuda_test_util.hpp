@@ -100,11 +100,13 @@ struct GpuCase {
 // plans created in its scope, so that a test's problem splits into the chunks its
 // comments count, whatever the defaults: dk spectra 256 MiB per chunk, multi-pass
 // Z 31.25 MiB (5/8 of an H100's 50 MiB L2, the budget these tests were written for).
+// dk_pair_groups > 0 also pins the multi-pass backward's dk pair groups.
 struct ScopedTestChunkBudgets {
-    ScopedTestChunkBudgets() {
+    explicit ScopedTestChunkBudgets(long long dk_pair_groups = 0) {
         ffc::cuda::ChunkBudgets b;
         b.dk = size_t(256) << 20;
         b.multipass = (size_t(50) << 20) / 8 * 5;
+        b.dk_pair_groups = dk_pair_groups;
         ffc::cuda::set_chunk_budgets_for_testing(&b);
     }
     ~ScopedTestChunkBudgets() { ffc::cuda::set_chunk_budgets_for_testing(nullptr); }

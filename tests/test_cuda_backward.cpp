@@ -532,7 +532,7 @@ TEST_CASE("cuda backward, multi-pass: deterministic, stream-ordered, graph-captu
 }
 
 // One workspace size for forward and backward: the filter's spectrum (H·N·8
-// bytes) plus four chunk buffers (Z, W_v, W_dz and the channels' sum), each at
+// bytes) plus four chunk buffers (Z_v, Z_dz, dk's partial sums and the channels' sum), each at
 // least one sequence (8·N bytes) and at most the larger of the plan's chunk
 // budget and one sequence, whatever B.
 TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and backward, checked",
@@ -568,14 +568,14 @@ TEST_CASE("cuda backward, multi-pass: one bounded workspace for forward and back
 }
 
 // Multi-pass work runs in chunks of items: max(budget, 8·N) bytes of Z per chunk
-// (MultipassExecutor::chunking; the same chunks carry W_v, W_dz and dk's sum).
+// (MultipassExecutor::chunking; the same chunks carry Z_dz, dk's partial sums and its sum).
 // With the budget pinned to 31.25 MiB (ScopedTestChunkBudgets; 512 MiB by default):
 //  * N = 128K, B = 3 (2 pairs of 1 MiB), H = 40: 15 channels fit, so chunks of
 //    14, 14 and 12 whole channels;
 //  * N = 1M, B = 7 (4 pairs × 8 MiB > budget): one channel at a time, its pairs
 //    in two chunks of 2, dk's sum accumulated over them in order;
 //  * N = 4M, B = 3 (2 pairs × 32 MiB): one pair per chunk.
-// dk alone (both convolutions reduced to pass 1 and the rows transform) gives
+// dk alone (both convolutions without their inverses and passes 3) gives
 // the same bits as with every output wanted.
 TEST_CASE("cuda backward, multi-pass: chunks of channels and of pairs", "[gpu][cuda_backward][mp_backward]") {
     const ScopedTestChunkBudgets budgets;  // 31.25 MiB of Z per chunk
@@ -593,6 +593,39 @@ TEST_CASE("cuda backward, multi-pass: chunks of channels and of pairs", "[gpu][c
         const Grads dk_only = dp.run(Wanted{false, true, false, false});
         CHECK(std::memcmp(dk_only.dk.data(), g.dk.data(), g.dk.size() * 4) == 0);
         CHECK(all_poisoned(dk_only.du));
+    }
+}
+
+// dk's batch sum on chip (mode_rows_dk, src/cuda/launch.hpp): a slot walks the
+// pairs of its pair group and adds conj(V)·DZ in order; the groups' partial sums
+// are added afterwards (MultipassExecutor::dk_pair_groups). Every grouping, with
+// the 31.25 MiB test chunks:
+//  * N = 1M, B = 9: 5 pairs × 8 MiB in chunks of 3 and 2 pairs of one channel.
+//    G = 1 sums straight into the channel's accumulator, carried over from the
+//    first chunk to the second; G = 2 gives uneven groups (1 + 2 pairs, then
+//    1 + 1); G = 5 (capped at each chunk's pairs) one pair per group;
+//  * N = 128K, B = 9, H = 3, short K, ungated: whole channels per chunk.
+// Each grouping within the tolerances, run-to-run bitwise identical, and the same
+// dk when only dk is wanted.
+TEST_CASE("cuda backward, multi-pass: dk pair groups", "[gpu][cuda_backward][mp_backward]") {
+    for (long long groups : {1, 2, 5}) {
+        const ScopedTestChunkBudgets budgets(groups);
+        for (const Case &c : {Case{1048576, 9, 1, 1048576, 1048576, FFC_DTYPE_FP16, true},
+                              Case{131072, 9, 3, 131072, 40000, FFC_DTYPE_BF16, false}}) {
+            Rng rng;
+            INFO(c.str() << " pair groups " << groups << " seed=" << rng.seed());
+            const HostProblem hp(c, rng);
+            DeviceProblem dp(hp);
+            INFO(describe_plan(dp.plan).substr(0, 200));
+            dp.ws->poison(FFC_DTYPE_FP32);
+            const Grads g = dp.run();
+            const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
+            check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), Wanted{});
+            const Grads again = dp.run();
+            CHECK(again.bitwise_equal(g));
+            const Grads dk_only = dp.run(Wanted{false, true, false, false});
+            CHECK(std::memcmp(dk_only.dk.data(), g.dk.data(), g.dk.size() * 4) == 0);
+        }
     }
 }
 

@@ -14,11 +14,19 @@
 #define FFC_DK_CHUNK_MIB 512  // build-time default (bench/tune_build.sh)
 #endif
 
+// The multi-pass backward's dk pair groups (multipass.hpp): the fewest groups
+// that give the inner launch this many items (rows) per SM. Fewer groups sum
+// more pairs on chip; more groups give more parallel, shorter slots.
+#ifndef FFC_MP_DK_ITEMS_PER_SM
+#define FFC_MP_DK_ITEMS_PER_SM 8  // build-time default (bench/tune_build.sh)
+#endif
+
 namespace ffc::cuda {
 
 struct ChunkBudgets {
     size_t multipass = 0;  // bytes of Z per multi-pass chunk; 0: the plan's (planner's) choice
     size_t dk = size_t(FFC_DK_CHUNK_MIB) << 20;  // bytes of dk spectra per fused-backward chunk
+    long long dk_pair_groups = 0;  // multi-pass backward's pair groups per chunk; 0: FFC_MP_DK_ITEMS_PER_SM's rule
 };
 
 // The budgets a plan created now gets: the defaults, or the testing override.

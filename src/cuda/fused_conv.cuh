@@ -37,6 +37,7 @@
 #include <cstdint>
 
 #include "cuda/launch.hpp"
+#include "cuda/spectral_reduce.hpp"
 
 // Tuning knobs, fixed at build time (bench/tune_build.sh compares settings on a GPU):
 //   FFC_FUSED_MIN_BLOCKS       resident 256-thread CTAs per SM the register budget targets
@@ -487,16 +488,83 @@ struct SlotDesc {
 };
 static_assert(sizeof(SlotDesc) == 32, "smem accounting assumes 32-byte descriptors");
 
-// Modes whose input is a spectrum (read by the middle stage from global memory):
-// no load, no forward stages.
-__device__ __forceinline__ bool spectrum_input(FusedMode m) { return m == mode_inverse || m == mode_rows_inverse; }
+// L2 eviction priorities for mode_rows_dk's short-lived buffers (PTX
+// createpolicy + .L2::cache_hint). Its stash and partial sums are re-read by the
+// same thread a pass or a pair later, while every Z row streams through the L2
+// once: evict_last asks to keep the former, evict-first accesses (ld/st .cs)
+// the latter. (Measured on the H100: a hint, not a guarantee — with no L2 set
+// aside for persisting accesses the stash still reaches DRAM at 8K and 16K rows.)
+__device__ __forceinline__ uint64_t l2_policy(bool keep) {
+    uint64_t policy;
+    if (keep) asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
+    else asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    return policy;
+}
+// Coherent (not .nc) 16-byte accesses with an L2 policy. The stores are ordered
+// with every other access of the thread (volatile, memory clobber); a load
+// needs no clobber: what it reads was stored before a barrier, or by a store
+// that depends on the load.
+__device__ __forceinline__ float4 load_l2(const float4 *a, uint64_t policy) {
+    float4 v;
+    asm volatile("ld.global.L2::cache_hint.v4.f32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                 : "l"(a), "l"(policy));
+    return v;
+}
+__device__ __forceinline__ void store_l2(float4 *a, float4 v, uint64_t policy) {
+    asm volatile("st.global.L2::cache_hint.v4.f32 [%0], {%1, %2, %3, %4}, %5;" ::"l"(a), "f"(v.x), "f"(v.y), "f"(v.z),
+                 "f"(v.w), "l"(policy)
+                 : "memory");
+}
+
+// The passes of mode_rows_dk (launch.hpp), in the order a slot runs them for
+// each pair of its group; dk_none in every other mode.
+enum DkPass : int { dk_none = 0, dk_v = 1, dk_dz = 2 };
+
+// What a (mode, pass) does. Spectrum input: the middle stage reads the spectrum
+// to invert from global memory (no load, no forward stages).
+__device__ __forceinline__ bool spectrum_input(FusedMode m, DkPass k = dk_none) {
+    return m == mode_inverse || m == mode_rows_inverse;
+}
+// Complex fp32 rows in (natural order; no zero padding to skip).
+__device__ __forceinline__ bool rows_input(FusedMode m, DkPass k) {
+    return m == mode_rows || m == mode_rows_transform || k == dk_v || k == dk_dz;
+}
+// Complex fp32 rows out (natural order, in place).
+__device__ __forceinline__ bool rows_output(FusedMode m, DkPass k) {
+    return m == mode_rows || m == mode_rows_inverse || k == dk_v || k == dk_dz;
+}
+// Forward transform only: no product, no inverse.
+__device__ __forceinline__ bool transform_only(FusedMode m, const FusedParams &p, DkPass k) {
+    return m == mode_spectrum || m == mode_transform || m == mode_rows_transform || (k == dk_v && !p.dk_inverse_v) ||
+           (k == dk_dz && !p.dk_inverse_dz);
+}
+// The rows buffer of a pass: Z_dz for mode_rows_dk's second pass, else rows.
+__device__ __forceinline__ void *rows_buffer(const FusedParams &p, DkPass k) { return k == dk_dz ? p.rows2 : p.rows; }
+// Pairs a slot of mode_rows_dk walks through: the longest group, ceil(P / G).
+__device__ __forceinline__ int dk_iterations(const FusedParams &p) {
+    return int((p.pairs_per_channel + p.dk_pair_groups - 1) / p.dk_pair_groups);
+}
 
 template <class G>
-__device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slot) {
+__device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slot, DkPass kind, int iteration) {
     SlotDesc d{-1, -1, nullptr, nullptr};
     const int64_t local = int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot;  // see FusedParams::item_offset
     if (local >= p.items) return d;
     const int64_t item = p.item_offset + local;
+    if (kind != dk_none) {  // mode_rows_dk: launch-local rows (launch.hpp)
+        const int64_t M = p.rows_per_seq, groups = p.dk_pair_groups, P = p.pairs_per_channel;
+        const int64_t j = local % M, g = (local / M) % groups, c = local / (M * groups);
+        const int64_t pair = g * P / groups + iteration;
+        if (pair >= (g + 1) * P / groups) return d;  // this group has fewer pairs
+        // row_a: the pass's row, in rows (V) or rows2 (DZ). spectrum_out: where the
+        // V pass stashes V, where the DZ pass keeps the partial sum.
+        d.row_a = ((c * P + pair) * M + j) * G::N;
+        const float2 *kspec = static_cast<const float2 *>(p.spectrum);
+        if (kspec) d.spectrum = kspec + (c * M + j) * G::N;
+        d.spectrum_out = static_cast<float2 *>(kind == dk_v ? p.dk_stash : p.dk_partial) + local * G::N;
+        return d;
+    }
     if (p.mode == mode_spectrum) {  // one channel per slot
         d.row_a = item * p.kernel_len;
         d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
@@ -574,7 +642,8 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
 // thread reads 64 contiguous bytes.
 template <class G>
 __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, const DftFragments &f,
-                                             const FusedParams &p, const SlotDesc *slots) {
+                                             const FusedParams &p, FusedMode mode, const SlotDesc *slots, DkPass kind,
+                                             bool dk_add, bool dk_last) {
     constexpr int S = G::num_stages - 1;
     static_assert(S >= 1, "at least two stages");
     constexpr int tiles = G::N / 256;
@@ -599,23 +668,48 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
         float4 k4v[4];
 #pragma unroll
         for (int i = 0; i < 4; ++i) k4v[i] = kv ? __ldg(kv + i) : make_float4(0.f, 0.f, 0.f, 0.f);
-        if (!spectrum_input(p.mode)) {
+        if (!spectrum_input(mode, kind)) {
             tc_load<1>(s, slot_base, false, ah, al);
             tc_dft(f, ah, al, false, false, acc);
         }
-        if (info.spectrum_out && !spectrum_input(p.mode)) {  // the forward spectrum, in visit order
+        if (kind == dk_dz && info.spectrum_out) {  // dk's partial sum: (+)= conj(V) · DZ
+            // V's spectrum, stashed by the V pass: written in this launch, so read
+            // with coherent loads, by the thread that wrote it (its last read). The
+            // partial sum is kept in the L2 until the group's last pair. Every
+            // load is issued before the first is used. (Issuing them before the
+            // DFT, to overlap it, costs spills.)
+            float4 *const part = reinterpret_cast<float4 *>(info.spectrum_out + vofs);
+            const float4 *const stash = reinterpret_cast<const float4 *>(
+                static_cast<const float2 *>(p.dk_stash) + (int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot) * G::N + vofs);
+            const uint64_t keep = l2_policy(true), part_policy = dk_last ? l2_policy(false) : keep;
+            float4 v4[4], old4[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) v4[i] = load_l2(stash + i, l2_policy(false));
+#pragma unroll
+            for (int i = 0; i < 4; ++i) old4[i] = dk_add ? load_l2(part + i, keep) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const float4 v = v4[i], old = old4[i];
+                const float2 a = tc_out(acc, i >> 1, 2 * (i & 1)), b = tc_out(acc, i >> 1, 2 * (i & 1) + 1);
+                const Cplx s0 = conj_mul_add(Cplx{old.x, old.y}, Cplx{v.x, v.y}, Cplx{a.x, a.y});
+                const Cplx s1 = conj_mul_add(Cplx{old.z, old.w}, Cplx{v.z, v.w}, Cplx{b.x, b.y});
+                store_l2(part + i, make_float4(s0.re, s0.im, s1.re, s1.im), part_policy);
+            }
+        } else if (info.spectrum_out && !spectrum_input(mode, kind)) {  // the forward spectrum, in visit order
             float4 *o = reinterpret_cast<float4 *>(info.spectrum_out + vofs);
 #pragma unroll
             for (int r = 0; r < 2; ++r)
 #pragma unroll
                 for (int jj = 0; jj < 4; jj += 2) {
                     const float2 a = tc_out(acc, r, jj), b = tc_out(acc, r, jj + 1);
-                    o[r * 2 + jj / 2] = make_float4(a.x, a.y, b.x, b.y);
+                    const float4 v = make_float4(a.x, a.y, b.x, b.y);
+                    if (kind == dk_v) store_l2(o + r * 2 + jj / 2, v, l2_policy(true));  // the stash
+                    else o[r * 2 + jj / 2] = v;
                 }
         }
-        if (p.mode == mode_spectrum || p.mode == mode_transform || p.mode == mode_rows_transform) continue;
+        if (transform_only(mode, p, kind)) continue;
         float2 z[2][4];
-        if (spectrum_input(p.mode)) {
+        if (spectrum_input(mode)) {
             // The spectrum itself is the product to invert.
 #pragma unroll
             for (int r = 0; r < 2; ++r)
@@ -626,7 +720,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                     z[r][jj + 1] = make_float2(k4.z, -k4.w);
                 }
         } else {
-            const float ksign = p.conj_spectrum ? -1.f : 1.f;
+            const float ksign = p.conj_spectrum || kind == dk_dz ? -1.f : 1.f;
 #pragma unroll
             for (int r = 0; r < 2; ++r)
 #pragma unroll
@@ -864,20 +958,25 @@ __device__ __noinline__ void store_all_outputs(const float2 *sdata, const FusedP
 // ---------------------------------------------------------------------------
 // The kernel
 // ---------------------------------------------------------------------------
-// __grid_constant__: store_all_outputs (not inlined) takes the parameters by
-// reference; without it every thread copies the whole FusedParams to its stack
-// first (184 bytes a thread: 10 % of the forward at 256–4K and at 1M on the H100).
-template <class G>
-__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
-    fused_conv_kernel(const __grid_constant__ FusedParams p) {
+// One pass of the kernel over the CTA's slots: load, forward stages, middle
+// stage, inverse stages, store, as the mode (and mode_rows_dk's pass) asks.
+// DK = false: every mode but mode_rows_dk (kind = dk_none); DK = true:
+// mode_rows_dk, with `mode` the constant mode_rows_dk so that the other modes'
+// paths fold away. A separate instantiation keeps the pass loop of mode_rows_dk
+// out of the other modes' code (a loop around it costs them registers).
+template <class G, bool DK>
+__device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, DkPass kind, int iteration,
+                                         bool load_twiddles) {
+    // The frame, set up here rather than passed in: with the shared-memory
+    // pointers handed over from the kernel, the compiler lost track of their
+    // address space in the cluster variants (generic accesses, 2 % at 16K-32K).
     extern __shared__ float4 smem_raw[];
     float2 *const local_data = reinterpret_cast<float2 *>(smem_raw);
-    float2 *tw_table = local_data + size_t(G::PAIRS) * G::N_LOCAL;
-    SlotDesc *slots = reinterpret_cast<SlotDesc *>(tw_table + G::twiddle_count);
-
+    float2 *const tw_table = local_data + size_t(G::PAIRS) * G::N_LOCAL;
+    SlotDesc *const slots = reinterpret_cast<SlotDesc *>(tw_table + G::twiddle_count);
     // Every stage addresses elements by their position n in [0, N). In a cluster
     // this CTA holds positions [rank·N_LOCAL, (rank+1)·N_LOCAL), so the data view is
-    // offset accordingly; `parts` are both CTAs' buffers for the cross-CTA stage 0.
+    // offset accordingly; `parts` are all CTAs' buffers for the cross-CTA stage 0.
     const int rank = cta_rank<G>();
     float2 *const sdata = local_data - rank * G::N_LOCAL;
     float2 *parts[G::CLUSTER];
@@ -885,25 +984,33 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
     for (int i = 0; i < G::CLUSTER; ++i) parts[i] = G::CLUSTER > 1 ? cluster_map(local_data, i) : local_data;
     const int n_begin = rank * G::N_LOCAL;
 
-    const float2 *twg = static_cast<const float2 *>(p.twiddles);
-    for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = __ldg(twg + i);
-    if (threadIdx.x < G::PAIRS) slots[threadIdx.x] = make_slot_desc<G>(p, threadIdx.x);
+    if (load_twiddles) {
+        const float2 *twg = static_cast<const float2 *>(p.twiddles);
+        for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = __ldg(twg + i);
+    }
+    if (threadIdx.x < G::PAIRS) slots[threadIdx.x] = make_slot_desc<G>(p, threadIdx.x, kind, iteration);
     __syncthreads();
 
-    if (spectrum_input(p.mode)) {
+    if (spectrum_input(mode, kind)) {
         // Nothing to load: the middle stage reads the spectrum from global memory.
-    } else if (p.mode == mode_rows || p.mode == mode_rows_transform) {
-        const float4 *rows = static_cast<const float4 *>(p.rows);  // two complex values per float4
+    } else if (rows_input(mode, kind)) {
+        const float4 *rows = static_cast<const float4 *>(rows_buffer(p, kind));  // two complex values per float4
 #pragma unroll 1
         for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL / 2; idx += G::THREADS) {
             const int slot = idx / (G::N_LOCAL / 2), n = n_begin + 2 * (idx % (G::N_LOCAL / 2));
             const int64_t row = slots[slot].row_a;
-            const float4 v = row >= 0 ? __ldg(rows + (row + n) / 2) : make_float4(0.f, 0.f, 0.f, 0.f);
+            // Each element is read once, by the thread that later overwrites it
+            // (in place). mode_rows_dk: streaming, coherent loads; the other
+            // modes keep the read-only path (__ldcs there cost 2 % at 1M).
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (row >= 0) v = DK ? __ldcs(rows + (row + n) / 2) : __ldg(rows + (row + n) / 2);
             const int base_swz = swizzle(n);  // n is even: n + 1 == n ^ 1
             sdata[slot * G::N_LOCAL + base_swz] = make_float2(v.x, v.y);
             sdata[slot * G::N_LOCAL + (base_swz ^ swizzle(1))] = make_float2(v.z, v.w);
         }
-    } else if (p.mode == mode_spectrum) {
+    } else if (DK) {
+        // (every pass of mode_rows_dk is one of the above)
+    } else if (mode == mode_spectrum) {
         const int K = int(p.kernel_len);
 #pragma unroll 1
         for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
@@ -924,28 +1031,27 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
     const Twiddles tw{tw_table, tw_table + 64, static_cast<const float4 *>(p.twiddle_tables)};
     stage_barrier<G>(true);  // stage 0 reads the partners' parts in a cluster
 
-    // Rows are full complex sequences: no zero padding to skip.
-    const bool full_rows = p.mode == mode_rows || p.mode == mode_rows_transform;
-    const int64_t valid_len = p.mode == mode_spectrum ? p.kernel_len : full_rows ? G::N : p.seq_len;
-    if (!spectrum_input(p.mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts);
-    middle_stage<G>(sdata, tw, f, p, slots);
+    const int64_t valid_len = mode == mode_spectrum ? p.kernel_len : rows_input(mode, kind) ? G::N : p.seq_len;
+    if (!spectrum_input(mode, kind)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts);
+    middle_stage<G>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
+                    DK && iteration + 1 == dk_iterations(p));
     // After the forward stages' last cluster barrier nothing touches the
-    // partner's memory any more, so returning here is safe in a cluster too.
-    if (p.mode == mode_spectrum || p.mode == mode_transform || p.mode == mode_rows_transform) return;
+    // partner's memory any more, so leaving here is safe in a cluster too.
+    if (transform_only(mode, p, kind)) return;
     stage_barrier<G>(G::num_stages - 2 == 0);
-    const bool rows_out = p.mode == mode_rows || p.mode == mode_rows_inverse;  // full complex rows
-    const int64_t out_len = p.mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
+    const bool rows_out = rows_output(mode, kind);  // full complex rows
+    const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * out_len <= G::N, parts);
     // inverse_stages ended with a cluster barrier after stage 0: from here on each
     // CTA reads only its own half.
 
     if (rows_out) {
-        // mode_rows_inverse may run in place: the middle stage, before the barriers
-        // above, read every spectrum element this CTA overwrites here (in a cluster
-        // a CTA's tiles are the same element range as its half of the row), and
-        // no other CTA reads them.
+        // In place: the middle stage, before the barriers above, read every
+        // spectrum element this CTA overwrites here (mode_rows_inverse; in a
+        // cluster a CTA's tiles are the same element range as its part of the
+        // row), and no other CTA reads them.
         constexpr float scale = 1.0f / float(G::N);
-        float4 *rows = static_cast<float4 *>(p.rows);
+        float4 *rows = static_cast<float4 *>(rows_buffer(p, kind));
 #pragma unroll 1
         for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL / 2; idx += G::THREADS) {
             const int slot = idx / (G::N_LOCAL / 2), n = n_begin + 2 * (idx % (G::N_LOCAL / 2));
@@ -953,11 +1059,14 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
             if (row < 0) continue;
             const int base_swz = swizzle(n);
             const float2 a = sdata[slot * G::N_LOCAL + base_swz], b = sdata[slot * G::N_LOCAL + (base_swz ^ swizzle(1))];
-            rows[(row + n) / 2] = make_float4(a.x * scale, -a.y * scale, b.x * scale, -b.y * scale);  // conj(D')/N
+            const float4 v = make_float4(a.x * scale, -a.y * scale, b.x * scale, -b.y * scale);  // conj(D')/N
+            // mode_rows_dk: Z rows are read again only after the launch (evict first).
+            if constexpr (DK) __stcs(rows + (row + n) / 2, v);
+            else rows[(row + n) / 2] = v;
         }
         return;
     }
-    if (p.mode == mode_inverse) {
+    if (!DK && mode == mode_inverse) {
         constexpr float scale = 1.0f / float(G::N);
         const int K = int(p.kernel_len);
 #pragma unroll 1
@@ -970,8 +1079,38 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
     }
 
     // Up to two gated outputs of the same convolution (the second for backward).
+    if constexpr (DK) return;
     if (p.y) store_all_outputs<G>(sdata, p, slots, p.y, p.out_gate);
     if (p.y2) store_all_outputs<G>(sdata, p, slots, p.y2, p.out_gate2);
+}
+
+// Both kernels take their parameters as __grid_constant__: store_all_outputs
+// (not inlined) takes them by reference, and without it every thread first
+// copies the whole FusedParams to its stack (184 bytes a thread: 10 % of the
+// forward at 256–4K and at 1M on the H100).
+
+// Every mode but mode_rows_dk: one pass.
+template <class G>
+__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
+    fused_conv_kernel(const __grid_constant__ FusedParams p) {
+    run_pass<G, false>(p, p.mode, dk_none, 0, true);
+}
+
+// mode_rows_dk: two passes per pair of the slot's group (launch.hpp). A kernel
+// of its own, so that its loop and its extra live values stay out of the other
+// modes' register allocation.
+// Passes reuse shared memory: the barrier before each separates the previous
+// pass's last reads from this pass's writes (in a cluster the last cross-CTA
+// stage of a pass ends with a cluster barrier).
+template <class G>
+__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
+    fused_rows_dk_kernel(const __grid_constant__ FusedParams p) {
+    const int passes = dk_iterations(p) * 2;
+#pragma unroll 1
+    for (int pass = 0; pass < passes; ++pass) {
+        if (pass > 0) __syncthreads();
+        run_pass<G, true>(p, mode_rows_dk, pass % 2 == 0 ? dk_v : dk_dz, pass / 2, pass == 0);
+    }
 }
 
 // Fills the twiddle tables (tc_twiddle_table's layout) from the Monarch
@@ -1008,9 +1147,9 @@ __global__ void build_twiddle_tables(float4 *tables) {
 // ---------------------------------------------------------------------------
 // Host side of one instantiation
 // ---------------------------------------------------------------------------
-template <class G>
-void prepare() {
-    cudaFuncSetAttribute(fused_conv_kernel<G>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::smem_bytes));
+template <class G, class Kernel>
+void prepare_kernel(Kernel kernel) {
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::smem_bytes));
     // Ask for no more shared memory than the CTAs that registers allow need, so
     // the rest of the unified L1 holds the twiddle tables (otherwise the driver
     // may pick a larger carveout and the tables spill to L2).
@@ -1020,9 +1159,14 @@ void prepare() {
     if (smem_per_sm > 0) {
         const size_t needed = size_t(G::min_blocks_per_sm) * (G::smem_bytes + 1024);
         const int percent = int((needed * 100 + size_t(smem_per_sm) - 1) / size_t(smem_per_sm));
-        cudaFuncSetAttribute(fused_conv_kernel<G>, cudaFuncAttributePreferredSharedMemoryCarveout,
-                             percent < 100 ? percent : 100);
+        cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent < 100 ? percent : 100);
     }
+}
+
+template <class G>
+void prepare() {
+    prepare_kernel<G>(fused_conv_kernel<G>);
+    if constexpr (G::CLUSTER == 1) prepare_kernel<G>(fused_rows_dk_kernel<G>);
 }
 
 template <class G>
@@ -1042,6 +1186,10 @@ template <class G>
 void launch(const FusedParams &p, void *stream) {
     const int64_t blocks = (p.items + G::PAIRS - 1) / G::PAIRS * G::CLUSTER;
     if constexpr (G::CLUSTER > 1) {
+        // No mode_rows_dk here: it is a multi-pass inner pass, and the planner
+        // never picks a cluster variant as the inner kernel (planner.cpp), so
+        // the dk kernel is not instantiated for them (build time).
+        void (*const kernel)(FusedParams) = fused_conv_kernel<G>;
         cudaLaunchConfig_t config = {};
         config.gridDim = dim3(unsigned(blocks));
         config.blockDim = dim3(G::THREADS);
@@ -1054,10 +1202,10 @@ void launch(const FusedParams &p, void *stream) {
         attribute[0].val.clusterDim.z = 1;
         config.attrs = attribute;
         config.numAttrs = 1;
-        cudaLaunchKernelEx(&config, fused_conv_kernel<G>, p);
+        cudaLaunchKernelEx(&config, kernel, p);
     } else {
-        fused_conv_kernel<G><<<dim3(unsigned(blocks)), dim3(G::THREADS), G::smem_bytes,
-                               static_cast<cudaStream_t>(stream)>>>(p);
+        void (*const kernel)(FusedParams) = p.mode == mode_rows_dk ? fused_rows_dk_kernel<G> : fused_conv_kernel<G>;
+        kernel<<<dim3(unsigned(blocks)), dim3(G::THREADS), G::smem_bytes, static_cast<cudaStream_t>(stream)>>>(p);
     }
 }
 

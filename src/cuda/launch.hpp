@@ -34,6 +34,23 @@ enum FusedMode : int {
     // reads its whole spectrum row before it writes its output row, so spectrum
     // and rows may be the same buffer (row `local` in place when item_offset = 0).
     mode_rows_inverse = 6,
+    // The multi-pass backward's inner pass with dk (multipass.hpp): both
+    // convolutions' rows and dk's batch reduction in one launch. Item i of the
+    // launch is row j of channel c for pair group g (i = (c·G + g)·M + j; G =
+    // dk_pair_groups, M = rows_per_seq, P = pairs_per_channel pairs per channel in
+    // the launch, group g = pairs [g·P/G, (g+1)·P/G)). For each pair of its
+    // group, in increasing order, a slot runs two passes on its rows (rows = Z_v,
+    // rows2 = Z_dz, both [C·P][M][N] complex fp32, chunk-local):
+    //   1. V = FFT(rows[v row]) is stored to dk_stash[i] (visit order); with
+    //      dk_inverse_v, rows[v row] ← IFFT(V · K_row);
+    //   2. DZ = FFT(rows2[dz row]); dk_partial[i] (+)= conj(dk_stash[i])·DZ
+    //      (visit order; "+" from the group's second pair on, or from its first
+    //      with dk_accumulate); with dk_inverse_dz, rows2 row ← IFFT(DZ · conj K_row).
+    // K_row: spectrum + (c·M + j)·N. The stash is read back by the thread that
+    // wrote it, so dk_stash may be dk_partial when every group has one pair.
+    // Deterministic: each element of dk_partial is owned by one thread, which
+    // adds the pairs in a fixed order, without atomics.
+    mode_rows_dk = 7,
 };
 
 struct FusedParams {
@@ -59,6 +76,12 @@ struct FusedParams {
     float *real_out = nullptr;       // fp32 [items][kernel_len] (inverse mode)
     void *rows = nullptr;            // float2 [items][N] (rows mode), read and written in place
     int64_t rows_per_seq = 1;        // rows mode: rows of one sequence pair
+    // mode_rows_dk only (see there)
+    void *rows2 = nullptr;           // float2 [items][N]: Z_dz
+    void *dk_partial = nullptr;      // float2 [C][G][M][N], visit order
+    void *dk_stash = nullptr;        // float2 [C][G][M][N], visit order
+    int64_t dk_pair_groups = 1;      // G
+    int dk_inverse_v = 0, dk_inverse_dz = 0, dk_accumulate = 0;
     // tables
     const void *twiddles = nullptr;  // float2 [64 + N/64]: W_N^m for m < 64, then W_N^(64·i)
     const void *twiddle_tables = nullptr;  // per-pass tables of the tensor-core stages (build_tables)

@@ -778,6 +778,7 @@ MultipassExecutor::MultipassExecutor(const plan::Decision &decision, int device)
     chunk_budget_ = std::max(override ? override : decision.chosen.chunk_bytes, size_t(n_) * 8);
 
     DeviceGuard guard(device_);
+    check(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_), "cudaDeviceGetAttribute");
     inner_->prepare();
     check(cudaGetLastError(), "cudaFuncSetAttribute");
     if (!gemm) mp::prepare_outer(m_);
@@ -814,9 +815,9 @@ MultipassExecutor::Layout MultipassExecutor::layout(const Shape &s) const {
     const size_t chunk_bytes = mp::round_up(size_t(w.chunk.items()) * seq, 256);
     w.kspec = 0;
     w.z = mp::round_up(size_t(s.channels) * seq, 256);
-    w.w_v = w.z + chunk_bytes;
-    w.w_dz = w.w_v + chunk_bytes;
-    w.acc = w.w_dz + chunk_bytes;
+    w.z2 = w.z + chunk_bytes;
+    w.dk_part = w.z2 + chunk_bytes;
+    w.acc = w.dk_part + chunk_bytes;
     w.scratch = w.acc + mp::round_up(size_t(w.chunk.channels) * seq, 256);
     w.total = w.scratch + (gemm_ ? chunk_bytes : 0);
     return w;
@@ -917,45 +918,47 @@ void MultipassExecutor::spectrum(const SpectrumArgs &a, void *scratch, size_t sc
     launch_inner(p, a.stream, "multi-pass: spectrum rows");
 }
 
-void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int64_t C, int64_t p0, int64_t P, void *z,
-                                 void *w_out, void *scratch, void *stream) const {
-    const bool outputs = c.any_output();
-    if (!outputs && !w_out) return;
-    const int64_t pairs = s.pairs();
-    const int64_t items = C * P;  // contiguous: whole channels (P = pairs), or pairs of one channel (C = 1)
-    const IoType io = IoType(int(dtype_));
+mp::OuterParams MultipassExecutor::chunk_outer(const Conv &c, const Shape &s, int64_t h0, int64_t p0, void *z) const {
     const size_t va = 2 * dtype_size(dtype_);
     // Two-element accesses need an even row length and 2-element aligned tensors
     // (every tensor either outer pass touches).
     const bool vec = s.seq_len % 2 == 0 && mp::aligned(c.x, va) && mp::aligned(c.gate_in, va) &&
                      mp::aligned(c.y, va) && mp::aligned(c.gate_out, va) && mp::aligned(c.y2, va) &&
                      mp::aligned(c.gate_out2, va);
-
     mp::OuterParams o;
     o.z = static_cast<float2 *>(z);
     o.batch = s.batch;
     o.channels = s.channels;
     o.seq_len = s.seq_len;
-    o.pairs_per_channel = pairs;
-    o.item_offset = h0 * pairs + p0;
+    o.pairs_per_channel = s.pairs();
+    o.item_offset = h0 * s.pairs() + p0;
     o.n_in = int64_t(n_in_);
     o.n = float(n_);
     o.rows = int(std::min<int64_t>(m_, mp::ceil_div(s.seq_len, int64_t(n_in_))));
     o.vec = vec ? 1 : 0;
     o.twiddles = outer_tables_->data();
     o.twiddle_lo_bits = outer_tables_->lo_bits();
+    return o;
+}
 
-    // Pass 1: Z of the chunk's pairs, gated on input.
+void MultipassExecutor::pass1(const Conv &c, mp::OuterParams o, int64_t items, void *scratch, void *stream) const {
     o.x = c.x;
     o.gate = c.gate_in;
-    outer_pass(io, false, o, items, scratch, stream);
+    outer_pass(IoType(int(dtype_)), false, o, items, scratch, stream);
+}
 
-    // Pass 2: the rows. Local row i of the chunk is row i % M of item i / M; the
-    // spectrum rows of the chunk's channels start at channel h0.
+void MultipassExecutor::pass3(const Conv &c, mp::OuterParams o, int64_t items, void *scratch, void *stream) const {
+    o.x = nullptr;
+    o.gate = c.gate_out;
+    o.y = c.y;
+    o.gate2 = c.gate_out2;
+    o.y2 = c.y2;
+    outer_pass(IoType(int(dtype_)), true, o, items, scratch, stream);
+}
+
+FusedParams MultipassExecutor::rows_params(int64_t C, int64_t P) const {
     FusedParams p;
     p.io = io_f32;
-    p.rows = z;
-    p.spectrum_out = w_out;  // by local row: the chunk's spectra, item-major
     p.twiddles = tables_->twiddles();
     p.twiddle_tables = tables_->pass_tables();
     p.batch = 1;
@@ -964,24 +967,43 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
     p.rows_per_seq = m_;
     p.channels = C;
     p.pairs_per_channel = P;  // = pairs when C > 1
-    p.items = items * m_;
-    if (!outputs) {  // only the spectrum (dk's W_v or W_dz)
-        p.mode = mode_rows_transform;
-        launch_inner(p, stream, "multi-pass: inner rows transform");
-        return;
-    }
+    return p;
+}
+
+void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int64_t C, int64_t p0, int64_t P,
+                                 void *z, void *scratch, void *stream) const {
+    if (!c.any_output()) return;
+    const int64_t items = C * P;  // contiguous: whole channels (P = pairs), or pairs of one channel (C = 1)
+    const mp::OuterParams o = chunk_outer(c, s, h0, p0, z);
+
+    // Pass 1: Z of the chunk's pairs, gated on input.
+    pass1(c, o, items, scratch, stream);
+
+    // Pass 2: the rows. Local row i of the chunk is row i % M of item i / M; the
+    // spectrum rows of the chunk's channels start at channel h0.
+    FusedParams p = rows_params(C, P);
     p.mode = mode_rows;
+    p.rows = z;
+    p.items = items * m_;
     p.spectrum = static_cast<const float2 *>(c.spectrum) + h0 * int64_t(n_);
     p.conj_spectrum = c.conj ? 1 : 0;
     launch_inner(p, stream, "multi-pass: inner rows pass");
 
     // Pass 3: up to two gated outputs of w'.
-    o.x = nullptr;
-    o.gate = c.gate_out;
-    o.y = c.y;
-    o.gate2 = c.gate_out2;
-    o.y2 = c.y2;
-    outer_pass(io, true, o, items, scratch, stream);
+    pass3(c, o, items, scratch, stream);
+}
+
+int64_t MultipassExecutor::dk_pair_groups(int64_t C, int64_t P) const {
+    // G = P, or 2G ≤ P so that the stash fits beside the partial sums.
+    const int64_t forced = chunk_budgets().dk_pair_groups;
+    if (forced > 0) return 2 * forced <= P ? forced : P;
+    // The fewest groups (the most pairs summed on chip) that still give the
+    // launch FFC_MP_DK_ITEMS_PER_SM items per SM; groups divide P when they can,
+    // so that no slot idles through a shorter group's last pair.
+    const int64_t target = int64_t(FFC_MP_DK_ITEMS_PER_SM) * sm_count_;
+    for (int64_t g = 1; g < P; ++g)
+        if (P % g == 0 && C * g * m_ >= target) return g;
+    return P;
 }
 
 void MultipassExecutor::forward(const ForwardArgs &a) const {
@@ -1000,8 +1022,7 @@ void MultipassExecutor::forward(const ForwardArgs &a) const {
     for (int64_t h0 = 0; h0 < H; h0 += w.chunk.channels) {
         const int64_t C = std::min(w.chunk.channels, H - h0);
         for (int64_t p0 = 0; p0 < pairs; p0 += w.chunk.pairs)
-            convolve(c, s, h0, C, p0, std::min(w.chunk.pairs, pairs - p0), base + w.z, nullptr, base + w.scratch,
-                     a.stream);
+            convolve(c, s, h0, C, p0, std::min(w.chunk.pairs, pairs - p0), base + w.z, base + w.scratch, a.stream);
     }
 }
 
@@ -1055,14 +1076,14 @@ void MultipassExecutor::backward(const BackwardArgs &a) const {
     // K is multiplied only by a convolution with outputs.
     const void *kspec = a.d_out_gate || want_dv ? workspace_spectrum(s, a.k, base, w, a.stream) : nullptr;
 
-    // A: the z-convolution, d_out_gate = dy ⊙ z; emits W_v.
+    // A: the z-convolution, d_out_gate = dy ⊙ z (and V for dk).
     Conv conv_z;
     conv_z.x = a.u;
     conv_z.gate_in = a.in_gate;
     conv_z.spectrum = kspec;
     conv_z.y = a.d_out_gate;
     conv_z.gate_out = a.dy;
-    // B: the correlation, du = in_gate ⊙ dv and d_in_gate = u ⊙ dv; emits W_dz.
+    // B: the correlation, du = in_gate ⊙ dv and d_in_gate = u ⊙ dv (and DZ for dk).
     Conv conv_dv;
     conv_dv.x = a.dy;
     conv_dv.gate_in = a.out_gate;
@@ -1074,25 +1095,52 @@ void MultipassExecutor::backward(const BackwardArgs &a) const {
     conv_dv.gate_out2 = a.u;
 
     void *const z = base + w.z;
-    void *const w_v = a.dk ? base + w.w_v : nullptr;
-    void *const w_dz = a.dk ? base + w.w_dz : nullptr;
-    void *const acc = base + w.acc;
     void *const scratch = base + w.scratch;
     const int64_t H = s.channels, pairs = s.pairs();
     for (int64_t h0 = 0; h0 < H; h0 += w.chunk.channels) {
         const int64_t C = std::min(w.chunk.channels, H - h0);
         for (int64_t p0 = 0; p0 < pairs; p0 += w.chunk.pairs) {
             const int64_t P = std::min(w.chunk.pairs, pairs - p0);
-            convolve(conv_z, s, h0, C, p0, P, z, w_v, scratch, a.stream);
-            convolve(conv_dv, s, h0, C, p0, P, z, w_dz, scratch, a.stream);
-            if (a.dk) {
-                // Pair chunks of a channel are added in increasing p0, each in
-                // increasing pair order: the sum's order (and bits) are fixed.
-                launch_spectral_reduce(w_v, w_dz, acc, C, P, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
-                check(cudaGetLastError(), "backward: dk reduction");
+            if (!a.dk) {
+                convolve(conv_z, s, h0, C, p0, P, z, scratch, a.stream);
+                convolve(conv_dv, s, h0, C, p0, P, z, scratch, a.stream);
+                continue;
+            }
+            // With dk both convolutions share one inner launch (mode_rows_dk): Z_v
+            // and Z_dz side by side, V never leaves the chip's reach, and the
+            // batch sum of conj(V)·DZ is formed there, per pair group. Pair chunks
+            // of a channel follow in increasing p0, each group's pairs in
+            // increasing order: the sum's order (and bits) are fixed.
+            const int64_t items = C * P;
+            const mp::OuterParams o_v = chunk_outer(conv_z, s, h0, p0, z);
+            const mp::OuterParams o_dz = chunk_outer(conv_dv, s, h0, p0, base + w.z2);
+            pass1(conv_z, o_v, items, scratch, a.stream);
+            pass1(conv_dv, o_dz, items, scratch, a.stream);
+            const int64_t groups = dk_pair_groups(C, P);
+            FusedParams p = rows_params(C, P);
+            p.mode = mode_rows_dk;
+            p.rows = z;
+            p.rows2 = base + w.z2;
+            p.spectrum = kspec ? static_cast<const float2 *>(kspec) + h0 * int64_t(n_) : nullptr;
+            p.dk_pair_groups = groups;
+            p.dk_partial = groups == 1 ? base + w.acc : base + w.dk_part;
+            // V's stash: [dk_part] with one group (the sums go to [acc]); with one
+            // pair per group the product overwrites its own V there; otherwise
+            // the stash follows the partial sums (2G ≤ P, dk_pair_groups).
+            p.dk_stash = base + w.dk_part + (groups > 1 && groups < P ? size_t(C * groups) * n_ * 8 : 0);
+            p.dk_accumulate = groups == 1 && p0 > 0 ? 1 : 0;
+            p.dk_inverse_v = a.d_out_gate ? 1 : 0;
+            p.dk_inverse_dz = want_dv ? 1 : 0;
+            p.items = C * groups * m_;
+            launch_inner(p, a.stream, "backward: inner rows with dk");
+            if (conv_z.any_output()) pass3(conv_z, o_v, items, scratch, a.stream);
+            if (conv_dv.any_output()) pass3(conv_dv, o_dz, items, scratch, a.stream);
+            if (groups > 1) {
+                launch_partial_sum(base + w.dk_part, base + w.acc, C, groups, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
+                check(cudaGetLastError(), "backward: dk partial sums");
             }
         }
-        if (a.dk) dk_inverse(s, h0, C, acc, a.dk, scratch, a.stream);
+        if (a.dk) dk_inverse(s, h0, C, base + w.acc, a.dk, scratch, a.stream);
     }
 }
 

@@ -23,16 +23,24 @@
 // Backward (DESIGN §1; v = in_gate ⊙ u, dz = out_gate ⊙ dy; gates absent = ones)
 // is two multi-pass convolutions plus dk, as on the fused path (cuda_executor.cpp):
 //
-//   A  conv(u,  in_gate,  K)       → d_out_gate = dy ⊙ z                   [emits W_v]
-//   B  conv(dy, out_gate, conj K)  → du = in_gate ⊙ dv, d_in_gate = u ⊙ dv  [emits W_dz]
-//   dk = Re IFFT_N(Σ_pairs conj(W_v) · W_dz)[s < K]
+//   A  conv(u,  in_gate,  K)       → d_out_gate = dy ⊙ z                   [spectrum V]
+//   B  conv(dy, out_gate, conj K)  → du = in_gate ⊙ dv, d_in_gate = u ⊙ dv  [spectrum DZ]
+//   dk = Re IFFT_N(Σ_pairs conj(V) · DZ)[s < K]
 //
-// The reduction (spectral_reduce.hpp) is elementwise, so it runs in the
-// multi-pass layout; the inverse of the sum is the inner kernel's
+// Without dk, A and B run one after the other through one Z buffer. With dk,
+// both passes 1 run first (Z_v and Z_dz), then one inner launch in
+// mode_rows_dk (launch.hpp) transforms both rows of each (pair, row), forms
+// conj(V)·DZ on chip and sums it over the pairs of a pair group (a slot walks
+// its group's pairs in order), then both passes 3. V is stashed in [dk_part]
+// between the two passes that use it (read back by the thread that wrote it,
+// from the L2 while it is still there), so neither spectrum makes an HBM round
+// trip of its own; with G groups per channel the G partial sums are added in
+// group order afterwards (launch_partial_sum). The product is elementwise, so
+// it runs in the multi-pass layout; the inverse of the sum is the inner kernel's
 // mode_rows_inverse on each of its M rows (natural order, 1/N_in) followed by
 // pass 3 with one real "sequence" per channel (B = 1, L = K, fp32 out): exactly
-// IFFT_N. A convolution whose gated outputs are all unwanted runs only pass 1 and
-// the rows transform (its spectrum for dk); dk unwanted, no spectra are written.
+// IFFT_N. A convolution whose gated outputs are all unwanted skips its inverse
+// and its pass 3.
 #pragma once
 
 #include <cstddef>
@@ -88,14 +96,18 @@ public:
     //   [scratch] cuBLASLt outer passes only: the GEMMs' other operand, one chunk
     //   [kspec]  the filter's multi-pass spectrum, float2 [H][M][N_in]
     //            (forward unless a spectrum is passed in; backward unless only dk is wanted)
-    //   [z]      the chunk's intermediate Z, float2 [items][M][N_in]   (forward and backward)
-    //   [w_v]    backward with dk: W_v of the chunk's pairs, float2 [items][M][N_in]
-    //   [w_dz]   backward with dk: W_dz of the chunk's pairs, same shape
-    //   [acc]    backward with dk: Σ_pairs conj(W_v)·W_dz of the chunk's channels,
+    //   [z]      the chunk's intermediate Z, float2 [items][M][N_in]   (forward and backward;
+    //            Z_v in backward with dk)
+    //   [z2]     backward with dk: Z_dz of the chunk's pairs, same shape
+    //   [dk_part] backward with dk: V's stash, float2 [channels][G][M][N_in], and
+    //            with G > 1 pair groups the groups' partial sums, the same shape
+    //            (before the stash when 2G ≤ pairs, in its place when G = pairs:
+    //            at most a chunk)
+    //   [acc]    backward with dk: Σ_pairs conj(V)·DZ of the chunk's channels,
     //            float2 [channels][M][N_in]; turned into the rows inverse in place
     // So the workspace is H·N·8 bytes plus five chunks at most, whatever B.
     struct Layout {
-        size_t kspec = 0, z = 0, w_v = 0, w_dz = 0, acc = 0, scratch = 0, total = 0;
+        size_t kspec = 0, z = 0, z2 = 0, dk_part = 0, acc = 0, scratch = 0, total = 0;
         Chunking chunk;
     };
     Layout layout(const Shape &s) const;
@@ -115,11 +127,18 @@ private:
     };
     Chunking chunking(const Shape &s) const;
     // Passes 1–3 of `c` for channels [h0, h0 + C) × pairs [p0, p0 + P) (a chunk),
-    // through the chunk buffer z. w_out (optional) receives the multi-pass spectra
-    // of the chunk's pairs, float2 [C·P][M][N_in] by local item. Without outputs
-    // only pass 1 and the rows transform run (w_out must then be set).
-    void convolve(const Conv &c, const Shape &s, int64_t h0, int64_t C, int64_t p0, int64_t P, void *z, void *w_out,
+    // through the chunk buffer z; nothing when c has no output.
+    void convolve(const Conv &c, const Shape &s, int64_t h0, int64_t C, int64_t p0, int64_t P, void *z,
                   void *scratch, void *stream) const;
+    // The outer passes' parameters of c's chunk starting at (h0, p0), through z.
+    mp::OuterParams chunk_outer(const Conv &c, const Shape &s, int64_t h0, int64_t p0, void *z) const;
+    // Pass 1 (input side of c) and pass 3 (c's outputs) over `items` pairs.
+    void pass1(const Conv &c, mp::OuterParams o, int64_t items, void *scratch, void *stream) const;
+    void pass3(const Conv &c, mp::OuterParams o, int64_t items, void *scratch, void *stream) const;
+    // The inner kernel's parameters common to the rows modes, for C channels × P pairs.
+    FusedParams rows_params(int64_t C, int64_t P) const;
+    // Pair groups G of a backward chunk's mode_rows_dk launch (1 ≤ G ≤ P).
+    int64_t dk_pair_groups(int64_t C, int64_t P) const;
     // dk rows [h0, h0 + C) = Re IFFT_N(acc[c]) for s < K; acc (float2 [C][M][N_in])
     // is overwritten by its rows inverse.
     void dk_inverse(const Shape &s, int64_t h0, int64_t C, void *acc, float *dk, void *scratch, void *stream) const;
@@ -139,6 +158,7 @@ private:
     int m_ = 0;
     DType dtype_;
     int device_ = 0;
+    int sm_count_ = 1;
     size_t chunk_budget_ = 0;  // bytes of Z per chunk: the plan's chunk_bytes (or the testing override)
     const FusedKernelEntry *inner_ = nullptr;
     int inner_pairs_per_cta_ = 1;

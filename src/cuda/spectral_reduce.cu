@@ -36,7 +36,41 @@ __global__ void spectral_reduce_kernel(const float4 *__restrict__ w_v, const flo
     }
 }
 
+// acc[c] (+)= Σ_g part[c][g], g in increasing order; same thread layout as above.
+__global__ void partial_sum_kernel(const float4 *__restrict__ part, float4 *__restrict__ acc, int64_t channels,
+                                   int64_t groups, int64_t half_n, int accumulate) {
+    const int64_t total = channels * half_n;
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t c = i / half_n, j = i - c * half_n;
+        float4 s = accumulate ? acc[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+        const float4 *first = part + c * groups * half_n + j;
+        for (int64_t g = 0; g < groups; ++g) {  // fixed order: group 0, 1, 2, ...
+            const float4 v = __ldg(first + g * half_n);
+            s.x += v.x;
+            s.y += v.y;
+            s.z += v.z;
+            s.w += v.w;
+        }
+        acc[i] = s;
+    }
+}
+
+int64_t reduce_blocks(int64_t total, int threads) {
+    // Enough CTAs to fill any current GPU several times over; the grid-stride
+    // loop covers the rest. The result does not depend on the grid size.
+    return std::min<int64_t>((total + threads - 1) / threads, int64_t(1) << 16);
+}
+
 }  // namespace
+
+void launch_partial_sum(const void *part, void *acc, int64_t channels, int64_t groups, int64_t n, int accumulate,
+                        void *stream) {
+    const int64_t half_n = n / 2, total = channels * half_n;
+    if (total <= 0) return;
+    constexpr int threads = 256;
+    partial_sum_kernel<<<unsigned(reduce_blocks(total, threads)), threads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const float4 *>(part), static_cast<float4 *>(acc), channels, groups, half_n, accumulate);
+}
 
 void launch_spectral_reduce(const void *w_v, const void *w_dz, void *acc, int64_t channels, int64_t pairs, int64_t n,
                             int accumulate, void *stream) {
@@ -44,10 +78,7 @@ void launch_spectral_reduce(const void *w_v, const void *w_dz, void *acc, int64_
     const int64_t total = channels * half_n;
     if (total <= 0) return;
     constexpr int threads = 256;
-    // Enough CTAs to fill any current GPU several times over; the grid-stride
-    // loop covers the rest. The result does not depend on the grid size.
-    const int64_t blocks = std::min<int64_t>((total + threads - 1) / threads, int64_t(1) << 16);
-    spectral_reduce_kernel<<<unsigned(blocks), threads, 0, static_cast<cudaStream_t>(stream)>>>(
+    spectral_reduce_kernel<<<unsigned(reduce_blocks(total, threads)), threads, 0, static_cast<cudaStream_t>(stream)>>>(
         static_cast<const float4 *>(w_v), static_cast<const float4 *>(w_dz), static_cast<float4 *>(acc), channels,
         pairs, half_n, accumulate);
 }

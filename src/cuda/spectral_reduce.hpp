@@ -45,4 +45,11 @@ FFC_HD Cplx conj_mul_add(Cplx acc, Cplx a, Cplx b) {
 void launch_spectral_reduce(const void *w_v, const void *w_dz, void *acc, int64_t channels, int64_t pairs, int64_t n,
                             int accumulate, void *stream);
 
+// The multi-pass backward's second step of the same sum (mode_rows_dk leaves one
+// partial sum per pair group): acc[c][n] (=, or += when accumulating)
+// Σ_{g < groups} part[c][g][n], g in increasing order, one thread per element:
+// deterministic as above. part: float2 [channels][groups][n], acc: [channels][n].
+void launch_partial_sum(const void *part, void *acc, int64_t channels, int64_t groups, int64_t n, int accumulate,
+                        void *stream);
+
 }  // namespace ffc::cuda

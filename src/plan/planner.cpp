@@ -511,7 +511,9 @@ std::vector<Candidate> multipass_candidates(uint64_t n, DType dtype, const Devic
         // Cluster variants are not offered as the inner kernel: measured on the H100
         // (2026-11-22, 512 MiB chunks) the rows pass is slower with them (4M: 3995 ms
         // with 16K_c2 rows, 4130 with 32K_c4, 4363 with 64K_c8, against 3946 with
-        // the one-CTA 16K variant; 1M: 966 with 16K_c2 against 949).
+        // the one-CTA 16K variant; 1M: 966 with 16K_c2 against 949). The CUDA
+        // backend relies on this: it builds the multi-pass backward's dk pass
+        // (mode_rows_dk) for one-CTA variants only.
         if (v.cluster > 1) continue;
         Candidate c;
         c.factors.push_back(int(m));
