@@ -521,9 +521,9 @@ __device__ __forceinline__ void store_l2(float4 *a, float4 v, uint64_t policy) {
 // each pair of its group; dk_none in every other mode.
 enum DkPass : int { dk_none = 0, dk_v = 1, dk_dz = 2 };
 
-// What a (mode, pass) does. Spectrum input: the middle stage reads the spectrum
-// to invert from global memory (no load, no forward stages).
-__device__ __forceinline__ bool spectrum_input(FusedMode m, DkPass k = dk_none) {
+// What a (mode, pass) does. Spectrum input (no pass of mode_rows_dk): the middle
+// stage reads the spectrum to invert from global memory (no load, no forward stages).
+__device__ __forceinline__ bool spectrum_input(FusedMode m) {
     return m == mode_inverse || m == mode_rows_inverse;
 }
 // Complex fp32 rows in (natural order; no zero padding to skip).
@@ -668,7 +668,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
         float4 k4v[4];
 #pragma unroll
         for (int i = 0; i < 4; ++i) k4v[i] = kv ? __ldg(kv + i) : make_float4(0.f, 0.f, 0.f, 0.f);
-        if (!spectrum_input(mode, kind)) {
+        if (!spectrum_input(mode)) {
             tc_load<1>(s, slot_base, false, ah, al);
             tc_dft(f, ah, al, false, false, acc);
         }
@@ -695,7 +695,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                 const Cplx s1 = conj_mul_add(Cplx{old.z, old.w}, Cplx{v.z, v.w}, Cplx{b.x, b.y});
                 store_l2(part + i, make_float4(s0.re, s0.im, s1.re, s1.im), part_policy);
             }
-        } else if (info.spectrum_out && !spectrum_input(mode, kind)) {  // the forward spectrum, in visit order
+        } else if (info.spectrum_out && !spectrum_input(mode)) {  // the forward spectrum, in visit order
             float4 *o = reinterpret_cast<float4 *>(info.spectrum_out + vofs);
 #pragma unroll
             for (int r = 0; r < 2; ++r)
@@ -991,7 +991,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     if (threadIdx.x < G::PAIRS) slots[threadIdx.x] = make_slot_desc<G>(p, threadIdx.x, kind, iteration);
     __syncthreads();
 
-    if (spectrum_input(mode, kind)) {
+    if (spectrum_input(mode)) {
         // Nothing to load: the middle stage reads the spectrum from global memory.
     } else if (rows_input(mode, kind)) {
         const float4 *rows = static_cast<const float4 *>(rows_buffer(p, kind));  // two complex values per float4
@@ -1032,7 +1032,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     stage_barrier<G>(true);  // stage 0 reads the partners' parts in a cluster
 
     const int64_t valid_len = mode == mode_spectrum ? p.kernel_len : rows_input(mode, kind) ? G::N : p.seq_len;
-    if (!spectrum_input(mode, kind)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts);
+    if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts);
     middle_stage<G>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
                     DK && iteration + 1 == dk_iterations(p));
     // After the forward stages' last cluster barrier nothing touches the
