@@ -72,6 +72,13 @@ struct Geometry {
     static constexpr int min_blocks_per_sm = THREADS >= 512 ? 1 : FFC_FUSED_MIN_BLOCKS;
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
+    // With two tensor-core stages or more, the last two (inner sizes 16 and 1)
+    // act on the same 256-element tiles along their two axes: the middle stage
+    // runs both, and their inverses, in registers (a fragment transpose between
+    // them instead of a shared-memory pass). middle_first: the first stage the
+    // middle stage runs.
+    static constexpr bool inner_pair = NUM_TC >= 2;
+    static constexpr int middle_first = num_stages - 1 - (inner_pair ? 1 : 0);
 
     static constexpr int radix(int s) { return s < num_small ? (s == 0 ? SMALL0 : SMALL1) : 16; }
     static constexpr int inner(int s) {
@@ -383,7 +390,7 @@ __host__ __device__ constexpr int tc_element_offset(int r, int jj) {
     return M >= 16 ? 8 * r + ((jj & 1) + 8 * (jj >> 1)) * M : 8 * r * 16 + (jj & 1) + 8 * (jj >> 1);
 }
 template <int M>
-__device__ __forceinline__ int tc_tile_base(int mt) {
+__host__ __device__ constexpr int tc_tile_base(int mt) {
     if constexpr (M >= 16) return (mt / (M / 16)) * 16 * M + (mt % (M / 16)) * 16;
     else return mt * 256;
 }
@@ -475,6 +482,36 @@ __device__ __forceinline__ void tc_repack(const float2 (&z)[2][4], uint32_t (&ah
         split_bf16x2(z[0][2 * kt].y, z[0][2 * kt + 1].y, ah[kt][2], al[kt][2]);
         split_bf16x2(z[1][2 * kt].y, z[1][2 * kt + 1].y, ah[kt][3], al[kt][3]);
     }
+}
+
+// Transposes an 8×8 matrix of 16-bit values held in mma fragment layout (lane
+// holds row lane/4, columns 2·(lane%4) and +1) into the same layout.
+__device__ __forceinline__ uint32_t transpose_8x8_b16(uint32_t a) {
+    uint32_t d;
+    asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(d) : "r"(a));
+    return d;
+}
+
+// Complex values of one 256-element tile in accumulator layout (x[r][jj]: row
+// g + 8r, column tc_j(q, jj)) → A fragments of the transposed tile (row and
+// column swapped): exactly what tc_load gives for the stage along the tile's
+// other axis, from the same fp32 values (so the same bits as a pass through
+// shared memory). Each 8×8 block of real or imaginary parts, hi and lo, is one
+// movmatrix: block (r, h) of x is block (h, r) of the result.
+__device__ __forceinline__ void tc_transpose_repack(const float2 (&x)[2][4], uint32_t (&ah)[2][4],
+                                                    uint32_t (&al)[2][4]) {
+#pragma unroll
+    for (int kt = 0; kt < 2; ++kt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            uint32_t hi, lo;
+            split_bf16x2(x[kt][2 * h].x, x[kt][2 * h + 1].x, hi, lo);
+            ah[kt][h] = transpose_8x8_b16(hi);
+            al[kt][h] = transpose_8x8_b16(lo);
+            split_bf16x2(x[kt][2 * h].y, x[kt][2 * h + 1].y, hi, lo);
+            ah[kt][2 + h] = transpose_8x8_b16(hi);
+            al[kt][2 + h] = transpose_8x8_b16(lo);
+        }
 }
 
 // What one slot of a CTA holds: rows of u, gates and y for batch elements a and
@@ -638,17 +675,29 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
 
 // The innermost stage: forward DFT, then either store the spectrum (spectrum
 // mode) or multiply by it, conjugate, and run the first inverse DFT in registers.
-// Spectrum layout ("visit order"): [tile][lane][row r][jj] complex fp32, so each
-// thread reads 64 contiguous bytes.
+// With G::inner_pair the stage before it (inner size 16, the same tiles along
+// their other axis) runs here too, forward before and inverse after, with the
+// tile transposed in registers in between. Spectrum layout ("visit order"):
+// [tile][lane][row r][jj] complex fp32, so each thread reads 64 contiguous bytes.
+// zero_upper_in / lower_half_out: forward_stages' and inverse_stages' flags, for
+// when the middle stage's first stage is stage 0.
 template <class G>
 __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, const DftFragments &f,
                                              const FusedParams &p, FusedMode mode, const SlotDesc *slots, DkPass kind,
-                                             bool dk_add, bool dk_last) {
+                                             bool dk_add, bool dk_last, bool zero_upper_in, bool lower_half_out) {
     constexpr int S = G::num_stages - 1;
     static_assert(S >= 1, "at least two stages");
+    constexpr bool PAIR = G::inner_pair;
+    constexpr int S2 = S - 1;  // with PAIR: the stage of inner size 16, run here too
+    // Stage 0's zero padding: the upper half of the forward input is zero, the
+    // upper half of the inverse output unused (as in tc_stage).
+    const bool pair_upper_in_zero = PAIR && S2 == 0 && zero_upper_in;
+    const bool pair_upper_out_unused = PAIR && S2 == 0 && lower_half_out;
     constexpr int tiles = G::N / 256;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int lane_swz = swizzle(tc_lane_offset<1>(lane >> 2, lane & 3));
+    // The tile's shared-memory addresses: the pair's stage (inner size 16) loads
+    // and stores; without a pair, the innermost stage does.
+    const int lane_swz = swizzle(tc_lane_offset<PAIR ? 16 : 1>(lane >> 2, lane & 3));
     constexpr int local_tiles = tiles * G::PAIRS / G::CLUSTER;
     const int first = cta_rank<G>() * local_tiles;
 #pragma unroll 1
@@ -656,6 +705,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
         const int t = first + lt;
         const int slot = t / tiles, mt = t % tiles;
         float2 *s = sdata + slot * G::N_LOCAL;
+        static_assert(tc_tile_base<16>(1) == tc_tile_base<1>(1), "both axes of the pair see the same tiles");
         const int base = tc_tile_base<1>(mt);
         const int slot_base = swizzle(base) ^ lane_swz;
         uint32_t ah[2][4], al[2][4];
@@ -669,7 +719,26 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
 #pragma unroll
         for (int i = 0; i < 4; ++i) k4v[i] = kv ? __ldg(kv + i) : make_float4(0.f, 0.f, 0.f, 0.f);
         if (!spectrum_input(mode)) {
-            tc_load<1>(s, slot_base, false, ah, al);
+            if constexpr (PAIR) {
+                // Stage S2 forward (tc_stage<G, S2, S2>), twiddled, transposed.
+                float4 twv[4];
+                const float4 *table = tc_twiddle_table<G, S2, false>(tw, mt);
+#pragma unroll
+                for (int i = 0; i < 4; ++i) twv[i] = __ldg(table + 32 * i);
+                tc_load<16>(s, slot_base, pair_upper_in_zero, ah, al);
+                tc_dft(f, ah, al, pair_upper_in_zero, false, acc);
+                float2 x[2][4];
+#pragma unroll
+                for (int r = 0; r < 2; ++r)
+#pragma unroll
+                    for (int jj = 0; jj < 4; ++jj) {
+                        const float4 w = twv[2 * r + jj / 2];
+                        x[r][jj] = cmul(tc_out(acc, r, jj), (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
+                    }
+                tc_transpose_repack(x, ah, al);
+            } else {
+                tc_load<1>(s, slot_base, false, ah, al);
+            }
             tc_dft(f, ah, al, false, false, acc);
         }
         if (kind == dk_dz && info.spectrum_out) {  // dk's partial sum: (+)= conj(V) · DZ
@@ -738,22 +807,55 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
         for (int i = 0; i < 4; ++i) twv[i] = __ldg(table + 32 * i);
         tc_repack(z, ah, al);
         tc_dft(f, ah, al, false, false, acc);
+        if constexpr (!PAIR) {
 #pragma unroll
-        for (int r = 0; r < 2; ++r)
+            for (int r = 0; r < 2; ++r)
 #pragma unroll
-            for (int jj = 0; jj < 4; ++jj) {
-                const float4 w = twv[2 * r + jj / 2];
-                s[slot_base ^ swizzle(tc_element_offset<1>(r, jj))] =
-                    cmul(tc_out(acc, r, jj), (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
+                for (int jj = 0; jj < 4; ++jj) {
+                    const float4 w = twv[2 * r + jj / 2];
+                    s[slot_base ^ swizzle(tc_element_offset<1>(r, jj))] =
+                        cmul(tc_out(acc, r, jj), (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
+                }
+        } else {
+            float2 x[2][4];
+#pragma unroll
+            for (int r = 0; r < 2; ++r)
+#pragma unroll
+                for (int jj = 0; jj < 4; ++jj) {
+                    const float4 w = twv[2 * r + jj / 2];
+                    x[r][jj] = cmul(tc_out(acc, r, jj), (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
+                }
+            // Stage S2 inverse (tc_stage<G, S2, S2 - 1>): its twiddles, if any,
+            // are T_{S2-1}'s.
+            constexpr bool inverse_twiddle = S2 >= 1;
+            if constexpr (inverse_twiddle) {
+                const float4 *table2 = tc_twiddle_table<G, S2, true>(tw, mt);
+#pragma unroll
+                for (int i = 0; i < 4; ++i) twv[i] = __ldg(table2 + 32 * i);
             }
+            tc_transpose_repack(x, ah, al);
+            tc_dft(f, ah, al, false, pair_upper_out_unused, acc);
+#pragma unroll
+            for (int r = 0; r < 2; ++r)
+#pragma unroll
+                for (int jj = 0; jj < 4; ++jj) {
+                    if (jj >= 2 && pair_upper_out_unused) continue;
+                    float2 v = tc_out(acc, r, jj);
+                    if constexpr (inverse_twiddle) {
+                        const float4 w = twv[2 * r + jj / 2];
+                        v = cmul(v, (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
+                    }
+                    s[slot_base ^ swizzle(tc_element_offset<16>(r, jj))] = v;
+                }
+        }
     }
 }
 
-// Forward stages 0 .. p-2 (each followed by a barrier).
+// Forward stages 0 .. middle_first-1 (each followed by a barrier).
 template <class G, int S>
 __device__ __forceinline__ void forward_stages(float2 *sdata, const Twiddles &tw, const DftFragments &f, bool zero_upper,
                                                float2 *const *parts) {
-    if constexpr (S < G::num_stages - 1) {
+    if constexpr (S < G::middle_first) {
         if constexpr (S < G::num_small) small_stage<G, S, S>(sdata, tw, parts);
         else tc_stage<G, S, S>(sdata, tw, f, S == 0 && zero_upper, false);
         stage_barrier<G>(S == 0);
@@ -761,7 +863,7 @@ __device__ __forceinline__ void forward_stages(float2 *sdata, const Twiddles &tw
     }
 }
 
-// Inverse stages p-2 .. 0 (conjugate-carried; each followed by a barrier).
+// Inverse stages middle_first-1 .. 0 (conjugate-carried; each followed by a barrier).
 template <class G, int S>
 __device__ __forceinline__ void inverse_stages(float2 *sdata, const Twiddles &tw, const DftFragments &f,
                                                bool lower_half_only, float2 *const *parts) {
@@ -1032,16 +1134,17 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     stage_barrier<G>(true);  // stage 0 reads the partners' parts in a cluster
 
     const int64_t valid_len = mode == mode_spectrum ? p.kernel_len : rows_input(mode, kind) ? G::N : p.seq_len;
+    const bool rows_out = rows_output(mode, kind);  // full complex rows
+    const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts);
     middle_stage<G>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
-                    DK && iteration + 1 == dk_iterations(p));
+                    DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N);
     // After the forward stages' last cluster barrier nothing touches the
     // partner's memory any more, so leaving here is safe in a cluster too.
     if (transform_only(mode, p, kind)) return;
-    stage_barrier<G>(G::num_stages - 2 == 0);
-    const bool rows_out = rows_output(mode, kind);  // full complex rows
-    const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
-    inverse_stages<G, G::num_stages - 2>(sdata, tw, f, 2 * out_len <= G::N, parts);
+    // Before the next stage, or (the middle stage ran stage 0) before the stores.
+    stage_barrier<G>(G::middle_first <= 1);
+    inverse_stages<G, G::middle_first - 1>(sdata, tw, f, 2 * out_len <= G::N, parts);
     // inverse_stages ended with a cluster barrier after stage 0: from here on each
     // CTA reads only its own half.
 
