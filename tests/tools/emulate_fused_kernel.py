@@ -27,6 +27,7 @@ class Geo:
         self.f = factors
         self.N = int(np.prod(factors))
         self.num_small = sum(1 for x in factors if x < 16)
+        self.num_tc = len(factors) - self.num_small
         self.p = len(factors)
 
     def radix(self, s):
@@ -110,6 +111,29 @@ def a_from(x):  # x[lane][r][jj] complex -> A[kt][lane][reg][e]
             A[kt, lane, 1] = [x[lane][1][2 * kt].real, x[lane][1][2 * kt + 1].real]
             A[kt, lane, 2] = [x[lane][0][2 * kt].imag, x[lane][0][2 * kt + 1].imag]
             A[kt, lane, 3] = [x[lane][1][2 * kt].imag, x[lane][1][2 * kt + 1].imag]
+    return A
+
+
+def movmatrix_trans(blk):
+    """movmatrix.m8n8.trans.b16: blk[lane] = (B[g][2q], B[g][2q+1]) -> the same layout of B^T."""
+    out = []
+    for lane in range(32):
+        g, q = lane >> 2, lane & 3
+        out.append([blk[(2 * q + e) * 4 + g // 2][g % 2] for e in range(2)])
+    return out
+
+
+def a_transposed(x):
+    """tc_transpose_repack: accumulator-layout values of a tile -> A fragments of
+    the transposed tile, one movmatrix per 8x8 block of real or imaginary parts."""
+    A = np.zeros((2, 32, 4, 2))
+    for kt in range(2):
+        for h in range(2):
+            re = movmatrix_trans([[x[l][kt][2 * h].real, x[l][kt][2 * h + 1].real] for l in range(32)])
+            im = movmatrix_trans([[x[l][kt][2 * h].imag, x[l][kt][2 * h + 1].imag] for l in range(32)])
+            for lane in range(32):
+                A[kt, lane, h] = re[lane]
+                A[kt, lane, 2 + h] = im[lane]
     return A
 
 
@@ -227,8 +251,80 @@ def middle(G, s, spec=None, spec_out=None):
                     s[swizzle(n)] = v
 
 
+def middle_pair(G, s, spec=None, spec_out=None, zero_upper=False, lower_only=False):
+    """The middle stage with an inner pair (two tensor-core stages or more): stage
+    S2 = p-2 (inner size 16) forward, the innermost stage, and both inverses on
+    each tile in registers, transposed between them (fused_conv.cuh, middle_stage)."""
+    S = G.p - 1
+    S2 = S - 1
+    upper_in_zero = S2 == 0 and zero_upper
+    upper_out_unused = S2 == 0 and lower_only
+    for mt in range(G.N // 256):
+        base = tile_base(1, mt)
+        assert base == tile_base(16, mt)
+        x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+        for lane in range(32):
+            g, q = lane >> 2, lane & 3
+            for r in range(2):
+                for jj in range(4):
+                    if jj >= 2 and upper_in_zero:
+                        continue
+                    x[lane][r][jj] = s[swizzle(tc_pos(16, base, g + 8 * r, tc_j(q, jj)))]
+        acc = dft(a_from(x), upper_in_zero)
+        for lane in range(32):
+            g, q = lane >> 2, lane & 3
+            for r in range(2):
+                for jj in range(4):
+                    n = tc_pos(16, base, g + 8 * r, tc_j(q, jj))
+                    x[lane][r][jj] = tc_out(acc, lane, r, jj) * tw(G, twiddle_exp(G, S2, n))
+        acc = dft(a_transposed(x))
+        z = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+        for lane in range(32):
+            for r in range(2):
+                for jj in range(4):
+                    idx = (mt * 32 + lane) * 8 + r * 4 + jj
+                    y = tc_out(acc, lane, r, jj)
+                    if spec_out is not None:
+                        spec_out[idx] = y
+                    else:
+                        z[lane][r][jj] = np.conj(y * spec[idx])
+        if spec_out is not None:
+            continue
+        acc = dft(a_from(z))
+        for lane in range(32):
+            g, q = lane >> 2, lane & 3
+            for r in range(2):
+                for jj in range(4):
+                    n = tc_pos(1, base, g + 8 * r, tc_j(q, jj))
+                    x[lane][r][jj] = tc_out(acc, lane, r, jj) * tw(G, twiddle_exp(G, S - 1, n))
+        acc = dft(a_transposed(x), False, upper_out_unused)
+        for lane in range(32):
+            g, q = lane >> 2, lane & 3
+            for r in range(2):
+                for jj in range(4):
+                    if jj >= 2 and upper_out_unused:
+                        continue
+                    n = tc_pos(16, base, g + 8 * r, tc_j(q, jj))
+                    v = tc_out(acc, lane, r, jj)
+                    if S2 - 1 >= 0:
+                        v *= tw(G, twiddle_exp(G, S2 - 1, n))
+                    s[swizzle(n)] = v
+
+
+def middle_first(G):
+    """fused::Geometry::middle_first: the first stage the middle stage runs."""
+    return G.p - 1 - (1 if G.num_tc >= 2 else 0)
+
+
+def run_middle(G, s, spec=None, spec_out=None, zero_upper=False, lower_only=False):
+    if G.num_tc >= 2:
+        middle_pair(G, s, spec, spec_out, zero_upper, lower_only)
+    else:
+        middle(G, s, spec, spec_out)
+
+
 def forward(G, s, zero_upper):
-    for S in range(G.p - 1):
+    for S in range(middle_first(G)):
         if S < G.num_small:
             small_stage(G, S, S, s)
         else:
@@ -236,7 +332,7 @@ def forward(G, s, zero_upper):
 
 
 def inverse(G, s, lower_only):
-    for S in range(G.p - 2, -1, -1):
+    for S in range(middle_first(G) - 1, -1, -1):
         if S < G.num_small:
             small_stage(G, S, S - 1, s)
         else:
@@ -261,13 +357,13 @@ def run(factors, L, K, rng):
         s[swizzle(n)] = k[n]
     forward(G, s, 2 * K <= N)
     spec = np.zeros(N, complex)
-    middle(G, s, spec_out=spec)
+    run_middle(G, s, spec_out=spec, zero_upper=2 * K <= N)
     # conv mode
     s = np.zeros(N, complex)
     for n in range(N):
         s[swizzle(n)] = va[n] + 1j * vb[n]
     forward(G, s, 2 * L <= N)
-    middle(G, s, spec=spec)
+    run_middle(G, s, spec=spec, zero_upper=2 * L <= N, lower_only=2 * L <= N)
     inverse(G, s, 2 * L <= N)
     out = np.array([s[swizzle(n)] for n in range(L)])
     ya, yb = out.real / N, -out.imag / N
