@@ -190,6 +190,25 @@ __device__ __forceinline__ float cos16(int m) {
 // exp(-2πi m / 16)
 __device__ __forceinline__ float2 w16(int m) { return make_float2(cos16(m), -cos16(m + 12)); }
 
+// x · w16(E) for a compile-time E. A product with a constant 0 or 1 is not
+// folded away in IEEE arithmetic, so the multiples of π/2 are written as the
+// exact swaps and sign flips they are, and the odd multiples of π/4 share one
+// factor between both parts (two products instead of four).
+template <int E>
+__device__ __forceinline__ float2 mul_w16(float2 x) {
+    constexpr int e = E & 15;
+    constexpr float h = 0.70710678118654752f;  // √½
+    if constexpr (e == 0) return x;
+    else if constexpr (e == 4) return make_float2(x.y, -x.x);
+    else if constexpr (e == 8) return make_float2(-x.x, -x.y);
+    else if constexpr (e == 12) return make_float2(-x.y, x.x);
+    else if constexpr (e == 2) return make_float2(h * (x.x + x.y), h * (x.y - x.x));
+    else if constexpr (e == 6) return make_float2(h * (x.y - x.x), -h * (x.x + x.y));
+    else if constexpr (e == 10) return make_float2(-h * (x.x + x.y), h * (x.x - x.y));
+    else if constexpr (e == 14) return make_float2(h * (x.x - x.y), h * (x.x + x.y));
+    else return cmul(x, w16(e));
+}
+
 // Swizzled storage slot of logical element n (a bijection within each group of 16).
 // Bits 0..3 are XORed with a fold of the higher bits so that (a) radix-16 stages
 // whose column stride is 16^k and (b) the innermost stage, whose columns are
@@ -210,10 +229,11 @@ __device__ __forceinline__ uint32_t bf16x2_bits(__nv_bfloat162 v) { return *rein
 
 // Splits (a, b) into bf16 pairs hi and lo with a ≈ hi.x + lo.x, b ≈ hi.y + lo.y.
 __device__ __forceinline__ void split_bf16x2(float a, float b, uint32_t &hi, uint32_t &lo) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-    const float2 hf = __bfloat1622float2(h);
-    hi = bf16x2_bits(h);
-    lo = bf16x2_bits(__floats2bfloat162_rn(a - hf.x, b - hf.y));
+    hi = bf16x2_bits(__floats2bfloat162_rn(a, b));
+    // hi's halves back as floats by shift and mask (a bf16 is the top half of
+    // an fp32): the library conversion goes through 16-bit register moves.
+    const float ha = __uint_as_float(hi << 16), hb = __uint_as_float(hi & 0xffff0000u);
+    lo = bf16x2_bits(__floats2bfloat162_rn(a - ha, b - hb));
 }
 
 __device__ __forceinline__ void mma_bf16_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -295,15 +315,25 @@ struct Twiddles {
 };
 
 template <class G, int S>
-__device__ __forceinline__ int twiddle_exponent(int n) {
-    constexpr int r = G::radix(S), m = G::inner(S), stride = G::N / (r * m);
-    const int k1 = (n / m) % r, n2 = n % m;  // powers of two: shifts and masks
-    return k1 * n2 * stride;
+__device__ __forceinline__ int twiddle_exponent(unsigned n) {
+    constexpr unsigned r = G::radix(S), m = G::inner(S), stride = G::N / (r * m);
+    const unsigned k1 = (n / m) % r, n2 = n % m;  // powers of two: shifts and masks
+    return int(k1 * n2 * stride);
 }
 
 // ---------------------------------------------------------------------------
 // In-register DFT of a small power-of-two size (radix-2 decimation in time).
 // ---------------------------------------------------------------------------
+template <int R, int K = 0>
+__device__ __forceinline__ void small_butterflies(float2 (&x)[R], const float2 (&ev)[R / 2], const float2 (&od)[R / 2]) {
+    if constexpr (K < R / 2) {
+        const float2 t = mul_w16<K * (16 / R)>(od[K]);
+        x[K] = make_float2(ev[K].x + t.x, ev[K].y + t.y);
+        x[K + R / 2] = make_float2(ev[K].x - t.x, ev[K].y - t.y);
+        small_butterflies<R, K + 1>(x, ev, od);
+    }
+}
+
 template <int R>
 __device__ __forceinline__ void small_dft(float2 (&x)[R]) {
     if constexpr (R > 1) {
@@ -312,12 +342,7 @@ __device__ __forceinline__ void small_dft(float2 (&x)[R]) {
         for (int i = 0; i < R / 2; ++i) { ev[i] = x[2 * i]; od[i] = x[2 * i + 1]; }
         small_dft<R / 2>(ev);
         small_dft<R / 2>(od);
-#pragma unroll
-        for (int k = 0; k < R / 2; ++k) {
-            const float2 t = cmul(w16(k * (16 / R)), od[k]);
-            x[k] = make_float2(ev[k].x + t.x, ev[k].y + t.y);
-            x[k + R / 2] = make_float2(ev[k].x - t.x, ev[k].y - t.y);
-        }
+        small_butterflies<R>(x, ev, od);
     }
 }
 
@@ -334,22 +359,22 @@ __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw, f
     // before the first DFT, so that more distributed-shared-memory latency
     // overlaps (radix ≤ 8; radix 16 already has 16 loads in flight).
     constexpr int U = (cross && r <= 8 && local_cols % (2 * G::THREADS) == 0) ? 2 : 1;
-    const int first = cta_rank<G>() * local_cols;
+    const unsigned first = cta_rank<G>() * local_cols;
 #pragma unroll 1
-    for (int c = threadIdx.x; c < local_cols; c += U * G::THREADS) {
+    for (unsigned c = threadIdx.x; c < local_cols; c += U * G::THREADS) {
         float2 *s[U];
-        int n0[U], base_swz[U];
+        unsigned n0[U], base_swz[U];  // unsigned: the divisions and remainders below are shifts and masks
 #pragma unroll
         for (int u = 0; u < U; ++u) {
-            const int gc = first + c + u * G::THREADS;
-            const int slot = gc / cols, cc = gc % cols;
+            const unsigned gc = first + c + u * G::THREADS;
+            const unsigned slot = gc / cols, cc = gc % cols;
             s[u] = sdata + slot * G::N_LOCAL;
             n0[u] = (cc / m) * r * m + cc % m;
             // n0 and j·m occupy disjoint bits, so the swizzle splits (it is linear).
             base_swz[u] = swizzle(n0[u]);
         }
         auto at = [&](int u, int j) -> float2 & {
-            const int slot_index = base_swz[u] ^ swizzle(j * m);  // the swizzle keeps bits above 3: the owning CTA
+            const unsigned slot_index = base_swz[u] ^ swizzle(j * m);  // the swizzle keeps bits above 3: the owning CTA
             // Cross-CTA: n0 < m ≤ N_LOCAL, so the owner is (j·m) / N_LOCAL, known
             // once j is unrolled — parts[] is indexed by constants and stays in
             // registers instead of a local-memory table.
@@ -367,7 +392,10 @@ __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw, f
 #pragma unroll
             for (int j = 0; j < r; ++j) {
                 float2 v = x[u][j];
-                if constexpr (TW >= 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0[u] + j * m)));
+                // The stage's own twiddle is 1 at j = 0 (W^(0·n2)).
+                if constexpr (TW >= 0) {
+                    if (TW != S || j != 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0[u] + j * m)));
+                }
                 at(u, j) = v;
             }
         }
@@ -390,7 +418,7 @@ __host__ __device__ constexpr int tc_element_offset(int r, int jj) {
     return M >= 16 ? 8 * r + ((jj & 1) + 8 * (jj >> 1)) * M : 8 * r * 16 + (jj & 1) + 8 * (jj >> 1);
 }
 template <int M>
-__host__ __device__ constexpr int tc_tile_base(int mt) {
+__host__ __device__ constexpr int tc_tile_base(unsigned mt) {
     if constexpr (M >= 16) return (mt / (M / 16)) * 16 * M + (mt % (M / 16)) * 16;
     else return mt * 256;
 }
@@ -421,7 +449,7 @@ __device__ __forceinline__ void tc_load(const float2 *s, int slot_base, bool upp
 // instruction of a warp reads 512 contiguous bytes. Built once per plan by build_twiddle_tables
 // from the Monarch definition (twiddle_exponent), in double precision.
 template <class G, int S, bool INVERSE>
-__device__ __forceinline__ const float4 *tc_twiddle_table(const Twiddles &tw, int mt) {
+__device__ __forceinline__ const float4 *tc_twiddle_table(const Twiddles &tw, unsigned mt) {
     constexpr int t = G::table_index(S, INVERSE);
     return tw.tables + G::table_offset(t) + size_t(mt % G::table_period(t)) * 128 + (threadIdx.x & 31);
 }
@@ -643,9 +671,10 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
     const int first = cta_rank<G>() * local_tiles;
 #pragma unroll 1
     for (int lt = warp; lt < local_tiles; lt += G::WARPS) {
-        const int t = first + lt;
+        // Unsigned: division by the constant powers of two is then a shift.
+        const unsigned t = first + lt;
         float2 *s = sdata + (t / tiles) * G::N_LOCAL;
-        const int mt = t % tiles;
+        const unsigned mt = t % tiles;
         const int base = tc_tile_base<M>(mt);
         const int slot_base = swizzle(base) ^ lane_swz;
         float4 twv[4];  // issued before the DFT so the loads overlap it
@@ -702,8 +731,8 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
     const int first = cta_rank<G>() * local_tiles;
 #pragma unroll 1
     for (int lt = warp; lt < local_tiles; lt += G::WARPS) {
-        const int t = first + lt;
-        const int slot = t / tiles, mt = t % tiles;
+        const unsigned t = first + lt;
+        const unsigned slot = t / tiles, mt = t % tiles;
         float2 *s = sdata + slot * G::N_LOCAL;
         static_assert(tc_tile_base<16>(1) == tc_tile_base<1>(1), "both axes of the pair see the same tiles");
         const int base = tc_tile_base<1>(mt);
@@ -887,24 +916,78 @@ template <> __device__ __forceinline__ float from_float<float>(float v) { return
 template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
-// Vector of V = 16 / sizeof(T) consecutive elements: one 16-byte access.
-template <typename T>
-struct alignas(16) Vec16 {
-    static constexpr int V = 16 / int(sizeof(T));
-    T v[V];
+// One 16-byte access of V = 16 / sizeof(T) consecutive elements, kept as its
+// four 32-bit words and converted two elements per word: element 2k is the low
+// half of word k. (An array of 16-bit elements instead makes the compiler move
+// every half into a register of its own: a dozen extra instructions per word.)
+template <typename T> struct Vec16;
+template <> struct Vec16<float> {
+    static constexpr int V = 4;  // one element per word
 };
+template <> struct Vec16<__half> {
+    static constexpr int V = 8;
+    __device__ static __forceinline__ float2 unpack(uint32_t w) {
+        __half2 h;
+        memcpy(&h, &w, 4);
+        return __half22float2(h);
+    }
+    __device__ static __forceinline__ uint32_t pack(float a, float b) {
+        const __half2 h = __floats2half2_rn(a, b);
+        uint32_t w;
+        memcpy(&w, &h, 4);
+        return w;
+    }
+};
+template <> struct Vec16<__nv_bfloat16> {
+    static constexpr int V = 8;
+    __device__ static __forceinline__ float2 unpack(uint32_t w) {  // a bf16 is the top half of an fp32
+        return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
+    }
+    __device__ static __forceinline__ uint32_t pack(float a, float b) {
+        const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+        uint32_t w;
+        memcpy(&w, &h, 4);
+        return w;
+    }
+};
+
+__device__ __forceinline__ uint32_t word(const uint4 &v, int k) { return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w; }
+
+// The V elements of a 16-byte access as floats.
+template <typename T>
+__device__ __forceinline__ void unpack16(const uint4 &v, float (&x)[Vec16<T>::V]) {
+    if constexpr (sizeof(T) == 4) {
+#pragma unroll
+        for (int k = 0; k < 4; ++k) x[k] = __uint_as_float(word(v, k));
+    } else {
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const float2 f = Vec16<T>::unpack(word(v, k));
+            x[2 * k] = f.x;
+            x[2 * k + 1] = f.y;
+        }
+    }
+}
+
+// V floats, rounded to T (round to nearest even), as one 16-byte access.
+template <typename T>
+__device__ __forceinline__ uint4 pack16(const float (&x)[Vec16<T>::V]) {
+    if constexpr (sizeof(T) == 4) {
+        return make_uint4(__float_as_uint(x[0]), __float_as_uint(x[1]), __float_as_uint(x[2]), __float_as_uint(x[3]));
+    } else {
+        return make_uint4(Vec16<T>::pack(x[0], x[1]), Vec16<T>::pack(x[2], x[3]), Vec16<T>::pack(x[4], x[5]),
+                          Vec16<T>::pack(x[6], x[7]));
+    }
+}
 
 // Streaming 16-byte load that does not allocate in L1: u and the gates are read
 // once, and keeping them out of L1 leaves it to the twiddle tables.
-template <typename T>
-__device__ __forceinline__ Vec16<T> load16(const T *p) {
-    Vec16<T> r;
+__device__ __forceinline__ uint4 load16(const void *p) {
     uint4 v;
     asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-    *reinterpret_cast<uint4 *>(&r) = v;
-    return r;
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(p));
+    return v;
 }
 
 // Streaming 16-byte store (evict-first): y is written once.
@@ -936,19 +1019,20 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
         // The CTA's elements: all of them, or its N_LOCAL positions in a cluster.
         constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
         constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
-        const int n_begin = cta_rank<G>() * G::N_LOCAL;
+        const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
 #pragma unroll 1
         for (int it = 0; it < iters; it += chunk) {
-            Vec16<T> ua[chunk], ga[chunk], ub[chunk], gb[chunk];
-            int slot[chunk], n0[chunk];
+            uint4 ua[chunk], ga[chunk], ub[chunk], gb[chunk];
+            int slot[chunk];
+            unsigned n0[chunk];
 #pragma unroll
             for (int c = 0; c < chunk; ++c) {
-                const int idx = (it + c) * G::THREADS + threadIdx.x;
-                slot[c] = idx < total ? idx / per_slot : -1;
+                const unsigned idx = (it + c) * G::THREADS + threadIdx.x;  // unsigned: / and % are shifts and masks
+                slot[c] = idx < total ? int(idx / per_slot) : -1;
                 n0[c] = n_begin + (idx % per_slot) * V;
                 const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
-                const bool in = n0[c] < L;
-                ua[c] = ga[c] = ub[c] = gb[c] = Vec16<T>{};
+                const bool in = n0[c] < unsigned(L);
+                ua[c] = ga[c] = ub[c] = gb[c] = make_uint4(0u, 0u, 0u, 0u);
                 if (in && d.row_a >= 0) {
                     ua[c] = load16(u + d.row_a + n0[c]);
                     if (ig) ga[c] = load16(ig + d.row_a + n0[c]);
@@ -962,16 +1046,21 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
             for (int c = 0; c < chunk; ++c) {
                 if (slot[c] < 0) continue;
                 float2 *s = sdata + slot[c] * G::N_LOCAL;
-                const int base_swz = swizzle(n0[c]);  // n0 is a multiple of V: n0 + i == n0 ^ i
+                const int base_swz = swizzle(int(n0[c]));  // n0 is a multiple of V: n0 + i == n0 ^ i
+                float a[V], b[V];
+                unpack16<T>(ua[c], a);
+                unpack16<T>(ub[c], b);
+                if (ig) {
+                    float g[V];
+                    unpack16<T>(ga[c], g);
 #pragma unroll
-                for (int i = 0; i < V; ++i) {
-                    float a = to_float(ua[c].v[i]), b = to_float(ub[c].v[i]);
-                    if (ig) {
-                        a *= to_float(ga[c].v[i]);
-                        b *= to_float(gb[c].v[i]);
-                    }
-                    s[base_swz ^ swizzle(i)] = make_float2(a, b);
+                    for (int i = 0; i < V; ++i) a[i] *= g[i];
+                    unpack16<T>(gb[c], g);
+#pragma unroll
+                    for (int i = 0; i < V; ++i) b[i] *= g[i];
                 }
+#pragma unroll
+                for (int i = 0; i < V; ++i) s[base_swz ^ swizzle(i)] = make_float2(a[i], b[i]);
             }
         }
         return;
@@ -1002,17 +1091,18 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
     if (rows_vectorizable<T>(p)) {
         constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
         constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
-        const int n_begin = cta_rank<G>() * G::N_LOCAL;
+        const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
 #pragma unroll 1
         for (int it = 0; it < iters; it += chunk) {
-            Vec16<T> ga[chunk], gb[chunk];
-            int slot[chunk], n0[chunk];
+            uint4 ga[chunk], gb[chunk];
+            int slot[chunk];
+            unsigned n0[chunk];
             int64_t ra[chunk], rb[chunk];
 #pragma unroll
             for (int c = 0; c < chunk; ++c) {
-                const int idx = (it + c) * G::THREADS + threadIdx.x;
+                const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
                 n0[c] = n_begin + (idx % per_slot) * V;
-                slot[c] = idx < total && n0[c] < L ? idx / per_slot : -1;
+                slot[c] = idx < total && n0[c] < unsigned(L) ? int(idx / per_slot) : -1;
                 const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
                 ra[c] = d.row_a;
                 rb[c] = d.row_b;
@@ -1023,16 +1113,25 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
             for (int c = 0; c < chunk; ++c) {
                 if (slot[c] < 0) continue;
                 const float2 *s = sdata + slot[c] * G::N_LOCAL;
-                const int base_swz = swizzle(n0[c]);
-                Vec16<T> oa, ob;
+                const int base_swz = swizzle(int(n0[c]));
+                float oa[V], ob[V];
 #pragma unroll
                 for (int i = 0; i < V; ++i) {
                     const float2 v = s[base_swz ^ swizzle(i)];
-                    oa.v[i] = from_float<T>(v.x * scale * (og ? to_float(ga[c].v[i]) : 1.f));
-                    ob.v[i] = from_float<T>(-v.y * scale * (og ? to_float(gb[c].v[i]) : 1.f));
+                    oa[i] = v.x * scale;
+                    ob[i] = -v.y * scale;
                 }
-                if (ra[c] >= 0) store16_streaming(y + ra[c] + n0[c], *reinterpret_cast<const uint4 *>(&oa));
-                if (rb[c] >= 0) store16_streaming(y + rb[c] + n0[c], *reinterpret_cast<const uint4 *>(&ob));
+                if (og) {
+                    float g[V];
+                    unpack16<T>(ga[c], g);
+#pragma unroll
+                    for (int i = 0; i < V; ++i) oa[i] *= g[i];
+                    unpack16<T>(gb[c], g);
+#pragma unroll
+                    for (int i = 0; i < V; ++i) ob[i] *= g[i];
+                }
+                if (ra[c] >= 0) store16_streaming(y + ra[c] + n0[c], pack16<T>(oa));
+                if (rb[c] >= 0) store16_streaming(y + rb[c] + n0[c], pack16<T>(ob));
             }
         }
         return;
