@@ -96,9 +96,11 @@ if [ "$what" = source ]; then
     ncu --clock-control none -k regex:fused_conv_kernel --launch-skip 3 --launch-count 1 \
         --section SourceCounters --section WarpStateStats -o "$out/source_$n" -f \
         "$build/bench/ffc_bench" --sizes "$n" --dtypes fp16 --reps 3 --no-candidates > "$out/ncu_source_run.txt" 2>&1 || status=1
-    ncu -i "$out/source_$n.ncu-rep" --page source --csv --print-source cuda > "$out/source_$n.csv" 2>&1 || status=1
+    # Per SASS instruction: executed count and stall samples by reason.
+    ncu -i "$out/source_$n.ncu-rep" --page source --csv --print-source sass > "$out/source_sass_$n.csv" 2>&1 || status=1
     rm -f "$out/source_$n.ncu-rep"
-    wc -c "$out/source_$n.csv"
+    wc -c "$out/source_sass_$n.csv"
+    head -c 600 "$out/source_sass_$n.csv"; echo
 fi
 log "done (status $status)"
 exit $status

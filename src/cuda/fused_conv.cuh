@@ -145,9 +145,26 @@ __device__ __forceinline__ int cluster_rank() {
     return 0;
 #endif
 }
+// Full cluster barrier: release and acquire at cluster scope, for a CTA that
+// wrote into its partners' shared memory (on the H100: a GPU-scope MEMBAR and
+// two error barriers before the arrive).
 __device__ __forceinline__ void cluster_barrier() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    cooperative_groups::this_cluster().sync();
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#else
+    __syncthreads();
+#endif
+}
+// Cluster barrier for a CTA whose writes since the last one went to its own
+// shared memory only: the release fence is restricted to shared::cta (a
+// CTA-scope MEMBAR instead of the GPU-scope one), which is all the partners'
+// distributed reads after the barrier need.
+__device__ __forceinline__ void cluster_barrier_after_local_writes() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile(
+        "fence.release.sync_restrict::shared::cta.cluster;\n\t"
+        "barrier.cluster.arrive.relaxed.aligned;\n\t"
+        "barrier.cluster.wait.acquire.aligned;" ::: "memory");
 #else
     __syncthreads();
 #endif
@@ -165,12 +182,18 @@ __device__ __forceinline__ int cta_rank() {
     if constexpr (G::CLUSTER > 1) return cluster_rank();
     else return 0;
 }
-// Barrier after a stage: cluster-wide where the cross-CTA stage 0 is involved.
+// Barrier after a stage: cluster-wide where the cross-CTA stage 0 is involved
+// (before it: its distributed reads; after it: its distributed writes).
+enum class Sync { cta, cluster_after_local_writes, cluster_after_remote_writes };
 template <class G>
-__device__ __forceinline__ void stage_barrier(bool cross) {
+__device__ __forceinline__ void stage_barrier(Sync sync) {
     if constexpr (G::CLUSTER > 1) {
-        if (cross) {
+        if (sync == Sync::cluster_after_remote_writes) {
             cluster_barrier();
+            return;
+        }
+        if (sync == Sync::cluster_after_local_writes) {
+            cluster_barrier_after_local_writes();
             return;
         }
     }
@@ -887,7 +910,8 @@ __device__ __forceinline__ void forward_stages(float2 *sdata, const Twiddles &tw
     if constexpr (S < G::middle_first) {
         if constexpr (S < G::num_small) small_stage<G, S, S>(sdata, tw, parts);
         else tc_stage<G, S, S>(sdata, tw, f, S == 0 && zero_upper, false);
-        stage_barrier<G>(S == 0);
+        // Stage 0 (in a cluster) wrote into the partners' parts.
+        stage_barrier<G>(S == 0 ? Sync::cluster_after_remote_writes : Sync::cta);
         forward_stages<G, S + 1>(sdata, tw, f, zero_upper, parts);
     }
 }
@@ -899,7 +923,9 @@ __device__ __forceinline__ void inverse_stages(float2 *sdata, const Twiddles &tw
     if constexpr (S >= 0) {
         if constexpr (S < G::num_small) small_stage<G, S, S - 1>(sdata, tw, parts);
         else tc_stage<G, S, S - 1>(sdata, tw, f, false, S == 0 && lower_half_only);
-        stage_barrier<G>(S <= 1);  // stage 0 is preceded and followed by cluster-wide barriers
+        // Stage 0 (in a cluster) is preceded and followed by cluster-wide
+        // barriers: before it the partners' writes were local, after it remote.
+        stage_barrier<G>(S == 1 ? Sync::cluster_after_local_writes : S == 0 ? Sync::cluster_after_remote_writes : Sync::cta);
         inverse_stages<G, S - 1>(sdata, tw, f, lower_half_only, parts);
     }
 }
@@ -1230,7 +1256,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     DftFragments f;
     make_dft_fragments(f, threadIdx.x & 31);
     const Twiddles tw{tw_table, tw_table + 64, static_cast<const float4 *>(p.twiddle_tables)};
-    stage_barrier<G>(true);  // stage 0 reads the partners' parts in a cluster
+    stage_barrier<G>(Sync::cluster_after_local_writes);  // stage 0 reads the partners' parts in a cluster
 
     const int64_t valid_len = mode == mode_spectrum ? p.kernel_len : rows_input(mode, kind) ? G::N : p.seq_len;
     const bool rows_out = rows_output(mode, kind);  // full complex rows
@@ -1242,7 +1268,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     // partner's memory any more, so leaving here is safe in a cluster too.
     if (transform_only(mode, p, kind)) return;
     // Before the next stage, or (the middle stage ran stage 0) before the stores.
-    stage_barrier<G>(G::middle_first <= 1);
+    stage_barrier<G>(G::middle_first <= 1 ? Sync::cluster_after_local_writes : Sync::cta);
     inverse_stages<G, G::middle_first - 1>(sdata, tw, f, 2 * out_len <= G::N, parts);
     // inverse_stages ended with a cluster barrier after stage 0: from here on each
     // CTA reads only its own half.
