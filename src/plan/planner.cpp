@@ -57,7 +57,7 @@ constexpr int64_t kRefChannels = 768;
 //   sync         = waves · 2p barriers · caps.sync_us           (one per round trip)
 //   launch       = kFusedLaunches · caps.launch_us
 //
-//   smem time    = (smem bytes + P·N·kSmemRoundTripBytes·kClusterRoundTrips·(C_cluster − 1)²)
+//   smem time    = (smem bytes + P·N·kSmemRoundTripBytes·cluster_round_trips(C_cluster))
 //                  / (smem_bw · kOnChipEfficiency)
 //                  (measured: the kernels are issue- and latency-bound; their stages
 //                   run at about a fifth of the shared-memory bandwidth)
@@ -169,11 +169,17 @@ constexpr double kGemmEfficiency = 0.45;
 constexpr double kOnChipEfficiency = 0.2;
 constexpr double kOuterHbmEfficiency = 0.8;
 // Thread-block clusters: the cross-CTA stage moves (C−1)/C of a pair through
-// distributed shared memory between cluster barriers. An empirical fit to the
-// H100: about kClusterRoundTrips·(C−1)² extra shared-memory round trips per
-// element — nothing visible at C = 2 and 4 (16K: 7.56 ms, 32K: 18.7 ms), two at
-// C = 8 (64K: 46.1 ms; 128K: 120.4 ms against 104.1 ms multi-pass).
-constexpr double kClusterRoundTrips = 0.04;
+// distributed shared memory between cluster barriers. Extra shared-memory
+// round trips per element a cluster of C CTAs costs, fitted to the H100
+// (seventh session, every candidate timed by ffc_bench, fp16 forward, ms
+// scaled to B = 64, H = 768) so that the model reproduces these orders:
+// 16K one CTA 5.84 < C = 2 6.09; 32K C = 2 14.93 < C = 4 16.05; 64K C = 8 (4
+// stages) 38.6 < multi-pass 256-point rows 45.8 and < C = 4 (5 stages) 45.3;
+// 128K multi-pass 4K rows 91.7 < C = 8 99.0. No smooth law in C fits all four
+// (the residual errors of the other terms land here), hence one value per C.
+constexpr double cluster_round_trips(int cluster) {
+    return cluster >= 8 ? 2.5 : cluster >= 4 ? 2.5 : cluster >= 2 ? 1.2 : 0.0;
+}
 }  // namespace model
 
 // CPU candidates: factorisations into these radices, at most this many factors
@@ -281,8 +287,7 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
                             pair_elements * model::kComplexBytes;
     out.l2_us = time_us(l2_bytes, gbps_to_bytes_per_us(caps.l2_gbps));
     const double round_trips = 2 * order;
-    const double peers = double(std::max(k.cluster, 1) - 1);
-    const double cluster_round_trips = model::kClusterRoundTrips * peers * peers;
+    const double cluster_round_trips = model::cluster_round_trips(k.cluster);
     out.smem_us = time_us(pair_elements * model::kSmemRoundTripBytes * (round_trips + cluster_round_trips),
                           gbps_to_bytes_per_us(caps.smem_gbps * model::kOnChipEfficiency));
     out.tensor_us = time_us(pair_elements * tensor_per_element, tflops_to_flops_per_us(caps.tensor_tflops));
