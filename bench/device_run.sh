@@ -91,7 +91,8 @@ if [ "$what" = breakdown ]; then
     done
 fi
 if [ "$what" = source ]; then
-    # Per-source-line stall sampling for one convolution launch (needs -lineinfo, which the build sets).
+    # Stall sampling for one convolution launch, per SASS instruction; bench/sass_stalls.py
+    # groups it by loop (stage). -lineinfo, which the build sets, maps it to source.
     n=${FFC_PROFILE_SIZES:-4096}
     ncu --clock-control none -k regex:fused_conv_kernel --launch-skip 3 --launch-count 1 \
         --section SourceCounters --section WarpStateStats -o "$out/source_$n" -f \
