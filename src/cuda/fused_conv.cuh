@@ -1006,6 +1006,15 @@ __device__ __forceinline__ uint4 pack16(const float (&x)[Vec16<T>::V]) {
     }
 }
 
+// x ⊙ gate, the gate being one 16-byte access.
+template <typename T>
+__device__ __forceinline__ void gate16(const uint4 &gate, float (&x)[Vec16<T>::V]) {
+    float g[Vec16<T>::V];
+    unpack16<T>(gate, g);
+#pragma unroll
+    for (int i = 0; i < Vec16<T>::V; ++i) x[i] *= g[i];
+}
+
 // Streaming 16-byte load that does not allocate in L1: u and the gates are read
 // once, and keeping them out of L1 leaves it to the twiddle tables.
 __device__ __forceinline__ uint4 load16(const void *p) {
@@ -1077,13 +1086,8 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
                 unpack16<T>(ua[c], a);
                 unpack16<T>(ub[c], b);
                 if (ig) {
-                    float g[V];
-                    unpack16<T>(ga[c], g);
-#pragma unroll
-                    for (int i = 0; i < V; ++i) a[i] *= g[i];
-                    unpack16<T>(gb[c], g);
-#pragma unroll
-                    for (int i = 0; i < V; ++i) b[i] *= g[i];
+                    gate16<T>(ga[c], a);
+                    gate16<T>(gb[c], b);
                 }
 #pragma unroll
                 for (int i = 0; i < V; ++i) s[base_swz ^ swizzle(i)] = make_float2(a[i], b[i]);
@@ -1148,13 +1152,8 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
                     ob[i] = -v.y * scale;
                 }
                 if (og) {
-                    float g[V];
-                    unpack16<T>(ga[c], g);
-#pragma unroll
-                    for (int i = 0; i < V; ++i) oa[i] *= g[i];
-                    unpack16<T>(gb[c], g);
-#pragma unroll
-                    for (int i = 0; i < V; ++i) ob[i] *= g[i];
+                    gate16<T>(ga[c], oa);
+                    gate16<T>(gb[c], ob);
                 }
                 if (ra[c] >= 0) store16_streaming(y + ra[c] + n0[c], pack16<T>(oa));
                 if (rb[c] >= 0) store16_streaming(y + rb[c] + n0[c], pack16<T>(ob));

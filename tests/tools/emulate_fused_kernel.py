@@ -216,6 +216,23 @@ def small_stage(G, S, TW, s):
             s[swizzle(n)] = v
 
 
+def pointwise(acc, mt, spec, spec_out):
+    """The innermost stage's output of tile mt: stored into spec_out (spectrum
+    mode; returns None), or multiplied by the spectrum and conjugated (the
+    inverse's input, in accumulator layout)."""
+    z = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+    for lane in range(32):
+        for r in range(2):
+            for jj in range(4):
+                idx = (mt * 32 + lane) * 8 + r * 4 + jj
+                y = tc_out(acc, lane, r, jj)
+                if spec_out is not None:
+                    spec_out[idx] = y
+                else:
+                    z[lane][r][jj] = np.conj(y * spec[idx])
+    return None if spec_out is not None else z
+
+
 def middle(G, s, spec=None, spec_out=None):
     S = G.p - 1
     for mt in range(G.N // 256):
@@ -227,17 +244,8 @@ def middle(G, s, spec=None, spec_out=None):
                 for jj in range(4):
                     x[lane][r][jj] = s[swizzle(tc_pos(1, base, g + 8 * r, tc_j(q, jj)))]
         acc = dft(a_from(x))
-        z = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
-        for lane in range(32):
-            for r in range(2):
-                for jj in range(4):
-                    idx = (mt * 32 + lane) * 8 + r * 4 + jj
-                    y = tc_out(acc, lane, r, jj)
-                    if spec_out is not None:
-                        spec_out[idx] = y
-                    else:
-                        z[lane][r][jj] = np.conj(y * spec[idx])
-        if spec_out is not None:
+        z = pointwise(acc, mt, spec, spec_out)
+        if z is None:
             continue
         acc = dft(a_from(z))
         for lane in range(32):
@@ -278,17 +286,8 @@ def middle_pair(G, s, spec=None, spec_out=None, zero_upper=False, lower_only=Fal
                     n = tc_pos(16, base, g + 8 * r, tc_j(q, jj))
                     x[lane][r][jj] = tc_out(acc, lane, r, jj) * tw(G, twiddle_exp(G, S2, n))
         acc = dft(a_transposed(x))
-        z = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
-        for lane in range(32):
-            for r in range(2):
-                for jj in range(4):
-                    idx = (mt * 32 + lane) * 8 + r * 4 + jj
-                    y = tc_out(acc, lane, r, jj)
-                    if spec_out is not None:
-                        spec_out[idx] = y
-                    else:
-                        z[lane][r][jj] = np.conj(y * spec[idx])
-        if spec_out is not None:
+        z = pointwise(acc, mt, spec, spec_out)
+        if z is None:
             continue
         acc = dft(a_from(z))
         for lane in range(32):
