@@ -8,6 +8,10 @@
 #
 #   git archive HEAD~1 | (mkdir -p ab/old && tar -x -C ab/old)   # here, before carrying
 #   bash bench/ab_trees.sh old=ab/old new=.
+#
+# NAME=@BUILD (a build directory, relative to the root) times a tree built
+# already, e.g. new=@build-device after device_run.sh. With FFC_AB_BUILD_ONLY=1
+# the script builds and stops (to build while the GPU runs something else).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-/tmp/ffc-device}
@@ -18,6 +22,13 @@ names=()
 for setting in "$@"; do
     name=${setting%%=*}
     dir=${setting#*=}
+    if [ "${dir#@}" != "$dir" ]; then
+        prebuilt=$root/${dir#@}
+        [ -x "$prebuilt/bench/ffc_bench" ] || { echo "== $name: no $prebuilt/bench/ffc_bench"; continue; }
+        ln -sfn "$prebuilt" "$root/build-ab-$name"
+        names+=("$name")
+        continue
+    fi
     case $dir in /*) ;; *) dir=$root/$dir ;; esac
     build=$root/build-ab-$name
     echo "== build $name from $dir"
@@ -29,6 +40,7 @@ for setting in "$@"; do
     fi
     names+=("$name")
 done
+[ -n "${FFC_AB_BUILD_ONLY:-}" ] && exit 0
 for round in $(seq "${FFC_AB_ROUNDS:-2}"); do
     for name in "${names[@]}"; do
         # shellcheck disable=SC2086

@@ -321,6 +321,43 @@ TEST_CASE("cuda forward: pointer checks reject host memory and write nothing", "
     CHECK(all_poisoned(g));
 }
 
+TEST_CASE("cuda forward: tensors at odd element offsets (2-byte aligned rows)", "[gpu][cuda_forward]") {
+    // A caller's slice may start anywhere: every kernel's 16-byte and pairwise
+    // paths need aligned rows, and fall back to element-wise accesses. 1K: a
+    // one-CTA kernel; 32K and 128K: cluster kernels (with aligned rows, their
+    // stage 0 reads and writes global memory directly).
+    for (const int64_t n : {1024, 32768, 131072}) {
+        const Case c{n, 3, 2, n, n, FFC_DTYPE_FP16, true};
+        Rng rng;
+        INFO("N=" << n << " seed=" << rng.seed());
+        const HostProblem hp(c, rng);
+        const std::vector<double> ref = reference_forward(hp.prob, hp.inputs());
+        const double tol = cuda_tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
+        Plan plan(uint64_t(n), c.dtype, FFC_BACKEND_CUDA);
+        INFO(describe_plan(plan).substr(0, 400));
+        const ffc_shape_t shape{c.B, c.H, c.L, c.K};
+        size_t ws_size = 0;
+        REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
+        const size_t bytes = hp.u.bytes(), off = 2;  // one fp16 element
+        DeviceBuffer du(bytes + off), dig(bytes + off), dog(bytes + off), dy(bytes + off), dk(hp.k.size() * 4),
+            dws(ws_size);
+        auto at = [&](const DeviceBuffer &b) { return static_cast<void *>(b.get<char>() + off); };
+        CUDA_REQUIRE(cudaMemcpy(at(du), hp.u.data(), bytes, cudaMemcpyHostToDevice));
+        CUDA_REQUIRE(cudaMemcpy(at(dig), hp.ig.data(), bytes, cudaMemcpyHostToDevice));
+        CUDA_REQUIRE(cudaMemcpy(at(dog), hp.og.data(), bytes, cudaMemcpyHostToDevice));
+        dk.upload(hp.k.data());
+        dy.poison(c.dtype);
+        REQUIRE(ffc_conv_forward(plan.p, &shape, at(du), dk.get<float>(), at(dig), at(dog), at(dy), dws.ptr, ws_size,
+                                 nullptr) == FFC_SUCCESS);
+        CUDA_REQUIRE(cudaDeviceSynchronize());
+        HostTensor y(c.dtype, c.B * c.H * c.L), head(c.dtype, 1);
+        CUDA_REQUIRE(cudaMemcpy(y.data(), at(dy), bytes, cudaMemcpyDeviceToHost));
+        CUDA_REQUIRE(cudaMemcpy(head.data(), dy.ptr, off, cudaMemcpyDeviceToHost));
+        CHECK(rel_l2(y, ref) <= tol);
+        CHECK(all_poisoned(head));  // nothing written before the tensor
+    }
+}
+
 TEST_CASE("cuda forward: more than 2^31 elements (64-bit indexing)", "[gpu][cuda_forward][large]") {
     // B·H·L = 2 · 4194305 · 256 > 2^31; checked on the last channels, whose
     // offsets overflow 32 bits.

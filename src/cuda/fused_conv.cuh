@@ -169,6 +169,20 @@ __device__ __forceinline__ void cluster_barrier_after_local_writes() {
     __syncthreads();
 #endif
 }
+// Split cluster barrier with no memory ordering: arrive at kernel entry and wait
+// before the first distributed access (a partner's shared memory exists once it
+// runs); arrive and wait before exit after distributed reads (whose values are
+// in registers by then), so that no CTA leaves while a partner still reads it.
+__device__ __forceinline__ void cluster_arrive_relaxed() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void cluster_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
+#endif
+}
 // Generic pointer to `p` (a shared-memory address of this CTA) in CTA `rank` of the cluster.
 __device__ __forceinline__ float2 *cluster_map(float2 *p, int rank) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -903,30 +917,36 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
     }
 }
 
-// Forward stages 0 .. middle_first-1 (each followed by a barrier).
+// Forward stages 0 .. middle_first-1 (each followed by a barrier). stage0_done:
+// load_stage0 ran stage 0 (direct I/O); only its barrier is left.
 template <class G, int S>
 __device__ __forceinline__ void forward_stages(float2 *sdata, const Twiddles &tw, const DftFragments &f, bool zero_upper,
-                                               float2 *const *parts) {
+                                               float2 *const *parts, bool stage0_done) {
     if constexpr (S < G::middle_first) {
-        if constexpr (S < G::num_small) small_stage<G, S, S>(sdata, tw, parts);
-        else tc_stage<G, S, S>(sdata, tw, f, S == 0 && zero_upper, false);
+        if constexpr (S < G::num_small) {
+            if (S != 0 || !stage0_done) small_stage<G, S, S>(sdata, tw, parts);
+        } else {
+            tc_stage<G, S, S>(sdata, tw, f, S == 0 && zero_upper, false);
+        }
         // Stage 0 (in a cluster) wrote into the partners' parts.
         stage_barrier<G>(S == 0 ? Sync::cluster_after_remote_writes : Sync::cta);
-        forward_stages<G, S + 1>(sdata, tw, f, zero_upper, parts);
+        forward_stages<G, S + 1>(sdata, tw, f, zero_upper, parts, stage0_done);
     }
 }
 
-// Inverse stages middle_first-1 .. 0 (conjugate-carried; each followed by a barrier).
+// Inverse stages middle_first-1 .. 0 (conjugate-carried; each followed by a
+// barrier). stage0_direct: stop before stage 0, which store_stage0 runs.
 template <class G, int S>
 __device__ __forceinline__ void inverse_stages(float2 *sdata, const Twiddles &tw, const DftFragments &f,
-                                               bool lower_half_only, float2 *const *parts) {
+                                               bool lower_half_only, float2 *const *parts, bool stage0_direct) {
     if constexpr (S >= 0) {
+        if (S == 0 && stage0_direct) return;
         if constexpr (S < G::num_small) small_stage<G, S, S - 1>(sdata, tw, parts);
         else tc_stage<G, S, S - 1>(sdata, tw, f, false, S == 0 && lower_half_only);
         // Stage 0 (in a cluster) is preceded and followed by cluster-wide
         // barriers: before it the partners' writes were local, after it remote.
         stage_barrier<G>(S == 1 ? Sync::cluster_after_local_writes : S == 0 ? Sync::cluster_after_remote_writes : Sync::cta);
-        inverse_stages<G, S - 1>(sdata, tw, f, lower_half_only, parts);
+        inverse_stages<G, S - 1>(sdata, tw, f, lower_half_only, parts, stage0_direct);
     }
 }
 
@@ -1182,6 +1202,217 @@ __device__ __noinline__ void store_all_outputs(const float2 *sdata, const FusedP
 }
 
 // ---------------------------------------------------------------------------
+// Direct I/O at the outermost stage
+//
+// When stage 0 is a CUDA-core stage, its columns (stride N/r) can be read
+// straight from global memory and the inverse stage 0's outputs written straight
+// to it: the load and store passes through shared memory, and the barriers
+// between them and stage 0, disappear. In a cluster that halves the distributed
+// shared-memory traffic too (stage 0 only writes to the partners, its inverse
+// only reads from them) and leaves one full cluster barrier of four.
+// A thread takes two adjacent columns, so every global access is two adjacent
+// elements (32 contiguous threads: 128 contiguous bytes of fp16) and every
+// shared-memory access the 16 bytes of two swizzle-adjacent slots.
+// ---------------------------------------------------------------------------
+template <class G>
+struct DirectIo {
+    static constexpr int r = G::radix(0), cols = G::N / r;  // a column's stride is cols (= inner(0))
+    static constexpr int local_cols = cols * G::PAIRS / G::CLUSTER;
+    // Cluster variants only: in the one-CTA variants (two or more CTAs per SM,
+    // whose load and store passes overlap the other CTAs' stages) it was slower
+    // on the H100 (forward fp16, ms: 512 0.157 → 0.188, 1K 0.284 → 0.313, 8K
+    // 2.53 → 2.87, 16K 5.83 → 6.20). Radix 16 (two columns: 64 values and as
+    // many loads in flight) spills. Every thread runs the same number of
+    // iterations (the cluster wait in load_stage0 is reached by all of them).
+    // The registry's direct_io column (generate_kernels.py) repeats this rule
+    // for the planner; each generated .cu checks that the two agree.
+    static constexpr bool usable = G::CLUSTER > 1 && G::num_small >= 1 && r <= 8 && local_cols % (2 * G::THREADS) == 0;
+};
+
+// Two adjacent elements of T as one access: a 32-bit word for the 16-bit types.
+template <typename T> struct Pair2 {
+    using Raw = uint32_t;
+    __device__ static __forceinline__ float2 unpack(Raw w) { return Vec16<T>::unpack(w); }
+    __device__ static __forceinline__ Raw pack(float a, float b) { return Vec16<T>::pack(a, b); }
+    __device__ static __forceinline__ Raw load(const T *p) {  // read once: no L1 allocation
+        Raw w;
+        asm("ld.global.nc.L1::no_allocate.b32 %0, [%1];" : "=r"(w) : "l"(p));
+        return w;
+    }
+    __device__ static __forceinline__ void store(T *p, Raw w) { __stcs(reinterpret_cast<unsigned *>(p), w); }
+};
+template <> struct Pair2<float> {
+    using Raw = uint2;
+    __device__ static __forceinline__ float2 unpack(Raw w) { return make_float2(__uint_as_float(w.x), __uint_as_float(w.y)); }
+    __device__ static __forceinline__ Raw pack(float a, float b) { return make_uint2(__float_as_uint(a), __float_as_uint(b)); }
+    __device__ static __forceinline__ Raw load(const float *p) {
+        Raw w;
+        asm("ld.global.nc.L1::no_allocate.v2.b32 {%0, %1}, [%2];" : "=r"(w.x), "=r"(w.y) : "l"(p));
+        return w;
+    }
+    __device__ static __forceinline__ void store(float *p, Raw w) { __stcs(reinterpret_cast<uint2 *>(p), w); }
+};
+
+// Direct I/O needs pairs of elements on 2-element boundaries everywhere (rows
+// start at multiples of L, so L even) and T-aligned pointers times two.
+template <typename T>
+__device__ __forceinline__ bool direct_io_aligned(const FusedParams &p) {
+    const uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate) |
+                           reinterpret_cast<uintptr_t>(p.out_gate) | reinterpret_cast<uintptr_t>(p.y) |
+                           reinterpret_cast<uintptr_t>(p.out_gate2) | reinterpret_cast<uintptr_t>(p.y2);
+    return (bits & (2 * sizeof(T) - 1)) == 0 && p.seq_len % 2 == 0;
+}
+
+// The 16 bytes holding slots i and i ^ 1 (elements n and n + 1 for an even n:
+// swizzle(n + 1) == swizzle(n) ^ 1), as (element n, element n + 1).
+__device__ __forceinline__ void load_slot_pair(const float2 *s, unsigned i, float2 &v0, float2 &v1) {
+    const float4 q = *reinterpret_cast<const float4 *>(s + (i & ~1u));
+    const float2 a = make_float2(q.x, q.y), b = make_float2(q.z, q.w);
+    v0 = (i & 1) ? b : a;
+    v1 = (i & 1) ? a : b;
+}
+__device__ __forceinline__ void store_slot_pair(float2 *s, unsigned i, float2 v0, float2 v1) {
+    const float2 a = (i & 1) ? v1 : v0, b = (i & 1) ? v0 : v1;
+    *reinterpret_cast<float4 *>(s + (i & ~1u)) = make_float4(a.x, a.y, b.x, b.y);
+}
+
+// Where column element j of the column starting at n0 lives: the owning CTA's
+// buffer (parts) and the slot in it. Cross-CTA: n0 < cols ≤ N_LOCAL, so the
+// owner is (j·cols) / N_LOCAL, a constant once j is unrolled.
+template <class G>
+__device__ __forceinline__ float2 *direct_column_part(float2 *sdata_slot, float2 *const *parts, int j) {
+    if constexpr (G::CLUSTER > 1) return parts[(j * DirectIo<G>::cols) / G::N_LOCAL];
+    else return sdata_slot;
+}
+template <class G>
+__device__ __forceinline__ unsigned direct_column_slot(unsigned base_swz, int j) {
+    const unsigned i = base_swz ^ unsigned(swizzle(j * DirectIo<G>::cols));
+    return G::CLUSTER > 1 ? i % G::N_LOCAL : i;
+}
+
+// Forward stage 0 fed straight from global memory: x = in_gate ⊙ u of both
+// sequences of the pair (zero beyond L), DFT, twiddle T_0, written to the
+// owning CTAs' shared memory. In a cluster the partners' memory may be written
+// only once they run: every thread arrives on the cluster barrier at kernel
+// entry (run_pass) and waits here, after its first loads are in flight.
+template <typename T, class G>
+__device__ __forceinline__ void load_stage0(float2 *sdata, const Twiddles &tw, const FusedParams &p,
+                                            const SlotDesc *slots, float2 *const *parts) {
+    using D = DirectIo<G>;
+    using P = Pair2<T>;
+    constexpr int r = D::r, cols = D::cols;
+    const T *u = static_cast<const T *>(p.u);
+    const T *ig = static_cast<const T *>(p.in_gate);
+    const unsigned L = unsigned(p.seq_len);
+    const unsigned first = cta_rank<G>() * D::local_cols;
+#pragma unroll 1
+    for (unsigned c = 2 * threadIdx.x; c < D::local_cols; c += 2 * G::THREADS) {
+        const unsigned gc = first + c, slot = gc / cols, n0 = gc % cols;  // n0 is even
+        const SlotDesc d = slots[slot];
+        typename P::Raw ua[r], ga[r], ub[r], gb[r];
+#pragma unroll
+        for (int j = 0; j < r; ++j) {
+            const unsigned n = n0 + j * cols;
+            ua[j] = ga[j] = ub[j] = gb[j] = typename P::Raw{};
+            if (n < L && d.row_a >= 0) {
+                ua[j] = P::load(u + d.row_a + n);
+                if (ig) ga[j] = P::load(ig + d.row_a + n);
+            }
+            if (n < L && d.row_b >= 0) {
+                ub[j] = P::load(u + d.row_b + n);
+                if (ig) gb[j] = P::load(ig + d.row_b + n);
+            }
+        }
+        if constexpr (G::CLUSTER > 1) {
+            if (c == 2 * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
+        }
+        float2 x[2][r];  // [column n0 + e][j]
+#pragma unroll
+        for (int j = 0; j < r; ++j) {
+            float2 a = P::unpack(ua[j]), b = P::unpack(ub[j]);
+            if (ig) {
+                const float2 wa = P::unpack(ga[j]), wb = P::unpack(gb[j]);
+                a = make_float2(a.x * wa.x, a.y * wa.y);
+                b = make_float2(b.x * wb.x, b.y * wb.y);
+            }
+            x[0][j] = make_float2(a.x, b.x);
+            x[1][j] = make_float2(a.y, b.y);
+        }
+        small_dft<r>(x[0]);
+        small_dft<r>(x[1]);
+        float2 *const s = sdata + slot * G::N_LOCAL;
+        const unsigned base_swz = swizzle(int(n0));
+#pragma unroll
+        for (int j = 0; j < r; ++j) {
+            float2 v0 = x[0][j], v1 = x[1][j];
+            if (j != 0) {  // T_0 is 1 at j = 0
+                v0 = cmul(v0, tw(twiddle_exponent<G, 0>(n0 + j * cols)));
+                v1 = cmul(v1, tw(twiddle_exponent<G, 0>(n0 + 1 + j * cols)));
+            }
+            store_slot_pair(direct_column_part<G>(s, parts, j), direct_column_slot<G>(base_swz, j), v0, v1);
+        }
+    }
+}
+
+// Inverse stage 0 written straight to global memory: y = out_gate ⊙ conj(D')/N
+// (and y2 with out_gate2) for n < L. Reads the owning CTAs' shared memory; the
+// caller keeps every CTA of a cluster alive until all are done reading.
+template <typename T, class G>
+__device__ __forceinline__ void store_stage0(float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                             float2 *const *parts) {
+    using D = DirectIo<G>;
+    using P = Pair2<T>;
+    constexpr int r = D::r, cols = D::cols;
+    constexpr float scale = 1.0f / float(G::N);
+    const unsigned L = unsigned(p.seq_len);
+    const unsigned first = cta_rank<G>() * D::local_cols;
+#pragma unroll 1
+    for (unsigned c = 2 * threadIdx.x; c < D::local_cols; c += 2 * G::THREADS) {
+        const unsigned gc = first + c, slot = gc / cols, n0 = gc % cols;
+        const SlotDesc d = slots[slot];
+        float2 *const s = sdata + slot * G::N_LOCAL;
+        const unsigned base_swz = swizzle(int(n0));
+        float2 x[2][r];  // every input; only the outputs are cut at L
+#pragma unroll
+        for (int j = 0; j < r; ++j)
+            load_slot_pair(direct_column_part<G>(s, parts, j), direct_column_slot<G>(base_swz, j), x[0][j], x[1][j]);
+        small_dft<r>(x[0]);
+        small_dft<r>(x[1]);
+        // Both outputs of the convolution (y2: backward), each with its gate.
+#pragma unroll
+        for (int out = 0; out < 2; ++out) {
+            T *y = static_cast<T *>(out == 0 ? p.y : p.y2);
+            const T *og = static_cast<const T *>(out == 0 ? p.out_gate : p.out_gate2);
+            if (!y) continue;
+            typename P::Raw wa[r], wb[r];
+#pragma unroll
+            for (int j = 0; j < r; ++j) {
+                const unsigned n = n0 + j * cols;
+                wa[j] = wb[j] = typename P::Raw{};
+                if (og && n < L && d.row_a >= 0) wa[j] = P::load(og + d.row_a + n);
+                if (og && n < L && d.row_b >= 0) wb[j] = P::load(og + d.row_b + n);
+            }
+#pragma unroll
+            for (int j = 0; j < r; ++j) {
+                const unsigned n = n0 + j * cols;
+                if (n >= L) continue;
+                // Re is sequence a, −Im sequence b (conj(D')/N).
+                float2 a = make_float2(x[0][j].x * scale, x[1][j].x * scale);
+                float2 b = make_float2(-x[0][j].y * scale, -x[1][j].y * scale);
+                if (og) {
+                    const float2 ga = P::unpack(wa[j]), gb = P::unpack(wb[j]);
+                    a = make_float2(a.x * ga.x, a.y * ga.y);
+                    b = make_float2(b.x * gb.x, b.y * gb.y);
+                }
+                if (d.row_a >= 0) P::store(y + d.row_a + n, P::pack(a.x, a.y));
+                if (d.row_b >= 0) P::store(y + d.row_b + n, P::pack(b.x, b.y));
+            }
+        }
+    }
+}
+
+
+// ---------------------------------------------------------------------------
 // The kernel
 // ---------------------------------------------------------------------------
 // One pass of the kernel over the CTA's slots: load, forward stages, middle
@@ -1215,9 +1446,27 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
         for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = __ldg(twg + i);
     }
     if (threadIdx.x < G::PAIRS) slots[threadIdx.x] = make_slot_desc<G>(p, threadIdx.x, kind, iteration);
+    // Direct I/O at stage 0 (DirectIo) for the modes that read u and the gates.
+    // The condition is the same in every CTA of a cluster.
+    bool direct = false;
+    if constexpr (!DK && DirectIo<G>::usable) {
+        direct = (mode == mode_conv || mode == mode_transform) &&
+                 (p.io == io_f16 ? direct_io_aligned<__half>(p) : p.io == io_bf16 ? direct_io_aligned<__nv_bfloat16>(p)
+                                                                                 : direct_io_aligned<float>(p));
+        if constexpr (G::CLUSTER > 1) {
+            if (direct) cluster_arrive_relaxed();  // load_stage0 waits
+        }
+    }
     __syncthreads();
+    const Twiddles tw{tw_table, tw_table + 64, static_cast<const float4 *>(p.twiddle_tables)};
 
-    if (spectrum_input(mode)) {
+    if (direct) {
+        if constexpr (!DK && DirectIo<G>::usable) {
+            if (p.io == io_f16) load_stage0<__half, G>(sdata, tw, p, slots, parts);
+            else if (p.io == io_bf16) load_stage0<__nv_bfloat16, G>(sdata, tw, p, slots, parts);
+            else load_stage0<float, G>(sdata, tw, p, slots, parts);
+        }
+    } else if (spectrum_input(mode)) {
         // Nothing to load: the middle stage reads the spectrum from global memory.
     } else if (rows_input(mode, kind)) {
         const float4 *rows = static_cast<const float4 *>(rows_buffer(p, kind));  // two complex values per float4
@@ -1254,13 +1503,14 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     // Built after the loads so the fragment registers are not live across them.
     DftFragments f;
     make_dft_fragments(f, threadIdx.x & 31);
-    const Twiddles tw{tw_table, tw_table + 64, static_cast<const float4 *>(p.twiddle_tables)};
-    stage_barrier<G>(Sync::cluster_after_local_writes);  // stage 0 reads the partners' parts in a cluster
+    // Stage 0 reads the partners' parts in a cluster (with direct I/O it ran
+    // already: forward_stages issues its barrier).
+    if (!direct) stage_barrier<G>(Sync::cluster_after_local_writes);
 
     const int64_t valid_len = mode == mode_spectrum ? p.kernel_len : rows_input(mode, kind) ? G::N : p.seq_len;
     const bool rows_out = rows_output(mode, kind);  // full complex rows
     const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
-    if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts);
+    if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
     middle_stage<G>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
                     DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N);
     // After the forward stages' last cluster barrier nothing touches the
@@ -1268,7 +1518,19 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     if (transform_only(mode, p, kind)) return;
     // Before the next stage, or (the middle stage ran stage 0) before the stores.
     stage_barrier<G>(G::middle_first <= 1 ? Sync::cluster_after_local_writes : Sync::cta);
-    inverse_stages<G, G::middle_first - 1>(sdata, tw, f, 2 * out_len <= G::N, parts);
+    inverse_stages<G, G::middle_first - 1>(sdata, tw, f, 2 * out_len <= G::N, parts, direct);
+    if (direct) {
+        if constexpr (!DK && DirectIo<G>::usable) {
+            if (p.io == io_f16) store_stage0<__half, G>(sdata, p, slots, parts);
+            else if (p.io == io_bf16) store_stage0<__nv_bfloat16, G>(sdata, p, slots, parts);
+            else store_stage0<float, G>(sdata, p, slots, parts);
+            if constexpr (G::CLUSTER > 1) {  // no CTA leaves while a partner still reads its part
+                cluster_arrive_relaxed();
+                cluster_wait();
+            }
+        }
+        return;
+    }
     // inverse_stages ended with a cluster barrier after stage 0: from here on each
     // CTA reads only its own half.
 

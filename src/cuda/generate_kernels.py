@@ -90,6 +90,13 @@ def cluster_variant(base, name, c):
                 min_sm=90, cluster=c)
 
 
+def direct_io(v):
+    """Whether the variant reads and writes global memory at stage 0 (fused::DirectIo::usable)."""
+    r0, cols = v["factors"][0], v["n"] // v["factors"][0]
+    local_cols = cols * v["pairs"] // v["cluster"]
+    return int(v["cluster"] > 1 and v["small"][0] > 1 and r0 <= 8 and local_cols % (2 * v["threads"]) == 0)
+
+
 def base_variant(n, f, num_small):
     """Factors f of n, the first num_small on CUDA cores, the rest radix-16 tensor-core stages."""
     assert math.prod(f) == n, (n, f)
@@ -133,11 +140,12 @@ def main():
     rows = []
     for v in vs:
         f = v["factors"] + [0] * (8 - len(v["factors"]))
-        rows.append('FFC_KERNEL_VARIANT("%s", %d, %d, {%s}, %d, %d, %d, %d, %d)' % (
+        rows.append('FFC_KERNEL_VARIANT("%s", %d, %d, {%s}, %d, %d, %d, %d, %d, %d)' % (
             v["name"], v["n"], len(v["factors"]), ", ".join(map(str, f)),
-            v["threads"], v["pairs"], v["smem"], v["min_sm"], v["cluster"]))
+            v["threads"], v["pairs"], v["smem"], v["min_sm"], v["cluster"], direct_io(v)))
     write(os.path.join(OUT, "kernel_table.inc"), head +
-          "// FFC_KERNEL_VARIANT(name, fft_size, num_factors, {factors}, threads, pairs_per_cta, smem_bytes, min_sm, cluster)\n" +
+          "// FFC_KERNEL_VARIANT(name, fft_size, num_factors, {factors}, threads, pairs_per_cta, smem_bytes, min_sm, cluster,\n"
+          "//                    direct_io)\n" +
           "\n".join(rows) + "\n")
 
     keep = {"kernel_table.inc", "kernel_dispatch.cpp"}
@@ -149,7 +157,9 @@ def main():
               "FFC_DEFINE_FUSED_KERNEL(%s, %d, %d, %d, %d, %d, %d, %d)\n" % (
                   v["name"], v["n"], v["small"][0], v["small"][1], v["num_tc"], v["pairs"], v["threads"], v["cluster"]) +
               "static_assert(ffc::cuda::generated::%s_geometry::smem_bytes == %d, \"registry and kernel disagree\");\n" % (
-                  v["name"], v["smem"]))
+                  v["name"], v["smem"]) +
+              "static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::%s_geometry>::usable == %s,\n"
+              "              \"registry and kernel disagree on direct I/O\");\n" % (v["name"], "true" if direct_io(v) else "false"))
 
     decls = "".join("void prepare_%s();\nsize_t table_bytes_%s();\nvoid build_tables_%s(void *, void *);\n"
                     "void launch_%s(const FusedParams &, void *);\n" % ((v["name"],) * 4) for v in vs)

@@ -24,6 +24,7 @@ struct KernelVariant {
     size_t smem_bytes;       // dynamic shared memory per CTA
     int min_sm;              // lowest compute capability (e.g. 80)
     int cluster;             // CTAs per sequence pair (2: a Hopper thread-block cluster splits the pair)
+    int direct_io;           // 1: stage 0 reads u and writes y in global memory (no load and store passes)
 
     std::vector<int> factor_list() const { return std::vector<int>(factors, factors + num_factors); }
     // CUTLASS-style: can this variant run this size on this device?

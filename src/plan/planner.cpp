@@ -39,11 +39,12 @@ constexpr int64_t kRefChannels = 768;
 //                + C·N·kComplexBytes                           spectrum, once per channel
 //   L2 bytes     = S·N·e·(kStreamsRead + kStreamsWritten)      all HBM traffic crosses L2
 //                + P·N·kComplexBytes                           spectrum, re-read by every pair
-//   smem bytes   = P·N·kSmemRoundTripBytes·2p
+//   smem bytes   = P·N·kSmemRoundTripBytes·t,  t = 2p, or 2p − 1 with direct I/O
 //                  (2p stages; the last forward stage, the pointwise product and
 //                   the first inverse stage share one round trip, so 2p−1 stage
 //                   round trips, plus one for the load pass (write) and the store
-//                   pass (read) together)
+//                   pass (read) together, which a variant with direct I/O, whose
+//                   stage 0 reads u and writes y itself, does not have)
 //   tensor FLOPs = P·N·2·Σ_{r ≥ kTensorRadixMin} kSplitProducts·kTensorFlopsPerRadix·r
 //                  (an r-point complex DFT as a real 2r×2r product: 8r FLOPs per
 //                   complex element; 3 products for the bf16 hi/lo split)
@@ -54,13 +55,13 @@ constexpr int64_t kRefChannels = 768;
 //   CTAs         = ceil(P / q); resident per SM from shared memory, threads (at most
 //                  kRegisterResidentThreads: the register file), CTA cap
 //   waves        = ceil(CTAs / (SMs · resident))
-//   sync         = waves · 2p barriers · caps.sync_us           (one per round trip)
+//   sync         = waves · t barriers · caps.sync_us            (one per round trip)
 //   launch       = kFusedLaunches · caps.launch_us
 //
-//   smem time    = (smem bytes + P·N·kSmemRoundTripBytes·cluster_round_trips(C_cluster))
+//   smem time    = (smem bytes + P·N·kSmemRoundTripBytes·cluster_round_trips(C_cluster, direct I/O))
 //                  / (smem_bw · kOnChipEfficiency)
 //                  (measured: the kernels are issue- and latency-bound; their stages
-//                   run at about a fifth of the shared-memory bandwidth)
+//                   run at about 0.3 of the shared-memory bandwidth)
 //   exposed I/O  = HBM time / resident        (while a CTA loads or stores, only the
 //                  other resident CTAs compute: with one CTA per SM none does)
 //   time = (max(HBM/hbm_bw, L2/l2_bw, smem time, tensor/tensor_rate, fp32/fp32_rate)
@@ -142,15 +143,17 @@ constexpr int kOuterResident = 2;               // outer CTAs per SM (256 thread
 constexpr int kSpectrumLaunches = 2;            // outer forward on k, inner rows transform
 constexpr double kHbmChunkBytes = double(FFC_MP_CHUNK_MIB) * (1 << 20);  // Z per chunk, HBM round trip
 constexpr double kL2ChunkFraction = 5.0 / 8;    // Z per chunk, L2-resident: this share of the L2
-constexpr double kLaunchTailWaves = 0.5;        // idle SM time per launch of a chunk, in waves
+constexpr double kLaunchTailWaves = 0.65;       // idle SM time per launch of a chunk, in waves (fit below)
 constexpr double kL2ResidentHitRate = 0.5;      // share of Z crossings the L2 serves with L2-sized chunks
 // Measured on the H100 (2026-11-22, ffc_bench candidates and Nsight Compute,
 // fp16 forward): with L2-sized chunks (31 MiB) the L2 does serve Z — at 1M about
 // 60 % of pass 1's and the inner pass's writes and 40-50 % of the inner and
 // pass-3 reads never reach DRAM, and each kernel runs faster per item — but the
 // many short launches leave the GPU idle between them, and the forward is slower
-// overall: 128K 122.7 against 105.8 ms, 1M 986 against 895, 4M 4213 against
-// 3975 (the model: +10 %, +10 %, +13 %). The idle time is charged as the tails.
+// overall: 32K 22.1 against 21.1 ms, 128K 122.7 against 105.8, 1M 986 against
+// 895, 4M 4213 against 3975 (+5, +16, +10, +6 %). The idle time is charged as
+// the tails; kLaunchTailWaves is fitted to those four (the model, eighth
+// session: +2, +12, +12, +17 %).
 // cuBLASLt outer passes (src/cuda/outer_gemm.hpp).
 constexpr double kGemmOuterZCrossings = 10;     // per pass: A written and read, Z' written, twiddled in place
 constexpr double kGemmFlopsPerMac = 8;          // one complex multiply-add
@@ -160,28 +163,31 @@ constexpr int kGemmLaunches = 7;                // per chunk: 3 + 3 outer kernel
 // the direct ones: 128K (M = 32) 216 against 106 ms, 1M (M = 64) 2034 against
 // 895, 4M (M = 256) 14317 against 3975, and M = 512 22817).
 constexpr double kGemmEfficiency = 0.45;
-// Calibration (H100 bench, 2026-11-22, every candidate of 256..4M timed by
-// ffc_bench): the fused kernels' stages run at about a fifth of the
-// shared-memory bandwidth (4K: 1.54 ms, 16K: 7.6 ms, 32K: 18.6 ms against
-// 1.6, 8.3 and 16.7 predicted), and the outer passes move their bytes at about
-// 0.8 of the copy bandwidth (with 512 MiB chunks: N = 256K 212 ms, 1M 874-882 ms
-// for the best splits).
-constexpr double kOnChipEfficiency = 0.2;
+// Calibration (H100 bench, 2026-11-22, every candidate timed by ffc_bench, fp16
+// forward, ms scaled to B = 64, H = 768). The fused kernels' stages run at about
+// 0.3 of the shared-memory bandwidth: with it the model is within −21 % and
+// +35 % of every planner pick from 256 to 4M (eighth session, measured /
+// predicted: 256 0.083 / 0.066, 8K 2.53 / 3.41, 16K 5.5 / 7.0, 32K 12.9 / 15.0,
+// 128K 81 / 72, 1M 770 / 799, 4M 3453 / 4071). (0.2 until the seventh session, when the kernels were
+// slower: it priced the fused kernels 1.6-1.8× too high at 16K-32K against
+// 1.2× for multi-pass and sent the H200 preset to multi-pass at 32K and 64K,
+// measured slower there.) The outer passes move their bytes at about 0.8 of
+// the copy bandwidth (with 512 MiB chunks: N = 256K 212 ms, 1M 874-882 ms for
+// the best splits).
+constexpr double kOnChipEfficiency = 0.3;
 constexpr double kOuterHbmEfficiency = 0.8;
 // Thread-block clusters: the cross-CTA stage moves (C−1)/C of a pair through
 // distributed shared memory between cluster barriers. Extra shared-memory
 // round trips per element a cluster of C CTAs costs, one fitted value per C
-// (seventh session, every candidate timed by ffc_bench, fp16 forward, ms
-// scaled to B = 64, H = 768). Reproduced: H100 16K one CTA 5.84 < C = 2 6.09;
-// 64K C = 8 (4 stages) 38.6 < multi-pass 256-point rows 45.8 and < C = 4 (5
-// stages) 45.3; 128K multi-pass 4K rows 91.7 < C = 8 99.0; H200 32K C = 4 16.0
-// < multi-pass 18.8. Not reproduced: 32K C = 2 (one 512-thread CTA per SM) is
-// the fastest on both (H100 14.93, H200 14.80), but the exposed-I/O term prices
-// one CTA per SM too high, and a C = 4 value large enough to prefer C = 2 on the
-// H100 sends the H200 preset (faster HBM) to multi-pass, 27 % slower there. The
-// fix is a recalibration of the on-chip efficiency and the exposed I/O together
-// (docs/performance.md, next steps); until then C = 4 keeps its old price.
-constexpr double cluster_round_trips(int cluster) {
+// (H100, eighth session). With direct I/O (stage 0 reads global memory and
+// writes the partners, its inverse reads the partners and writes global
+// memory): 16K C = 2 5.49 < one CTA 5.92; 32K C = 4 12.9 < C = 2 13.4 <
+// multi-pass 21.1; 64K C = 8 (8 × 2 × 16³) 35.4 < C = 8 without direct I/O
+// (16⁴) 38.8 < C = 4 40.1; 128K C = 8 81.0 < multi-pass 91.8. Without direct
+// I/O (only 16⁴ at 64K, whose radix-16 stage 0 does not take it) the seventh
+// session's fit: 16K C = 2 6.09 > one CTA 5.84, 64K C = 8 38.6 < C = 4 45.3.
+constexpr double cluster_round_trips(int cluster, bool direct_io) {
+    if (direct_io) return cluster >= 8 ? 0.5 : cluster >= 4 ? 2.0 : cluster >= 2 ? 1.3 : 0.0;
     return cluster >= 8 ? 2.5 : cluster >= 4 ? 0.36 : cluster >= 2 ? 1.2 : 0.0;
 }
 }  // namespace model
@@ -290,8 +296,9 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
     const double l2_bytes = w.sequences * w.n * w.io_bytes_per_element * (model::kStreamsRead + model::kStreamsWritten) +
                             pair_elements * model::kComplexBytes;
     out.l2_us = time_us(l2_bytes, gbps_to_bytes_per_us(caps.l2_gbps));
-    const double round_trips = 2 * order;
-    const double cluster_round_trips = model::cluster_round_trips(k.cluster);
+    // Direct I/O: stage 0 reads u and writes y itself, no load and store passes.
+    const double round_trips = 2 * order - (k.direct_io ? 1 : 0);
+    const double cluster_round_trips = model::cluster_round_trips(k.cluster, k.direct_io != 0);
     out.smem_us = time_us(pair_elements * model::kSmemRoundTripBytes * (round_trips + cluster_round_trips),
                           gbps_to_bytes_per_us(caps.smem_gbps * model::kOnChipEfficiency));
     out.tensor_us = time_us(pair_elements * tensor_per_element, tflops_to_flops_per_us(caps.tensor_tflops));
