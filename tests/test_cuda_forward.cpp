@@ -157,7 +157,7 @@ TEST_CASE("cuda forward: every compiled candidate computes the same convolution"
 
 // Every registered variant, one by one, through the executor (below the C API;
 // the test above reaches the same variants through force_kernel). fp16 and bf16,
-// gated, L = N/2 (zero padding) and an odd L, odd B.
+// gated, L = N/2 (zero padding), a short even L and an odd L, odd B.
 TEST_CASE("cuda forward: every registered kernel variant, run directly", "[gpu][cuda_forward][variants]") {
     const int device = ffc::cuda::current_device();
     const ffc::plan::DeviceCaps caps = ffc::cuda::query_device_caps(device);
@@ -169,7 +169,10 @@ TEST_CASE("cuda forward: every registered kernel variant, run directly", "[gpu][
         }
         const int64_t n = int64_t(v.fft_size);
         for (const ffc_dtype_t dtype : {FFC_DTYPE_FP16, FFC_DTYPE_BF16}) {
-            for (const int64_t L : {n / 2, n - 7}) {
+            // L = N/2: zero padding skipped; n/4 + 2: an even L that cuts columns
+            // (stage 0's direct I/O in the cluster variants); n − 7: odd, the
+            // element-wise I/O paths.
+            for (const int64_t L : {n / 2, n / 4 + 2, n - 7}) {
                 const Case c{n, 3, 2, L, n / 2 - 1, dtype, true};
                 Rng rng;
                 INFO(v.name << " " << c.str() << " seed=" << rng.seed());
