@@ -1223,10 +1223,11 @@ struct DirectIo {
     // on the H100 (forward fp16, ms: 512 0.157 → 0.188, 1K 0.284 → 0.313, 8K
     // 2.53 → 2.87, 16K 5.83 → 6.20). Radix 16 (64K 16⁴ c8) spills: 976 bytes
     // with two columns per thread, still 124-176 with one column and its loads
-    // issued in phases of 2-4 elements (ptxas, sm_90). Every thread runs the same number of
-    // iterations (the cluster wait in load_stage0 is reached by all of them).
-    // The registry's direct_io column (generate_kernels.py) repeats this rule
-    // for the planner; each generated .cu checks that the two agree.
+    // issued in phases of 2-4 elements (ptxas, sm_90). Every thread runs the
+    // same number of iterations (the cluster wait in load_stage0 is reached by
+    // all of them). The registry's direct_io column (generate_kernels.py)
+    // repeats this rule for the planner; each generated .cu checks that the
+    // two agree.
     static constexpr bool usable = G::CLUSTER > 1 && G::num_small >= 1 && r <= 8 && local_cols % (2 * G::THREADS) == 0;
 };
 
