@@ -352,7 +352,7 @@ FFC_API void ffc_plan_destroy(ffc_plan_t plan);
  *
  * The CUDA backend needs the spectrum of k (H·N·8 bytes) plus chunk buffers
  * that do not grow with B or H beyond one chunk: on fused plans (N ≤ 16K; to
- * 64K on sm_90), the spectra of a chunk of channels and batch pairs for the
+ * 128K on sm_90), the spectra of a chunk of channels and batch pairs for the
  * batch reduction of dk, capped at about 512 MiB; on multi-pass plans (larger
  * N), four buffers of one chunk of sequences each (at least 8·N bytes and at
  * most the plan's chunk: about 512 MiB, or 5/8 of the L2 for a "+l2" plan; so at
