@@ -491,6 +491,17 @@ __device__ __forceinline__ const float4 *tc_twiddle_table(const Twiddles &tw, un
     return tw.tables + G::table_offset(t) + size_t(mt % G::table_period(t)) * 128 + (threadIdx.x & 31);
 }
 
+// A thread's eight twiddles of one tile (four float4 of a table, issued together
+// so that their loads overlap the DFT) and the twiddle of element (r, jj) among them.
+__device__ __forceinline__ void tc_load_twiddles(const float4 *table, float4 (&twv)[4]) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) twv[i] = __ldg(table + 32 * i);
+}
+__device__ __forceinline__ float2 tc_twiddle(const float4 (&twv)[4], int r, int jj) {
+    const float4 w = twv[2 * r + jj / 2];
+    return (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y);
+}
+
 // y = DFT16 applied to the A fragments; acc[t] as documented for DftFragments.
 // The loops run product-major and tile-minor so that consecutive mma
 // instructions write different accumulators: four independent chains keep the
@@ -717,8 +728,7 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
         float4 twv[4];  // issued before the DFT so the loads overlap it
         if constexpr (TW >= 0) {
             const float4 *table = tc_twiddle_table<G, S, TW != S>(tw, mt);
-#pragma unroll
-            for (int i = 0; i < 4; ++i) twv[i] = __ldg(table + 32 * i);
+            tc_load_twiddles(table, twv);
         }
         uint32_t ah[2][4], al[2][4];
         tc_load<M>(s, slot_base, upper_in_zero, ah, al);
@@ -730,10 +740,7 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
             for (int jj = 0; jj < 4; ++jj) {
                 if (jj >= 2 && upper_out_unused) continue;
                 float2 v = tc_out(acc, r, jj);
-                if constexpr (TW >= 0) {
-                    const float4 w = twv[2 * r + jj / 2];
-                    v = cmul(v, (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
-                }
+                if constexpr (TW >= 0) v = cmul(v, tc_twiddle(twv, r, jj));
                 s[slot_base ^ swizzle(tc_element_offset<M>(r, jj))] = v;
             }
     }
@@ -789,18 +796,14 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                 // Stage S2 forward (tc_stage<G, S2, S2>), twiddled, transposed.
                 float4 twv[4];
                 const float4 *table = tc_twiddle_table<G, S2, false>(tw, mt);
-#pragma unroll
-                for (int i = 0; i < 4; ++i) twv[i] = __ldg(table + 32 * i);
+                tc_load_twiddles(table, twv);
                 tc_load<16>(s, slot_base, pair_upper_in_zero, ah, al);
                 tc_dft(f, ah, al, pair_upper_in_zero, false, acc);
                 float2 x[2][4];
 #pragma unroll
                 for (int r = 0; r < 2; ++r)
 #pragma unroll
-                    for (int jj = 0; jj < 4; ++jj) {
-                        const float4 w = twv[2 * r + jj / 2];
-                        x[r][jj] = cmul(tc_out(acc, r, jj), (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
-                    }
+                    for (int jj = 0; jj < 4; ++jj) x[r][jj] = cmul(tc_out(acc, r, jj), tc_twiddle(twv, r, jj));
                 tc_transpose_repack(x, ah, al);
             } else {
                 tc_load<1>(s, slot_base, false, ah, al);
@@ -869,35 +872,27 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
         }
         float4 twv[4];
         const float4 *table = tc_twiddle_table<G, S, true>(tw, mt);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) twv[i] = __ldg(table + 32 * i);
+        tc_load_twiddles(table, twv);
         tc_repack(z, ah, al);
         tc_dft(f, ah, al, false, false, acc);
         if constexpr (!PAIR) {
 #pragma unroll
             for (int r = 0; r < 2; ++r)
 #pragma unroll
-                for (int jj = 0; jj < 4; ++jj) {
-                    const float4 w = twv[2 * r + jj / 2];
-                    s[slot_base ^ swizzle(tc_element_offset<1>(r, jj))] =
-                        cmul(tc_out(acc, r, jj), (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
-                }
+                for (int jj = 0; jj < 4; ++jj)
+                    s[slot_base ^ swizzle(tc_element_offset<1>(r, jj))] = cmul(tc_out(acc, r, jj), tc_twiddle(twv, r, jj));
         } else {
             float2 x[2][4];
 #pragma unroll
             for (int r = 0; r < 2; ++r)
 #pragma unroll
-                for (int jj = 0; jj < 4; ++jj) {
-                    const float4 w = twv[2 * r + jj / 2];
-                    x[r][jj] = cmul(tc_out(acc, r, jj), (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
-                }
+                for (int jj = 0; jj < 4; ++jj) x[r][jj] = cmul(tc_out(acc, r, jj), tc_twiddle(twv, r, jj));
             // Stage S2 inverse (tc_stage<G, S2, S2 - 1>): its twiddles, if any,
             // are T_{S2-1}'s.
             constexpr bool inverse_twiddle = S2 >= 1;
             if constexpr (inverse_twiddle) {
                 const float4 *table2 = tc_twiddle_table<G, S2, true>(tw, mt);
-#pragma unroll
-                for (int i = 0; i < 4; ++i) twv[i] = __ldg(table2 + 32 * i);
+                tc_load_twiddles(table2, twv);
             }
             tc_transpose_repack(x, ah, al);
             tc_dft(f, ah, al, false, pair_upper_out_unused, acc);
@@ -907,10 +902,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                 for (int jj = 0; jj < 4; ++jj) {
                     if (jj >= 2 && pair_upper_out_unused) continue;
                     float2 v = tc_out(acc, r, jj);
-                    if constexpr (inverse_twiddle) {
-                        const float4 w = twv[2 * r + jj / 2];
-                        v = cmul(v, (jj & 1) ? make_float2(w.z, w.w) : make_float2(w.x, w.y));
-                    }
+                    if constexpr (inverse_twiddle) v = cmul(v, tc_twiddle(twv, r, jj));
                     s[slot_base ^ swizzle(tc_element_offset<16>(r, jj))] = v;
                 }
         }
@@ -1050,15 +1042,20 @@ __device__ __forceinline__ void store16_streaming(void *p, uint4 v) {
     __stcs(reinterpret_cast<uint4 *>(p), v);
 }
 
-// True when every row of every tensor starts on a 16-byte boundary and L is a
-// whole number of vectors: then the I/O passes use 16-byte accesses.
-template <typename T>
-__device__ __forceinline__ bool rows_vectorizable(const FusedParams &p) {
-    constexpr int V = Vec16<T>::V;
+// True when every row of every tensor starts on a boundary of V elements (rows
+// start at multiples of L: L a multiple of V, every pointer aligned to V·sizeof(T)),
+// so that the I/O can move V consecutive elements per access.
+template <typename T, int V>
+__device__ __forceinline__ bool rows_aligned(const FusedParams &p) {
     const uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate) |
                            reinterpret_cast<uintptr_t>(p.out_gate) | reinterpret_cast<uintptr_t>(p.y) |
                            reinterpret_cast<uintptr_t>(p.out_gate2) | reinterpret_cast<uintptr_t>(p.y2);
-    return (bits & 15) == 0 && p.seq_len % V == 0;
+    return (bits & (V * sizeof(T) - 1)) == 0 && p.seq_len % V == 0;
+}
+// The load and store passes' 16-byte accesses.
+template <typename T>
+__device__ __forceinline__ bool rows_vectorizable(const FusedParams &p) {
+    return rows_aligned<T, Vec16<T>::V>(p);
 }
 
 // Loads (gated) inputs of every slot into shared memory as complex pairs
@@ -1255,16 +1252,6 @@ template <> struct Pair2<float> {
     __device__ static __forceinline__ void store(float *p, Raw w) { __stcs(reinterpret_cast<uint2 *>(p), w); }
 };
 
-// Direct I/O needs pairs of elements on 2-element boundaries everywhere (rows
-// start at multiples of L, so L even) and T-aligned pointers times two.
-template <typename T>
-__device__ __forceinline__ bool direct_io_aligned(const FusedParams &p) {
-    const uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate) |
-                           reinterpret_cast<uintptr_t>(p.out_gate) | reinterpret_cast<uintptr_t>(p.y) |
-                           reinterpret_cast<uintptr_t>(p.out_gate2) | reinterpret_cast<uintptr_t>(p.y2);
-    return (bits & (2 * sizeof(T) - 1)) == 0 && p.seq_len % 2 == 0;
-}
-
 // The 16 bytes holding slots i and i ^ 1 (elements n and n + 1 for an even n:
 // swizzle(n + 1) == swizzle(n) ^ 1), as (element n, element n + 1).
 __device__ __forceinline__ void load_slot_pair(const float2 *s, unsigned i, float2 &v0, float2 &v1) {
@@ -1453,8 +1440,8 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     bool direct = false;
     if constexpr (!DK && DirectIo<G>::usable) {
         direct = (mode == mode_conv || mode == mode_transform) &&
-                 (p.io == io_f16 ? direct_io_aligned<__half>(p) : p.io == io_bf16 ? direct_io_aligned<__nv_bfloat16>(p)
-                                                                                 : direct_io_aligned<float>(p));
+                 (p.io == io_f16 ? rows_aligned<__half, 2>(p) : p.io == io_bf16 ? rows_aligned<__nv_bfloat16, 2>(p)
+                                                                               : rows_aligned<float, 2>(p));
         if constexpr (G::CLUSTER > 1) {
             if (direct) cluster_arrive_relaxed();  // load_stage0 waits
         }
