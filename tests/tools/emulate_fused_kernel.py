@@ -176,30 +176,50 @@ def check_twiddle_periods(G):
                             assert e1 == e2, (G.f, S, TW, mt, period)
 
 
+def load_tile(s, M, base, upper_in_zero=False):
+    """tc_load: every lane's eight elements of the tile (the upper ones zero when skipped)."""
+    x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+    for lane in range(32):
+        g, q = lane >> 2, lane & 3
+        for r in range(2):
+            for jj in range(4):
+                if jj >= 2 and upper_in_zero:
+                    continue
+                x[lane][r][jj] = s[swizzle(tc_pos(M, base, g + 8 * r, tc_j(q, jj)))]
+    return x
+
+
+def twiddled_outputs(G, acc, M, base, TW):
+    """The tile's DFT outputs times the twiddle of stage TW (none for TW < 0), per lane."""
+    x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+    for lane in range(32):
+        g, q = lane >> 2, lane & 3
+        for r in range(2):
+            for jj in range(4):
+                v = tc_out(acc, lane, r, jj)
+                if TW >= 0:
+                    v *= tw(G, twiddle_exp(G, TW, tc_pos(M, base, g + 8 * r, tc_j(q, jj))))
+                x[lane][r][jj] = v
+    return x
+
+
+def store_tile(s, M, base, x, upper_out_unused=False):
+    """Writes the lanes' eight elements back (the upper ones skipped when unused)."""
+    for lane in range(32):
+        g, q = lane >> 2, lane & 3
+        for r in range(2):
+            for jj in range(4):
+                if jj >= 2 and upper_out_unused:
+                    continue
+                s[swizzle(tc_pos(M, base, g + 8 * r, tc_j(q, jj)))] = x[lane][r][jj]
+
+
 def tc_stage(G, S, TW, s, upper_in_zero=False, upper_out_unused=False):
     M = G.inner(S)
     for mt in range(G.N // 256):
         base = tile_base(M, mt)
-        x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
-        for lane in range(32):
-            g, q = lane >> 2, lane & 3
-            for r in range(2):
-                for jj in range(4):
-                    if jj >= 2 and upper_in_zero:
-                        continue
-                    x[lane][r][jj] = s[swizzle(tc_pos(M, base, g + 8 * r, tc_j(q, jj)))]
-        acc = dft(a_from(x), upper_in_zero, upper_out_unused)
-        for lane in range(32):
-            g, q = lane >> 2, lane & 3
-            for r in range(2):
-                for jj in range(4):
-                    if jj >= 2 and upper_out_unused:
-                        continue
-                    n = tc_pos(M, base, g + 8 * r, tc_j(q, jj))
-                    v = tc_out(acc, lane, r, jj)
-                    if TW >= 0:
-                        v *= tw(G, twiddle_exp(G, TW, n))
-                    s[swizzle(n)] = v
+        acc = dft(a_from(load_tile(s, M, base, upper_in_zero)), upper_in_zero, upper_out_unused)
+        store_tile(s, M, base, twiddled_outputs(G, acc, M, base, TW), upper_out_unused)
 
 
 def small_stage(G, S, TW, s):
@@ -237,26 +257,12 @@ def middle(G, s, spec=None, spec_out=None):
     S = G.p - 1
     for mt in range(G.N // 256):
         base = tile_base(1, mt)
-        x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
-        for lane in range(32):
-            g, q = lane >> 2, lane & 3
-            for r in range(2):
-                for jj in range(4):
-                    x[lane][r][jj] = s[swizzle(tc_pos(1, base, g + 8 * r, tc_j(q, jj)))]
-        acc = dft(a_from(x))
+        acc = dft(a_from(load_tile(s, 1, base)))
         z = pointwise(acc, mt, spec, spec_out)
         if z is None:
             continue
         acc = dft(a_from(z))
-        for lane in range(32):
-            g, q = lane >> 2, lane & 3
-            for r in range(2):
-                for jj in range(4):
-                    n = tc_pos(1, base, g + 8 * r, tc_j(q, jj))
-                    v = tc_out(acc, lane, r, jj)
-                    if S - 1 >= 0:
-                        v *= tw(G, twiddle_exp(G, S - 1, n))
-                    s[swizzle(n)] = v
+        store_tile(s, 1, base, twiddled_outputs(G, acc, 1, base, S - 1))
 
 
 def middle_pair(G, s, spec=None, spec_out=None, zero_upper=False, lower_only=False):
@@ -270,44 +276,14 @@ def middle_pair(G, s, spec=None, spec_out=None, zero_upper=False, lower_only=Fal
     for mt in range(G.N // 256):
         base = tile_base(1, mt)
         assert base == tile_base(16, mt)
-        x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
-        for lane in range(32):
-            g, q = lane >> 2, lane & 3
-            for r in range(2):
-                for jj in range(4):
-                    if jj >= 2 and upper_in_zero:
-                        continue
-                    x[lane][r][jj] = s[swizzle(tc_pos(16, base, g + 8 * r, tc_j(q, jj)))]
-        acc = dft(a_from(x), upper_in_zero)
-        for lane in range(32):
-            g, q = lane >> 2, lane & 3
-            for r in range(2):
-                for jj in range(4):
-                    n = tc_pos(16, base, g + 8 * r, tc_j(q, jj))
-                    x[lane][r][jj] = tc_out(acc, lane, r, jj) * tw(G, twiddle_exp(G, S2, n))
-        acc = dft(a_transposed(x))
+        acc = dft(a_from(load_tile(s, 16, base, upper_in_zero)), upper_in_zero)
+        acc = dft(a_transposed(twiddled_outputs(G, acc, 16, base, S2)))
         z = pointwise(acc, mt, spec, spec_out)
         if z is None:
             continue
         acc = dft(a_from(z))
-        for lane in range(32):
-            g, q = lane >> 2, lane & 3
-            for r in range(2):
-                for jj in range(4):
-                    n = tc_pos(1, base, g + 8 * r, tc_j(q, jj))
-                    x[lane][r][jj] = tc_out(acc, lane, r, jj) * tw(G, twiddle_exp(G, S - 1, n))
-        acc = dft(a_transposed(x), False, upper_out_unused)
-        for lane in range(32):
-            g, q = lane >> 2, lane & 3
-            for r in range(2):
-                for jj in range(4):
-                    if jj >= 2 and upper_out_unused:
-                        continue
-                    n = tc_pos(16, base, g + 8 * r, tc_j(q, jj))
-                    v = tc_out(acc, lane, r, jj)
-                    if S2 - 1 >= 0:
-                        v *= tw(G, twiddle_exp(G, S2 - 1, n))
-                    s[swizzle(n)] = v
+        acc = dft(a_transposed(twiddled_outputs(G, acc, 1, base, S - 1)), False, upper_out_unused)
+        store_tile(s, 16, base, twiddled_outputs(G, acc, 16, base, S2 - 1), upper_out_unused)
 
 
 def middle_first(G):
