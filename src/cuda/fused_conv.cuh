@@ -1027,19 +1027,56 @@ __device__ __forceinline__ void gate16(const uint4 &gate, float (&x)[Vec16<T>::V
     for (int i = 0; i < Vec16<T>::V; ++i) x[i] *= g[i];
 }
 
-// Streaming 16-byte load that does not allocate in L1: u and the gates are read
-// once, and keeping them out of L1 leaves it to the twiddle tables.
-__device__ __forceinline__ uint4 load16(const void *p) {
-    uint4 v;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-    return v;
+// Predicated global accesses of one 16-, 32-, 64- or 128-bit word: an element
+// outside its row (n ≥ L, an absent sequence) is skipped by a predicate rather
+// than a branch, so that a thread's accesses issue back to back. A skipped
+// load leaves zero. u and the gates are read once: the loads do not allocate in
+// L1 (which is left to the twiddle tables); y is written once: streaming
+// (evict-first) stores.
+__device__ __forceinline__ void load_if(bool pred, const void *p, unsigned short &w) {
+    w = 0;
+    asm("{\n\t.reg .pred q;\n\tsetp.ne.b32 q, %1, 0;\n\t@q ld.global.nc.L1::no_allocate.b16 %0, [%2];\n\t}"
+        : "+h"(w)
+        : "r"(int(pred)), "l"(p));
+}
+__device__ __forceinline__ void load_if(bool pred, const void *p, uint32_t &w) {
+    w = 0;
+    asm("{\n\t.reg .pred q;\n\tsetp.ne.b32 q, %1, 0;\n\t@q ld.global.nc.L1::no_allocate.b32 %0, [%2];\n\t}"
+        : "+r"(w)
+        : "r"(int(pred)), "l"(p));
+}
+__device__ __forceinline__ void load_if(bool pred, const void *p, uint2 &w) {
+    w = make_uint2(0u, 0u);
+    asm("{\n\t.reg .pred q;\n\tsetp.ne.b32 q, %2, 0;\n\t@q ld.global.nc.L1::no_allocate.v2.b32 {%0, %1}, [%3];\n\t}"
+        : "+r"(w.x), "+r"(w.y)
+        : "r"(int(pred)), "l"(p));
+}
+__device__ __forceinline__ void load_if(bool pred, const void *p, uint4 &w) {
+    w = make_uint4(0u, 0u, 0u, 0u);
+    asm("{\n\t.reg .pred q;\n\tsetp.ne.b32 q, %4, 0;\n\t@q ld.global.nc.L1::no_allocate.v4.b32 {%0, %1, %2, %3}, [%5];\n\t}"
+        : "+r"(w.x), "+r"(w.y), "+r"(w.z), "+r"(w.w)
+        : "r"(int(pred)), "l"(p));
+}
+__device__ __forceinline__ void store_if(bool pred, void *p, unsigned short w) {
+    asm volatile("{\n\t.reg .pred q;\n\tsetp.ne.b32 q, %0, 0;\n\t@q st.global.cs.b16 [%1], %2;\n\t}" ::"r"(int(pred)),
+                 "l"(p), "h"(w)
+                 : "memory");
+}
+__device__ __forceinline__ void store_if(bool pred, void *p, uint32_t w) {
+    asm volatile("{\n\t.reg .pred q;\n\tsetp.ne.b32 q, %0, 0;\n\t@q st.global.cs.b32 [%1], %2;\n\t}" ::"r"(int(pred)),
+                 "l"(p), "r"(w)
+                 : "memory");
+}
+__device__ __forceinline__ void store_if(bool pred, void *p, uint2 w) {
+    asm volatile("{\n\t.reg .pred q;\n\tsetp.ne.b32 q, %0, 0;\n\t@q st.global.cs.v2.b32 [%1], {%2, %3};\n\t}" ::"r"(int(pred)),
+                 "l"(p), "r"(w.x), "r"(w.y)
+                 : "memory");
 }
 
-// Streaming 16-byte store (evict-first): y is written once.
-__device__ __forceinline__ void store16_streaming(void *p, uint4 v) {
-    __stcs(reinterpret_cast<uint4 *>(p), v);
+__device__ __forceinline__ void store_if(bool pred, void *p, uint4 w) {
+    asm volatile("{\n\t.reg .pred q;\n\tsetp.ne.b32 q, %0, 0;\n\t@q st.global.cs.v4.b32 [%1], {%2, %3, %4, %5};\n\t}" ::"r"(int(pred)),
+                 "l"(p), "r"(w.x), "r"(w.y), "r"(w.z), "r"(w.w)
+                 : "memory");
 }
 
 // True when every row of every tensor starts on a boundary of V elements (rows
@@ -1084,15 +1121,12 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
                 n0[c] = n_begin + (idx % per_slot) * V;
                 const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
                 const bool in = n0[c] < unsigned(L);
-                ua[c] = ga[c] = ub[c] = gb[c] = make_uint4(0u, 0u, 0u, 0u);
-                if (in && d.row_a >= 0) {
-                    ua[c] = load16(u + d.row_a + n0[c]);
-                    if (ig) ga[c] = load16(ig + d.row_a + n0[c]);
-                }
-                if (in && d.row_b >= 0) {
-                    ub[c] = load16(u + d.row_b + n0[c]);
-                    if (ig) gb[c] = load16(ig + d.row_b + n0[c]);
-                }
+                const bool in_a = in && d.row_a >= 0, in_b = in && d.row_b >= 0;
+                const int64_t ra = in_a ? d.row_a : 0, rb = in_b ? d.row_b : 0;  // (skipped accesses)
+                load_if(in_a, u + ra + n0[c], ua[c]);
+                load_if(in_a && ig, ig + ra + n0[c], ga[c]);
+                load_if(in_b, u + rb + n0[c], ub[c]);
+                load_if(in_b && ig, ig + rb + n0[c], gb[c]);
             }
 #pragma unroll
             for (int c = 0; c < chunk; ++c) {
@@ -1153,8 +1187,8 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
                 const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
                 ra[c] = d.row_a;
                 rb[c] = d.row_b;
-                if (og && ra[c] >= 0) ga[c] = load16(og + ra[c] + n0[c]);
-                if (og && rb[c] >= 0) gb[c] = load16(og + rb[c] + n0[c]);
+                load_if(og && ra[c] >= 0, og + (ra[c] >= 0 ? ra[c] : 0) + n0[c], ga[c]);
+                load_if(og && rb[c] >= 0, og + (rb[c] >= 0 ? rb[c] : 0) + n0[c], gb[c]);
             }
 #pragma unroll
             for (int c = 0; c < chunk; ++c) {
@@ -1172,8 +1206,8 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
                     gate16<T>(ga[c], oa);
                     gate16<T>(gb[c], ob);
                 }
-                if (ra[c] >= 0) store16_streaming(y + ra[c] + n0[c], pack16<T>(oa));
-                if (rb[c] >= 0) store16_streaming(y + rb[c] + n0[c], pack16<T>(ob));
+                store_if(ra[c] >= 0, y + (ra[c] >= 0 ? ra[c] : 0) + n0[c], pack16<T>(oa));
+                store_if(rb[c] >= 0, y + (rb[c] >= 0 ? rb[c] : 0) + n0[c], pack16<T>(ob));
             }
         }
         return;
@@ -1207,199 +1241,284 @@ __device__ __noinline__ void store_all_outputs(const float2 *sdata, const FusedP
 // between them and stage 0, disappear. In a cluster that halves the distributed
 // shared-memory traffic too (stage 0 only writes to the partners, its inverse
 // only reads from them) and leaves one full cluster barrier of four.
-// A thread takes two adjacent columns, so every global access is two adjacent
-// elements (32 contiguous threads: 128 contiguous bytes of fp16) and every
-// shared-memory access the 16 bytes of two swizzle-adjacent slots.
+// Up to radix 8 a thread takes two adjacent columns, so every global access is
+// two adjacent elements (32 contiguous threads: 128 contiguous bytes of fp16)
+// and every shared-memory access the 16 bytes of two swizzle-adjacent slots; at
+// radix 16 one column (64 contiguous bytes per warp access).
+// The partners' memory is addressed with 32-bit shared::cluster addresses
+// (mapa): with 64-bit generic pointers the radix-16 stage spilled (124-176
+// bytes, sm_90).
 // ---------------------------------------------------------------------------
 template <class G>
 struct DirectIo {
     static constexpr int r = G::radix(0), cols = G::N / r;  // a column's stride is cols (= inner(0))
     static constexpr int local_cols = cols * G::PAIRS / G::CLUSTER;
+    // Columns per thread: two adjacent ones up to radix 8 (every access moves two
+    // elements), one at radix 16, whose 16 elements per column already fill the
+    // register budget.
+    static constexpr int E = r <= 8 ? 2 : 1;
     // Cluster variants only: in the one-CTA variants (two or more CTAs per SM,
     // whose load and store passes overlap the other CTAs' stages) it was slower
     // on the H100 (forward fp16, ms: 512 0.157 → 0.188, 1K 0.284 → 0.313, 8K
-    // 2.53 → 2.87, 16K 5.83 → 6.20). Radix 16 (64K 16⁴ c8) spills: 976 bytes
-    // with two columns per thread, still 124-176 with one column and its loads
-    // issued in phases of 2-4 elements (ptxas, sm_90). Every thread runs the
-    // same number of iterations (the cluster wait in load_stage0 is reached by
-    // all of them). The registry's direct_io column (generate_kernels.py)
-    // repeats this rule for the planner; each generated .cu checks that the
-    // two agree.
-    static constexpr bool usable = G::CLUSTER > 1 && G::num_small >= 1 && r <= 8 && local_cols % (2 * G::THREADS) == 0;
+    // 2.53 → 2.87, 16K 5.83 → 6.20). Every thread runs the same number of
+    // iterations (the cluster wait in load_stage0 is reached by all of them).
+    // The registry's direct_io column (generate_kernels.py) repeats this rule
+    // for the planner; each generated .cu checks that the two agree.
+    static constexpr bool usable = G::CLUSTER > 1 && G::num_small >= 1 && local_cols % (E * G::THREADS) == 0;
 };
 
-// Two adjacent elements of T as one access: a 32-bit word for the 16-bit types.
-template <typename T> struct Pair2 {
+// E adjacent elements of T as one word (Raw), converted to and from floats.
+template <typename T, int E> struct ColumnAccess;
+template <typename T> struct ColumnAccess<T, 2> {  // T = __half or __nv_bfloat16
     using Raw = uint32_t;
-    __device__ static __forceinline__ float2 unpack(Raw w) { return Vec16<T>::unpack(w); }
-    __device__ static __forceinline__ Raw pack(float a, float b) { return Vec16<T>::pack(a, b); }
-    __device__ static __forceinline__ Raw load(const T *p) {  // read once: no L1 allocation
-        Raw w;
-        asm("ld.global.nc.L1::no_allocate.b32 %0, [%1];" : "=r"(w) : "l"(p));
-        return w;
+    __device__ static __forceinline__ void unpack(Raw w, float (&v)[2]) {
+        const float2 f = Vec16<T>::unpack(w);
+        v[0] = f.x;
+        v[1] = f.y;
     }
-    __device__ static __forceinline__ void store(T *p, Raw w) { __stcs(reinterpret_cast<unsigned *>(p), w); }
+    __device__ static __forceinline__ Raw pack(const float (&v)[2]) { return Vec16<T>::pack(v[0], v[1]); }
 };
-template <> struct Pair2<float> {
+template <> struct ColumnAccess<float, 2> {
     using Raw = uint2;
-    __device__ static __forceinline__ float2 unpack(Raw w) { return make_float2(__uint_as_float(w.x), __uint_as_float(w.y)); }
-    __device__ static __forceinline__ Raw pack(float a, float b) { return make_uint2(__float_as_uint(a), __float_as_uint(b)); }
-    __device__ static __forceinline__ Raw load(const float *p) {
-        Raw w;
-        asm("ld.global.nc.L1::no_allocate.v2.b32 {%0, %1}, [%2];" : "=r"(w.x), "=r"(w.y) : "l"(p));
-        return w;
+    __device__ static __forceinline__ void unpack(Raw w, float (&v)[2]) {
+        v[0] = __uint_as_float(w.x);
+        v[1] = __uint_as_float(w.y);
     }
-    __device__ static __forceinline__ void store(float *p, Raw w) { __stcs(reinterpret_cast<uint2 *>(p), w); }
+    __device__ static __forceinline__ Raw pack(const float (&v)[2]) { return make_uint2(__float_as_uint(v[0]), __float_as_uint(v[1])); }
+};
+template <typename T> struct ColumnAccess<T, 1> {  // T = __half or __nv_bfloat16
+    using Raw = unsigned short;
+    __device__ static __forceinline__ void unpack(Raw w, float (&v)[1]) { v[0] = Vec16<T>::unpack(uint32_t(w)).x; }
+    __device__ static __forceinline__ Raw pack(const float (&v)[1]) { return Raw(Vec16<T>::pack(v[0], 0.f) & 0xffffu); }
+};
+template <> struct ColumnAccess<float, 1> {
+    using Raw = uint32_t;
+    __device__ static __forceinline__ void unpack(Raw w, float (&v)[1]) { v[0] = __uint_as_float(w); }
+    __device__ static __forceinline__ Raw pack(const float (&v)[1]) { return __float_as_uint(v[0]); }
 };
 
-// The 16 bytes holding slots i and i ^ 1 (elements n and n + 1 for an even n:
-// swizzle(n + 1) == swizzle(n) ^ 1), as (element n, element n + 1).
-__device__ __forceinline__ void load_slot_pair(const float2 *s, unsigned i, float2 &v0, float2 &v1) {
-    const float4 q = *reinterpret_cast<const float4 *>(s + (i & ~1u));
-    const float2 a = make_float2(q.x, q.y), b = make_float2(q.z, q.w);
-    v0 = (i & 1) ? b : a;
-    v1 = (i & 1) ? a : b;
+// Distributed shared memory through 32-bit shared::cluster addresses: one
+// register per partner instead of a 64-bit generic pointer (the radix-16 stage 0
+// needs the registers), and no generic-to-shared conversion per access.
+__device__ __forceinline__ uint32_t cluster_address(const void *local, int rank) {
+    uint32_t a = uint32_t(__cvta_generic_to_shared(local));
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(a) : "r"(a), "r"(rank));
+#endif
+    return a;
 }
-__device__ __forceinline__ void store_slot_pair(float2 *s, unsigned i, float2 v0, float2 v1) {
-    const float2 a = (i & 1) ? v1 : v0, b = (i & 1) ? v0 : v1;
-    *reinterpret_cast<float4 *>(s + (i & ~1u)) = make_float4(a.x, a.y, b.x, b.y);
+// Accesses of E consecutive slots starting at an address aligned to E·8 bytes.
+// volatile with a memory clobber: ordered with the cluster barriers around them.
+template <int E>
+__device__ __forceinline__ void cluster_store(uint32_t a, const float2 (&v)[E]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if constexpr (E == 2)
+        asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};" ::"r"(a), "f"(v[0].x), "f"(v[0].y), "f"(v[1].x),
+                     "f"(v[1].y)
+                     : "memory");
+    else
+        asm volatile("st.shared::cluster.v2.f32 [%0], {%1, %2};" ::"r"(a), "f"(v[0].x), "f"(v[0].y) : "memory");
+#endif
+}
+template <int E>
+__device__ __forceinline__ void cluster_load(uint32_t a, float2 (&v)[E]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if constexpr (E == 2)
+        asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];"
+                     : "=f"(v[0].x), "=f"(v[0].y), "=f"(v[1].x), "=f"(v[1].y)
+                     : "r"(a)
+                     : "memory");
+    else
+        asm volatile("ld.shared::cluster.v2.f32 {%0, %1}, [%2];" : "=f"(v[0].x), "=f"(v[0].y) : "r"(a) : "memory");
+#endif
 }
 
-// Where column element j of the column starting at n0 lives: the owning CTA's
-// buffer (parts) and the slot in it. Cross-CTA: n0 < cols ≤ N_LOCAL, so the
-// owner is (j·cols) / N_LOCAL, a constant once j is unrolled.
+// Where element j of the thread's columns (starting at n0, swizzled base_swz)
+// lives: the owning CTA's buffer and, in it, the E consecutive slots {i, i ^ 1}
+// (i ^ 1 = swizzle(n + 1) for an even n) as a byte address, plus whether they
+// are swapped (element n in the second slot). Cross-CTA: n0 < cols ≤ N_LOCAL,
+// so the owner is (j·cols) / N_LOCAL, a constant once j is unrolled.
 template <class G>
-__device__ __forceinline__ float2 *direct_column_part(float2 *sdata_slot, float2 *const *parts, int j) {
-    if constexpr (G::CLUSTER > 1) return parts[(j * DirectIo<G>::cols) / G::N_LOCAL];
-    else return sdata_slot;
+__device__ __forceinline__ uint32_t direct_slot_address(const uint32_t (&part)[G::CLUSTER], unsigned base_swz, int j,
+                                                        bool &swapped) {
+    using D = DirectIo<G>;
+    const unsigned i = (base_swz ^ unsigned(swizzle(j * D::cols))) % G::N_LOCAL;
+    swapped = D::E == 2 && (i & 1);
+    return part[(j * D::cols) / G::N_LOCAL] + 8 * (D::E == 2 ? i & ~1u : i);
 }
 template <class G>
-__device__ __forceinline__ unsigned direct_column_slot(unsigned base_swz, int j) {
-    const unsigned i = base_swz ^ unsigned(swizzle(j * DirectIo<G>::cols));
-    return G::CLUSTER > 1 ? i % G::N_LOCAL : i;
+__device__ __forceinline__ void cluster_parts(float2 *local_data, uint32_t (&part)[G::CLUSTER]) {
+#pragma unroll
+    for (int i = 0; i < G::CLUSTER; ++i) part[i] = cluster_address(local_data, i);
 }
 
 // Forward stage 0 fed straight from global memory: x = in_gate ⊙ u of both
 // sequences of the pair (zero beyond L), DFT, twiddle T_0, written to the
-// owning CTAs' shared memory. In a cluster the partners' memory may be written
-// only once they run: every thread arrives on the cluster barrier at kernel
-// entry (run_pass) and waits here, after its first loads are in flight.
+// owning CTAs' shared memory. The partners' memory may be written only once
+// they run: every thread arrives on the cluster barrier at kernel entry
+// (run_pass) and waits here, after its first loads are in flight.
 template <typename T, class G>
-__device__ __forceinline__ void load_stage0(float2 *sdata, const Twiddles &tw, const FusedParams &p,
-                                            const SlotDesc *slots, float2 *const *parts) {
+__device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &tw, const FusedParams &p,
+                                            const SlotDesc *slots) {
     using D = DirectIo<G>;
-    using P = Pair2<T>;
-    constexpr int r = D::r, cols = D::cols;
+    constexpr int r = D::r, cols = D::cols, E = D::E;
+    using A = ColumnAccess<T, E>;
+    static_assert(G::PAIRS == 1, "one slot per cluster");
+    uint32_t part[G::CLUSTER];
+    cluster_parts<G>(local_data, part);
     const T *u = static_cast<const T *>(p.u);
     const T *ig = static_cast<const T *>(p.in_gate);
     const unsigned L = unsigned(p.seq_len);
     const unsigned first = cta_rank<G>() * D::local_cols;
 #pragma unroll 1
-    for (unsigned c = 2 * threadIdx.x; c < D::local_cols; c += 2 * G::THREADS) {
-        const unsigned gc = first + c, slot = gc / cols, n0 = gc % cols;  // n0 is even
+    for (unsigned c = E * threadIdx.x; c < D::local_cols; c += E * G::THREADS) {
+        const unsigned gc = first + c, slot = gc / cols, n0 = gc % cols;
         const SlotDesc d = slots[slot];
-        typename P::Raw ua[r], ga[r], ub[r], gb[r];
+        // Rows of absent sequences read as row 0 with every access skipped.
+        const int64_t row_a = d.row_a >= 0 ? d.row_a : 0, row_b = d.row_b >= 0 ? d.row_b : 0;
+        typename A::Raw ua[r], ga[r], ub[r], gb[r];
 #pragma unroll
         for (int j = 0; j < r; ++j) {
             const unsigned n = n0 + j * cols;
-            ua[j] = ga[j] = ub[j] = gb[j] = typename P::Raw{};
-            if (n < L && d.row_a >= 0) {
-                ua[j] = P::load(u + d.row_a + n);
-                if (ig) ga[j] = P::load(ig + d.row_a + n);
-            }
-            if (n < L && d.row_b >= 0) {
-                ub[j] = P::load(u + d.row_b + n);
-                if (ig) gb[j] = P::load(ig + d.row_b + n);
-            }
+            const bool in_a = n < L && d.row_a >= 0, in_b = n < L && d.row_b >= 0;
+            load_if(in_a, u + row_a + n, ua[j]);
+            load_if(in_a && ig, ig + row_a + n, ga[j]);
+            load_if(in_b, u + row_b + n, ub[j]);
+            load_if(in_b && ig, ig + row_b + n, gb[j]);
         }
-        if constexpr (G::CLUSTER > 1) {
-            if (c == 2 * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
-        }
-        float2 x[2][r];  // [column n0 + e][j]
+        if (c == E * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
+        float2 x[E][r];  // [column n0 + e][j]
 #pragma unroll
         for (int j = 0; j < r; ++j) {
-            float2 a = P::unpack(ua[j]), b = P::unpack(ub[j]);
+            float a[E], b[E];
+            A::unpack(ua[j], a);
+            A::unpack(ub[j], b);
             if (ig) {
-                const float2 wa = P::unpack(ga[j]), wb = P::unpack(gb[j]);
-                a = make_float2(a.x * wa.x, a.y * wa.y);
-                b = make_float2(b.x * wb.x, b.y * wb.y);
+                float wa[E], wb[E];
+                A::unpack(ga[j], wa);
+                A::unpack(gb[j], wb);
+#pragma unroll
+                for (int e = 0; e < E; ++e) {
+                    a[e] *= wa[e];
+                    b[e] *= wb[e];
+                }
             }
-            x[0][j] = make_float2(a.x, b.x);
-            x[1][j] = make_float2(a.y, b.y);
+#pragma unroll
+            for (int e = 0; e < E; ++e) x[e][j] = make_float2(a[e], b[e]);
         }
-        small_dft<r>(x[0]);
-        small_dft<r>(x[1]);
-        float2 *const s = sdata + slot * G::N_LOCAL;
+#pragma unroll
+        for (int e = 0; e < E; ++e) small_dft<r>(x[e]);
         const unsigned base_swz = swizzle(int(n0));
+        // T_0 of element j of column n is W_N^(j·n) (twiddle_exponent<G, 0>: k1 = j,
+        // n2 = n, stride 1). It is applied as the product of W_N^(2^b·n) over the
+        // set bits b of j, those read from the table: log2(r) table pairs per
+        // column instead of r − 1, for at most three more roundings (a few fp32
+        // ulp, far below the tensor-core stages' 2^-17).
+        constexpr int bits = r == 16 ? 4 : r == 8 ? 3 : r == 4 ? 2 : 1;
+        float2 wb[E][bits];
+#pragma unroll
+        for (int e = 0; e < E; ++e)
+#pragma unroll
+            for (int b = 0; b < bits; ++b) wb[e][b] = tw(int((n0 + e) << b));
 #pragma unroll
         for (int j = 0; j < r; ++j) {
-            float2 v0 = x[0][j], v1 = x[1][j];
-            if (j != 0) {  // T_0 is 1 at j = 0
-                v0 = cmul(v0, tw(twiddle_exponent<G, 0>(n0 + j * cols)));
-                v1 = cmul(v1, tw(twiddle_exponent<G, 0>(n0 + 1 + j * cols)));
+            float2 v[E];
+#pragma unroll
+            for (int e = 0; e < E; ++e) {
+                v[e] = x[e][j];
+#pragma unroll
+                for (int b = 0; b < bits; ++b)  // T_0 is 1 at j = 0
+                    if (j & (1 << b)) v[e] = cmul(v[e], wb[e][b]);
             }
-            store_slot_pair(direct_column_part<G>(s, parts, j), direct_column_slot<G>(base_swz, j), v0, v1);
+            bool swapped;
+            const uint32_t a = direct_slot_address<G>(part, base_swz, j, swapped);
+            if constexpr (E == 2) {
+                if (swapped) {
+                    const float2 t = v[0];
+                    v[0] = v[1];
+                    v[1] = t;
+                }
+            }
+            cluster_store<E>(a, v);
         }
     }
 }
 
 // Inverse stage 0 written straight to global memory: y = out_gate ⊙ conj(D')/N
 // (and y2 with out_gate2) for n < L. Reads the owning CTAs' shared memory; the
-// caller keeps every CTA of a cluster alive until all are done reading.
+// caller keeps every CTA of the cluster alive until all are done reading.
 template <typename T, class G>
-__device__ __forceinline__ void store_stage0(float2 *sdata, const FusedParams &p, const SlotDesc *slots,
-                                             float2 *const *parts) {
+__device__ __forceinline__ void store_stage0(float2 *local_data, const FusedParams &p, const SlotDesc *slots) {
     using D = DirectIo<G>;
-    using P = Pair2<T>;
-    constexpr int r = D::r, cols = D::cols;
+    constexpr int r = D::r, cols = D::cols, E = D::E;
+    using A = ColumnAccess<T, E>;
     constexpr float scale = 1.0f / float(G::N);
+    uint32_t part[G::CLUSTER];
+    cluster_parts<G>(local_data, part);
     const unsigned L = unsigned(p.seq_len);
     const unsigned first = cta_rank<G>() * D::local_cols;
 #pragma unroll 1
-    for (unsigned c = 2 * threadIdx.x; c < D::local_cols; c += 2 * G::THREADS) {
+    for (unsigned c = E * threadIdx.x; c < D::local_cols; c += E * G::THREADS) {
         const unsigned gc = first + c, slot = gc / cols, n0 = gc % cols;
         const SlotDesc d = slots[slot];
-        float2 *const s = sdata + slot * G::N_LOCAL;
         const unsigned base_swz = swizzle(int(n0));
-        float2 x[2][r];  // every input; only the outputs are cut at L
+        // Both outputs of the convolution (y2: backward), each with its gate. The
+        // first output's gates are requested before the partners' elements, so
+        // that the two latencies overlap.
+        const int64_t row_a = d.row_a >= 0 ? d.row_a : 0, row_b = d.row_b >= 0 ? d.row_b : 0;  // as in load_stage0
+        typename A::Raw wa[r], wb[r];
+        auto load_gates = [&](const T *og) {
 #pragma unroll
-        for (int j = 0; j < r; ++j)
-            load_slot_pair(direct_column_part<G>(s, parts, j), direct_column_slot<G>(base_swz, j), x[0][j], x[1][j]);
-        small_dft<r>(x[0]);
-        small_dft<r>(x[1]);
-        // Both outputs of the convolution (y2: backward), each with its gate.
+            for (int j = 0; j < r; ++j) {
+                const unsigned n = n0 + j * cols;
+                load_if(og && n < L && d.row_a >= 0, og + row_a + n, wa[j]);
+                load_if(og && n < L && d.row_b >= 0, og + row_b + n, wb[j]);
+            }
+        };
+        load_gates(static_cast<const T *>(p.out_gate));
+        float2 x[E][r];  // every input; only the outputs are cut at L
+#pragma unroll
+        for (int j = 0; j < r; ++j) {
+            bool swapped;
+            float2 v[E];
+            cluster_load<E>(direct_slot_address<G>(part, base_swz, j, swapped), v);
+#pragma unroll
+            for (int e = 0; e < E; ++e) x[e][j] = swapped ? v[E - 1 - e] : v[e];  // (constant indices: no local array)
+        }
+#pragma unroll
+        for (int e = 0; e < E; ++e) small_dft<r>(x[e]);
 #pragma unroll
         for (int out = 0; out < 2; ++out) {
             T *y = static_cast<T *>(out == 0 ? p.y : p.y2);
             const T *og = static_cast<const T *>(out == 0 ? p.out_gate : p.out_gate2);
             if (!y) continue;
-            typename P::Raw wa[r], wb[r];
+            if (out == 1) load_gates(og);
 #pragma unroll
             for (int j = 0; j < r; ++j) {
                 const unsigned n = n0 + j * cols;
-                wa[j] = wb[j] = typename P::Raw{};
-                if (og && n < L && d.row_a >= 0) wa[j] = P::load(og + d.row_a + n);
-                if (og && n < L && d.row_b >= 0) wb[j] = P::load(og + d.row_b + n);
-            }
-#pragma unroll
-            for (int j = 0; j < r; ++j) {
-                const unsigned n = n0 + j * cols;
-                if (n >= L) continue;
                 // Re is sequence a, −Im sequence b (conj(D')/N).
-                float2 a = make_float2(x[0][j].x * scale, x[1][j].x * scale);
-                float2 b = make_float2(-x[0][j].y * scale, -x[1][j].y * scale);
-                if (og) {
-                    const float2 ga = P::unpack(wa[j]), gb = P::unpack(wb[j]);
-                    a = make_float2(a.x * ga.x, a.y * ga.y);
-                    b = make_float2(b.x * gb.x, b.y * gb.y);
+                float a[E], b[E];
+#pragma unroll
+                for (int e = 0; e < E; ++e) {
+                    a[e] = x[e][j].x * scale;
+                    b[e] = -x[e][j].y * scale;
                 }
-                if (d.row_a >= 0) P::store(y + d.row_a + n, P::pack(a.x, a.y));
-                if (d.row_b >= 0) P::store(y + d.row_b + n, P::pack(b.x, b.y));
+                if (og) {
+                    float ga[E], gb[E];
+                    A::unpack(wa[j], ga);
+                    A::unpack(wb[j], gb);
+#pragma unroll
+                    for (int e = 0; e < E; ++e) {
+                        a[e] *= ga[e];
+                        b[e] *= gb[e];
+                    }
+                }
+                store_if(n < L && d.row_a >= 0, y + row_a + n, A::pack(a));
+                store_if(n < L && d.row_b >= 0, y + row_b + n, A::pack(b));
             }
         }
     }
 }
-
 
 // ---------------------------------------------------------------------------
 // The kernel
@@ -1439,9 +1558,10 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     // The condition is the same in every CTA of a cluster.
     bool direct = false;
     if constexpr (!DK && DirectIo<G>::usable) {
+        constexpr int E = DirectIo<G>::E;  // elements per access
         direct = (mode == mode_conv || mode == mode_transform) &&
-                 (p.io == io_f16 ? rows_aligned<__half, 2>(p) : p.io == io_bf16 ? rows_aligned<__nv_bfloat16, 2>(p)
-                                                                               : rows_aligned<float, 2>(p));
+                 (p.io == io_f16 ? rows_aligned<__half, E>(p) : p.io == io_bf16 ? rows_aligned<__nv_bfloat16, E>(p)
+                                                                               : rows_aligned<float, E>(p));
         if constexpr (G::CLUSTER > 1) {
             if (direct) cluster_arrive_relaxed();  // load_stage0 waits
         }
@@ -1451,9 +1571,9 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
 
     if (direct) {
         if constexpr (!DK && DirectIo<G>::usable) {
-            if (p.io == io_f16) load_stage0<__half, G>(sdata, tw, p, slots, parts);
-            else if (p.io == io_bf16) load_stage0<__nv_bfloat16, G>(sdata, tw, p, slots, parts);
-            else load_stage0<float, G>(sdata, tw, p, slots, parts);
+            if (p.io == io_f16) load_stage0<__half, G>(local_data, tw, p, slots);
+            else if (p.io == io_bf16) load_stage0<__nv_bfloat16, G>(local_data, tw, p, slots);
+            else load_stage0<float, G>(local_data, tw, p, slots);
         }
     } else if (spectrum_input(mode)) {
         // Nothing to load: the middle stage reads the spectrum from global memory.
@@ -1510,9 +1630,9 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     inverse_stages<G, G::middle_first - 1>(sdata, tw, f, 2 * out_len <= G::N, parts, direct);
     if (direct) {
         if constexpr (!DK && DirectIo<G>::usable) {
-            if (p.io == io_f16) store_stage0<__half, G>(sdata, p, slots, parts);
-            else if (p.io == io_bf16) store_stage0<__nv_bfloat16, G>(sdata, p, slots, parts);
-            else store_stage0<float, G>(sdata, p, slots, parts);
+            if (p.io == io_f16) store_stage0<__half, G>(local_data, p, slots);
+            else if (p.io == io_bf16) store_stage0<__nv_bfloat16, G>(local_data, p, slots);
+            else store_stage0<float, G>(local_data, p, slots);
             if constexpr (G::CLUSTER > 1) {  // no CTA leaves while a partner still reads its part
                 cluster_arrive_relaxed();
                 cluster_wait();

@@ -94,7 +94,8 @@ def direct_io(v):
     """Whether the variant reads and writes global memory at stage 0 (fused::DirectIo::usable)."""
     r0, cols = v["factors"][0], v["n"] // v["factors"][0]
     local_cols = cols * v["pairs"] // v["cluster"]
-    return int(v["cluster"] > 1 and v["small"][0] > 1 and r0 <= 8 and local_cols % (2 * v["threads"]) == 0)
+    columns_per_thread = 2 if r0 <= 8 else 1
+    return int(v["cluster"] > 1 and v["small"][0] > 1 and local_cols % (columns_per_thread * v["threads"]) == 0)
 
 
 def base_variant(n, f, num_small):
