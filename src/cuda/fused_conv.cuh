@@ -1255,7 +1255,9 @@ struct DirectIo {
     static constexpr int local_cols = cols * G::PAIRS / G::CLUSTER;
     // Columns per thread: two adjacent ones up to radix 8 (every access moves two
     // elements), one at radix 16, whose 16 elements per column already fill the
-    // register budget.
+    // register budget (there adjacent lanes share two-element loads through a
+    // shuffle: load_stage0). Either way every global load moves two elements,
+    // so direct I/O needs 2-element aligned rows.
     static constexpr int E = r <= 8 ? 2 : 1;
     // Cluster variants only: in the one-CTA variants (two or more CTAs per SM,
     // whose load and store passes overlap the other CTAs' stages) it was slower
@@ -1376,35 +1378,81 @@ __device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &
         const SlotDesc d = slots[slot];
         // Rows of absent sequences read as row 0 with every access skipped.
         const int64_t row_a = d.row_a >= 0 ? d.row_a : 0, row_b = d.row_b >= 0 ? d.row_b : 0;
-        typename A::Raw ua[r], ga[r], ub[r], gb[r];
-#pragma unroll
-        for (int j = 0; j < r; ++j) {
-            const unsigned n = n0 + j * cols;
-            const bool in_a = n < L && d.row_a >= 0, in_b = n < L && d.row_b >= 0;
-            load_if(in_a, u + row_a + n, ua[j]);
-            load_if(in_a && ig, ig + row_a + n, ga[j]);
-            load_if(in_b, u + row_b + n, ub[j]);
-            load_if(in_b && ig, ig + row_b + n, gb[j]);
-        }
-        if (c == E * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
         float2 x[E][r];  // [column n0 + e][j]
+        if constexpr (E == 1) {
+            // Radix 16, one column per thread: lanes 2k and 2k + 1 hold adjacent
+            // columns, so each loads the two-element words of both columns for
+            // half of the elements (the even lane j < 8, the odd one j ≥ 8) and
+            // hands its partner the other column's products: half the loads of
+            // 16-bit accesses, for a shuffle per value handed over.
+            using W = ColumnAccess<T, 2>;
+            constexpr int h = r / 2;
+            const bool odd = threadIdx.x & 1;
+            const unsigned nw = n0 & ~1u, jb = odd ? h : 0;  // the words' first column and element
+            typename W::Raw ua[h], ga[h], ub[h], gb[h];
 #pragma unroll
-        for (int j = 0; j < r; ++j) {
-            float a[E], b[E];
-            A::unpack(ua[j], a);
-            A::unpack(ub[j], b);
-            if (ig) {
-                float wa[E], wb[E];
-                A::unpack(ga[j], wa);
-                A::unpack(gb[j], wb);
-#pragma unroll
-                for (int e = 0; e < E; ++e) {
-                    a[e] *= wa[e];
-                    b[e] *= wb[e];
-                }
+            for (int k = 0; k < h; ++k) {
+                const unsigned n = nw + (jb + k) * cols;  // n + 1 < L too (L is even)
+                const bool in_a = n < L && d.row_a >= 0, in_b = n < L && d.row_b >= 0;
+                load_if(in_a, u + row_a + n, ua[k]);
+                load_if(in_a && ig, ig + row_a + n, ga[k]);
+                load_if(in_b, u + row_b + n, ub[k]);
+                load_if(in_b && ig, ig + row_b + n, gb[k]);
             }
+            if (c == E * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
 #pragma unroll
-            for (int e = 0; e < E; ++e) x[e][j] = make_float2(a[e], b[e]);
+            for (int k = 0; k < h; ++k) {
+                float a[2], b[2];
+                W::unpack(ua[k], a);
+                W::unpack(ub[k], b);
+                if (ig) {
+                    float wa[2], wb[2];
+                    W::unpack(ga[k], wa);
+                    W::unpack(gb[k], wb);
+#pragma unroll
+                    for (int e = 0; e < 2; ++e) {
+                        a[e] *= wa[e];
+                        b[e] *= wb[e];
+                    }
+                }
+                // Own column: element jb + k; the partner's: handed over.
+                const float2 mine = odd ? make_float2(a[1], b[1]) : make_float2(a[0], b[0]);
+                const float2 theirs = odd ? make_float2(a[0], b[0]) : make_float2(a[1], b[1]);
+                const float2 got = make_float2(__shfl_xor_sync(0xffffffffu, theirs.x, 1),
+                                               __shfl_xor_sync(0xffffffffu, theirs.y, 1));
+                x[0][k] = odd ? got : mine;  // constant indices: selects, no local array
+                x[0][h + k] = odd ? mine : got;
+            }
+        } else {
+            typename A::Raw ua[r], ga[r], ub[r], gb[r];
+#pragma unroll
+            for (int j = 0; j < r; ++j) {
+                const unsigned n = n0 + j * cols;
+                const bool in_a = n < L && d.row_a >= 0, in_b = n < L && d.row_b >= 0;
+                load_if(in_a, u + row_a + n, ua[j]);
+                load_if(in_a && ig, ig + row_a + n, ga[j]);
+                load_if(in_b, u + row_b + n, ub[j]);
+                load_if(in_b && ig, ig + row_b + n, gb[j]);
+            }
+            if (c == E * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
+#pragma unroll
+            for (int j = 0; j < r; ++j) {
+                float a[E], b[E];
+                A::unpack(ua[j], a);
+                A::unpack(ub[j], b);
+                if (ig) {
+                    float wa[E], wb[E];
+                    A::unpack(ga[j], wa);
+                    A::unpack(gb[j], wb);
+#pragma unroll
+                    for (int e = 0; e < E; ++e) {
+                        a[e] *= wa[e];
+                        b[e] *= wb[e];
+                    }
+                }
+#pragma unroll
+                for (int e = 0; e < E; ++e) x[e][j] = make_float2(a[e], b[e]);
+            }
         }
 #pragma unroll
         for (int e = 0; e < E; ++e) small_dft<r>(x[e]);
@@ -1558,7 +1606,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     // The condition is the same in every CTA of a cluster.
     bool direct = false;
     if constexpr (!DK && DirectIo<G>::usable) {
-        constexpr int E = DirectIo<G>::E;  // elements per access
+        constexpr int E = 2;  // elements per global access (two columns, or two lanes' columns at radix 16)
         direct = (mode == mode_conv || mode == mode_transform) &&
                  (p.io == io_f16 ? rows_aligned<__half, E>(p) : p.io == io_bf16 ? rows_aligned<__nv_bfloat16, E>(p)
                                                                                : rows_aligned<float, E>(p));
