@@ -1364,7 +1364,6 @@ __device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &
                                             const SlotDesc *slots) {
     using D = DirectIo<G>;
     constexpr int r = D::r, cols = D::cols, E = D::E;
-    using A = ColumnAccess<T, E>;
     static_assert(G::PAIRS == 1, "one slot per cluster");
     uint32_t part[G::CLUSTER];
     cluster_parts<G>(local_data, part);
@@ -1378,80 +1377,54 @@ __device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &
         const SlotDesc d = slots[slot];
         // Rows of absent sequences read as row 0 with every access skipped.
         const int64_t row_a = d.row_a >= 0 ? d.row_a : 0, row_b = d.row_b >= 0 ? d.row_b : 0;
+        // Every global load moves the two-element word of two adjacent columns.
+        // Up to radix 8 the thread owns both columns and loads all r elements. At
+        // radix 16 (one column per thread) lanes 2k and 2k + 1 hold adjacent
+        // columns: each loads half of the elements (the even lane j < 8, the odd
+        // one j ≥ 8) and hands its partner the other column's products, half the
+        // loads of 16-bit accesses for a shuffle per value handed over.
+        using W = ColumnAccess<T, 2>;
+        constexpr int count = E == 2 ? r : r / 2;  // elements loaded
+        const bool odd = E == 1 && (threadIdx.x & 1);
+        const unsigned nw = n0 & ~1u, jb = odd ? count : 0;  // the words' first column and element
+        typename W::Raw ua[count], ga[count], ub[count], gb[count];
+#pragma unroll
+        for (int k = 0; k < count; ++k) {
+            const unsigned n = nw + (jb + k) * cols;  // n + 1 < L too (L is even)
+            const bool in_a = n < L && d.row_a >= 0, in_b = n < L && d.row_b >= 0;
+            load_if(in_a, u + row_a + n, ua[k]);
+            load_if(in_a && ig, ig + row_a + n, ga[k]);
+            load_if(in_b, u + row_b + n, ub[k]);
+            load_if(in_b && ig, ig + row_b + n, gb[k]);
+        }
+        if (c == E * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
         float2 x[E][r];  // [column n0 + e][j]
-        if constexpr (E == 1) {
-            // Radix 16, one column per thread: lanes 2k and 2k + 1 hold adjacent
-            // columns, so each loads the two-element words of both columns for
-            // half of the elements (the even lane j < 8, the odd one j ≥ 8) and
-            // hands its partner the other column's products: half the loads of
-            // 16-bit accesses, for a shuffle per value handed over.
-            using W = ColumnAccess<T, 2>;
-            constexpr int h = r / 2;
-            const bool odd = threadIdx.x & 1;
-            const unsigned nw = n0 & ~1u, jb = odd ? h : 0;  // the words' first column and element
-            typename W::Raw ua[h], ga[h], ub[h], gb[h];
 #pragma unroll
-            for (int k = 0; k < h; ++k) {
-                const unsigned n = nw + (jb + k) * cols;  // n + 1 < L too (L is even)
-                const bool in_a = n < L && d.row_a >= 0, in_b = n < L && d.row_b >= 0;
-                load_if(in_a, u + row_a + n, ua[k]);
-                load_if(in_a && ig, ig + row_a + n, ga[k]);
-                load_if(in_b, u + row_b + n, ub[k]);
-                load_if(in_b && ig, ig + row_b + n, gb[k]);
-            }
-            if (c == E * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
+        for (int k = 0; k < count; ++k) {
+            float a[2], b[2];  // columns nw and nw + 1
+            W::unpack(ua[k], a);
+            W::unpack(ub[k], b);
+            if (ig) {
+                float wa[2], wb[2];
+                W::unpack(ga[k], wa);
+                W::unpack(gb[k], wb);
 #pragma unroll
-            for (int k = 0; k < h; ++k) {
-                float a[2], b[2];
-                W::unpack(ua[k], a);
-                W::unpack(ub[k], b);
-                if (ig) {
-                    float wa[2], wb[2];
-                    W::unpack(ga[k], wa);
-                    W::unpack(gb[k], wb);
-#pragma unroll
-                    for (int e = 0; e < 2; ++e) {
-                        a[e] *= wa[e];
-                        b[e] *= wb[e];
-                    }
+                for (int e = 0; e < 2; ++e) {
+                    a[e] *= wa[e];
+                    b[e] *= wb[e];
                 }
+            }
+            if constexpr (E == 2) {
+#pragma unroll
+                for (int e = 0; e < 2; ++e) x[e][k] = make_float2(a[e], b[e]);
+            } else {
                 // Own column: element jb + k; the partner's: handed over.
                 const float2 mine = odd ? make_float2(a[1], b[1]) : make_float2(a[0], b[0]);
                 const float2 theirs = odd ? make_float2(a[0], b[0]) : make_float2(a[1], b[1]);
                 const float2 got = make_float2(__shfl_xor_sync(0xffffffffu, theirs.x, 1),
                                                __shfl_xor_sync(0xffffffffu, theirs.y, 1));
                 x[0][k] = odd ? got : mine;  // constant indices: selects, no local array
-                x[0][h + k] = odd ? mine : got;
-            }
-        } else {
-            typename A::Raw ua[r], ga[r], ub[r], gb[r];
-#pragma unroll
-            for (int j = 0; j < r; ++j) {
-                const unsigned n = n0 + j * cols;
-                const bool in_a = n < L && d.row_a >= 0, in_b = n < L && d.row_b >= 0;
-                load_if(in_a, u + row_a + n, ua[j]);
-                load_if(in_a && ig, ig + row_a + n, ga[j]);
-                load_if(in_b, u + row_b + n, ub[j]);
-                load_if(in_b && ig, ig + row_b + n, gb[j]);
-            }
-            if (c == E * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
-#pragma unroll
-            for (int j = 0; j < r; ++j) {
-                float a[E], b[E];
-                A::unpack(ua[j], a);
-                A::unpack(ub[j], b);
-                if (ig) {
-                    float wa[E], wb[E];
-                    A::unpack(ga[j], wa);
-                    A::unpack(gb[j], wb);
-#pragma unroll
-                    for (int e = 0; e < E; ++e) {
-                        a[e] *= wa[e];
-                        b[e] *= wb[e];
-                    }
-                }
-#pragma unroll
-                for (int e = 0; e < E; ++e) x[e][j] = make_float2(a[e], b[e]);
+                x[0][count + k] = odd ? mine : got;
             }
         }
 #pragma unroll
