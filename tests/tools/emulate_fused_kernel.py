@@ -176,42 +176,45 @@ def check_twiddle_periods(G):
                             assert e1 == e2, (G.f, S, TW, mt, period)
 
 
-def load_tile(s, M, base, upper_in_zero=False):
-    """tc_load: every lane's eight elements of the tile (the upper ones zero when skipped)."""
-    x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+def tile_elements(skip_upper=False):
+    """(lane, r, jj, row, j) of every element a lane holds in a tile: rows g and
+    g + 8 (r = 0, 1), DFT indices tc_j(q, jj); the upper ones (jj >= 2) skipped
+    when asked."""
     for lane in range(32):
         g, q = lane >> 2, lane & 3
         for r in range(2):
             for jj in range(4):
-                if jj >= 2 and upper_in_zero:
-                    continue
-                x[lane][r][jj] = s[swizzle(tc_pos(M, base, g + 8 * r, tc_j(q, jj)))]
+                if jj < 2 or not skip_upper:
+                    yield lane, r, jj, g + 8 * r, tc_j(q, jj)
+
+
+def lane_values():
+    return [[[0j] * 4 for _ in range(2)] for _ in range(32)]
+
+
+def load_tile(s, M, base, upper_in_zero=False):
+    """tc_load: every lane's eight elements of the tile (the upper ones zero when skipped)."""
+    x = lane_values()
+    for lane, r, jj, row, j in tile_elements(upper_in_zero):
+        x[lane][r][jj] = s[swizzle(tc_pos(M, base, row, j))]
     return x
 
 
 def twiddled_outputs(G, acc, M, base, TW):
     """The tile's DFT outputs times the twiddle of stage TW (none for TW < 0), per lane."""
-    x = [[[0j] * 4 for _ in range(2)] for _ in range(32)]
-    for lane in range(32):
-        g, q = lane >> 2, lane & 3
-        for r in range(2):
-            for jj in range(4):
-                v = tc_out(acc, lane, r, jj)
-                if TW >= 0:
-                    v *= tw(G, twiddle_exp(G, TW, tc_pos(M, base, g + 8 * r, tc_j(q, jj))))
-                x[lane][r][jj] = v
+    x = lane_values()
+    for lane, r, jj, row, j in tile_elements():
+        v = tc_out(acc, lane, r, jj)
+        if TW >= 0:
+            v *= tw(G, twiddle_exp(G, TW, tc_pos(M, base, row, j)))
+        x[lane][r][jj] = v
     return x
 
 
 def store_tile(s, M, base, x, upper_out_unused=False):
     """Writes the lanes' eight elements back (the upper ones skipped when unused)."""
-    for lane in range(32):
-        g, q = lane >> 2, lane & 3
-        for r in range(2):
-            for jj in range(4):
-                if jj >= 2 and upper_out_unused:
-                    continue
-                s[swizzle(tc_pos(M, base, g + 8 * r, tc_j(q, jj)))] = x[lane][r][jj]
+    for lane, r, jj, row, j in tile_elements(upper_out_unused):
+        s[swizzle(tc_pos(M, base, row, j))] = x[lane][r][jj]
 
 
 def tc_stage(G, S, TW, s, upper_in_zero=False, upper_out_unused=False):
