@@ -41,6 +41,7 @@
 
 // Tuning knobs, fixed at build time (bench/tune_build.sh compares settings on a GPU):
 //   FFC_FUSED_MIN_BLOCKS       resident 256-thread CTAs per SM the register budget targets
+//                              (FFC_FUSED_MIN_BLOCKS·256 threads: 128-thread CTAs get twice as many)
 // Measured on the H100 (2026-11-22, forward fp16, ms): 3 CTAs per SM spill and lose
 // (16K: 10.07 against 7.97). Batching several columns per thread in the CUDA-core
 // stages (to overlap distributed shared-memory latency) cost registers and gained
@@ -68,8 +69,9 @@ struct Geometry {
     static constexpr int PAIRS = PAIRS_;
     static constexpr int THREADS = THREADS_;
     static constexpr int WARPS = THREADS / 32;
-    // Resident CTAs per SM the register budget is tuned for (__launch_bounds__).
-    static constexpr int min_blocks_per_sm = THREADS >= 512 ? 1 : FFC_FUSED_MIN_BLOCKS;
+    // Resident CTAs per SM the register budget is tuned for (__launch_bounds__):
+    // the same threads per SM whatever the CTA size.
+    static constexpr int min_blocks_per_sm = THREADS >= 512 ? 1 : FFC_FUSED_MIN_BLOCKS * 256 / THREADS;
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
     // With two tensor-core stages or more, the last two (inner sizes 16 and 1)

@@ -129,7 +129,7 @@ constexpr double kGateFlopsPerPairElement = 4;  // in_gate and out_gate on both 
 constexpr size_t kSmemReservedPerCta = 1024;    // shared memory the driver reserves per CTA (sm_80+)
 constexpr int kMaxCtasPerSm = 32;               // hardware residency cap (sm_80 / sm_90)
 // The fused kernels use ~110-128 registers per thread (ptxas; __launch_bounds__
-// asks for two 256-thread CTAs per SM), so 64K registers hold 512 threads.
+// asks for 512 threads per SM: two CTAs of 256, four of 128), so 64K registers hold 512 threads.
 constexpr int kRegisterResidentThreads = 512;
 constexpr int kFusedLaunches = 1;               // one kernel does the whole convolution
 // Multi-pass path (N = M·N_in, see below).
@@ -415,18 +415,40 @@ CostBreakdown predict_host(const Candidate &c, uint64_t fft_size, DType dtype, c
     return out;
 }
 
-// Deterministic order: feasible first, then cheaper, then fewer stages, then the
-// factor list lexicographically (then the kernel name, for variants that differ
-// only in tiling). Costs are compared at 1e-6 µs resolution so that two
-// factorisations whose model terms are equal never order by rounding noise.
+// Deterministic order: feasible first, then cheaper, then fewer stages, then
+// fewer stages through shared memory, then fewer tensor-core stages among those,
+// then the factor list lexicographically (then the kernel name, for variants
+// that differ only in tiling). Costs are compared at 1e-6 µs resolution so that
+// two factorisations whose model terms are equal never order by rounding noise.
 int64_t cost_key(double us) {
     if (!std::isfinite(us) || us > 1e12) return std::numeric_limits<int64_t>::max();
     return std::llround(us * 1e6);
 }
 
+// The model charges every stage one shared-memory round trip, but the fused CUDA
+// kernels run the innermost tensor-core stage, and with two or more of them the
+// two innermost, in registers (fused_conv.cuh, middle stage). Between candidates
+// the model prices alike, the ones with fewer stages left to shared memory, and
+// then fewer tensor-core stages among those (a CUDA-core radix-8 stage costs
+// less than a radix-16 one on tensor cores), measured faster on the H100: 512
+// 2x16x16 0.151 ms against 8x4x16 0.159, 1K 4x16x16 0.269 against 8x8x16 0.287,
+// 16K with two-CTA clusters 8x8x16x16 5.27 against 4x16x16x16 5.44. (Fused
+// CUDA candidates only: the multi-pass splits' ties were calibrated without it.)
+struct StagesInSharedMemory {
+    int all = 0, tensor = 0;
+};
+StagesInSharedMemory stages_in_shared_memory(const Candidate &c) {
+    if (c.path != Path::fused || c.kernel == nullptr) return {};
+    const int tensor = int(std::count_if(c.factors.begin(), c.factors.end(),
+                                         [](int r) { return r >= model::kTensorRadixMin; }));
+    const int in_registers = tensor >= 2 ? 2 : tensor;
+    return {int(c.factors.size()) - in_registers, tensor - in_registers};
+}
+
 bool cheaper(const Candidate &a, const Candidate &b) {
     const auto key = [](const Candidate &c) {
-        return std::make_tuple(!c.feasible, cost_key(c.cost.total_us), c.factors.size(), c.factors,
+        const StagesInSharedMemory s = stages_in_shared_memory(c);
+        return std::make_tuple(!c.feasible, cost_key(c.cost.total_us), c.factors.size(), s.all, s.tensor, c.factors,
                                c.name());
     };
     return key(a) < key(b);
