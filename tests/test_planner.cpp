@@ -674,6 +674,30 @@ const Candidate *candidate_named(const Decision &d, const std::string &name) {
 
 }  // namespace
 
+TEST_CASE("equal-cost fused candidates order by the stages they leave to shared memory", "[cpu][planner]") {
+    // The model prices these pairs alike; the kernels run the innermost one or
+    // two tensor-core stages in registers, so the order is by the stages left to
+    // shared memory, then by tensor-core stages among them (planner.cpp, cheaper).
+    const DeviceCaps h100 = device_preset("h100");
+    struct Expected {
+        uint64_t n;
+        const char *first, *second;
+    };
+    for (const Expected &e : {Expected{512, "fused_n512_2x16x16", "fused_n512_8x4x16"},
+                              Expected{1024, "fused_n1024_4x16x16", "fused_n1024_8x8x16"},
+                              Expected{16384, "fused_n16384_8x8x16x16_c2", "fused_n16384_4x16x16x16_c2"}}) {
+        INFO("N=" << e.n);
+        const Decision d = make_plan(e.n, DType::f16, Backend::cuda, h100);
+        const Candidate *first = candidate_named(d, e.first), *second = candidate_named(d, e.second);
+        REQUIRE(first != nullptr);
+        REQUIRE(second != nullptr);
+        CHECK(first->cost.total_us == Approx(second->cost.total_us));  // the tie the key breaks
+        REQUIRE(d.chosen.kernel != nullptr);
+        CHECK(d.chosen.kernel->name == std::string(e.first));
+    }
+}
+
+
 TEST_CASE("force_kernel: for every N, a kernel name identifies at most one candidate", "[cpu][planner]") {
     const DeviceCaps all = device_running_everything();
     size_t names_seen = 0;
