@@ -1109,7 +1109,7 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
     if (rows_vectorizable<T>(p)) {
         // The CTA's elements: all of them, or its N_LOCAL positions in a cluster.
         constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
-        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
+        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 4 ? iters : 4;
         const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
 #pragma unroll 1
         for (int it = 0; it < iters; it += chunk) {
@@ -1173,7 +1173,7 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
     constexpr float scale = 1.0f / float(G::N);
     if (rows_vectorizable<T>(p)) {
         constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
-        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
+        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 4 ? iters : 4;
         const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
 #pragma unroll 1
         for (int it = 0; it < iters; it += chunk) {
@@ -1602,18 +1602,32 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
         // Nothing to load: the middle stage reads the spectrum from global memory.
     } else if (rows_input(mode, kind)) {
         const float4 *rows = static_cast<const float4 *>(rows_buffer(p, kind));  // two complex values per float4
+        // Each element is read once, by the thread that later overwrites it (in
+        // place). mode_rows_dk: streaming, coherent loads; the other modes keep
+        // the read-only path (__ldcs there cost 2 % at 1M). A thread issues a
+        // chunk of loads before it stores any: one at a time, the pass waited
+        // on a DRAM latency per 16 bytes.
+        constexpr int per_slot = G::N_LOCAL / 2, total = G::PAIRS * per_slot;
+        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 8 ? iters : 8;
 #pragma unroll 1
-        for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL / 2; idx += G::THREADS) {
-            const int slot = idx / (G::N_LOCAL / 2), n = n_begin + 2 * (idx % (G::N_LOCAL / 2));
-            const int64_t row = slots[slot].row_a;
-            // Each element is read once, by the thread that later overwrites it
-            // (in place). mode_rows_dk: streaming, coherent loads; the other
-            // modes keep the read-only path (__ldcs there cost 2 % at 1M).
-            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (row >= 0) v = DK ? __ldcs(rows + (row + n) / 2) : __ldg(rows + (row + n) / 2);
-            const int base_swz = swizzle(n);  // n is even: n + 1 == n ^ 1
-            sdata[slot * G::N_LOCAL + base_swz] = make_float2(v.x, v.y);
-            sdata[slot * G::N_LOCAL + (base_swz ^ swizzle(1))] = make_float2(v.z, v.w);
+        for (int it = 0; it < iters; it += chunk) {
+            float4 v[chunk];
+            int dst[chunk];  // slot index of the first element, -1: none
+#pragma unroll
+            for (int c = 0; c < chunk; ++c) {
+                const unsigned idx = (it + c) * G::THREADS + threadIdx.x;  // unsigned: / and % are shifts and masks
+                const unsigned slot = idx / per_slot, n = n_begin + 2 * (idx % per_slot);
+                const int64_t row = idx < total ? slots[slot].row_a : -1;
+                v[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+                if (row >= 0) v[c] = DK ? __ldcs(rows + (row + n) / 2) : __ldg(rows + (row + n) / 2);
+                dst[c] = idx < total ? int(slot * G::N_LOCAL + swizzle(n)) : -1;  // n is even: n + 1 == n ^ 1
+            }
+#pragma unroll
+            for (int c = 0; c < chunk; ++c) {
+                if (dst[c] < 0) continue;
+                sdata[dst[c]] = make_float2(v[c].x, v[c].y);
+                sdata[dst[c] ^ swizzle(1)] = make_float2(v[c].z, v[c].w);
+            }
         }
     } else if (DK) {
         // (every pass of mode_rows_dk is one of the above)
