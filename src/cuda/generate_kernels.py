@@ -20,9 +20,10 @@ MIN_SM = 80
 def threads_for(n):
     """Threads of a one-CTA variant of size n (a cluster variant: of its part n / C).
 
-    The register budget (128 a thread) allows 512 threads per SM. Up to 4K the shared memory (32 KiB a CTA) allows four CTAs per SM, so four
-    warps each: a CTA's barriers and its load and store passes then stall a
-    quarter of the SM instead of half (H100, forward fp16: 1K 0.285 -> 0.269 ms,
+    The register budget (128 a thread) allows 512 threads per SM. Up to 4K the
+    shared memory (32 KiB a CTA) allows four CTAs per SM, so four warps each: a
+    CTA's barriers and its load and store passes then stall a quarter of the SM
+    instead of half (H100, forward fp16: 1K 0.285 -> 0.269 ms,
     2K 0.561 -> 0.501, 4K 1.141 -> 1.040). 8K (64 KiB) fits three CTAs: twelve
     warps of 128-thread CTAs were slower (2.66 against 2.53 ms) than two CTAs of
     eight. 16K uses 133 KiB of shared memory: one CTA per SM, so 16 warps.
