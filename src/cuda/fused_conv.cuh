@@ -72,6 +72,15 @@ struct Geometry {
     // Resident CTAs per SM the register budget is tuned for (__launch_bounds__):
     // the same threads per SM whatever the CTA size.
     static constexpr int min_blocks_per_sm = THREADS >= 512 ? 1 : FFC_FUSED_MIN_BLOCKS * 256 / THREADS;
+    // The multi-pass rows pass of the one-CTA 128-thread variants has a kernel
+    // of its own (fused_rows_kernel) that fits a fifth CTA per SM (96 registers
+    // instead of 128, no spills): its CTAs wait on memory at every barrier, and
+    // one more per SM hides more of that (H100: 1M forward 7.6 % faster, 256K
+    // 8.4 %). The other modes lose 1–2 % at 1K–4K with five, six CTAs lose in
+    // both, and an 8K rows kernel of its own (two or three 256-thread CTAs) was
+    // slower than the general one, so those keep it.
+    static constexpr bool rows_kernel = THREADS == 128 && CLUSTER == 1;
+    static constexpr int min_blocks_rows = min_blocks_per_sm + 1;
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
     // With two tensor-core stages or more, the last two (inner sizes 16 and 1)
@@ -690,11 +699,15 @@ __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slo
         d.row_a = item * G::N;
         d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
     } else if (p.mode == mode_rows) {  // one complex row per slot, in place
-        d.row_a = item * G::N;
-        const int64_t per_channel = p.rows_per_seq * p.pairs_per_channel;
-        d.spectrum = static_cast<const float2 *>(p.spectrum) +
-                     ((item / per_channel) * p.rows_per_seq + item % p.rows_per_seq) * G::N;
-        if (p.spectrum_out) d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
+        // Item (c·M + r)·P + pair is row r of that pair of channel c (launch.hpp):
+        // the channel's P pairs take spectrum row r one after another, so it is
+        // read from HBM once and from the L2 by the other P − 1.
+        const int64_t M = p.rows_per_seq, P = p.pairs_per_channel;
+        const int64_t c = item / (M * P), r = item / P % M, pair = item % P;
+        const int64_t row = (c * P + pair) * M + r;
+        d.row_a = row * G::N;
+        d.spectrum = static_cast<const float2 *>(p.spectrum) + (c * M + r) * G::N;
+        if (p.spectrum_out) d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + row * G::N;
     } else if (p.mode == mode_rows_inverse) {  // one spectrum row in, one complex row out
         d.row_a = item * G::N;
         d.spectrum = static_cast<const float2 *>(p.spectrum) + local * G::N;
@@ -1546,6 +1559,34 @@ __device__ __forceinline__ void store_stage0(float2 *local_data, const FusedPara
 // ---------------------------------------------------------------------------
 // The kernel
 // ---------------------------------------------------------------------------
+// threadIdx.x, opaque to common-subexpression elimination (asm volatile), so
+// that what is computed from it late in the kernel is not kept live from early on.
+__device__ __forceinline__ unsigned fresh_thread_index() {
+    unsigned t;
+    asm volatile("mov.u32 %0, %%tid.x;" : "=r"(t));
+    return t;
+}
+
+// The complex-row load and store passes (rows modes), with every position a
+// thread touches known up to one term: float4 c of thread t (two consecutive
+// elements) is float4 c·THREADS + t of the CTA, i.e. positions n_t + off(c) and
+// n_t + off(c) + 1 of slot(c), n_t = n_begin + 2t. Each slot's positions are a
+// whole number of rounds (per_slot a multiple of THREADS) and a thread has at
+// most 16 float4 (all its loads in flight at once; every variant has 16), so
+// the loops unroll fully, slot(c) and off(c) are constants, and n_begin, 2t
+// and off(c) have disjoint bits: the swizzle of a position is the thread's
+// part XOR a constant (one instruction), the global address the thread's plus
+// an immediate. (With a loop over a computed index the store pass took about
+// 50 instructions per 16 bytes; 1M forward 654 → 627 ms.)
+template <class G>
+struct RowsPass {
+    static constexpr int per_slot = G::N_LOCAL / 2;  // float4 per slot
+    static constexpr int iters = G::PAIRS * per_slot / G::THREADS;
+    static_assert(per_slot % G::THREADS == 0 && iters <= 16, "a variant the rows passes do not cover");
+    static constexpr int slot(int c) { return c * G::THREADS / per_slot; }
+    static constexpr int off(int c) { return 2 * (c * G::THREADS % per_slot); }
+};
+
 // One pass of the kernel over the CTA's slots: load, forward stages, middle
 // stage, inverse stages, store, as the mode (and mode_rows_dk's pass) asks.
 // DK = false: every mode but mode_rows_dk (kind = dk_none); DK = true:
@@ -1605,30 +1646,28 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
         // Each element is read once, by the thread that later overwrites it (in
         // place). mode_rows_dk: streaming, coherent loads; the other modes keep
         // the read-only path (__ldcs there cost 2 % at 1M). A thread issues all
-        // its loads (16 in every one-CTA variant) before it stores any: one at a
-        // time, the pass waited on a DRAM latency per 16 bytes (8 at a time: 4M
-        // forward 3168 ms, 16 at a time 3147; no spills).
-        constexpr int per_slot = G::N_LOCAL / 2, total = G::PAIRS * per_slot;
-        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 16 ? iters : 16;
-#pragma unroll 1
-        for (int it = 0; it < iters; it += chunk) {
-            float4 v[chunk];
-            int dst[chunk];  // slot index of the first element, -1: none
+        // its loads (16) before it stores any: one at a time, the pass waited on
+        // a DRAM latency per 16 bytes (8 at a time: 4M forward 3168 ms, 16 at a
+        // time 3147; no spills). Float4 c of thread t is positions n_t + off(c)
+        // of slot(c) (RowsPass).
+        const unsigned n_t = n_begin + 2 * threadIdx.x;
+        const int swz_t = swizzle(int(n_t));
+        float4 v[RowsPass<G>::iters];
 #pragma unroll
-            for (int c = 0; c < chunk; ++c) {
-                const unsigned idx = (it + c) * G::THREADS + threadIdx.x;  // unsigned: / and % are shifts and masks
-                const unsigned slot = idx / per_slot, n = n_begin + 2 * (idx % per_slot);
-                const int64_t row = idx < total ? slots[slot].row_a : -1;
-                v[c] = make_float4(0.f, 0.f, 0.f, 0.f);
-                if (row >= 0) v[c] = DK ? __ldcs(rows + (row + n) / 2) : __ldg(rows + (row + n) / 2);
-                dst[c] = idx < total ? int(slot * G::N_LOCAL + swizzle(n)) : -1;  // n is even: n + 1 == n ^ 1
+        for (int c = 0; c < RowsPass<G>::iters; ++c) {
+            const int64_t row = slots[RowsPass<G>::slot(c)].row_a;
+            v[c] = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (row >= 0) {
+                const float4 *src = rows + (row + n_t) / 2 + RowsPass<G>::off(c) / 2;  // row, n_t, off even
+                v[c] = DK ? __ldcs(src) : __ldg(src);
             }
+        }
 #pragma unroll
-            for (int c = 0; c < chunk; ++c) {
-                if (dst[c] < 0) continue;
-                sdata[dst[c]] = make_float2(v[c].x, v[c].y);
-                sdata[dst[c] ^ swizzle(1)] = make_float2(v[c].z, v[c].w);
-            }
+        for (int c = 0; c < RowsPass<G>::iters; ++c) {
+            float2 *s = sdata + RowsPass<G>::slot(c) * G::N_LOCAL;
+            const int swz = swz_t ^ swizzle(RowsPass<G>::off(c));
+            s[swz] = make_float2(v[c].x, v[c].y);
+            s[swz ^ swizzle(1)] = make_float2(v[c].z, v[c].w);
         }
     } else if (DK) {
         // (every pass of mode_rows_dk is one of the above)
@@ -1688,17 +1727,21 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
         // row), and no other CTA reads them.
         constexpr float scale = 1.0f / float(G::N);
         float4 *rows = static_cast<float4 *>(rows_buffer(p, kind));
-#pragma unroll 1
-        for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL / 2; idx += G::THREADS) {
-            const int slot = idx / (G::N_LOCAL / 2), n = n_begin + 2 * (idx % (G::N_LOCAL / 2));
-            const int64_t row = slots[slot].row_a;
+        // The thread index read afresh: otherwise the compiler keeps the load
+        // pass's shared-memory addresses live through every stage (spilled).
+        const unsigned n_t = n_begin + 2 * fresh_thread_index();
+        const int swz_t = swizzle(int(n_t));
+#pragma unroll
+        for (int c = 0; c < RowsPass<G>::iters; ++c) {
+            const int64_t row = slots[RowsPass<G>::slot(c)].row_a;
             if (row < 0) continue;
-            const int base_swz = swizzle(n);
-            const float2 a = sdata[slot * G::N_LOCAL + base_swz], b = sdata[slot * G::N_LOCAL + (base_swz ^ swizzle(1))];
+            const float2 *s = sdata + RowsPass<G>::slot(c) * G::N_LOCAL;
+            const int swz = swz_t ^ swizzle(RowsPass<G>::off(c));
+            const float2 a = s[swz], b = s[swz ^ swizzle(1)];
             const float4 v = make_float4(a.x * scale, -a.y * scale, b.x * scale, -b.y * scale);  // conj(D')/N
-            // mode_rows_dk: Z rows are read again only after the launch (evict first).
-            if constexpr (DK) __stcs(rows + (row + n) / 2, v);
-            else rows[(row + n) / 2] = v;
+            float4 *dst = rows + (row + n_t) / 2 + RowsPass<G>::off(c) / 2;
+            if constexpr (DK) __stcs(dst, v);  // Z is read again only after the launch
+            else *dst = v;
         }
         return;
     }
@@ -1730,6 +1773,15 @@ template <class G>
 __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
     fused_conv_kernel(const __grid_constant__ FusedParams p) {
     run_pass<G, false>(p, p.mode, dk_none, 0, true);
+}
+
+// mode_rows, the multi-pass inner pass, of the variants with G::rows_kernel: the
+// mode a constant (the other modes' paths fold away) and its own register
+// budget (Geometry::min_blocks_rows).
+template <class G>
+__global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows)
+    fused_rows_kernel(const __grid_constant__ FusedParams p) {
+    run_pass<G, false>(p, mode_rows, dk_none, 0, true);
 }
 
 // mode_rows_dk: two passes per pair of the slot's group (launch.hpp). A kernel
@@ -1784,7 +1836,7 @@ __global__ void build_twiddle_tables(float4 *tables) {
 // Host side of one instantiation
 // ---------------------------------------------------------------------------
 template <class G, class Kernel>
-void prepare_kernel(Kernel kernel) {
+void prepare_kernel(Kernel kernel, int min_blocks) {
     cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::smem_bytes));
     // Ask for no more shared memory than the CTAs that registers allow need, so
     // the rest of the unified L1 holds the twiddle tables (otherwise the driver
@@ -1793,7 +1845,7 @@ void prepare_kernel(Kernel kernel) {
     cudaGetDevice(&device);
     cudaDeviceGetAttribute(&smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device);
     if (smem_per_sm > 0) {
-        const size_t needed = size_t(G::min_blocks_per_sm) * (G::smem_bytes + 1024);
+        const size_t needed = size_t(min_blocks) * (G::smem_bytes + 1024);
         const int percent = int((needed * 100 + size_t(smem_per_sm) - 1) / size_t(smem_per_sm));
         cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent < 100 ? percent : 100);
     }
@@ -1801,8 +1853,9 @@ void prepare_kernel(Kernel kernel) {
 
 template <class G>
 void prepare() {
-    prepare_kernel<G>(fused_conv_kernel<G>);
-    if constexpr (G::CLUSTER == 1) prepare_kernel<G>(fused_rows_dk_kernel<G>);
+    prepare_kernel<G>(fused_conv_kernel<G>, G::min_blocks_per_sm);
+    if constexpr (G::rows_kernel) prepare_kernel<G>(fused_rows_kernel<G>, G::min_blocks_rows);
+    if constexpr (G::CLUSTER == 1) prepare_kernel<G>(fused_rows_dk_kernel<G>, G::min_blocks_per_sm);
 }
 
 template <class G>
@@ -1840,7 +1893,10 @@ void launch(const FusedParams &p, void *stream) {
         config.numAttrs = 1;
         cudaLaunchKernelEx(&config, kernel, p);
     } else {
-        void (*const kernel)(FusedParams) = p.mode == mode_rows_dk ? fused_rows_dk_kernel<G> : fused_conv_kernel<G>;
+        void (*kernel)(FusedParams) = p.mode == mode_rows_dk ? fused_rows_dk_kernel<G> : fused_conv_kernel<G>;
+        if constexpr (G::rows_kernel) {
+            if (p.mode == mode_rows) kernel = fused_rows_kernel<G>;
+        }
         kernel<<<dim3(unsigned(blocks)), dim3(G::THREADS), G::smem_bytes, static_cast<cudaStream_t>(stream)>>>(p);
     }
 }

@@ -18,11 +18,13 @@ enum FusedMode : int {
     mode_spectrum = 1,   // spectrum_out[h] = FFT(k_h)  (one channel per item)
     mode_transform = 2,  // spectrum_out[item] = FFT(v_a + i·v_b) of a pair, v = in_gate ⊙ u
     mode_inverse = 3,    // real_out[item][s] = Re IFFT(spectrum[item])[s] for s < kernel_len (fp32)
-    // Inner pass of the multi-pass path: rows[item] ← IFFT(FFT(rows[item]) · K_row) in
-    // place, complex fp32 in natural order (scaled by 1/N of this kernel), where
-    // the spectrum row of item is (item / (rows_per_seq · pairs_per_channel)) ·
-    // rows_per_seq + item % rows_per_seq: the rows of one sequence pair are
-    // consecutive items and share the channel's spectrum rows.
+    // Inner pass of the multi-pass path: rows[i] ← IFFT(FFT(rows[i]) · K_row) in
+    // place, complex fp32 in natural order (scaled by 1/N of this kernel). rows
+    // holds C channels × P pairs × M rows ([C·P][M][N], M = rows_per_seq, P =
+    // pairs_per_channel); item (c·M + r)·P + p takes row i = (c·P + p)·M + r with
+    // spectrum row c·M + r: the P items that share a spectrum row run side by
+    // side (it is read from HBM once). spectrum_out, if set, receives FFT(rows[i])
+    // at row i.
     mode_rows = 4,
     // spectrum_out[local] = FFT(rows[item]) in visit order: the inner transform of
     // complex rows (the multi-pass path uses it for the rows of k's spectrum).
@@ -71,7 +73,7 @@ struct FusedParams {
     const float *k = nullptr;        // (H, K)
     // float2 [items][N]: spectrum and transform modes write their spectra here; in
     // conv mode it is optional and receives FFT(in_gate ⊙ u) of every pair, in
-    // rows mode FFT(rows[item]) of every row (before the product).
+    // rows mode FFT(rows[i]) of every row (before the product).
     void *spectrum_out = nullptr;
     float *real_out = nullptr;       // fp32 [items][kernel_len] (inverse mode)
     void *rows = nullptr;            // float2 [items][N] (rows mode), read and written in place
@@ -91,9 +93,9 @@ struct FusedParams {
     int64_t items = 0;               // what the grid covers: H·pairs (conv, transform), H (spectrum, inverse) or rows (rows modes)
     // First item of this launch. Row offsets (u, gates, y, k, real_out, rows) and
     // the conv spectrum use the global item (item_offset + i); the per-item buffers
-    // spectrum_out (every mode that writes it) and spectrum (mode_inverse,
-    // mode_rows_inverse) are indexed by the launch-local i, so a chunk of items
-    // can use a chunk-sized buffer.
+    // spectrum_out (every mode that writes it but mode_rows, where it follows the
+    // rows) and spectrum (mode_inverse, mode_rows_inverse) are indexed by the
+    // launch-local i, so a chunk of items can use a chunk-sized buffer.
     int64_t item_offset = 0;
 };
 

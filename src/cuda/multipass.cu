@@ -979,8 +979,9 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
     // Pass 1: Z of the chunk's pairs, gated on input.
     pass1(c, o, items, scratch, stream);
 
-    // Pass 2: the rows. Local row i of the chunk is row i % M of item i / M; the
-    // spectrum rows of the chunk's channels start at channel h0.
+    // Pass 2: the rows. Row i of the chunk's Z is row i % M of item i / M, and
+    // the launch visits them spectrum row by spectrum row (launch.hpp,
+    // mode_rows); the spectrum rows of the chunk's channels start at channel h0.
     FusedParams p = rows_params(C, P);
     p.mode = mode_rows;
     p.rows = z;

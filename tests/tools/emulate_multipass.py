@@ -193,15 +193,20 @@ def convolve(conv, shape, h0, c_n, p0, p_n, n, n_in, kspec, inner, w_out):
         if rb >= 0:
             w[:length] += 1j * (x[rb:rb + length] * (gin[rb:rb + length] if gin is not None else 1))
         z[local * m:(local + 1) * m] = pass1(w, n, n_in, m)
-    # pass 2: local row i (item_offset 0); spectrum_out by local row
+    # pass 2 in launch order (item_offset 0): item (c·M + r)·P + p takes Z row
+    # (c·P + p)·M + r and spectrum row c·M + r; spectrum_out by Z row
     ppc = p_n  # FusedParams::pairs_per_channel = P (= pairs when C > 1)
     spec = kspec[h0 * m:] if outputs else None  # p.spectrum = kspec + h0·N
-    for row in range(items * m):
+    visited = np.zeros(items * m, bool)
+    for item in range(items * m):
+        c, r, p = item // (m * ppc), item // ppc % m, item % ppc
+        row, srow = (c * ppc + p) * m + r, c * m + r
+        visited[row] = True
         if w_out is not None:
             w_out[row] = inner.spectrum(z[row])
         if outputs:
-            srow = (row // (m * ppc)) * m + row % m
             z[row] = inner.rows(z[row], spec[srow], conv["conj"])
+    assert visited.all()  # the launch order is a permutation of the rows
     if not outputs:
         return
     for local in range(items):  # pass 3
