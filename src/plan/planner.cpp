@@ -130,6 +130,9 @@ constexpr size_t kSmemReservedPerCta = 1024;    // shared memory the driver rese
 constexpr int kMaxCtasPerSm = 32;               // hardware residency cap (sm_80 / sm_90)
 // The fused kernels use ~110-128 registers per thread (ptxas; __launch_bounds__
 // asks for 512 threads per SM: two CTAs of 256, four of 128), so 64K registers hold 512 threads.
+// (The multi-pass rows kernel of the 128-thread variants holds five CTAs, 640
+// threads; the model does not tell it apart yet, which is one reason it prices
+// the 128K splits above what they now take: docs/performance.md.)
 constexpr int kRegisterResidentThreads = 512;
 constexpr int kFusedLaunches = 1;               // one kernel does the whole convolution
 // Multi-pass path (N = M·N_in, see below).
