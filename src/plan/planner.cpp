@@ -39,7 +39,8 @@ constexpr int64_t kRefChannels = 768;
 //                + C·N·kComplexBytes                           spectrum, once per channel
 //   L2 bytes     = S·N·e·(kStreamsRead + kStreamsWritten)      all HBM traffic crosses L2
 //                + P·N·kComplexBytes                           spectrum, re-read by every pair
-//   smem bytes   = P·N·kSmemRoundTripBytes·t,  t = 2p, or 2p − 1 with direct I/O
+//   smem bytes   = P·N·kSmemRoundTripBytes·t,  t = 2p, or 2p − 1 with direct I/O,
+//                  at least kMinRoundTrips
 //                  (2p stages; the last forward stage, the pointwise product and
 //                   the first inverse stage share one round trip, so 2p−1 stage
 //                   round trips, plus one for the load pass (write) and the store
@@ -84,8 +85,8 @@ constexpr int64_t kRefChannels = 768;
 // same S, P, C, with Z the fp32 complex intermediate (P·N·kComplexBytes). The
 // three passes are sequential kernels, so their times add:
 //   inner        = the fused model of the inner variant on 2·P·M rows of N_in with
-//                  fp32 I/O (a row is read and written as fp32 complex, like a
-//                  pair of fp32 sequences)
+//                  fp32 I/O in two streams (a row is read once and written once as
+//                  fp32 complex, like a pair of fp32 sequences; no gates)
 //   outer bytes  = I/O streams and spectrum as for fused   (passes 1 and 3)
 //                + kOuterZCrossings·Z                      (pass 1 writes Z, pass 3 reads it)
 //                + C·N·kSpectrumPrepBytes                  (k's rows: outer pass + inner transform)
@@ -134,6 +135,12 @@ constexpr int kMaxCtasPerSm = 32;               // hardware residency cap (sm_80
 // threads; the model does not tell it apart yet, which is one reason it prices
 // the 128K splits above what they now take: docs/performance.md.)
 constexpr int kRegisterResidentThreads = 512;
+// A two-stage kernel (256 = 16x16, 4 round trips) is not cheaper per element than
+// the three-stage ones (6): what every kernel pays per row (the I/O, the spectrum,
+// the gates, the barriers) weighs more at small N. Measured on the H100 per pair
+// element (fp16 forward): 256 13.2 ps, 512 11.7, 1K 10.3, 2K 9.8, 4K 10.2; as the
+// multi-pass inner kernel at 64K, 256 x 16x16 36.5 ms against 32 x 8x16x16 35.2.
+constexpr double kMinRoundTrips = 6;
 constexpr int kFusedLaunches = 1;               // one kernel does the whole convolution
 // Multi-pass path (N = M·N_in, see below).
 constexpr int kMaxOuter = 256;                  // largest outer size M (src/cuda/multipass.cu)
@@ -168,10 +175,11 @@ constexpr int kGemmLaunches = 7;                // per chunk: 3 + 3 outer kernel
 constexpr double kGemmEfficiency = 0.45;
 // Calibration (H100 bench, 2026-11-22, every candidate timed by ffc_bench, fp16
 // forward, ms scaled to B = 64, H = 768). The fused kernels' stages run at about
-// 0.3 of the shared-memory bandwidth: with it the model is within −21 % and
-// +35 % of every planner pick from 256 to 4M (eighth session, measured /
-// predicted: 256 0.083 / 0.066, 8K 2.53 / 3.41, 16K 5.5 / 7.0, 32K 12.9 / 15.0,
-// 128K 81 / 72, 1M 770 / 799, 4M 3453 / 4071). (0.2 until the seventh session, when the kernels were
+// 0.3 of the shared-memory bandwidth: with it the model is within −6 % and
+// +35 % of every planner pick from 256 to 4M (twelfth session, measured /
+// predicted: 256 0.083 / 0.078, 2K 0.49 / 0.61, 8K 2.40 / 3.23, 32K 12.2 / 15.0,
+// 64K 32.5 / 36.6, 128K 70.8 / 85.2, 1M 624 / 682, 4M 2970 / 3529; the eighth
+// session's kernels: −21 % to +35 %). (0.2 until the seventh session, when the kernels were
 // slower: it priced the fused kernels 1.6-1.8× too high at 16K-32K against
 // 1.2× for multi-pass and sent the H200 preset to multi-pass at 32K and 64K,
 // measured slower there.) The outer passes move their bytes at about 0.8 of
@@ -181,16 +189,18 @@ constexpr double kOnChipEfficiency = 0.3;
 constexpr double kOuterHbmEfficiency = 0.8;
 // Thread-block clusters: the cross-CTA stage moves (C−1)/C of a pair through
 // distributed shared memory between cluster barriers. Extra shared-memory
-// round trips per element a cluster of C CTAs costs, one fitted value per C
-// (H100, eighth session). With direct I/O (stage 0 reads global memory and
-// writes the partners, its inverse reads the partners and writes global
-// memory): 16K C = 2 5.49 < one CTA 5.92; 32K C = 4 12.9 < C = 2 13.4 <
-// multi-pass 21.1; 64K C = 8 (8 × 2 × 16³) 35.4 < C = 8 without direct I/O
-// (16⁴) 38.8 < C = 4 40.1; 128K C = 8 81.0 < multi-pass 91.8. Without direct
-// I/O (only 16⁴ at 64K, whose radix-16 stage 0 does not take it) the seventh
-// session's fit: 16K C = 2 6.09 > one CTA 5.84, 64K C = 8 38.6 < C = 4 45.3.
+// round trips per element a cluster of C CTAs costs, one fitted value per C.
+// With direct I/O (stage 0 reads global memory and writes the partners, its
+// inverse reads the partners and writes global memory), H100, eighth session:
+// 16K C = 2 5.49 < one CTA 5.92; 32K C = 4 12.9 < C = 2 13.4 < multi-pass
+// 21.1. C = 8 refitted in the twelfth session, once the multi-pass rows pass
+// had become faster (fp16 forward, ms): H100 64K 16⁴ C = 8 32.0 < 8 × 2 × 16³
+// C = 8 34.4 < multi-pass 35.2 < C = 4 38.8, 128K multi-pass 70.9 < C = 8
+// 79.8; H200 64K multi-pass 31.0 < C = 8 31.9, 128K 63.0 < 79.6. (Every
+// cluster variant now has direct I/O; the values without it are the seventh
+// session's fit, 16K C = 2 6.09 > one CTA 5.84, 64K C = 8 38.6 < C = 4 45.3.)
 constexpr double cluster_round_trips(int cluster, bool direct_io) {
-    if (direct_io) return cluster >= 8 ? 0.5 : cluster >= 4 ? 2.0 : cluster >= 2 ? 1.3 : 0.0;
+    if (direct_io) return cluster >= 8 ? 4.4 : cluster >= 4 ? 2.0 : cluster >= 2 ? 1.3 : 0.0;
     return cluster >= 8 ? 2.5 : cluster >= 4 ? 0.36 : cluster >= 2 ? 1.2 : 0.0;
 }
 }  // namespace model
@@ -245,10 +255,14 @@ double common_fp32_flops_per_element(size_t order) {
 
 struct Workload {
     double sequences, pairs, channels, n, io_bytes_per_element;
+    double io_streams;  // tensors of the sequences' shape read or written once each
 };
 
-Workload workload(uint64_t fft_size, DType dtype, int64_t sequences) {
+constexpr double kGatedIoStreams = model::kStreamsRead + model::kStreamsWritten;
+
+Workload workload(uint64_t fft_size, DType dtype, int64_t sequences, double io_streams = kGatedIoStreams) {
     Workload w;
+    w.io_streams = io_streams;
     w.sequences = double(std::max<int64_t>(sequences, 1));
     w.pairs = std::ceil(w.sequences / 2);
     w.channels = std::ceil(w.sequences / double(kRefBatch));
@@ -258,8 +272,7 @@ Workload workload(uint64_t fft_size, DType dtype, int64_t sequences) {
 }
 
 double io_hbm_bytes(const Workload &w) {
-    return w.sequences * w.n * w.io_bytes_per_element * (model::kStreamsRead + model::kStreamsWritten) +
-           w.channels * w.n * model::kComplexBytes;
+    return w.sequences * w.n * w.io_bytes_per_element * w.io_streams + w.channels * w.n * model::kComplexBytes;
 }
 
 void finish(CostBreakdown &c, double active) {
@@ -280,9 +293,9 @@ int resident_ctas(const KernelVariant &k, const DeviceCaps &caps) {
 }
 
 CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dtype, const DeviceCaps &caps,
-                                 int64_t sequences) {
+                                 int64_t sequences, double io_streams = kGatedIoStreams) {
     const KernelVariant &k = *c.kernel;
-    const Workload w = workload(fft_size, dtype, sequences);
+    const Workload w = workload(fft_size, dtype, sequences, io_streams);
     const double order = double(c.factors.size());
     const double pair_elements = w.pairs * w.n;
 
@@ -296,11 +309,10 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
 
     CostBreakdown out;
     out.hbm_us = time_us(io_hbm_bytes(w), gbps_to_bytes_per_us(caps.hbm_gbps));
-    const double l2_bytes = w.sequences * w.n * w.io_bytes_per_element * (model::kStreamsRead + model::kStreamsWritten) +
-                            pair_elements * model::kComplexBytes;
+    const double l2_bytes = w.sequences * w.n * w.io_bytes_per_element * w.io_streams + pair_elements * model::kComplexBytes;
     out.l2_us = time_us(l2_bytes, gbps_to_bytes_per_us(caps.l2_gbps));
     // Direct I/O: stage 0 reads u and writes y itself, no load and store passes.
-    const double round_trips = 2 * order - (k.direct_io ? 1 : 0);
+    const double round_trips = std::max(2 * order - (k.direct_io ? 1 : 0), model::kMinRoundTrips);
     const double cluster_round_trips = model::cluster_round_trips(k.cluster, k.direct_io != 0);
     out.smem_us = time_us(pair_elements * model::kSmemRoundTripBytes * (round_trips + cluster_round_trips),
                           gbps_to_bytes_per_us(caps.smem_gbps * model::kOnChipEfficiency));
@@ -339,8 +351,9 @@ CostBreakdown predict_multipass_cuda(const Candidate &c, uint64_t fft_size, DTyp
     Candidate inner;
     inner.factors = k.factor_list();
     inner.kernel = &k;
-    // Pass 2: 2·P·M rows of N_in, read and written as fp32 complex.
-    const CostBreakdown in = predict_fused_cuda(inner, k.fft_size, DType::f32, z_caps, int64_t(2 * w.pairs * m));
+    // Pass 2: P·M rows of N_in complex fp32, each read and written once: as
+    // fp32 sequences, 2·P·M of them and two streams (no gates).
+    const CostBreakdown in = predict_fused_cuda(inner, k.fft_size, DType::f32, z_caps, int64_t(2 * w.pairs * m), 2);
 
     // Passes 1 and 3.
     const double z_bytes = pair_elements * model::kComplexBytes;
@@ -435,17 +448,22 @@ int64_t cost_key(double us) {
 // then fewer tensor-core stages among those (a CUDA-core radix-8 stage costs
 // less than a radix-16 one on tensor cores), measured faster on the H100: 512
 // 2x16x16 0.151 ms against 8x4x16 0.159, 1K 4x16x16 0.269 against 8x8x16 0.287,
-// 16K with two-CTA clusters 8x8x16x16 5.27 against 4x16x16x16 5.44. (Fused
-// CUDA candidates only: the multi-pass splits' ties were calibrated without it.)
+// 16K with two-CTA clusters 8x8x16x16 5.27 against 4x16x16x16 5.44. The
+// multi-pass splits are keyed on their inner kernel, which runs the rows the
+// same way: where the model prices the splits alike, the H100 measured (twelfth
+// session) 128K 64 x 8x16x16 70.9 ms against 128 x 4x16x16 71.4 and
+// 32 x 16x16x16 74.1, 256K 128 x 8x16x16 142.9 against 64 x 16x16x16 148.9,
+// 512K 256 x 8x16x16 299.3 against 128 x 16x16x16 301.4.
 struct StagesInSharedMemory {
     int all = 0, tensor = 0;
 };
 StagesInSharedMemory stages_in_shared_memory(const Candidate &c) {
-    if (c.path != Path::fused || c.kernel == nullptr) return {};
-    const int tensor = int(std::count_if(c.factors.begin(), c.factors.end(),
+    if (c.kernel == nullptr) return {};
+    const std::vector<int> stages = c.path == Path::multipass ? c.kernel->factor_list() : c.factors;
+    const int tensor = int(std::count_if(stages.begin(), stages.end(),
                                          [](int r) { return r >= model::kTensorRadixMin; }));
     const int in_registers = tensor >= 2 ? 2 : tensor;
-    return {int(c.factors.size()) - in_registers, tensor - in_registers};
+    return {int(stages.size()) - in_registers, tensor - in_registers};
 }
 
 bool cheaper(const Candidate &a, const Candidate &b) {
