@@ -87,7 +87,8 @@ CLUSTER_MAX_LOG2 = 15
 #               the outer radix-16 stage on CUDA cores (one stage fewer than
 #               8 x 2 x 16^3, which is compiled too).
 #   64K,  C = 4: 16K elements (133 KiB) per CTA, 16 warps, one CTA per SM; 4 x 4 x 16^3.
-#   128K, C = 8: 16K elements per CTA, one CTA per SM; 8 x 4 x 16^3.
+#   128K, C = 8: 16K elements per CTA, one CTA per SM; 8 x 4 x 16^3 (a candidate;
+#               the multi-pass splits measure faster on the H100 and H200).
 # 8 is the largest portable cluster size, so nothing larger is fused; above
 # these sizes (and on devices without clusters) the multi-pass path runs.
 # (N, factors, C, number of leading CUDA-core stages)

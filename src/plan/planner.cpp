@@ -131,9 +131,9 @@ constexpr size_t kSmemReservedPerCta = 1024;    // shared memory the driver rese
 constexpr int kMaxCtasPerSm = 32;               // hardware residency cap (sm_80 / sm_90)
 // The fused kernels use ~110-128 registers per thread (ptxas; __launch_bounds__
 // asks for 512 threads per SM: two CTAs of 256, four of 128), so 64K registers hold 512 threads.
-// (The multi-pass rows kernel of the 128-thread variants holds five CTAs, 640
-// threads; the model does not tell it apart yet, which is one reason it prices
-// the 128K splits above what they now take: docs/performance.md.)
+// (The multi-pass rows kernel of the 128-thread variants and the 256-point
+// convolution kernel hold five CTAs, 640 threads; the model does not tell them
+// apart, one reason it prices the splits 10-20 % above what they take.)
 constexpr int kRegisterResidentThreads = 512;
 // A two-stage kernel (256 = 16x16, 4 round trips) is not cheaper per element than
 // the three-stage ones (6): what every kernel pays per row (the I/O, the spectrum,
