@@ -108,6 +108,7 @@ public:
         if (!kernel_)
             fail(FFC_ERROR_NO_KERNEL, std::string("kernel ") + decision.chosen.kernel->name + " is not compiled into this build");
         pairs_per_cta_ = decision.chosen.kernel->pairs_per_cta;
+        programmatic_launch_ = decision.caps.sm() >= 90;  // FusedParams::overlap_previous
 
         DeviceGuard guard(device_);
         kernel_->prepare();
@@ -143,6 +144,7 @@ public:
         DeviceGuard guard(device_);
         if (multipass_) return multipass_->forward(a);
         const void *spectrum = a.spectrum;
+        cuda::FusedParams p = base_params(a.shape);
         if (!spectrum) {
             SpectrumArgs sa;
             sa.shape = a.shape;
@@ -151,8 +153,8 @@ public:
             sa.stream = a.stream;
             launch_spectrum(sa);
             spectrum = a.workspace;
+            p.overlap_previous = programmatic_launch_ ? 1 : 0;
         }
-        cuda::FusedParams p = base_params(a.shape);
         p.mode = cuda::mode_conv;
         p.io = cuda::IoType(int(dtype_));
         p.u = a.u;
@@ -180,6 +182,15 @@ public:
         //                                                     u ⊙ dv = d_in_gate      [emits W_dz]
         // A launch whose outputs are all unwanted degrades to a transform (dk only).
         const bool need_k = a.du || a.d_in_gate || a.d_out_gate;
+        // A convolution may overlap the launch before it (FusedParams::overlap_previous)
+        // where that is the spectrum kernel, whose output it waits for before its
+        // middle stage, or convolution A, whose outputs B does not read.
+        bool may_overlap = need_k;
+        auto launch_conv = [&](cuda::FusedParams &p, const char *what, bool next_may_overlap) {
+            if (may_overlap && p.mode == cuda::mode_conv) p.overlap_previous = programmatic_launch_ ? 1 : 0;
+            may_overlap = next_may_overlap && p.mode == cuda::mode_conv;
+            launch(p, a.stream, what);
+        };
         if (need_k) {
             SpectrumArgs sa;
             sa.shape = s;
@@ -204,7 +215,7 @@ public:
             } else {
                 p.mode = cuda::mode_transform;
             }
-            if (p.mode == cuda::mode_conv || w_out) launch(p, a.stream, "backward: d_out_gate / W_v");
+            if (p.mode == cuda::mode_conv || w_out) launch_conv(p, "backward: d_out_gate / W_v", true);
         };
         auto conv_dv = [&](int64_t offset, int64_t count, void *w_out) {
             cuda::FusedParams p = base_params(s);
@@ -227,7 +238,7 @@ public:
             } else {
                 p.mode = cuda::mode_transform;
             }
-            if (p.mode == cuda::mode_conv || w_out) launch(p, a.stream, "backward: du, d_in_gate / W_dz");
+            if (p.mode == cuda::mode_conv || w_out) launch_conv(p, "backward: du, d_in_gate / W_dz", false);
         };
         if (!a.dk) {
             conv_z(0, items, nullptr);
@@ -312,6 +323,7 @@ private:
     size_t dk_budget_ = cuda::chunk_budgets().dk;  // fixed at plan creation (chunk_budgets.hpp)
     const cuda::FusedKernelEntry *kernel_ = nullptr;
     int pairs_per_cta_ = 1;
+    bool programmatic_launch_ = false;
     std::unique_ptr<cuda::MultipassExecutor> multipass_;  // set for multi-pass plans (nothing else is then)
     std::unique_ptr<cuda::FusedTables> tables_;  // fused plans only
 };

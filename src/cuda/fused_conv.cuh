@@ -34,6 +34,7 @@
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "cuda/launch.hpp"
@@ -1574,6 +1575,23 @@ __device__ __forceinline__ unsigned fresh_thread_index() {
     return t;
 }
 
+// Programmatic dependent launch (sm_90, FusedParams::overlap_previous). A
+// kernel launched with it may start before the previous kernel in the stream
+// has finished: it waits here before its middle stage, which is where a
+// convolution first reads the spectrum (the instruction returns at once for a
+// launch without it). The spectrum kernel and the convolutions let such a
+// dependant launch as soon as every one of their CTAs has started.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_dependent_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // The complex-row load and store passes (rows modes), with every position a
 // thread touches known up to one term: float4 c of thread t (two consecutive
 // elements) is float4 c·THREADS + t of the CTA, i.e. positions n_t + off(c) and
@@ -1619,6 +1637,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
 #pragma unroll
     for (int i = 0; i < G::CLUSTER; ++i) parts[i] = G::CLUSTER > 1 ? cluster_map(local_data, i) : local_data;
     const int n_begin = rank * G::N_LOCAL;
+    if (!DK && (mode == mode_spectrum || mode == mode_conv)) allow_dependent_grid();
 
     if (load_twiddles) {
         const float2 *twg = static_cast<const float2 *>(p.twiddles);
@@ -1704,6 +1723,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     const bool rows_out = rows_output(mode, kind);  // full complex rows
     const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
+    if (!DK && mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous
     middle_stage<G>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
                     DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N);
     // After the forward stages' last cluster barrier nothing touches the
@@ -1858,9 +1878,21 @@ void prepare_kernel(Kernel kernel, int min_blocks) {
     }
 }
 
+// Whether the convolution kernel that runs on this device was compiled with the
+// programmatic-launch wait (from sm_90 code: PTX JIT-compiled from an older
+// virtual architecture has none, and a programmatic launch would then race).
+template <class G>
+std::atomic<bool> &programmatic_launch_ok() {
+    static std::atomic<bool> ok{false};
+    return ok;
+}
+
 template <class G>
 void prepare() {
     prepare_kernel<G>(fused_conv_kernel<G>, G::min_blocks_conv);
+    cudaFuncAttributes attributes = {};
+    if (cudaFuncGetAttributes(&attributes, fused_conv_kernel<G>) == cudaSuccess)
+        programmatic_launch_ok<G>().store(attributes.ptxVersion >= 90);
     if constexpr (G::rows_kernel) prepare_kernel<G>(fused_rows_kernel<G>, G::min_blocks_rows);
     if constexpr (G::CLUSTER == 1) prepare_kernel<G>(fused_rows_dk_kernel<G>, G::min_blocks_per_sm);
 }
@@ -1891,20 +1923,36 @@ void launch(const FusedParams &p, void *stream) {
         config.blockDim = dim3(G::THREADS);
         config.dynamicSmemBytes = G::smem_bytes;
         config.stream = static_cast<cudaStream_t>(stream);
-        cudaLaunchAttribute attribute[1];
+        cudaLaunchAttribute attribute[2];
         attribute[0].id = cudaLaunchAttributeClusterDimension;
         attribute[0].val.clusterDim.x = G::CLUSTER;
         attribute[0].val.clusterDim.y = 1;
         attribute[0].val.clusterDim.z = 1;
+        attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attribute[1].val.programmaticStreamSerializationAllowed = 1;
         config.attrs = attribute;
-        config.numAttrs = 1;
+        config.numAttrs = p.overlap_previous && programmatic_launch_ok<G>().load() ? 2 : 1;
         cudaLaunchKernelEx(&config, kernel, p);
     } else {
         void (*kernel)(FusedParams) = p.mode == mode_rows_dk ? fused_rows_dk_kernel<G> : fused_conv_kernel<G>;
         if constexpr (G::rows_kernel) {
             if (p.mode == mode_rows) kernel = fused_rows_kernel<G>;
         }
-        kernel<<<dim3(unsigned(blocks)), dim3(G::THREADS), G::smem_bytes, static_cast<cudaStream_t>(stream)>>>(p);
+        if (p.overlap_previous && programmatic_launch_ok<G>().load()) {
+            cudaLaunchConfig_t config = {};
+            config.gridDim = dim3(unsigned(blocks));
+            config.blockDim = dim3(G::THREADS);
+            config.dynamicSmemBytes = G::smem_bytes;
+            config.stream = static_cast<cudaStream_t>(stream);
+            cudaLaunchAttribute attribute[1];
+            attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            attribute[0].val.programmaticStreamSerializationAllowed = 1;
+            config.attrs = attribute;
+            config.numAttrs = 1;
+            cudaLaunchKernelEx(&config, kernel, p);
+        } else {
+            kernel<<<dim3(unsigned(blocks)), dim3(G::THREADS), G::smem_bytes, static_cast<cudaStream_t>(stream)>>>(p);
+        }
     }
 }
 
