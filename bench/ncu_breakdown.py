@@ -7,6 +7,7 @@ multi-pass forward or a backward shows where its time goes.
         --csv --print-units base ffc_bench ... | python3 bench/ncu_breakdown.py
 """
 import csv
+import os
 import re
 import sys
 from collections import OrderedDict
@@ -43,4 +44,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BrokenPipeError:  # the reader (device_run.sh's head) took what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
