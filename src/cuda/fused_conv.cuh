@@ -202,6 +202,22 @@ __device__ __forceinline__ void cluster_wait() {
     asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
 #endif
 }
+// Programmatic dependent launch (sm_90, FusedParams::overlap_previous). A
+// kernel launched with it may start before the previous kernel in the stream
+// has finished: it waits here before its middle stage, which is where a
+// convolution first reads the spectrum (the instruction returns at once for a
+// launch without it). The spectrum kernel and the convolutions let such a
+// dependant launch as soon as every one of their CTAs has started.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_dependent_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
 // Generic pointer to `p` (a shared-memory address of this CTA) in CTA `rank` of the cluster.
 __device__ __forceinline__ float2 *cluster_map(float2 *p, int rank) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -1575,23 +1591,6 @@ __device__ __forceinline__ unsigned fresh_thread_index() {
     return t;
 }
 
-// Programmatic dependent launch (sm_90, FusedParams::overlap_previous). A
-// kernel launched with it may start before the previous kernel in the stream
-// has finished: it waits here before its middle stage, which is where a
-// convolution first reads the spectrum (the instruction returns at once for a
-// launch without it). The spectrum kernel and the convolutions let such a
-// dependant launch as soon as every one of their CTAs has started.
-__device__ __forceinline__ void wait_for_previous_grid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void allow_dependent_grid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
 // The complex-row load and store passes (rows modes), with every position a
 // thread touches known up to one term: float4 c of thread t (two consecutive
 // elements) is float4 c·THREADS + t of the CTA, i.e. positions n_t + off(c) and
@@ -1913,47 +1912,39 @@ void build_tables(void *dst, void *stream) {
 template <class G>
 void launch(const FusedParams &p, void *stream) {
     const int64_t blocks = (p.items + G::PAIRS - 1) / G::PAIRS * G::CLUSTER;
-    if constexpr (G::CLUSTER > 1) {
-        // No mode_rows_dk here: it is a multi-pass inner pass, and the planner
-        // never picks a cluster variant as the inner kernel (planner.cpp), so
-        // the dk kernel is not instantiated for them (build time).
-        void (*const kernel)(FusedParams) = fused_conv_kernel<G>;
-        cudaLaunchConfig_t config = {};
-        config.gridDim = dim3(unsigned(blocks));
-        config.blockDim = dim3(G::THREADS);
-        config.dynamicSmemBytes = G::smem_bytes;
-        config.stream = static_cast<cudaStream_t>(stream);
-        cudaLaunchAttribute attribute[2];
-        attribute[0].id = cudaLaunchAttributeClusterDimension;
-        attribute[0].val.clusterDim.x = G::CLUSTER;
-        attribute[0].val.clusterDim.y = 1;
-        attribute[0].val.clusterDim.z = 1;
-        attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attribute[1].val.programmaticStreamSerializationAllowed = 1;
-        config.attrs = attribute;
-        config.numAttrs = p.overlap_previous && programmatic_launch_ok<G>().load() ? 2 : 1;
-        cudaLaunchKernelEx(&config, kernel, p);
-    } else {
-        void (*kernel)(FusedParams) = p.mode == mode_rows_dk ? fused_rows_dk_kernel<G> : fused_conv_kernel<G>;
-        if constexpr (G::rows_kernel) {
-            if (p.mode == mode_rows) kernel = fused_rows_kernel<G>;
-        }
-        if (p.overlap_previous && programmatic_launch_ok<G>().load()) {
-            cudaLaunchConfig_t config = {};
-            config.gridDim = dim3(unsigned(blocks));
-            config.blockDim = dim3(G::THREADS);
-            config.dynamicSmemBytes = G::smem_bytes;
-            config.stream = static_cast<cudaStream_t>(stream);
-            cudaLaunchAttribute attribute[1];
-            attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            attribute[0].val.programmaticStreamSerializationAllowed = 1;
-            config.attrs = attribute;
-            config.numAttrs = 1;
-            cudaLaunchKernelEx(&config, kernel, p);
-        } else {
-            kernel<<<dim3(unsigned(blocks)), dim3(G::THREADS), G::smem_bytes, static_cast<cudaStream_t>(stream)>>>(p);
-        }
+    // No mode_rows_dk for cluster variants: it is a multi-pass inner pass, and
+    // the planner never picks a cluster variant as the inner kernel
+    // (planner.cpp), so the dk kernel is not instantiated for them (build time).
+    void (*kernel)(FusedParams) = fused_conv_kernel<G>;
+    if constexpr (G::CLUSTER == 1) {
+        if (p.mode == mode_rows_dk) kernel = fused_rows_dk_kernel<G>;
     }
+    if constexpr (G::rows_kernel) {
+        if (p.mode == mode_rows) kernel = fused_rows_kernel<G>;
+    }
+    const bool programmatic = p.overlap_previous && programmatic_launch_ok<G>().load();
+    cudaLaunchAttribute attribute[2];
+    unsigned attributes = 0;
+    if constexpr (G::CLUSTER > 1) {
+        attribute[attributes].id = cudaLaunchAttributeClusterDimension;
+        attribute[attributes].val.clusterDim.x = G::CLUSTER;
+        attribute[attributes].val.clusterDim.y = 1;
+        attribute[attributes].val.clusterDim.z = 1;
+        ++attributes;
+    }
+    if (programmatic) {
+        attribute[attributes].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attribute[attributes].val.programmaticStreamSerializationAllowed = 1;
+        ++attributes;
+    }
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(unsigned(blocks));
+    config.blockDim = dim3(G::THREADS);
+    config.dynamicSmemBytes = G::smem_bytes;
+    config.stream = static_cast<cudaStream_t>(stream);
+    config.attrs = attribute;
+    config.numAttrs = attributes;
+    cudaLaunchKernelEx(&config, kernel, p);
 }
 
 }  // namespace ffc::cuda::fused
