@@ -108,10 +108,9 @@ public:
         if (!kernel_)
             fail(FFC_ERROR_NO_KERNEL, std::string("kernel ") + decision.chosen.kernel->name + " is not compiled into this build");
         pairs_per_cta_ = decision.chosen.kernel->pairs_per_cta;
-        programmatic_launch_ = decision.caps.sm() >= 90;  // FusedParams::overlap_previous
 
         DeviceGuard guard(device_);
-        kernel_->prepare();
+        programmatic_launch_ = kernel_->prepare();  // FusedParams::overlap_previous
         check(cudaGetLastError(), "cudaFuncSetAttribute");
 
         tables_ = std::make_unique<cuda::FusedTables>(*kernel_, n_, device_);

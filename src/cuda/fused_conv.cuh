@@ -34,7 +34,6 @@
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 
 #include "cuda/launch.hpp"
@@ -1877,23 +1876,19 @@ void prepare_kernel(Kernel kernel, int min_blocks) {
     }
 }
 
-// Whether the convolution kernel that runs on this device was compiled with the
-// programmatic-launch wait (from sm_90 code: PTX JIT-compiled from an older
-// virtual architecture has none, and a programmatic launch would then race).
+// Returns whether the convolution kernel that runs on the current device has
+// the programmatic-launch wait: only code compiled for sm_90 or newer does (PTX
+// JIT-compiled from an older virtual architecture has none, and a programmatic
+// launch would then race), and such code runs only on such devices.
 template <class G>
-std::atomic<bool> &programmatic_launch_ok() {
-    static std::atomic<bool> ok{false};
-    return ok;
-}
-
-template <class G>
-void prepare() {
+bool prepare() {
     prepare_kernel<G>(fused_conv_kernel<G>, G::min_blocks_conv);
     cudaFuncAttributes attributes = {};
-    if (cudaFuncGetAttributes(&attributes, fused_conv_kernel<G>) == cudaSuccess)
-        programmatic_launch_ok<G>().store(attributes.ptxVersion >= 90);
+    const bool programmatic =
+        cudaFuncGetAttributes(&attributes, fused_conv_kernel<G>) == cudaSuccess && attributes.ptxVersion >= 90;
     if constexpr (G::rows_kernel) prepare_kernel<G>(fused_rows_kernel<G>, G::min_blocks_rows);
     if constexpr (G::CLUSTER == 1) prepare_kernel<G>(fused_rows_dk_kernel<G>, G::min_blocks_per_sm);
+    return programmatic;
 }
 
 template <class G>
@@ -1922,7 +1917,6 @@ void launch(const FusedParams &p, void *stream) {
     if constexpr (G::rows_kernel) {
         if (p.mode == mode_rows) kernel = fused_rows_kernel<G>;
     }
-    const bool programmatic = p.overlap_previous && programmatic_launch_ok<G>().load();
     cudaLaunchAttribute attribute[2];
     unsigned attributes = 0;
     if constexpr (G::CLUSTER > 1) {
@@ -1932,7 +1926,7 @@ void launch(const FusedParams &p, void *stream) {
         attribute[attributes].val.clusterDim.z = 1;
         ++attributes;
     }
-    if (programmatic) {
+    if (p.overlap_previous) {
         attribute[attributes].id = cudaLaunchAttributeProgrammaticStreamSerialization;
         attribute[attributes].val.programmaticStreamSerializationAllowed = 1;
         ++attributes;
@@ -1954,7 +1948,7 @@ void launch(const FusedParams &p, void *stream) {
     namespace ffc::cuda::generated {                                                            \
     using NAME##_geometry =                                                                     \
         ::ffc::cuda::fused::Geometry<N, SMALL0, SMALL1, NUM_TC, PAIRS, THREADS, CLUSTER>;         \
-    void prepare_##NAME() { ::ffc::cuda::fused::prepare<NAME##_geometry>(); }                    \
+    bool prepare_##NAME() { return ::ffc::cuda::fused::prepare<NAME##_geometry>(); }             \
     size_t table_bytes_##NAME() { return ::ffc::cuda::fused::table_bytes<NAME##_geometry>(); }   \
     void build_tables_##NAME(void *dst, void *stream) {                                          \
         ::ffc::cuda::fused::build_tables<NAME##_geometry>(dst, stream);                          \

@@ -181,7 +181,7 @@ def main():
               "static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::%s_geometry>::usable == %s,\n"
               "              \"registry and kernel disagree on direct I/O\");\n" % (v["name"], "true" if direct_io(v) else "false"))
 
-    decls = "".join("void prepare_%s();\nsize_t table_bytes_%s();\nvoid build_tables_%s(void *, void *);\n"
+    decls = "".join("bool prepare_%s();\nsize_t table_bytes_%s();\nvoid build_tables_%s(void *, void *);\n"
                     "void launch_%s(const FusedParams &, void *);\n" % ((v["name"],) * 4) for v in vs)
     entries = "".join('    {"%s", &prepare_%s, &table_bytes_%s, &build_tables_%s, &launch_%s},\n' % ((v["name"],) * 5)
                       for v in vs)

@@ -72,9 +72,10 @@ struct FusedParams {
     // Host side (the launch), mode_conv only: the previous launch in the stream
     // is one of this call's kernels whose output this one reads only from its
     // middle stage on (the spectrum kernel), or not at all (the backward's
-    // first convolution, before its second). On sm_90 the launch is then
-    // programmatic (PDL): its CTAs start while that kernel finishes and wait for
-    // it before the middle stage.
+    // first convolution, before its second). The launch is then programmatic
+    // (PDL): its CTAs start while that kernel finishes and wait for it before
+    // the middle stage. Set only where the variant's prepare() allowed it (sm_90
+    // code).
     int overlap_previous = 0;
     // spectrum mode
     const float *k = nullptr;        // (H, K)
@@ -108,7 +109,9 @@ struct FusedParams {
 
 struct FusedKernelEntry {
     const char *name;
-    void (*prepare)();                                  // one-time attribute setup (plan creation)
+    // One-time attribute setup (plan creation, on the plan's device); returns
+    // whether launches there may set FusedParams::overlap_previous.
+    bool (*prepare)();
     size_t (*table_bytes)();                            // bytes of the variant's twiddle tables
     void (*build_tables)(void *dst, void *stream);      // fills them (plan creation)
     void (*launch)(const FusedParams &, void *stream);  // enqueue; never synchronises
