@@ -100,7 +100,8 @@ struct GpuCase {
 // plans created in its scope, so that a test's problem splits into the chunks its
 // comments count, whatever the defaults: dk spectra 256 MiB per chunk, multi-pass
 // Z 31.25 MiB (5/8 of an H100's 50 MiB L2, the budget these tests were written for).
-// dk_pair_groups > 0 also pins the multi-pass backward's dk pair groups.
+// dk_pair_groups > 0 also pins the dk pair groups of the multi-pass backward and
+// of the fused backward kernel.
 struct ScopedTestChunkBudgets {
     explicit ScopedTestChunkBudgets(long long dk_pair_groups = 0) {
         ffc::cuda::ChunkBudgets b;

@@ -278,8 +278,49 @@ TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L
             }
 }
 
+// 256 and 4096 run the fused backward kernel (one launch for both
+// convolutions, where two are needed) and the single convolutions; 16384 with
+// the two-CTA cluster variant (no fused backward kernel) two launches always.
 TEST_CASE("cuda backward: every subset of outputs; the others stay untouched", "[gpu][cuda_backward]") {
     for (int64_t n : {256, 4096}) check_output_subsets(Case{n, 3, 2, n - 7, n / 2 + 1, FFC_DTYPE_BF16, true});
+    int device = 0, major = 0;
+    CUDA_REQUIRE(cudaGetDevice(&device));
+    CUDA_REQUIRE(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    if (major >= 9)
+        check_output_subsets(Case{16384, 3, 2, 16384 - 7, 16384 / 2 + 1, FFC_DTYPE_FP16, true, "fused_n16384_8x8x16x16_c2"});
+}
+
+// The fused backward kernel's dk (launch.hpp, FusedKernelEntry::launch_backward):
+// a slot walks the pairs of its group, V pass then DZ pass, and adds conj(V)·DZ
+// in order; the groups' partial sums are added afterwards
+// (CudaExecutor::dk_pair_groups, pinned here through the testing hook). B = 9
+// gives 5 pairs: G = 1 sums straight into the channel's accumulator, G = 2
+// gives uneven groups (2 + 3 pairs), G = 5 one pair per group (the product
+// overwrites its V). With 256 MiB of dk spectra per chunk, B = 2049 at 16K
+// (1025 pairs: a channel's 2051 spectra of 128 KiB exceed the budget) splits the
+// channel's pairs into chunks of 513 and 512, the sums carried over from the
+// first to the second. Each within the tolerances, bitwise the same run to run
+// and when dk alone is wanted.
+TEST_CASE("cuda backward: fused kernel's dk pair groups", "[gpu][cuda_backward]") {
+    for (long long groups : {1, 2, 5}) {
+        const ScopedTestChunkBudgets budgets(groups);
+        for (const Case &c : {Case{1024, 9, 3, 1024, 1024, FFC_DTYPE_FP16, true},
+                              Case{4096, 9, 2, 4096 / 2 - 3, 300, FFC_DTYPE_BF16, false},
+                              Case{16384, 2049, 1, 16384 / 2, 16384 / 2, FFC_DTYPE_FP16, true, "fused_n16384_8x8x16x16"}}) {
+            Rng rng;
+            INFO(c.str() << " pair groups " << groups << " seed=" << rng.seed());
+            const HostProblem hp(c, rng);
+            DeviceProblem dp(hp);
+            INFO(describe_plan(dp.plan).substr(0, 200));
+            dp.ws->poison(FFC_DTYPE_FP32);
+            const Grads g = dp.run();
+            const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
+            check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), Wanted{});
+            CHECK(dp.run().bitwise_equal(g));
+            const Grads dk_only = dp.run(Wanted{false, true, false, false});
+            CHECK(std::memcmp(dk_only.dk.data(), g.dk.data(), g.dk.size() * 4) == 0);
+        }
+    }
 }
 
 TEST_CASE("cuda backward: deterministic, stream-ordered, graph-capturable", "[gpu][cuda_backward][sanitize]") {

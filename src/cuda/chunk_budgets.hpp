@@ -21,12 +21,22 @@
 #define FFC_MP_DK_ITEMS_PER_SM 8  // build-time default (bench/tune_build.sh)
 #endif
 
+// The fused backward's dk pair groups (cuda_executor.cpp): the fewest groups
+// that fill the GPU's resident backward slots this many times over. H100,
+// backward fp16 at 256-4K: 1 wave 5-12 % slower than 2; 2, 4 and one pair per
+// group (no sum on chip) within 1.5 % of each other.
+#ifndef FFC_DK_WAVES
+#define FFC_DK_WAVES 2  // build-time default (bench/tune_build.sh)
+#endif
+
 namespace ffc::cuda {
 
 struct ChunkBudgets {
     size_t multipass = 0;  // bytes of Z per multi-pass chunk; 0: the plan's (planner's) choice
     size_t dk = size_t(FFC_DK_CHUNK_MIB) << 20;  // bytes of dk spectra per fused-backward chunk
-    long long dk_pair_groups = 0;  // multi-pass backward's pair groups per chunk; 0: FFC_MP_DK_ITEMS_PER_SM's rule
+    // Pair groups per chunk of the multi-pass and of the fused backward's dk;
+    // 0: their rules (FFC_MP_DK_ITEMS_PER_SM, FFC_DK_WAVES).
+    long long dk_pair_groups = 0;
 };
 
 // The budgets a plan created now gets: the defaults, or the testing override.

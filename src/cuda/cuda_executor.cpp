@@ -14,10 +14,14 @@
 // (an absent gate is NULL = ones). IFFT(DZ · conj K)[s] = Σ_t dz[t] k[(t − s) mod N]
 // is the header's correlation dv, and with W = FFT(x_a + i·x_b) the real part of
 // IFFT(conj(W_v)·W_dz) is exactly dk_a + dk_b (the cross terms are imaginary).
-// dk runs mode_transform twice (W_v of every pair, then W_dz), the deterministic
-// reduction of spectral_reduce.cu, and mode_inverse, in chunks of channels and
-// pairs so that the spectra of a chunk stay within the plan's dk budget
-// (chunk_budgets.hpp).
+// The one-CTA variants run both convolutions in one launch (the fused backward
+// kernel, launch.hpp): per pair, the V pass then the DZ pass; with dk each slot
+// stashes V and sums conj(V)·DZ over the pairs of its group, and
+// launch_partial_sum adds the groups' sums in a fixed order. The cluster variants run the two convolutions as two
+// launches, each writing its pairs' spectra (W_v, W_dz) for dk, and
+// spectral_reduce.cu's deterministic reduction. Either way mode_inverse turns
+// each channel's sum into dk, and the work goes in chunks of channels and pairs
+// so that a chunk's spectra stay within the plan's dk budget (chunk_budgets.hpp).
 //
 // Multi-pass plans (N above the fused sizes: 16K, or 64K on the H100) hand forward, backward and kernel
 // spectra to cuda::MultipassExecutor (multipass.hpp), which computes the same
@@ -110,8 +114,14 @@ public:
         pairs_per_cta_ = decision.chosen.kernel->pairs_per_cta;
 
         DeviceGuard guard(device_);
-        programmatic_launch_ = kernel_->prepare();  // FusedParams::overlap_previous
+        const cuda::FusedKernelInfo info = kernel_->prepare();
         check(cudaGetLastError(), "cudaFuncSetAttribute");
+        programmatic_launch_ = info.programmatic_launch;  // FusedParams::overlap_previous
+        if (kernel_->launch_backward && info.backward_ctas_per_sm > 0) {
+            int sms = 0;
+            check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_), "cudaDeviceGetAttribute");
+            backward_slots_ = int64_t(sms) * info.backward_ctas_per_sm * pairs_per_cta_;
+        }
 
         tables_ = std::make_unique<cuda::FusedTables>(*kernel_, n_, device_);
     }
@@ -171,15 +181,20 @@ public:
         const Shape &s = a.shape;
         const WorkspaceLayout ws = workspace_layout(s, n_, dk_budget_);
         char *const base = static_cast<char *>(a.workspace);
-        const int64_t items = s.channels * s.pairs();
 
         // Outputs may not overlap inputs (header), so the launch order is free.
-        // Two convolutions give every gradient; with dk wanted they also emit the
-        // pair spectra W_v and W_dz (visit order) that dk's reduction needs:
-        //   A: z-convolution  FFT(in_gate ⊙ u)·K,        out: dy ⊙ z = d_out_gate      [emits W_v]
+        // Two convolutions give every gradient:
+        //   A: z-convolution  FFT(in_gate ⊙ u)·K,        out: dy ⊙ z = d_out_gate      [V]
         //   B: correlation    FFT(out_gate ⊙ dy)·conj K, out: in_gate ⊙ dv = du and
-        //                                                     u ⊙ dv = d_in_gate      [emits W_dz]
-        // A launch whose outputs are all unwanted degrades to a transform (dk only).
+        //                                                     u ⊙ dv = d_in_gate      [DZ]
+        // and dk needs the spectra of both. Where both are needed and the variant
+        // has the fused backward kernel, one launch runs them (backward_fused).
+        if (backward_slots_ > 0 && (a.dk || (a.d_out_gate && (a.du || a.d_in_gate))))
+            return backward_fused(a, ws, base);
+        // Otherwise each is a launch of its own; with dk they emit the pair spectra
+        // W_v and W_dz (visit order) for dk's reduction. A launch whose outputs are
+        // all unwanted degrades to a transform (dk only).
+        const int64_t items = s.channels * s.pairs();
         const bool need_k = a.du || a.d_in_gate || a.d_out_gate;
         // A convolution may overlap the launch before it (FusedParams::overlap_previous)
         // where that is the spectrum kernel, whose output it waits for before its
@@ -298,20 +313,120 @@ private:
                 cuda::launch_spectral_reduce(w_v, w_dz, acc, C, P, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
                 check(cudaGetLastError(), "backward: dk reduction");
             }
-            cuda::FusedParams p = base_params(s);
-            p.mode = cuda::mode_inverse;
-            p.spectrum = acc;
-            p.real_out = a.dk;  // row of item h: dk + h·K
-            p.item_offset = h0;
-            p.items = C;
-            launch(p, a.stream, "backward: dk inverse");
+            launch_dk_inverse(s, h0, C, acc, a.dk, a.stream);
         }
     }
 
-    void launch(const cuda::FusedParams &p, void *stream, const char *what) const {
-        const int64_t blocks = (p.items + pairs_per_cta_ - 1) / pairs_per_cta_;
+    // The fewest pair groups per channel (a divisor of the chunk's pairs P) that
+    // fill the GPU's resident backward slots FFC_DK_WAVES times over: fewer
+    // groups sum more pairs on chip, more groups give more, shorter slots.
+    int64_t dk_pair_groups(int64_t C, int64_t P) const {
+        if (dk_groups_forced_ > 0) return std::min<int64_t>(dk_groups_forced_, P);
+        for (int64_t g = 1; g < P; ++g)
+            if (P % g == 0 && C * g >= int64_t(FFC_DK_WAVES) * backward_slots_) return g;
+        return P;
+    }
+
+    // Both convolutions in one launch per chunk (FusedKernelEntry::launch_backward,
+    // launch.hpp): a slot runs the V pass and the DZ pass of each pair of its
+    // group, and with dk it stashes V and sums conj(V)·DZ over the group's
+    // pairs, leaving one partial sum per group (launch_partial_sum adds them,
+    // in order): no pair's spectra are written for a separate reduction. Chunks as
+    // in backward_dk: dk's buffers of a chunk fit its W_v and W_dz regions (G ≤
+    // P partial sums and as many stashed spectra); without dk one launch with a
+    // group per pair.
+    void backward_fused(const BackwardArgs &a, const WorkspaceLayout &ws, char *base) const {
+        const Shape &s = a.shape;
+        const int64_t H = s.channels, pairs = s.pairs();
+        const bool want_v = a.d_out_gate != nullptr, want_dz = a.du || a.d_in_gate;
+        void *const kspec = base + ws.kspec;
+        if (want_v || want_dz) {
+            SpectrumArgs sa;
+            sa.shape = s;
+            sa.k = a.k;
+            sa.spectrum = kspec;
+            sa.stream = a.stream;
+            launch_spectrum(sa);
+        }
+        cuda::FusedParams v = base_params(s);  // A: z-convolution, d_out_gate = dy ⊙ z
+        v.mode = cuda::mode_conv;
+        v.io = cuda::IoType(int(dtype_));
+        v.u = a.u;
+        v.in_gate = a.in_gate;
+        v.out_gate = a.dy;
+        v.y = a.d_out_gate;
+        cuda::FusedParams dz = base_params(s);  // B: correlation, du = in_gate ⊙ dv, d_in_gate = u ⊙ dv
+        dz.mode = cuda::mode_conv;
+        dz.io = v.io;
+        dz.u = a.dy;
+        dz.in_gate = a.out_gate;
+        dz.conj_spectrum = 1;
+        dz.y = a.du ? a.du : a.d_in_gate;
+        dz.out_gate = a.du ? a.in_gate : a.u;
+        if (a.du && a.d_in_gate) {
+            dz.y2 = a.d_in_gate;
+            dz.out_gate2 = a.u;
+        }
+        for (cuda::FusedParams *p : {&v, &dz}) {
+            p->spectrum = want_v || want_dz ? kspec : nullptr;
+            p->dk_inverse_v = want_v ? 1 : 0;
+            p->dk_inverse_dz = want_dz ? 1 : 0;
+        }
+        const int64_t chunk_channels = a.dk ? ws.dk.channels : H, chunk_pairs = a.dk ? ws.dk.pairs : pairs;
+        void *const w_v = base + ws.w_v, *const w_dz = base + ws.w_dz, *const acc = base + ws.acc;
+        if (a.dk && chunk_channels > 1 && chunk_pairs != pairs)
+            fail(FFC_ERROR_INTERNAL, "dk chunk is not a whole number of channels");
+        for (int64_t h0 = 0; h0 < H; h0 += chunk_channels) {
+            const int64_t C = std::min(chunk_channels, H - h0);
+            for (int64_t p0 = 0; p0 < pairs; p0 += chunk_pairs) {
+                const int64_t P = std::min(chunk_pairs, pairs - p0);
+                const int64_t groups = a.dk ? dk_pair_groups(C, P) : P;
+                for (cuda::FusedParams *p : {&v, &dz}) {
+                    p->item_offset = h0;
+                    p->items = C * groups;
+                    p->pairs_per_channel = P;
+                    p->dk_pair_offset = p0;
+                    p->dk_pair_groups = groups;
+                    if (a.dk) {
+                        // One group: the sums go to acc, carried over the pair chunks;
+                        // one pair per group: the product overwrites its own V.
+                        p->dk_partial = groups == 1 ? acc : w_v;
+                        p->dk_stash = groups > 1 && groups == P ? w_v : w_dz;
+                        p->dk_accumulate = groups == 1 && p0 > 0 ? 1 : 0;
+                    }
+                }
+                check_grid(v.items, "backward");
+                kernel_->launch_backward(v, dz, a.stream);
+                check(cudaGetLastError(), "backward: both convolutions");
+                if (a.dk && groups > 1) {
+                    cuda::launch_partial_sum(w_v, acc, C, groups, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
+                    check(cudaGetLastError(), "backward: dk partial sums");
+                }
+            }
+            if (a.dk) launch_dk_inverse(s, h0, C, acc, a.dk, a.stream);
+        }
+    }
+
+    // dk of channels [h0, h0 + C) from their accumulated spectra.
+    void launch_dk_inverse(const Shape &s, int64_t h0, int64_t C, const void *acc, float *dk, void *stream) const {
+        cuda::FusedParams p = base_params(s);
+        p.mode = cuda::mode_inverse;
+        p.spectrum = acc;
+        p.real_out = dk;  // row of item h: dk + h·K
+        p.item_offset = h0;
+        p.items = C;
+        launch(p, stream, "backward: dk inverse");
+    }
+
+    void check_grid(int64_t items, const char *what) const {
+        const int64_t blocks = (items + pairs_per_cta_ - 1) / pairs_per_cta_;
         if (blocks > int64_t(0x7fffffff))
-            fail(FFC_ERROR_NOT_SUPPORTED, "B*H too large for one launch (" + std::to_string(blocks) + " CTAs)");
+            fail(FFC_ERROR_NOT_SUPPORTED, std::string(what) + ": B*H too large for one launch (" + std::to_string(blocks) +
+                                              " CTAs)");
+    }
+
+    void launch(const cuda::FusedParams &p, void *stream, const char *what) const {
+        check_grid(p.items, what);
         kernel_->launch(p, stream);
         check(cudaGetLastError(), what);
     }
@@ -323,6 +438,8 @@ private:
     const cuda::FusedKernelEntry *kernel_ = nullptr;
     int pairs_per_cta_ = 1;
     bool programmatic_launch_ = false;
+    int64_t backward_slots_ = 0;  // resident slots of the fused backward kernel on the device; 0: no such kernel
+    long long dk_groups_forced_ = cuda::chunk_budgets().dk_pair_groups;  // testing hook, fixed at plan creation
     std::unique_ptr<cuda::MultipassExecutor> multipass_;  // set for multi-pass plans (nothing else is then)
     std::unique_ptr<cuda::FusedTables> tables_;  // fused plans only
 };

@@ -88,6 +88,9 @@ struct Geometry {
     // clusters the same budget spills.
     static constexpr bool conv_fifth_cta = THREADS == 128 && CLUSTER == 1 && N == 256;
     static constexpr int min_blocks_conv = min_blocks_per_sm + (conv_fifth_cta ? 1 : 0);
+    // The fused backward kernel (fused_backward_kernel) and the multi-pass dk
+    // kernel (fused_rows_dk_kernel) are instantiated for the one-CTA variants.
+    static constexpr bool backward_kernel = CLUSTER == 1;
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
     // With two tensor-core stages or more, the last two (inner sizes 16 and 1)
@@ -664,9 +667,14 @@ __device__ __forceinline__ void store_l2(float4 *a, float4 v, uint64_t policy) {
                  : "memory");
 }
 
-// The passes of mode_rows_dk (launch.hpp), in the order a slot runs them for
-// each pair of its group; dk_none in every other mode.
+// The passes of mode_rows_dk and of the fused backward (launch.hpp), in the
+// order a slot runs them for each pair of its group; dk_none in every other mode.
 enum DkPass : int { dk_none = 0, dk_v = 1, dk_dz = 2 };
+
+// What a kernel loops over (run_pass): one pass of any mode but mode_rows_dk;
+// mode_rows_dk's two passes per pair of a group; the fused backward's two
+// mode_conv passes per pair of a group.
+enum class PassLoop { single, rows_dk, backward };
 
 // What a (mode, pass) does. Spectrum input (no pass of mode_rows_dk): the middle
 // stage reads the spectrum to invert from global memory (no load, no forward stages).
@@ -674,12 +682,12 @@ __device__ __forceinline__ bool spectrum_input(FusedMode m) {
     return m == mode_inverse || m == mode_rows_inverse;
 }
 // Complex fp32 rows in (natural order; no zero padding to skip).
-__device__ __forceinline__ bool rows_input(FusedMode m, DkPass k) {
-    return m == mode_rows || m == mode_rows_transform || k == dk_v || k == dk_dz;
+__device__ __forceinline__ bool rows_input(FusedMode m) {
+    return m == mode_rows || m == mode_rows_transform || m == mode_rows_dk;
 }
 // Complex fp32 rows out (natural order, in place).
-__device__ __forceinline__ bool rows_output(FusedMode m, DkPass k) {
-    return m == mode_rows || m == mode_rows_inverse || k == dk_v || k == dk_dz;
+__device__ __forceinline__ bool rows_output(FusedMode m) {
+    return m == mode_rows || m == mode_rows_inverse || m == mode_rows_dk;
 }
 // Forward transform only: no product, no inverse.
 __device__ __forceinline__ bool transform_only(FusedMode m, const FusedParams &p, DkPass k) {
@@ -694,11 +702,25 @@ __device__ __forceinline__ int dk_iterations(const FusedParams &p) {
 }
 
 template <class G>
-__device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, int slot, DkPass kind, int iteration) {
+__device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, FusedMode mode, int slot, DkPass kind,
+                                                   int iteration) {
     SlotDesc d{-1, -1, nullptr, nullptr};
     const int64_t local = int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot;  // see FusedParams::item_offset
     if (local >= p.items) return d;
     const int64_t item = p.item_offset + local;
+    if (kind != dk_none && mode == mode_conv) {  // the fused backward: pair group g of channel h (launch.hpp)
+        const int64_t groups = p.dk_pair_groups, P = p.pairs_per_channel;
+        const int64_t g = local % groups, h = p.item_offset + local / groups;
+        const int64_t in_chunk = g * P / groups + iteration;
+        if (in_chunk >= (g + 1) * P / groups) return d;  // this group has fewer pairs
+        const int64_t pair = p.dk_pair_offset + in_chunk, ba = 2 * pair, bb = 2 * pair + 1;
+        d.row_a = (ba * p.channels + h) * p.seq_len;
+        d.row_b = bb < p.batch ? (bb * p.channels + h) * p.seq_len : -1;
+        if (p.spectrum) d.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
+        // As in mode_rows_dk: where the V pass stashes V, where the DZ pass keeps the partial sum.
+        if (p.dk_partial) d.spectrum_out = static_cast<float2 *>(kind == dk_v ? p.dk_stash : p.dk_partial) + local * G::N;
+        return d;
+    }
     if (kind != dk_none) {  // mode_rows_dk: launch-local rows (launch.hpp)
         const int64_t M = p.rows_per_seq, groups = p.dk_pair_groups, P = p.pairs_per_channel;
         const int64_t j = local % M, g = (local / M) % groups, c = local / (M * groups);
@@ -1611,14 +1633,16 @@ struct RowsPass {
 };
 
 // One pass of the kernel over the CTA's slots: load, forward stages, middle
-// stage, inverse stages, store, as the mode (and mode_rows_dk's pass) asks.
-// DK = false: every mode but mode_rows_dk (kind = dk_none); DK = true:
+// stage, inverse stages, store, as the mode (and the dk loops' pass) asks.
+// LOOP = single: every mode but mode_rows_dk (kind = dk_none); rows_dk:
 // mode_rows_dk, with `mode` the constant mode_rows_dk so that the other modes'
-// paths fold away. A separate instantiation keeps the pass loop of mode_rows_dk
-// out of the other modes' code (a loop around it costs them registers).
-template <class G, bool DK>
+// paths fold away; backward: the fused backward's passes, `mode` the constant
+// mode_conv. Separate instantiations keep the pass loops out of the other
+// modes' code (a loop around a pass costs them registers).
+template <class G, PassLoop LOOP>
 __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, DkPass kind, int iteration,
                                          bool load_twiddles) {
+    constexpr bool DK = LOOP != PassLoop::single;
     // The frame, set up here rather than passed in: with the shared-memory
     // pointers handed over from the kernel, the compiler lost track of their
     // address space in the cluster variants (generic accesses, 2 % at 16K-32K).
@@ -1641,7 +1665,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
         const float2 *twg = static_cast<const float2 *>(p.twiddles);
         for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = __ldg(twg + i);
     }
-    if (threadIdx.x < G::PAIRS) slots[threadIdx.x] = make_slot_desc<G>(p, threadIdx.x, kind, iteration);
+    if (threadIdx.x < G::PAIRS) slots[threadIdx.x] = make_slot_desc<G>(p, mode, threadIdx.x, kind, iteration);
     // Direct I/O at stage 0 (DirectIo) for the modes that read u and the gates.
     // The condition is the same in every CTA of a cluster.
     bool direct = false;
@@ -1665,7 +1689,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
         }
     } else if (spectrum_input(mode)) {
         // Nothing to load: the middle stage reads the spectrum from global memory.
-    } else if (rows_input(mode, kind)) {
+    } else if (rows_input(mode)) {
         const float4 *rows = static_cast<const float4 *>(rows_buffer(p, kind));  // two complex values per float4
         // Each element is read once, by the thread that later overwrites it (in
         // place). mode_rows_dk: streaming, coherent loads; the other modes keep
@@ -1683,7 +1707,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
             v[c] = make_float4(0.f, 0.f, 0.f, 0.f);
             if (row >= 0) {
                 const float4 *src = rows + (row + n_t) / 2 + RowsPass<G>::off(c) / 2;  // row, n_t, off even
-                v[c] = DK ? __ldcs(src) : __ldg(src);
+                v[c] = LOOP == PassLoop::rows_dk ? __ldcs(src) : __ldg(src);
             }
         }
 #pragma unroll
@@ -1693,7 +1717,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
             s[swz] = make_float2(v[c].x, v[c].y);
             s[swz ^ swizzle(1)] = make_float2(v[c].z, v[c].w);
         }
-    } else if (DK) {
+    } else if (LOOP == PassLoop::rows_dk) {
         // (every pass of mode_rows_dk is one of the above)
     } else if (mode == mode_spectrum) {
         const int K = int(p.kernel_len);
@@ -1717,11 +1741,11 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     // already: forward_stages issues its barrier).
     if (!direct) stage_barrier<G>(Sync::cluster_after_local_writes);
 
-    const int64_t valid_len = mode == mode_spectrum ? p.kernel_len : rows_input(mode, kind) ? G::N : p.seq_len;
-    const bool rows_out = rows_output(mode, kind);  // full complex rows
+    const int64_t valid_len = mode == mode_spectrum ? p.kernel_len : rows_input(mode) ? G::N : p.seq_len;
+    const bool rows_out = rows_output(mode);  // full complex rows
     const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
-    if (!DK && mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous
+    if (mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous
     middle_stage<G>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
                     DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N);
     // After the forward stages' last cluster barrier nothing touches the
@@ -1765,7 +1789,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
             const float2 a = s[swz], b = s[swz ^ swizzle(1)];
             const float4 v = make_float4(a.x * scale, -a.y * scale, b.x * scale, -b.y * scale);  // conj(D')/N
             float4 *dst = rows + (row + n_t) / 2 + RowsPass<G>::off(c) / 2;
-            if constexpr (DK) __stcs(dst, v);  // Z is read again only after the launch
+            if constexpr (LOOP == PassLoop::rows_dk) __stcs(dst, v);  // Z is read again only after the launch
             else *dst = v;
         }
         return;
@@ -1783,7 +1807,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     }
 
     // Up to two gated outputs of the same convolution (the second for backward).
-    if constexpr (DK) return;
+    if constexpr (LOOP == PassLoop::rows_dk) return;
     if (p.y) store_all_outputs<G>(sdata, p, slots, p.y, p.out_gate);
     if (p.y2) store_all_outputs<G>(sdata, p, slots, p.y2, p.out_gate2);
 }
@@ -1797,7 +1821,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
 template <class G>
 __global__ void __launch_bounds__(G::THREADS, G::min_blocks_conv)
     fused_conv_kernel(const __grid_constant__ FusedParams p) {
-    run_pass<G, false>(p, p.mode, dk_none, 0, true);
+    run_pass<G, PassLoop::single>(p, p.mode, dk_none, 0, true);
 }
 
 // mode_rows, the multi-pass inner pass, of the variants with G::rows_kernel: the
@@ -1806,7 +1830,7 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_conv)
 template <class G>
 __global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows)
     fused_rows_kernel(const __grid_constant__ FusedParams p) {
-    run_pass<G, false>(p, mode_rows, dk_none, 0, true);
+    run_pass<G, PassLoop::single>(p, mode_rows, dk_none, 0, true);
 }
 
 // mode_rows_dk: two passes per pair of the slot's group (launch.hpp). A kernel
@@ -1822,7 +1846,23 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
 #pragma unroll 1
     for (int pass = 0; pass < passes; ++pass) {
         if (pass > 0) __syncthreads();
-        run_pass<G, true>(p, mode_rows_dk, pass % 2 == 0 ? dk_v : dk_dz, pass / 2, pass == 0);
+        run_pass<G, PassLoop::rows_dk>(p, mode_rows_dk, pass % 2 == 0 ? dk_v : dk_dz, pass / 2, pass == 0);
+    }
+}
+
+// The fused backward (launch.hpp, FusedKernelEntry::launch_backward): the V
+// pass and the DZ pass of every pair of the slot's group, each a mode_conv
+// pass of its own parameter set. One pass body, its parameters picked per pass
+// (both are __grid_constant__, so neither is copied).
+template <class G>
+__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
+    fused_backward_kernel(const __grid_constant__ FusedParams v_pass, const __grid_constant__ FusedParams dz_pass) {
+    const int passes = dk_iterations(v_pass) * 2;
+#pragma unroll 1
+    for (int pass = 0; pass < passes; ++pass) {
+        if (pass > 0) __syncthreads();
+        const bool dz = pass % 2 != 0;
+        run_pass<G, PassLoop::backward>(dz ? dz_pass : v_pass, mode_conv, dz ? dk_dz : dk_v, pass / 2, pass == 0);
     }
 }
 
@@ -1876,19 +1916,28 @@ void prepare_kernel(Kernel kernel, int min_blocks) {
     }
 }
 
-// Returns whether the convolution kernel that runs on the current device has
-// the programmatic-launch wait: only code compiled for sm_90 or newer does (PTX
-// JIT-compiled from an older virtual architecture has none, and a programmatic
-// launch would then race), and such code runs only on such devices.
+// Sets the kernels' attributes on the current device. programmatic_launch:
+// whether the convolution kernel that runs here has the programmatic-launch
+// wait: only code compiled for sm_90 or newer does (PTX JIT-compiled from an
+// older virtual architecture has none, and a programmatic launch would then
+// race), and such code runs only on such devices.
 template <class G>
-bool prepare() {
+FusedKernelInfo prepare() {
+    FusedKernelInfo info;
     prepare_kernel<G>(fused_conv_kernel<G>, G::min_blocks_conv);
     cudaFuncAttributes attributes = {};
-    const bool programmatic =
+    info.programmatic_launch =
         cudaFuncGetAttributes(&attributes, fused_conv_kernel<G>) == cudaSuccess && attributes.ptxVersion >= 90;
     if constexpr (G::rows_kernel) prepare_kernel<G>(fused_rows_kernel<G>, G::min_blocks_rows);
-    if constexpr (G::CLUSTER == 1) prepare_kernel<G>(fused_rows_dk_kernel<G>, G::min_blocks_per_sm);
-    return programmatic;
+    if constexpr (G::backward_kernel) {
+        prepare_kernel<G>(fused_rows_dk_kernel<G>, G::min_blocks_per_sm);
+        prepare_kernel<G>(fused_backward_kernel<G>, G::min_blocks_per_sm);
+        int ctas = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_backward_kernel<G>, G::THREADS, G::smem_bytes) ==
+            cudaSuccess)
+            info.backward_ctas_per_sm = ctas;
+    }
+    return info;
 }
 
 template <class G>
@@ -1911,7 +1960,7 @@ void launch(const FusedParams &p, void *stream) {
     // the planner never picks a cluster variant as the inner kernel
     // (planner.cpp), so the dk kernel is not instantiated for them (build time).
     void (*kernel)(FusedParams) = fused_conv_kernel<G>;
-    if constexpr (G::CLUSTER == 1) {
+    if constexpr (G::backward_kernel) {
         if (p.mode == mode_rows_dk) kernel = fused_rows_dk_kernel<G>;
     }
     if constexpr (G::rows_kernel) {
@@ -1941,6 +1990,18 @@ void launch(const FusedParams &p, void *stream) {
     cudaLaunchKernelEx(&config, kernel, p);
 }
 
+// The fused backward: one launch over the launch's items (pair groups).
+// Ordinary stream order: the kernel spectrum is read in every pass's middle
+// stage, and nothing is gained by overlapping the launch before it.
+template <class G>
+void launch_backward(const FusedParams &v_pass, const FusedParams &dz_pass, void *stream) {
+    if constexpr (G::backward_kernel) {
+        const int64_t blocks = (v_pass.items + G::PAIRS - 1) / G::PAIRS;
+        fused_backward_kernel<G><<<unsigned(blocks), G::THREADS, G::smem_bytes, static_cast<cudaStream_t>(stream)>>>(
+            v_pass, dz_pass);
+    }
+}
+
 }  // namespace ffc::cuda::fused
 
 // One instantiation per generated .cu file.
@@ -1948,12 +2009,18 @@ void launch(const FusedParams &p, void *stream) {
     namespace ffc::cuda::generated {                                                            \
     using NAME##_geometry =                                                                     \
         ::ffc::cuda::fused::Geometry<N, SMALL0, SMALL1, NUM_TC, PAIRS, THREADS, CLUSTER>;         \
-    bool prepare_##NAME() { return ::ffc::cuda::fused::prepare<NAME##_geometry>(); }             \
+    ::ffc::cuda::FusedKernelInfo prepare_##NAME() {                                               \
+        return ::ffc::cuda::fused::prepare<NAME##_geometry>();                                  \
+    }                                                                                           \
     size_t table_bytes_##NAME() { return ::ffc::cuda::fused::table_bytes<NAME##_geometry>(); }   \
     void build_tables_##NAME(void *dst, void *stream) {                                          \
         ::ffc::cuda::fused::build_tables<NAME##_geometry>(dst, stream);                          \
     }                                                                                           \
     void launch_##NAME(const ::ffc::cuda::FusedParams &p, void *stream) {                       \
         ::ffc::cuda::fused::launch<NAME##_geometry>(p, stream);                                 \
+    }                                                                                           \
+    void launch_backward_##NAME(const ::ffc::cuda::FusedParams &v_pass,                         \
+                                const ::ffc::cuda::FusedParams &dz_pass, void *stream) {        \
+        ::ffc::cuda::fused::launch_backward<NAME##_geometry>(v_pass, dz_pass, stream);          \
     }                                                                                           \
     }

@@ -54,6 +54,19 @@ enum FusedMode : int {
     // adds the pairs in a fixed order, without atomics.
     mode_rows_dk = 7,
 };
+// The fused backward (FusedKernelEntry::launch_backward) runs two mode_conv
+// parameter sets in one launch, V pass and DZ pass, with the dk fields of
+// mode_rows_dk: item i of the launch is pair group g of channel item_offset + c
+// (i = c·G + g, G = dk_pair_groups); group g holds pairs dk_pair_offset + [g·P/G,
+// (g+1)·P/G) with P = pairs_per_channel (the launch's pairs of a channel). For
+// each pair of its group, in increasing order, a slot runs
+//   1. the V pass: V = FFT(in_gate ⊙ u), stashed to dk_stash[i] when dk_partial
+//      is set; with dk_inverse_v, its outputs (y = out_gate ⊙ IFFT(V · K));
+//   2. the DZ pass: DZ = FFT(its in_gate ⊙ its u); dk_partial[i] (+)= conj(V)·DZ
+//      as in mode_rows_dk; with dk_inverse_dz, its outputs (IFFT(DZ · conj K)).
+// The DZ pass re-reads tensors the V pass of the same pair read (the backward's
+// u, in_gate and dy), which the L2 may still hold.
+
 
 struct FusedParams {
     FusedMode mode = mode_conv;
@@ -86,11 +99,12 @@ struct FusedParams {
     float *real_out = nullptr;       // fp32 [items][kernel_len] (inverse mode)
     void *rows = nullptr;            // float2 [items][N] (rows mode), read and written in place
     int64_t rows_per_seq = 1;        // rows mode: rows of one sequence pair
-    // mode_rows_dk only (see there)
-    void *rows2 = nullptr;           // float2 [items][N]: Z_dz
-    void *dk_partial = nullptr;      // float2 [C][G][M][N], visit order
+    // mode_rows_dk and the fused backward (see there)
+    void *rows2 = nullptr;           // float2 [items][N]: Z_dz (mode_rows_dk)
+    void *dk_partial = nullptr;      // float2 [C][G][M][N], visit order (M = 1: the fused backward)
     void *dk_stash = nullptr;        // float2 [C][G][M][N], visit order
     int64_t dk_pair_groups = 1;      // G
+    int64_t dk_pair_offset = 0;      // the fused backward: the launch's first pair of each channel
     int dk_inverse_v = 0, dk_inverse_dz = 0, dk_accumulate = 0;
     // tables
     const void *twiddles = nullptr;  // float2 [64 + N/64]: W_N^m for m < 64, then W_N^(64·i)
@@ -107,14 +121,22 @@ struct FusedParams {
     int64_t item_offset = 0;
 };
 
+// What a variant's one-time setup reports about the current device.
+struct FusedKernelInfo {
+    bool programmatic_launch = false;  // launches may set FusedParams::overlap_previous
+    int backward_ctas_per_sm = 0;      // resident CTAs of the fused backward kernel (0: none)
+};
+
 struct FusedKernelEntry {
     const char *name;
-    // One-time attribute setup (plan creation, on the plan's device); returns
-    // whether launches there may set FusedParams::overlap_previous.
-    bool (*prepare)();
+    // One-time attribute setup (plan creation, on the plan's device).
+    FusedKernelInfo (*prepare)();
     size_t (*table_bytes)();                            // bytes of the variant's twiddle tables
     void (*build_tables)(void *dst, void *stream);      // fills them (plan creation)
     void (*launch)(const FusedParams &, void *stream);  // enqueue; never synchronises
+    // The fused backward (see mode_rows_dk's note): both convolutions of every
+    // pair in one launch. nullptr for the variants without it (clusters).
+    void (*launch_backward)(const FusedParams &v_pass, const FusedParams &dz_pass, void *stream);
 };
 
 // Looks an instantiation up by its registry name; nullptr if absent from this build.

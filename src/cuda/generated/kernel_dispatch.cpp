@@ -6,99 +6,113 @@
 
 namespace ffc::cuda {
 namespace generated {
-bool prepare_fused_n256_16x16();
+FusedKernelInfo prepare_fused_n256_16x16();
 size_t table_bytes_fused_n256_16x16();
 void build_tables_fused_n256_16x16(void *, void *);
 void launch_fused_n256_16x16(const FusedParams &, void *);
-bool prepare_fused_n256_4x4x16();
+void launch_backward_fused_n256_16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n256_4x4x16();
 size_t table_bytes_fused_n256_4x4x16();
 void build_tables_fused_n256_4x4x16(void *, void *);
 void launch_fused_n256_4x4x16(const FusedParams &, void *);
-bool prepare_fused_n512_2x16x16();
+void launch_backward_fused_n256_4x4x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n512_2x16x16();
 size_t table_bytes_fused_n512_2x16x16();
 void build_tables_fused_n512_2x16x16(void *, void *);
 void launch_fused_n512_2x16x16(const FusedParams &, void *);
-bool prepare_fused_n512_8x4x16();
+void launch_backward_fused_n512_2x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n512_8x4x16();
 size_t table_bytes_fused_n512_8x4x16();
 void build_tables_fused_n512_8x4x16(void *, void *);
 void launch_fused_n512_8x4x16(const FusedParams &, void *);
-bool prepare_fused_n1024_4x16x16();
+void launch_backward_fused_n512_8x4x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n1024_4x16x16();
 size_t table_bytes_fused_n1024_4x16x16();
 void build_tables_fused_n1024_4x16x16(void *, void *);
 void launch_fused_n1024_4x16x16(const FusedParams &, void *);
-bool prepare_fused_n1024_8x8x16();
+void launch_backward_fused_n1024_4x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n1024_8x8x16();
 size_t table_bytes_fused_n1024_8x8x16();
 void build_tables_fused_n1024_8x8x16(void *, void *);
 void launch_fused_n1024_8x8x16(const FusedParams &, void *);
-bool prepare_fused_n2048_8x16x16();
+void launch_backward_fused_n1024_8x8x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n2048_8x16x16();
 size_t table_bytes_fused_n2048_8x16x16();
 void build_tables_fused_n2048_8x16x16(void *, void *);
 void launch_fused_n2048_8x16x16(const FusedParams &, void *);
-bool prepare_fused_n2048_2x4x16x16();
+void launch_backward_fused_n2048_8x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n2048_2x4x16x16();
 size_t table_bytes_fused_n2048_2x4x16x16();
 void build_tables_fused_n2048_2x4x16x16(void *, void *);
 void launch_fused_n2048_2x4x16x16(const FusedParams &, void *);
-bool prepare_fused_n4096_16x16x16();
+void launch_backward_fused_n2048_2x4x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n4096_16x16x16();
 size_t table_bytes_fused_n4096_16x16x16();
 void build_tables_fused_n4096_16x16x16(void *, void *);
 void launch_fused_n4096_16x16x16(const FusedParams &, void *);
-bool prepare_fused_n4096_4x4x16x16();
+void launch_backward_fused_n4096_16x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n4096_4x4x16x16();
 size_t table_bytes_fused_n4096_4x4x16x16();
 void build_tables_fused_n4096_4x4x16x16(void *, void *);
 void launch_fused_n4096_4x4x16x16(const FusedParams &, void *);
-bool prepare_fused_n8192_2x16x16x16();
+void launch_backward_fused_n4096_4x4x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n8192_2x16x16x16();
 size_t table_bytes_fused_n8192_2x16x16x16();
 void build_tables_fused_n8192_2x16x16x16(void *, void *);
 void launch_fused_n8192_2x16x16x16(const FusedParams &, void *);
-bool prepare_fused_n8192_8x4x16x16();
+void launch_backward_fused_n8192_2x16x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n8192_8x4x16x16();
 size_t table_bytes_fused_n8192_8x4x16x16();
 void build_tables_fused_n8192_8x4x16x16(void *, void *);
 void launch_fused_n8192_8x4x16x16(const FusedParams &, void *);
-bool prepare_fused_n16384_4x16x16x16();
+void launch_backward_fused_n8192_8x4x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n16384_4x16x16x16();
 size_t table_bytes_fused_n16384_4x16x16x16();
 void build_tables_fused_n16384_4x16x16x16(void *, void *);
 void launch_fused_n16384_4x16x16x16(const FusedParams &, void *);
-bool prepare_fused_n16384_4x16x16x16_c2();
+void launch_backward_fused_n16384_4x16x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n16384_4x16x16x16_c2();
 size_t table_bytes_fused_n16384_4x16x16x16_c2();
 void build_tables_fused_n16384_4x16x16x16_c2(void *, void *);
 void launch_fused_n16384_4x16x16x16_c2(const FusedParams &, void *);
-bool prepare_fused_n16384_8x8x16x16();
+FusedKernelInfo prepare_fused_n16384_8x8x16x16();
 size_t table_bytes_fused_n16384_8x8x16x16();
 void build_tables_fused_n16384_8x8x16x16(void *, void *);
 void launch_fused_n16384_8x8x16x16(const FusedParams &, void *);
-bool prepare_fused_n16384_8x8x16x16_c2();
+void launch_backward_fused_n16384_8x8x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n16384_8x8x16x16_c2();
 size_t table_bytes_fused_n16384_8x8x16x16_c2();
 void build_tables_fused_n16384_8x8x16x16_c2(void *, void *);
 void launch_fused_n16384_8x8x16x16_c2(const FusedParams &, void *);
-bool prepare_fused_n32768_8x16x16x16_c2();
+FusedKernelInfo prepare_fused_n32768_8x16x16x16_c2();
 size_t table_bytes_fused_n32768_8x16x16x16_c2();
 void build_tables_fused_n32768_8x16x16x16_c2(void *, void *);
 void launch_fused_n32768_8x16x16x16_c2(const FusedParams &, void *);
-bool prepare_fused_n32768_8x16x16x16_c4();
+FusedKernelInfo prepare_fused_n32768_8x16x16x16_c4();
 size_t table_bytes_fused_n32768_8x16x16x16_c4();
 void build_tables_fused_n32768_8x16x16x16_c4(void *, void *);
 void launch_fused_n32768_8x16x16x16_c4(const FusedParams &, void *);
-bool prepare_fused_n32768_2x4x16x16x16_c2();
+FusedKernelInfo prepare_fused_n32768_2x4x16x16x16_c2();
 size_t table_bytes_fused_n32768_2x4x16x16x16_c2();
 void build_tables_fused_n32768_2x4x16x16x16_c2(void *, void *);
 void launch_fused_n32768_2x4x16x16x16_c2(const FusedParams &, void *);
-bool prepare_fused_n8192_8x4x16x16_c2();
+FusedKernelInfo prepare_fused_n8192_8x4x16x16_c2();
 size_t table_bytes_fused_n8192_8x4x16x16_c2();
 void build_tables_fused_n8192_8x4x16x16_c2(void *, void *);
 void launch_fused_n8192_8x4x16x16_c2(const FusedParams &, void *);
-bool prepare_fused_n65536_16x16x16x16_c8();
+FusedKernelInfo prepare_fused_n65536_16x16x16x16_c8();
 size_t table_bytes_fused_n65536_16x16x16x16_c8();
 void build_tables_fused_n65536_16x16x16x16_c8(void *, void *);
 void launch_fused_n65536_16x16x16x16_c8(const FusedParams &, void *);
-bool prepare_fused_n65536_8x2x16x16x16_c8();
+FusedKernelInfo prepare_fused_n65536_8x2x16x16x16_c8();
 size_t table_bytes_fused_n65536_8x2x16x16x16_c8();
 void build_tables_fused_n65536_8x2x16x16x16_c8(void *, void *);
 void launch_fused_n65536_8x2x16x16x16_c8(const FusedParams &, void *);
-bool prepare_fused_n65536_4x4x16x16x16_c4();
+FusedKernelInfo prepare_fused_n65536_4x4x16x16x16_c4();
 size_t table_bytes_fused_n65536_4x4x16x16x16_c4();
 void build_tables_fused_n65536_4x4x16x16x16_c4(void *, void *);
 void launch_fused_n65536_4x4x16x16x16_c4(const FusedParams &, void *);
-bool prepare_fused_n131072_8x4x16x16x16_c8();
+FusedKernelInfo prepare_fused_n131072_8x4x16x16x16_c8();
 size_t table_bytes_fused_n131072_8x4x16x16x16_c8();
 void build_tables_fused_n131072_8x4x16x16x16_c8(void *, void *);
 void launch_fused_n131072_8x4x16x16x16_c8(const FusedParams &, void *);
@@ -107,30 +121,30 @@ void launch_fused_n131072_8x4x16x16x16_c8(const FusedParams &, void *);
 using namespace generated;
 
 static const FusedKernelEntry kFusedKernels[] = {
-    {"fused_n256_16x16", &prepare_fused_n256_16x16, &table_bytes_fused_n256_16x16, &build_tables_fused_n256_16x16, &launch_fused_n256_16x16},
-    {"fused_n256_4x4x16", &prepare_fused_n256_4x4x16, &table_bytes_fused_n256_4x4x16, &build_tables_fused_n256_4x4x16, &launch_fused_n256_4x4x16},
-    {"fused_n512_2x16x16", &prepare_fused_n512_2x16x16, &table_bytes_fused_n512_2x16x16, &build_tables_fused_n512_2x16x16, &launch_fused_n512_2x16x16},
-    {"fused_n512_8x4x16", &prepare_fused_n512_8x4x16, &table_bytes_fused_n512_8x4x16, &build_tables_fused_n512_8x4x16, &launch_fused_n512_8x4x16},
-    {"fused_n1024_4x16x16", &prepare_fused_n1024_4x16x16, &table_bytes_fused_n1024_4x16x16, &build_tables_fused_n1024_4x16x16, &launch_fused_n1024_4x16x16},
-    {"fused_n1024_8x8x16", &prepare_fused_n1024_8x8x16, &table_bytes_fused_n1024_8x8x16, &build_tables_fused_n1024_8x8x16, &launch_fused_n1024_8x8x16},
-    {"fused_n2048_8x16x16", &prepare_fused_n2048_8x16x16, &table_bytes_fused_n2048_8x16x16, &build_tables_fused_n2048_8x16x16, &launch_fused_n2048_8x16x16},
-    {"fused_n2048_2x4x16x16", &prepare_fused_n2048_2x4x16x16, &table_bytes_fused_n2048_2x4x16x16, &build_tables_fused_n2048_2x4x16x16, &launch_fused_n2048_2x4x16x16},
-    {"fused_n4096_16x16x16", &prepare_fused_n4096_16x16x16, &table_bytes_fused_n4096_16x16x16, &build_tables_fused_n4096_16x16x16, &launch_fused_n4096_16x16x16},
-    {"fused_n4096_4x4x16x16", &prepare_fused_n4096_4x4x16x16, &table_bytes_fused_n4096_4x4x16x16, &build_tables_fused_n4096_4x4x16x16, &launch_fused_n4096_4x4x16x16},
-    {"fused_n8192_2x16x16x16", &prepare_fused_n8192_2x16x16x16, &table_bytes_fused_n8192_2x16x16x16, &build_tables_fused_n8192_2x16x16x16, &launch_fused_n8192_2x16x16x16},
-    {"fused_n8192_8x4x16x16", &prepare_fused_n8192_8x4x16x16, &table_bytes_fused_n8192_8x4x16x16, &build_tables_fused_n8192_8x4x16x16, &launch_fused_n8192_8x4x16x16},
-    {"fused_n16384_4x16x16x16", &prepare_fused_n16384_4x16x16x16, &table_bytes_fused_n16384_4x16x16x16, &build_tables_fused_n16384_4x16x16x16, &launch_fused_n16384_4x16x16x16},
-    {"fused_n16384_4x16x16x16_c2", &prepare_fused_n16384_4x16x16x16_c2, &table_bytes_fused_n16384_4x16x16x16_c2, &build_tables_fused_n16384_4x16x16x16_c2, &launch_fused_n16384_4x16x16x16_c2},
-    {"fused_n16384_8x8x16x16", &prepare_fused_n16384_8x8x16x16, &table_bytes_fused_n16384_8x8x16x16, &build_tables_fused_n16384_8x8x16x16, &launch_fused_n16384_8x8x16x16},
-    {"fused_n16384_8x8x16x16_c2", &prepare_fused_n16384_8x8x16x16_c2, &table_bytes_fused_n16384_8x8x16x16_c2, &build_tables_fused_n16384_8x8x16x16_c2, &launch_fused_n16384_8x8x16x16_c2},
-    {"fused_n32768_8x16x16x16_c2", &prepare_fused_n32768_8x16x16x16_c2, &table_bytes_fused_n32768_8x16x16x16_c2, &build_tables_fused_n32768_8x16x16x16_c2, &launch_fused_n32768_8x16x16x16_c2},
-    {"fused_n32768_8x16x16x16_c4", &prepare_fused_n32768_8x16x16x16_c4, &table_bytes_fused_n32768_8x16x16x16_c4, &build_tables_fused_n32768_8x16x16x16_c4, &launch_fused_n32768_8x16x16x16_c4},
-    {"fused_n32768_2x4x16x16x16_c2", &prepare_fused_n32768_2x4x16x16x16_c2, &table_bytes_fused_n32768_2x4x16x16x16_c2, &build_tables_fused_n32768_2x4x16x16x16_c2, &launch_fused_n32768_2x4x16x16x16_c2},
-    {"fused_n8192_8x4x16x16_c2", &prepare_fused_n8192_8x4x16x16_c2, &table_bytes_fused_n8192_8x4x16x16_c2, &build_tables_fused_n8192_8x4x16x16_c2, &launch_fused_n8192_8x4x16x16_c2},
-    {"fused_n65536_16x16x16x16_c8", &prepare_fused_n65536_16x16x16x16_c8, &table_bytes_fused_n65536_16x16x16x16_c8, &build_tables_fused_n65536_16x16x16x16_c8, &launch_fused_n65536_16x16x16x16_c8},
-    {"fused_n65536_8x2x16x16x16_c8", &prepare_fused_n65536_8x2x16x16x16_c8, &table_bytes_fused_n65536_8x2x16x16x16_c8, &build_tables_fused_n65536_8x2x16x16x16_c8, &launch_fused_n65536_8x2x16x16x16_c8},
-    {"fused_n65536_4x4x16x16x16_c4", &prepare_fused_n65536_4x4x16x16x16_c4, &table_bytes_fused_n65536_4x4x16x16x16_c4, &build_tables_fused_n65536_4x4x16x16x16_c4, &launch_fused_n65536_4x4x16x16x16_c4},
-    {"fused_n131072_8x4x16x16x16_c8", &prepare_fused_n131072_8x4x16x16x16_c8, &table_bytes_fused_n131072_8x4x16x16x16_c8, &build_tables_fused_n131072_8x4x16x16x16_c8, &launch_fused_n131072_8x4x16x16x16_c8},
+    {"fused_n256_16x16", &prepare_fused_n256_16x16, &table_bytes_fused_n256_16x16, &build_tables_fused_n256_16x16, &launch_fused_n256_16x16, &launch_backward_fused_n256_16x16},
+    {"fused_n256_4x4x16", &prepare_fused_n256_4x4x16, &table_bytes_fused_n256_4x4x16, &build_tables_fused_n256_4x4x16, &launch_fused_n256_4x4x16, &launch_backward_fused_n256_4x4x16},
+    {"fused_n512_2x16x16", &prepare_fused_n512_2x16x16, &table_bytes_fused_n512_2x16x16, &build_tables_fused_n512_2x16x16, &launch_fused_n512_2x16x16, &launch_backward_fused_n512_2x16x16},
+    {"fused_n512_8x4x16", &prepare_fused_n512_8x4x16, &table_bytes_fused_n512_8x4x16, &build_tables_fused_n512_8x4x16, &launch_fused_n512_8x4x16, &launch_backward_fused_n512_8x4x16},
+    {"fused_n1024_4x16x16", &prepare_fused_n1024_4x16x16, &table_bytes_fused_n1024_4x16x16, &build_tables_fused_n1024_4x16x16, &launch_fused_n1024_4x16x16, &launch_backward_fused_n1024_4x16x16},
+    {"fused_n1024_8x8x16", &prepare_fused_n1024_8x8x16, &table_bytes_fused_n1024_8x8x16, &build_tables_fused_n1024_8x8x16, &launch_fused_n1024_8x8x16, &launch_backward_fused_n1024_8x8x16},
+    {"fused_n2048_8x16x16", &prepare_fused_n2048_8x16x16, &table_bytes_fused_n2048_8x16x16, &build_tables_fused_n2048_8x16x16, &launch_fused_n2048_8x16x16, &launch_backward_fused_n2048_8x16x16},
+    {"fused_n2048_2x4x16x16", &prepare_fused_n2048_2x4x16x16, &table_bytes_fused_n2048_2x4x16x16, &build_tables_fused_n2048_2x4x16x16, &launch_fused_n2048_2x4x16x16, &launch_backward_fused_n2048_2x4x16x16},
+    {"fused_n4096_16x16x16", &prepare_fused_n4096_16x16x16, &table_bytes_fused_n4096_16x16x16, &build_tables_fused_n4096_16x16x16, &launch_fused_n4096_16x16x16, &launch_backward_fused_n4096_16x16x16},
+    {"fused_n4096_4x4x16x16", &prepare_fused_n4096_4x4x16x16, &table_bytes_fused_n4096_4x4x16x16, &build_tables_fused_n4096_4x4x16x16, &launch_fused_n4096_4x4x16x16, &launch_backward_fused_n4096_4x4x16x16},
+    {"fused_n8192_2x16x16x16", &prepare_fused_n8192_2x16x16x16, &table_bytes_fused_n8192_2x16x16x16, &build_tables_fused_n8192_2x16x16x16, &launch_fused_n8192_2x16x16x16, &launch_backward_fused_n8192_2x16x16x16},
+    {"fused_n8192_8x4x16x16", &prepare_fused_n8192_8x4x16x16, &table_bytes_fused_n8192_8x4x16x16, &build_tables_fused_n8192_8x4x16x16, &launch_fused_n8192_8x4x16x16, &launch_backward_fused_n8192_8x4x16x16},
+    {"fused_n16384_4x16x16x16", &prepare_fused_n16384_4x16x16x16, &table_bytes_fused_n16384_4x16x16x16, &build_tables_fused_n16384_4x16x16x16, &launch_fused_n16384_4x16x16x16, &launch_backward_fused_n16384_4x16x16x16},
+    {"fused_n16384_4x16x16x16_c2", &prepare_fused_n16384_4x16x16x16_c2, &table_bytes_fused_n16384_4x16x16x16_c2, &build_tables_fused_n16384_4x16x16x16_c2, &launch_fused_n16384_4x16x16x16_c2, nullptr},
+    {"fused_n16384_8x8x16x16", &prepare_fused_n16384_8x8x16x16, &table_bytes_fused_n16384_8x8x16x16, &build_tables_fused_n16384_8x8x16x16, &launch_fused_n16384_8x8x16x16, &launch_backward_fused_n16384_8x8x16x16},
+    {"fused_n16384_8x8x16x16_c2", &prepare_fused_n16384_8x8x16x16_c2, &table_bytes_fused_n16384_8x8x16x16_c2, &build_tables_fused_n16384_8x8x16x16_c2, &launch_fused_n16384_8x8x16x16_c2, nullptr},
+    {"fused_n32768_8x16x16x16_c2", &prepare_fused_n32768_8x16x16x16_c2, &table_bytes_fused_n32768_8x16x16x16_c2, &build_tables_fused_n32768_8x16x16x16_c2, &launch_fused_n32768_8x16x16x16_c2, nullptr},
+    {"fused_n32768_8x16x16x16_c4", &prepare_fused_n32768_8x16x16x16_c4, &table_bytes_fused_n32768_8x16x16x16_c4, &build_tables_fused_n32768_8x16x16x16_c4, &launch_fused_n32768_8x16x16x16_c4, nullptr},
+    {"fused_n32768_2x4x16x16x16_c2", &prepare_fused_n32768_2x4x16x16x16_c2, &table_bytes_fused_n32768_2x4x16x16x16_c2, &build_tables_fused_n32768_2x4x16x16x16_c2, &launch_fused_n32768_2x4x16x16x16_c2, nullptr},
+    {"fused_n8192_8x4x16x16_c2", &prepare_fused_n8192_8x4x16x16_c2, &table_bytes_fused_n8192_8x4x16x16_c2, &build_tables_fused_n8192_8x4x16x16_c2, &launch_fused_n8192_8x4x16x16_c2, nullptr},
+    {"fused_n65536_16x16x16x16_c8", &prepare_fused_n65536_16x16x16x16_c8, &table_bytes_fused_n65536_16x16x16x16_c8, &build_tables_fused_n65536_16x16x16x16_c8, &launch_fused_n65536_16x16x16x16_c8, nullptr},
+    {"fused_n65536_8x2x16x16x16_c8", &prepare_fused_n65536_8x2x16x16x16_c8, &table_bytes_fused_n65536_8x2x16x16x16_c8, &build_tables_fused_n65536_8x2x16x16x16_c8, &launch_fused_n65536_8x2x16x16x16_c8, nullptr},
+    {"fused_n65536_4x4x16x16x16_c4", &prepare_fused_n65536_4x4x16x16x16_c4, &table_bytes_fused_n65536_4x4x16x16x16_c4, &build_tables_fused_n65536_4x4x16x16x16_c4, &launch_fused_n65536_4x4x16x16x16_c4, nullptr},
+    {"fused_n131072_8x4x16x16x16_c8", &prepare_fused_n131072_8x4x16x16x16_c8, &table_bytes_fused_n131072_8x4x16x16x16_c8, &build_tables_fused_n131072_8x4x16x16x16_c8, &launch_fused_n131072_8x4x16x16x16_c8, nullptr},
 };
 
 const FusedKernelEntry *find_fused_kernel(const char *name) {
