@@ -35,7 +35,8 @@
 //  rounded fp32 twiddle (outer_twiddles.hpp; checked value by value by
 //  tests/test_outer_twiddles.cpp).
 //
-// Cache policy: u and the gates are read once (ld.global.cs: evict-first), y is
+// Cache policy: u and the gates are read once (ld.global.cs: evict-first; the
+// 16-bit ones with a 128-byte L2 fetch, load_streaming_line), y is
 // written once (st.global.cs); Z is written and read with the default policy
 // (what of a chunk's Z is still in the L2 when the next pass reads it is a bonus,
 // unless the plan chose L2-sized chunks: plan::Intermediates).
@@ -172,10 +173,23 @@ template <> struct Io<float> {
     }
 };
 
+// A streaming 4-byte load whose L2 miss fetches the whole 128-byte line: at M =
+// 256 a CTA's tile is 32 columns, so it reads 64-byte halves of lines whose other
+// half the neighbouring CTA reads about when it does. H100, forward fp16,
+// against plain ld.global.cs: 128K −2 %, 512K–4M −1 % (two interleaved rounds;
+// a 256-byte fetch gained nothing).
+__device__ __forceinline__ unsigned load_streaming_line(const unsigned *x) {
+    unsigned v;
+    asm("ld.global.cs.L2::128B.b32 %0, [%1];" : "=r"(v) : "l"(x));
+    return v;
+}
+
 template <typename T, typename T2>  // (__half, __half2), (__nv_bfloat16, __nv_bfloat162)
 struct Io16 {
     using Raw = unsigned;
-    __device__ static __forceinline__ Raw ld(const T *x) { return __ldcs(reinterpret_cast<const unsigned *>(x)); }
+    __device__ static __forceinline__ Raw ld(const T *x) {
+        return load_streaming_line(reinterpret_cast<const unsigned *>(x));
+    }
     __device__ static __forceinline__ Raw ld1(const T *x, bool ok0, bool ok1) {
         const unsigned short *s = reinterpret_cast<const unsigned short *>(x);
         const unsigned lo = ok0 ? __ldcs(s) : 0u, hi = ok1 ? __ldcs(s + 1) : 0u;
