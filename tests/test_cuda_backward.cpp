@@ -168,6 +168,24 @@ void check_case(const Case &c, const Wanted &w = {}, const uint32_t *force = nul
     check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), w);
 }
 
+// dk with the pair groups pinned (ScopedTestChunkBudgets in the caller's scope):
+// every gradient within the tolerances on a poisoned workspace, bitwise the same
+// on a second run and, for dk, when dk alone is wanted.
+void check_pair_groups(const Case &c, long long groups) {
+    Rng rng;
+    INFO(c.str() << " pair groups " << groups << " seed=" << rng.seed());
+    const HostProblem hp(c, rng);
+    DeviceProblem dp(hp);
+    INFO(describe_plan(dp.plan).substr(0, 200));
+    dp.ws->poison(FFC_DTYPE_FP32);
+    const Grads g = dp.run();
+    const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
+    check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), Wanted{});
+    CHECK(dp.run().bitwise_equal(g));
+    const Grads dk_only = dp.run(Wanted{false, true, false, false});
+    CHECK(std::memcmp(dk_only.dk.data(), g.dk.data(), g.dk.size() * 4) == 0);
+}
+
 // Every subset of the four outputs on a gated case (the unwanted ones untouched,
 // each wanted one bitwise the same as when all are wanted), nothing wanted, and
 // du or dk alone on the ungated twin of the case.
@@ -307,18 +325,7 @@ TEST_CASE("cuda backward: fused kernel's dk pair groups", "[gpu][cuda_backward]"
         for (const Case &c : {Case{1024, 9, 3, 1024, 1024, FFC_DTYPE_FP16, true},
                               Case{4096, 9, 2, 4096 / 2 - 3, 300, FFC_DTYPE_BF16, false},
                               Case{16384, 2049, 1, 16384 / 2, 16384 / 2, FFC_DTYPE_FP16, true, "fused_n16384_8x8x16x16"}}) {
-            Rng rng;
-            INFO(c.str() << " pair groups " << groups << " seed=" << rng.seed());
-            const HostProblem hp(c, rng);
-            DeviceProblem dp(hp);
-            INFO(describe_plan(dp.plan).substr(0, 200));
-            dp.ws->poison(FFC_DTYPE_FP32);
-            const Grads g = dp.run();
-            const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
-            check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), Wanted{});
-            CHECK(dp.run().bitwise_equal(g));
-            const Grads dk_only = dp.run(Wanted{false, true, false, false});
-            CHECK(std::memcmp(dk_only.dk.data(), g.dk.data(), g.dk.size() * 4) == 0);
+            check_pair_groups(c, groups);
         }
     }
 }
@@ -653,19 +660,7 @@ TEST_CASE("cuda backward, multi-pass: dk pair groups", "[gpu][cuda_backward][mp_
         const ScopedTestChunkBudgets budgets(groups);
         for (const Case &c : {Case{1048576, 9, 1, 1048576, 1048576, FFC_DTYPE_FP16, true},
                               Case{131072, 9, 3, 131072, 40000, FFC_DTYPE_BF16, false}}) {
-            Rng rng;
-            INFO(c.str() << " pair groups " << groups << " seed=" << rng.seed());
-            const HostProblem hp(c, rng);
-            DeviceProblem dp(hp);
-            INFO(describe_plan(dp.plan).substr(0, 200));
-            dp.ws->poison(FFC_DTYPE_FP32);
-            const Grads g = dp.run();
-            const BackwardReference ref = reference_backward(hp.prob, hp.inputs(), hp.dy.data());
-            check_grads(hp, g, ref, error_scales(hp.prob, hp.inputs(), hp.dy.data()), Wanted{});
-            const Grads again = dp.run();
-            CHECK(again.bitwise_equal(g));
-            const Grads dk_only = dp.run(Wanted{false, true, false, false});
-            CHECK(std::memcmp(dk_only.dk.data(), g.dk.data(), g.dk.size() * 4) == 0);
+            check_pair_groups(c, groups);
         }
     }
 }

@@ -155,12 +155,7 @@ public:
         const void *spectrum = a.spectrum;
         cuda::FusedParams p = base_params(a.shape);
         if (!spectrum) {
-            SpectrumArgs sa;
-            sa.shape = a.shape;
-            sa.k = a.k;
-            sa.spectrum = a.workspace;
-            sa.stream = a.stream;
-            launch_spectrum(sa);
+            launch_spectrum(a.shape, a.k, a.workspace, a.stream);
             spectrum = a.workspace;
             p.overlap_previous = programmatic_launch_ ? 1 : 0;
         }
@@ -205,53 +200,19 @@ public:
             may_overlap = next_may_overlap && p.mode == cuda::mode_conv;
             launch(p, a.stream, what);
         };
-        if (need_k) {
-            SpectrumArgs sa;
-            sa.shape = s;
-            sa.k = a.k;
-            sa.spectrum = base + ws.kspec;
-            sa.stream = a.stream;
-            launch_spectrum(sa);
-        }
+        if (need_k) launch_spectrum(s, a.k, base + ws.kspec, a.stream);
         auto conv_z = [&](int64_t offset, int64_t count, void *w_out) {
-            cuda::FusedParams p = base_params(s);
-            p.io = cuda::IoType(int(dtype_));
+            cuda::FusedParams p = z_convolution(a, base + ws.kspec);
             p.item_offset = offset;
             p.items = count;
-            p.u = a.u;
-            p.in_gate = a.in_gate;
             p.spectrum_out = w_out;
-            if (a.d_out_gate) {
-                p.mode = cuda::mode_conv;
-                p.spectrum = base + ws.kspec;
-                p.out_gate = a.dy;
-                p.y = a.d_out_gate;
-            } else {
-                p.mode = cuda::mode_transform;
-            }
             if (p.mode == cuda::mode_conv || w_out) launch_conv(p, "backward: d_out_gate / W_v", true);
         };
         auto conv_dv = [&](int64_t offset, int64_t count, void *w_out) {
-            cuda::FusedParams p = base_params(s);
-            p.io = cuda::IoType(int(dtype_));
+            cuda::FusedParams p = correlation(a, base + ws.kspec);
             p.item_offset = offset;
             p.items = count;
-            p.u = a.dy;
-            p.in_gate = a.out_gate;
             p.spectrum_out = w_out;
-            if (a.du || a.d_in_gate) {
-                p.mode = cuda::mode_conv;
-                p.spectrum = base + ws.kspec;
-                p.conj_spectrum = 1;
-                p.y = a.du ? a.du : a.d_in_gate;
-                p.out_gate = a.du ? a.in_gate : a.u;
-                if (a.du && a.d_in_gate) {
-                    p.y2 = a.d_in_gate;
-                    p.out_gate2 = a.u;
-                }
-            } else {
-                p.mode = cuda::mode_transform;
-            }
             if (p.mode == cuda::mode_conv || w_out) launch_conv(p, "backward: du, d_in_gate / W_dz", false);
         };
         if (!a.dk) {
@@ -281,13 +242,50 @@ private:
         return p;
     }
 
-    void launch_spectrum(const SpectrumArgs &a) const {
-        cuda::FusedParams p = base_params(a.shape);
+    void launch_spectrum(const SpectrumArgs &a) const { launch_spectrum(a.shape, a.k, a.spectrum, a.stream); }
+    void launch_spectrum(const Shape &s, const float *k, void *spectrum, void *stream) const {
+        cuda::FusedParams p = base_params(s);
         p.mode = cuda::mode_spectrum;
-        p.k = a.k;
-        p.spectrum_out = a.spectrum;
-        p.items = a.shape.channels;
-        launch(p, a.stream, "kernel spectrum");
+        p.k = k;
+        p.spectrum_out = spectrum;
+        p.items = s.channels;
+        launch(p, stream, "kernel spectrum");
+    }
+
+    // The backward's two convolutions (file comment) over all items: A, the
+    // z-convolution (d_out_gate = dy ⊙ z), and B, the correlation (du = in_gate ⊙
+    // dv, d_in_gate = u ⊙ dv). One whose outputs are all unwanted degrades to
+    // the forward transform (mode_transform: its spectrum for dk only).
+    cuda::FusedParams z_convolution(const BackwardArgs &a, const void *kspec) const {
+        cuda::FusedParams p = base_params(a.shape);
+        p.io = cuda::IoType(int(dtype_));
+        p.u = a.u;
+        p.in_gate = a.in_gate;
+        p.mode = a.d_out_gate ? cuda::mode_conv : cuda::mode_transform;
+        if (a.d_out_gate) {
+            p.spectrum = kspec;
+            p.out_gate = a.dy;
+            p.y = a.d_out_gate;
+        }
+        return p;
+    }
+    cuda::FusedParams correlation(const BackwardArgs &a, const void *kspec) const {
+        cuda::FusedParams p = base_params(a.shape);
+        p.io = cuda::IoType(int(dtype_));
+        p.u = a.dy;
+        p.in_gate = a.out_gate;
+        p.mode = a.du || a.d_in_gate ? cuda::mode_conv : cuda::mode_transform;
+        if (a.du || a.d_in_gate) {
+            p.spectrum = kspec;
+            p.conj_spectrum = 1;
+            p.y = a.du ? a.du : a.d_in_gate;
+            p.out_gate = a.du ? a.in_gate : a.u;
+            if (a.du && a.d_in_gate) {
+                p.y2 = a.d_in_gate;
+                p.out_gate2 = a.u;
+            }
+        }
+        return p;
     }
 
     // Items are h·pairs + pair (channel-major), so a chunk — channels [h0, h0 + C)
@@ -340,35 +338,11 @@ private:
         const int64_t H = s.channels, pairs = s.pairs();
         const bool want_v = a.d_out_gate != nullptr, want_dz = a.du || a.d_in_gate;
         void *const kspec = base + ws.kspec;
-        if (want_v || want_dz) {
-            SpectrumArgs sa;
-            sa.shape = s;
-            sa.k = a.k;
-            sa.spectrum = kspec;
-            sa.stream = a.stream;
-            launch_spectrum(sa);
-        }
-        cuda::FusedParams v = base_params(s);  // A: z-convolution, d_out_gate = dy ⊙ z
-        v.mode = cuda::mode_conv;
-        v.io = cuda::IoType(int(dtype_));
-        v.u = a.u;
-        v.in_gate = a.in_gate;
-        v.out_gate = a.dy;
-        v.y = a.d_out_gate;
-        cuda::FusedParams dz = base_params(s);  // B: correlation, du = in_gate ⊙ dv, d_in_gate = u ⊙ dv
-        dz.mode = cuda::mode_conv;
-        dz.io = v.io;
-        dz.u = a.dy;
-        dz.in_gate = a.out_gate;
-        dz.conj_spectrum = 1;
-        dz.y = a.du ? a.du : a.d_in_gate;
-        dz.out_gate = a.du ? a.in_gate : a.u;
-        if (a.du && a.d_in_gate) {
-            dz.y2 = a.d_in_gate;
-            dz.out_gate2 = a.u;
-        }
+        if (want_v || want_dz) launch_spectrum(s, a.k, kspec, a.stream);
+        // The kernel runs both as mode_conv passes; a pass without outputs stops
+        // after its forward transform (dk_inverse_v / dk_inverse_dz).
+        cuda::FusedParams v = z_convolution(a, kspec), dz = correlation(a, kspec);
         for (cuda::FusedParams *p : {&v, &dz}) {
-            p->spectrum = want_v || want_dz ? kspec : nullptr;
             p->dk_inverse_v = want_v ? 1 : 0;
             p->dk_inverse_dz = want_dz ? 1 : 0;
         }
