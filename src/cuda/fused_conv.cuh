@@ -1745,7 +1745,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     const bool rows_out = rows_output(mode);  // full complex rows
     const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
-    if (mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous
+    if (!DK && mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous (no dk loop is launched so)
     middle_stage<G>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
                     DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N);
     // After the forward stages' last cluster barrier nothing touches the
