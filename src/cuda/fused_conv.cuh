@@ -91,6 +91,17 @@ struct Geometry {
     // The fused backward kernel (fused_backward_kernel) and the multi-pass dk
     // kernel (fused_rows_dk_kernel) are instantiated for the one-CTA variants.
     static constexpr bool backward_kernel = CLUSTER == 1;
+    // Their V pass stashes V's spectrum for the DZ pass's conj(V)·DZ; each thread
+    // reads back only what it wrote. The multi-pass dk kernel keeps it in shared
+    // memory, a second data buffer, where that still leaves three CTAs per SM on
+    // the H100 (data ≤ 32 KiB: the 256–4K variants; two on an A100, not
+    // measured); in global memory it reached DRAM (H100, backward fp16, two
+    // interleaved rounds: 128K 183.0–183.5 -> 174.8–175.2 ms, 1M 1579–1580 ->
+    // 1513–1516). The fused backward keeps it in global memory: with three CTAs
+    // per SM it was 0–4 % slower at 512–2K (its time is not its DRAM traffic),
+    // and with five (96 registers, 22–58 bytes spilled) 3–14 % slower.
+    static constexpr bool rows_dk_smem_stash = backward_kernel && size_t(PAIRS) * N_LOCAL * 8 <= 32768;
+    static constexpr int min_blocks_rows_dk = rows_dk_smem_stash ? 3 : min_blocks_per_sm;
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
     // With two tensor-core stages or more, the last two (inner sizes 16 and 1)
@@ -110,6 +121,8 @@ struct Geometry {
     static constexpr int twiddle_count = 64 + N / 64;
     // data (fp32 complex) + twiddle table + one 32-byte descriptor per slot
     static constexpr size_t smem_bytes = size_t(PAIRS) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
+    // fused_rows_dk_kernel's: the stash after the descriptors.
+    static constexpr size_t rows_dk_smem_bytes = smem_bytes + (rows_dk_smem_stash ? size_t(PAIRS) * N_LOCAL * 8 : 0);
 
     // Twiddle tables of the tensor-core passes, in visit order (see tc_twiddle_table):
     // forward stage S applies T_S for S in [num_small, p-2]; inverse stage S
@@ -806,6 +819,13 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
     }
 }
 
+// Where a thread keeps float4 i of tile mt of a slot in the shared-memory stash
+// (Geometry::rows_dk_smem_stash): lanes side by side, so no bank conflicts.
+template <class G>
+__device__ __forceinline__ int smem_stash_index(unsigned slot, unsigned mt, int i, int lane) {
+    return int(((slot * (G::N / 256) + mt) * 4 + i) * 32) + lane;
+}
+
 // The innermost stage: forward DFT, then either store the spectrum (spectrum
 // mode) or multiply by it, conjugate, and run the first inverse DFT in registers.
 // With G::inner_pair the stage before it (inner size 16, the same tiles along
@@ -813,11 +833,13 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
 // tile transposed in registers in between. Spectrum layout ("visit order"):
 // [tile][lane][row r][jj] complex fp32, so each thread reads 64 contiguous bytes.
 // zero_upper_in / lower_half_out: forward_stages' and inverse_stages' flags, for
-// when the middle stage's first stage is stage 0.
-template <class G>
+// when the middle stage's first stage is stage 0. SMEM_STASH: the dk passes'
+// stash is stash_smem (Geometry::rows_dk_smem_stash), not FusedParams::dk_stash.
+template <class G, bool SMEM_STASH>
 __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, const DftFragments &f,
                                              const FusedParams &p, FusedMode mode, const SlotDesc *slots, DkPass kind,
-                                             bool dk_add, bool dk_last, bool zero_upper_in, bool lower_half_out) {
+                                             bool dk_add, bool dk_last, bool zero_upper_in, bool lower_half_out,
+                                             float4 *stash_smem) {
     constexpr int S = G::num_stages - 1;
     static_assert(S >= 1, "at least two stages");
     constexpr bool PAIR = G::inner_pair;
@@ -877,12 +899,18 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             // load is issued before the first is used. (Issuing them before the
             // DFT, to overlap it, costs spills.)
             float4 *const part = reinterpret_cast<float4 *>(info.spectrum_out + vofs);
-            const float4 *const stash = reinterpret_cast<const float4 *>(
-                static_cast<const float2 *>(p.dk_stash) + (int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot) * G::N + vofs);
             const uint64_t keep = l2_policy(true), part_policy = dk_last ? l2_policy(false) : keep;
             float4 v4[4], old4[4];
+            if constexpr (SMEM_STASH) {
 #pragma unroll
-            for (int i = 0; i < 4; ++i) v4[i] = load_l2(stash + i, l2_policy(false));
+                for (int i = 0; i < 4; ++i) v4[i] = stash_smem[smem_stash_index<G>(slot, mt, i, lane)];
+            } else {
+                const int64_t stash_slot = int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot;
+                const float4 *const stash =
+                    reinterpret_cast<const float4 *>(static_cast<const float2 *>(p.dk_stash) + stash_slot * G::N + vofs);
+#pragma unroll
+                for (int i = 0; i < 4; ++i) v4[i] = load_l2(stash + i, l2_policy(false));
+            }
 #pragma unroll
             for (int i = 0; i < 4; ++i) old4[i] = dk_add ? load_l2(part + i, keep) : make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
@@ -901,8 +929,9 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                 for (int jj = 0; jj < 4; jj += 2) {
                     const float2 a = tc_out(acc, r, jj), b = tc_out(acc, r, jj + 1);
                     const float4 v = make_float4(a.x, a.y, b.x, b.y);
-                    if (kind == dk_v) store_l2(o + r * 2 + jj / 2, v, l2_policy(true));  // the stash
-                    else o[r * 2 + jj / 2] = v;
+                    if (kind != dk_v) o[r * 2 + jj / 2] = v;
+                    else if constexpr (SMEM_STASH) stash_smem[smem_stash_index<G>(slot, mt, r * 2 + jj / 2, lane)] = v;
+                    else store_l2(o + r * 2 + jj / 2, v, l2_policy(true));  // the stash
                 }
         }
         if (transform_only(mode, p, kind)) continue;
@@ -1746,13 +1775,18 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
     if (!DK && mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous (no dk loop is launched so)
-    middle_stage<G>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
-                    DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N);
+    constexpr bool smem_stash = LOOP == PassLoop::rows_dk && G::rows_dk_smem_stash;
+    middle_stage<G, smem_stash>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
+                                DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N,
+                                reinterpret_cast<float4 *>(slots + G::PAIRS));  // the stash: after the descriptors
     // After the forward stages' last cluster barrier nothing touches the
     // partner's memory any more, so leaving here is safe in a cluster too.
-    if (transform_only(mode, p, kind)) return;
-    // Before the next stage, or (the middle stage ran stage 0) before the stores.
-    stage_barrier<G>(G::middle_first <= 1 ? Sync::cluster_after_local_writes : Sync::cta);
+    if (transform_only(mode, p, kind))
+      return;
+    // Before the next stage, or (the middle stage ran stage 0) before the
+    // stores.
+    stage_barrier<G>(G::middle_first <= 1 ? Sync::cluster_after_local_writes
+                                          : Sync::cta);
     inverse_stages<G, G::middle_first - 1>(sdata, tw, f, 2 * out_len <= G::N, parts, direct);
     if (direct) {
         if constexpr (!DK && DirectIo<G>::usable) {
@@ -1840,7 +1874,7 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows)
 // pass's last reads from this pass's writes (in a cluster the last cross-CTA
 // stage of a pass ends with a cluster barrier).
 template <class G>
-__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
+__global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows_dk)
     fused_rows_dk_kernel(const __grid_constant__ FusedParams p) {
     const int passes = dk_iterations(p) * 2;
 #pragma unroll 1
@@ -1901,8 +1935,8 @@ __global__ void build_twiddle_tables(float4 *tables) {
 // Host side of one instantiation
 // ---------------------------------------------------------------------------
 template <class G, class Kernel>
-void prepare_kernel(Kernel kernel, int min_blocks) {
-    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::smem_bytes));
+void prepare_kernel(Kernel kernel, int min_blocks, size_t smem_bytes = G::smem_bytes) {
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes));
     // Ask for no more shared memory than the CTAs that registers allow need, so
     // the rest of the unified L1 holds the twiddle tables (otherwise the driver
     // may pick a larger carveout and the tables spill to L2).
@@ -1910,7 +1944,7 @@ void prepare_kernel(Kernel kernel, int min_blocks) {
     cudaGetDevice(&device);
     cudaDeviceGetAttribute(&smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device);
     if (smem_per_sm > 0) {
-        const size_t needed = size_t(min_blocks) * (G::smem_bytes + 1024);
+        const size_t needed = size_t(min_blocks) * (smem_bytes + 1024);
         const int percent = int((needed * 100 + size_t(smem_per_sm) - 1) / size_t(smem_per_sm));
         cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent < 100 ? percent : 100);
     }
@@ -1930,7 +1964,7 @@ FusedKernelInfo prepare() {
         cudaFuncGetAttributes(&attributes, fused_conv_kernel<G>) == cudaSuccess && attributes.ptxVersion >= 90;
     if constexpr (G::rows_kernel) prepare_kernel<G>(fused_rows_kernel<G>, G::min_blocks_rows);
     if constexpr (G::backward_kernel) {
-        prepare_kernel<G>(fused_rows_dk_kernel<G>, G::min_blocks_per_sm);
+        prepare_kernel<G>(fused_rows_dk_kernel<G>, G::min_blocks_rows_dk, G::rows_dk_smem_bytes);
         prepare_kernel<G>(fused_backward_kernel<G>, G::min_blocks_per_sm);
         int ctas = 0;
         if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_backward_kernel<G>, G::THREADS, G::smem_bytes) ==
@@ -1983,7 +2017,7 @@ void launch(const FusedParams &p, void *stream) {
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(unsigned(blocks));
     config.blockDim = dim3(G::THREADS);
-    config.dynamicSmemBytes = G::smem_bytes;
+    config.dynamicSmemBytes = p.mode == mode_rows_dk ? G::rows_dk_smem_bytes : G::smem_bytes;
     config.stream = static_cast<cudaStream_t>(stream);
     config.attrs = attribute;
     config.numAttrs = attributes;

@@ -50,6 +50,8 @@ enum FusedMode : int {
     //      with dk_accumulate); with dk_inverse_dz, rows2 row ← IFFT(DZ · conj K_row).
     // K_row: spectrum + (c·M + j)·N. The stash is read back by the thread that
     // wrote it, so dk_stash may be dk_partial when every group has one pair.
+    // Variants whose data buffer is at most 32 KiB (256–4K) keep the stash in
+    // shared memory instead and ignore dk_stash (Geometry::rows_dk_smem_stash).
     // Deterministic: each element of dk_partial is owned by one thread, which
     // adds the pairs in a fixed order, without atomics.
     mode_rows_dk = 7,
