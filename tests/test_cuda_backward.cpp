@@ -309,8 +309,9 @@ TEST_CASE("cuda backward: every subset of outputs; the others stay untouched", "
 }
 
 // The fused backward kernel's dk (launch.hpp, FusedKernelEntry::launch_backward):
-// a slot walks the pairs of its group, V pass then DZ pass, and adds conj(V)·DZ
-// in order; the groups' partial sums are added afterwards
+// a slot walks the pairs of its group, V pass then DZ pass (1K: side by side in
+// two slots, Geometry::backward_paired; 4K and 16K: one after the other), and
+// adds conj(V)·DZ in order; the groups' partial sums are added afterwards
 // (CudaExecutor::dk_pair_groups, pinned here through the testing hook). B = 9
 // gives 5 pairs: G = 1 sums straight into the channel's accumulator, G = 2
 // gives uneven groups (2 + 3 pairs), G = 5 one pair per group (the product

@@ -120,7 +120,8 @@ public:
         if (kernel_->launch_backward && info.backward_ctas_per_sm > 0) {
             int sms = 0;
             check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_), "cudaDeviceGetAttribute");
-            backward_slots_ = int64_t(sms) * info.backward_ctas_per_sm * pairs_per_cta_;
+            backward_items_per_cta_ = info.backward_items_per_cta;
+            backward_slots_ = int64_t(sms) * info.backward_ctas_per_sm * backward_items_per_cta_;
         }
 
         tables_ = std::make_unique<cuda::FusedTables>(*kernel_, n_, device_);
@@ -369,7 +370,7 @@ private:
                         p->dk_accumulate = groups == 1 && p0 > 0 ? 1 : 0;
                     }
                 }
-                check_grid(v.items, "backward");
+                check_grid(v.items, backward_items_per_cta_, "backward");
                 kernel_->launch_backward(v, dz, a.stream);
                 check(cudaGetLastError(), "backward: both convolutions");
                 if (a.dk && groups > 1) {
@@ -392,8 +393,9 @@ private:
         launch(p, stream, "backward: dk inverse");
     }
 
-    void check_grid(int64_t items, const char *what) const {
-        const int64_t blocks = (items + pairs_per_cta_ - 1) / pairs_per_cta_;
+    void check_grid(int64_t items, const char *what) const { check_grid(items, pairs_per_cta_, what); }
+    void check_grid(int64_t items, int64_t items_per_cta, const char *what) const {
+        const int64_t blocks = (items + items_per_cta - 1) / items_per_cta;
         if (blocks > int64_t(0x7fffffff))
             fail(FFC_ERROR_NOT_SUPPORTED, std::string(what) + ": B*H too large for one launch (" + std::to_string(blocks) +
                                               " CTAs)");
@@ -413,6 +415,7 @@ private:
     int pairs_per_cta_ = 1;
     bool programmatic_launch_ = false;
     int64_t backward_slots_ = 0;  // resident slots of the fused backward kernel on the device; 0: no such kernel
+    int64_t backward_items_per_cta_ = 1;  // its items (pair groups) per CTA (FusedKernelInfo)
     long long dk_groups_forced_ = cuda::chunk_budgets().dk_pair_groups;  // testing hook, fixed at plan creation
     std::unique_ptr<cuda::MultipassExecutor> multipass_;  // set for multi-pass plans (nothing else is then)
     std::unique_ptr<cuda::FusedTables> tables_;  // fused plans only

@@ -102,6 +102,13 @@ struct Geometry {
     // and with five (96 registers, 22–58 bytes spilled) 3–14 % slower.
     static constexpr bool rows_dk_smem_stash = backward_kernel && size_t(PAIRS) * N_LOCAL * 8 <= 32768;
     static constexpr int min_blocks_rows_dk = rows_dk_smem_stash ? 3 : min_blocks_per_sm;
+    // The fused backward of a variant with two slots or more per CTA runs both
+    // passes of a pair at once, the V pass in slot 2i and the DZ pass in slot
+    // 2i + 1 (PassLoop::backward_paired): the warp that takes tile t of V takes
+    // tile t of DZ next, so V's spectrum waits for conj(V)·DZ in a tile of
+    // shared memory per warp, not in a stash of every pair in global memory.
+    static constexpr bool backward_paired = backward_kernel && PAIRS >= 2;
+    static constexpr int backward_items_per_cta = backward_paired ? PAIRS / 2 : PAIRS;
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
     // With two tensor-core stages or more, the last two (inner sizes 16 and 1)
@@ -121,8 +128,10 @@ struct Geometry {
     static constexpr int twiddle_count = 64 + N / 64;
     // data (fp32 complex) + twiddle table + one 32-byte descriptor per slot
     static constexpr size_t smem_bytes = size_t(PAIRS) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
-    // fused_rows_dk_kernel's: the stash after the descriptors.
+    // fused_rows_dk_kernel's: the stash after the descriptors. fused_backward_kernel's:
+    // one stashed tile (2 KiB) per warp after the descriptors.
     static constexpr size_t rows_dk_smem_bytes = smem_bytes + (rows_dk_smem_stash ? size_t(PAIRS) * N_LOCAL * 8 : 0);
+    static constexpr size_t backward_smem_bytes = smem_bytes + (backward_paired ? size_t(WARPS) * 2048 : 0);
 
     // Twiddle tables of the tensor-core passes, in visit order (see tc_twiddle_table):
     // forward stage S applies T_S for S in [num_small, p-2]; inverse stage S
@@ -687,7 +696,14 @@ enum DkPass : int { dk_none = 0, dk_v = 1, dk_dz = 2 };
 // What a kernel loops over (run_pass): one pass of any mode but mode_rows_dk;
 // mode_rows_dk's two passes per pair of a group; the fused backward's two
 // mode_conv passes per pair of a group.
-enum class PassLoop { single, rows_dk, backward };
+// backward_paired: the same with the V pass and the DZ pass of a pair in two
+// slots of one pass (Geometry::backward_paired).
+enum class PassLoop { single, rows_dk, backward, backward_paired };
+
+// Where the dk passes keep V's spectrum until the DZ pass's conj(V)·DZ:
+// FusedParams::dk_stash; shared memory, a spectrum per slot
+// (Geometry::rows_dk_smem_stash); shared memory, one tile per warp (backward_paired).
+enum class StashAt { global, slot_smem, warp_smem };
 
 // What a (mode, pass) does. Spectrum input (no pass of mode_rows_dk): the middle
 // stage reads the spectrum to invert from global memory (no load, no forward stages).
@@ -714,11 +730,14 @@ __device__ __forceinline__ int dk_iterations(const FusedParams &p) {
     return int((p.pairs_per_channel + p.dk_pair_groups - 1) / p.dk_pair_groups);
 }
 
-template <class G>
+// PAIRED: slots 2i and 2i + 1 hold the V and DZ passes of item i (PassLoop::backward_paired).
+template <class G, bool PAIRED>
 __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, FusedMode mode, int slot, DkPass kind,
                                                    int iteration) {
     SlotDesc d{-1, -1, nullptr, nullptr};
-    const int64_t local = int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot;  // see FusedParams::item_offset
+    // see FusedParams::item_offset
+    const int64_t local = PAIRED ? int64_t(blockIdx.x) * (G::PAIRS / 2) + slot / 2
+                                 : int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot;
     if (local >= p.items) return d;
     const int64_t item = p.item_offset + local;
     if (kind != dk_none && mode == mode_conv) {  // the fused backward: pair group g of channel h (launch.hpp)
@@ -819,11 +838,13 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
     }
 }
 
-// Where a thread keeps float4 i of tile mt of a slot in the shared-memory stash
-// (Geometry::rows_dk_smem_stash): lanes side by side, so no bank conflicts.
-template <class G>
+// Where a thread keeps float4 i of its tile (tile mt of a slot, or the warp's
+// one tile) in a shared-memory stash (StashAt): lanes side by side, so no bank
+// conflicts.
+template <class G, StashAt STASH>
 __device__ __forceinline__ int smem_stash_index(unsigned slot, unsigned mt, int i, int lane) {
-    return int(((slot * (G::N / 256) + mt) * 4 + i) * 32) + lane;
+    const unsigned tile = STASH == StashAt::warp_smem ? threadIdx.x / 32 : slot * (G::N / 256) + mt;
+    return int((tile * 4 + i) * 32) + lane;
 }
 
 // The innermost stage: forward DFT, then either store the spectrum (spectrum
@@ -833,13 +854,14 @@ __device__ __forceinline__ int smem_stash_index(unsigned slot, unsigned mt, int 
 // tile transposed in registers in between. Spectrum layout ("visit order"):
 // [tile][lane][row r][jj] complex fp32, so each thread reads 64 contiguous bytes.
 // zero_upper_in / lower_half_out: forward_stages' and inverse_stages' flags, for
-// when the middle stage's first stage is stage 0. SMEM_STASH: the dk passes'
-// stash is stash_smem (Geometry::rows_dk_smem_stash), not FusedParams::dk_stash.
-template <class G, bool SMEM_STASH>
+// when the middle stage's first stage is stage 0. STASH: where the dk passes'
+// stash is (stash_smem unless global). PAIRED: the pass of slot s is s's parity
+// (dk_v, dk_dz), not pass_kind, and a warp visits tile t of V and then of DZ.
+template <class G, StashAt STASH, bool PAIRED>
 __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, const DftFragments &f,
-                                             const FusedParams &p, FusedMode mode, const SlotDesc *slots, DkPass kind,
-                                             bool dk_add, bool dk_last, bool zero_upper_in, bool lower_half_out,
-                                             float4 *stash_smem) {
+                                             const FusedParams &p, FusedMode mode, const SlotDesc *slots,
+                                             DkPass pass_kind, bool dk_add, bool dk_last, bool zero_upper_in,
+                                             bool lower_half_out, float4 *stash_smem) {
     constexpr int S = G::num_stages - 1;
     static_assert(S >= 1, "at least two stages");
     constexpr bool PAIR = G::inner_pair;
@@ -854,11 +876,22 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
     // and stores; without a pair, the innermost stage does.
     const int lane_swz = swizzle(tc_lane_offset<PAIR ? 16 : 1>(lane >> 2, lane & 3));
     constexpr int local_tiles = tiles * G::PAIRS / G::CLUSTER;
+    static_assert(!PAIRED || (G::CLUSTER == 1 && local_tiles / 2 % G::WARPS == 0), "every warp visits whole tile pairs");
     const int first = cta_rank<G>() * local_tiles;
 #pragma unroll 1
     for (int lt = warp; lt < local_tiles; lt += G::WARPS) {
-        const unsigned t = first + lt;
-        const unsigned slot = t / tiles, mt = t % tiles;
+        unsigned slot, mt;
+        if constexpr (PAIRED) {
+            // The warp's k-th visit: tile pair j = (k/2)·WARPS + warp, V (k even), then DZ.
+            const unsigned k = lt / G::WARPS, j = (k / 2) * G::WARPS + warp;
+            slot = 2 * (j / tiles) + k % 2;
+            mt = j % tiles;
+        } else {
+            const unsigned t = first + lt;
+            slot = t / tiles;
+            mt = t % tiles;
+        }
+        const DkPass kind = PAIRED ? (slot % 2 ? dk_dz : dk_v) : pass_kind;
         float2 *s = sdata + slot * G::N_LOCAL;
         static_assert(tc_tile_base<16>(1) == tc_tile_base<1>(1), "both axes of the pair see the same tiles");
         const int base = tc_tile_base<1>(mt);
@@ -901,9 +934,9 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             float4 *const part = reinterpret_cast<float4 *>(info.spectrum_out + vofs);
             const uint64_t keep = l2_policy(true), part_policy = dk_last ? l2_policy(false) : keep;
             float4 v4[4], old4[4];
-            if constexpr (SMEM_STASH) {
+            if constexpr (STASH != StashAt::global) {
 #pragma unroll
-                for (int i = 0; i < 4; ++i) v4[i] = stash_smem[smem_stash_index<G>(slot, mt, i, lane)];
+                for (int i = 0; i < 4; ++i) v4[i] = stash_smem[smem_stash_index<G, STASH>(slot, mt, i, lane)];
             } else {
                 const int64_t stash_slot = int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot;
                 const float4 *const stash =
@@ -930,7 +963,8 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                     const float2 a = tc_out(acc, r, jj), b = tc_out(acc, r, jj + 1);
                     const float4 v = make_float4(a.x, a.y, b.x, b.y);
                     if (kind != dk_v) o[r * 2 + jj / 2] = v;
-                    else if constexpr (SMEM_STASH) stash_smem[smem_stash_index<G>(slot, mt, r * 2 + jj / 2, lane)] = v;
+                    else if constexpr (STASH != StashAt::global)
+                        stash_smem[smem_stash_index<G, STASH>(slot, mt, r * 2 + jj / 2, lane)] = v;
                     else store_l2(o + r * 2 + jj / 2, v, l2_policy(true));  // the stash
                 }
         }
@@ -1188,12 +1222,14 @@ __device__ __forceinline__ bool rows_vectorizable(const FusedParams &p) {
 // (v_a + i·v_b); zero padding and empty slots become zeros. The loop runs over
 // all (slot, vector) pairs so every thread works at every N, and each thread
 // issues a chunk of independent 16-byte loads before it uses any of them.
-template <typename T, class G>
-__device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const SlotDesc *slots) {
-    const T *u = static_cast<const T *>(p.u);
-    const T *ig = static_cast<const T *>(p.in_gate);
+// PAIRED: the odd slots read p_odd's inputs (PassLoop::backward_paired).
+template <typename T, class G, bool PAIRED>
+__device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
+                                            const SlotDesc *slots) {
+    const T *const u_even = static_cast<const T *>(p.u), *const u_odd = static_cast<const T *>(p_odd.u);
+    const T *const ig_even = static_cast<const T *>(p.in_gate), *const ig_odd = static_cast<const T *>(p_odd.in_gate);
     const int L = int(p.seq_len);
-    if (rows_vectorizable<T>(p)) {
+    if (rows_vectorizable<T>(p) && (!PAIRED || rows_vectorizable<T>(p_odd))) {
         // The CTA's elements: all of them, or its N_LOCAL positions in a cluster.
         constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
         constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 4 ? iters : 4;
@@ -1212,6 +1248,8 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
                 const bool in = n0[c] < unsigned(L);
                 const bool in_a = in && d.row_a >= 0, in_b = in && d.row_b >= 0;
                 const int64_t ra = in_a ? d.row_a : 0, rb = in_b ? d.row_b : 0;  // (skipped accesses)
+                const bool odd = PAIRED && slot[c] % 2 != 0;
+                const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
                 load_if(in_a, u + ra + n0[c], ua[c]);
                 load_if(in_a && ig, ig + ra + n0[c], ga[c]);
                 load_if(in_b, u + rb + n0[c], ub[c]);
@@ -1225,7 +1263,7 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
                 float a[V], b[V];
                 unpack16<T>(ua[c], a);
                 unpack16<T>(ub[c], b);
-                if (ig) {
+                if (PAIRED && slot[c] % 2 != 0 ? ig_odd : ig_even) {
                     gate16<T>(ga[c], a);
                     gate16<T>(gb[c], b);
                 }
@@ -1240,6 +1278,8 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
     for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
         const int slot = idx / G::N_LOCAL, n = n_begin + idx % G::N_LOCAL;
         const SlotDesc d = slots[slot];
+        const bool odd = PAIRED && slot % 2 != 0;
+        const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
         float a = 0.f, b = 0.f;
         if (n < L) {
             if (d.row_a >= 0) a = to_float(u[d.row_a + n]) * (ig ? to_float(ig[d.row_a + n]) : 1.f);
@@ -1250,15 +1290,20 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
 }
 
 // Writes y = out_gate ⊙ conj(D')/N for n < L: the real part is sequence a, the
-// imaginary part sequence b. Same loop structure as load_inputs.
-template <typename T, class G>
+// imaginary part sequence b. Same loop structure as load_inputs. PAIRED: the
+// odd slots write y_odd with gate_odd; a null y skips its slots.
+template <typename T, class G, bool PAIRED>
 __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
-                                              void *y_out, const void *gate) {
-    const T *og = static_cast<const T *>(gate);
-    T *y = static_cast<T *>(y_out);
+                                              void *y_even, const void *gate_even, void *y_odd, const void *gate_odd) {
     const int L = int(p.seq_len);
     constexpr float scale = 1.0f / float(G::N);
-    if (rows_vectorizable<T>(p)) {
+    // Alignment: the pointers of this call (rows_vectorizable checks p's, which
+    // are this call's unless PAIRED).
+    const uintptr_t bits = reinterpret_cast<uintptr_t>(y_even) | reinterpret_cast<uintptr_t>(gate_even) |
+                           reinterpret_cast<uintptr_t>(y_odd) | reinterpret_cast<uintptr_t>(gate_odd);
+    const bool aligned = PAIRED ? (bits & (Vec16<T>::V * sizeof(T) - 1)) == 0 && p.seq_len % Vec16<T>::V == 0
+                                : rows_vectorizable<T>(p);
+    if (aligned) {
         constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
         constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 4 ? iters : 4;
         const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
@@ -1273,6 +1318,8 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
                 const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
                 n0[c] = n_begin + (idx % per_slot) * V;
                 slot[c] = idx < total && n0[c] < unsigned(L) ? int(idx / per_slot) : -1;
+                if (PAIRED && slot[c] >= 0 && !(slot[c] % 2 ? y_odd : y_even)) slot[c] = -1;
+                const T *const og = static_cast<const T *>(PAIRED && slot[c] % 2 != 0 ? gate_odd : gate_even);
                 const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
                 ra[c] = d.row_a;
                 rb[c] = d.row_b;
@@ -1282,6 +1329,9 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
 #pragma unroll
             for (int c = 0; c < chunk; ++c) {
                 if (slot[c] < 0) continue;
+                const bool odd = PAIRED && slot[c] % 2 != 0;
+                const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
+                T *const y = static_cast<T *>(odd ? y_odd : y_even);
                 const float2 *s = sdata + slot[c] * G::N_LOCAL;
                 const int base_swz = swizzle(int(n0[c]));
                 float oa[V], ob[V];
@@ -1305,7 +1355,10 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
 #pragma unroll 1
     for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
         const int slot = idx / G::N_LOCAL, n = n_begin + idx % G::N_LOCAL;
-        if (n >= L) continue;
+        const bool odd = PAIRED && slot % 2 != 0;
+        const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
+        T *const y = static_cast<T *>(odd ? y_odd : y_even);
+        if (n >= L || !y) continue;
         const SlotDesc d = slots[slot];
         const float2 v = sdata[slot * G::N_LOCAL + swizzle(n)];
         if (d.row_a >= 0) y[d.row_a + n] = from_float<T>(v.x * scale * (og ? to_float(og[d.row_a + n]) : 1.f));
@@ -1313,12 +1366,12 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
     }
 }
 
-template <class G>
+template <class G, bool PAIRED>
 __device__ __noinline__ void store_all_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
-                                               void *y, const void *og) {
-    if (p.io == io_f16) store_outputs<__half, G>(sdata, p, slots, y, og);
-    else if (p.io == io_bf16) store_outputs<__nv_bfloat16, G>(sdata, p, slots, y, og);
-    else store_outputs<float, G>(sdata, p, slots, y, og);
+                                               void *y, const void *og, void *y_odd, const void *og_odd) {
+    if (p.io == io_f16) store_outputs<__half, G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd);
+    else if (p.io == io_bf16) store_outputs<__nv_bfloat16, G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd);
+    else store_outputs<float, G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd);
 }
 
 // ---------------------------------------------------------------------------
@@ -1666,12 +1719,15 @@ struct RowsPass {
 // LOOP = single: every mode but mode_rows_dk (kind = dk_none); rows_dk:
 // mode_rows_dk, with `mode` the constant mode_rows_dk so that the other modes'
 // paths fold away; backward: the fused backward's passes, `mode` the constant
-// mode_conv. Separate instantiations keep the pass loops out of the other
-// modes' code (a loop around a pass costs them registers).
+// mode_conv; backward_paired: both at once, p's pass in the even slots and
+// p_odd's in the odd ones (p_odd is p in every other loop). Separate
+// instantiations keep the pass loops out of the other modes' code (a loop
+// around a pass costs them registers).
 template <class G, PassLoop LOOP>
-__device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, DkPass kind, int iteration,
-                                         bool load_twiddles) {
+__device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams &p_odd, FusedMode mode, DkPass kind,
+                                         int iteration, bool load_twiddles) {
     constexpr bool DK = LOOP != PassLoop::single;
+    constexpr bool PAIRED = LOOP == PassLoop::backward_paired;
     // The frame, set up here rather than passed in: with the shared-memory
     // pointers handed over from the kernel, the compiler lost track of their
     // address space in the cluster variants (generic accesses, 2 % at 16K-32K).
@@ -1694,7 +1750,11 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
         const float2 *twg = static_cast<const float2 *>(p.twiddles);
         for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = __ldg(twg + i);
     }
-    if (threadIdx.x < G::PAIRS) slots[threadIdx.x] = make_slot_desc<G>(p, mode, threadIdx.x, kind, iteration);
+    if (threadIdx.x < G::PAIRS) {
+        const bool odd = PAIRED && threadIdx.x % 2 != 0;
+        slots[threadIdx.x] =
+            make_slot_desc<G, PAIRED>(odd ? p_odd : p, mode, threadIdx.x, PAIRED ? (odd ? dk_dz : dk_v) : kind, iteration);
+    }
     // Direct I/O at stage 0 (DirectIo) for the modes that read u and the gates.
     // The condition is the same in every CTA of a cluster.
     bool direct = false;
@@ -1757,11 +1817,11 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
             sdata[slot * G::N_LOCAL + swizzle(n)] = make_float2(row >= 0 && n < K ? __ldg(p.k + row + n) : 0.f, 0.f);
         }
     } else if (p.io == io_f16) {
-        load_inputs<__half, G>(sdata, p, slots);
+        load_inputs<__half, G, PAIRED>(sdata, p, p_odd, slots);
     } else if (p.io == io_bf16) {
-        load_inputs<__nv_bfloat16, G>(sdata, p, slots);
+        load_inputs<__nv_bfloat16, G, PAIRED>(sdata, p, p_odd, slots);
     } else {
-        load_inputs<float, G>(sdata, p, slots);
+        load_inputs<float, G, PAIRED>(sdata, p, p_odd, slots);
     }
     // Built after the loads so the fragment registers are not live across them.
     DftFragments f;
@@ -1775,14 +1835,15 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
     if (!DK && mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous (no dk loop is launched so)
-    constexpr bool smem_stash = LOOP == PassLoop::rows_dk && G::rows_dk_smem_stash;
-    middle_stage<G, smem_stash>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
-                                DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N,
-                                reinterpret_cast<float4 *>(slots + G::PAIRS));  // the stash: after the descriptors
+    constexpr StashAt stash = PAIRED                                                   ? StashAt::warp_smem
+                              : LOOP == PassLoop::rows_dk && G::rows_dk_smem_stash ? StashAt::slot_smem
+                                                                                   : StashAt::global;
+    middle_stage<G, stash, PAIRED>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
+                                   DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N,
+                                   reinterpret_cast<float4 *>(slots + G::PAIRS));  // the stash: after the descriptors
     // After the forward stages' last cluster barrier nothing touches the
     // partner's memory any more, so leaving here is safe in a cluster too.
-    if (transform_only(mode, p, kind))
-      return;
+    if (PAIRED ? transform_only(mode, p, dk_v) && transform_only(mode, p, dk_dz) : transform_only(mode, p, kind)) return;
     // Before the next stage, or (the middle stage ran stage 0) before the
     // stores.
     stage_barrier<G>(G::middle_first <= 1 ? Sync::cluster_after_local_writes
@@ -1841,9 +1902,15 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
     }
 
     // Up to two gated outputs of the same convolution (the second for backward).
+    // PAIRED: the V pass's one output (even slots) and the DZ pass's two (odd).
     if constexpr (LOOP == PassLoop::rows_dk) return;
-    if (p.y) store_all_outputs<G>(sdata, p, slots, p.y, p.out_gate);
-    if (p.y2) store_all_outputs<G>(sdata, p, slots, p.y2, p.out_gate2);
+    if constexpr (PAIRED) {
+        if (p.y || p_odd.y) store_all_outputs<G, true>(sdata, p, slots, p.y, p.out_gate, p_odd.y, p_odd.out_gate);
+        if (p_odd.y2) store_all_outputs<G, true>(sdata, p, slots, nullptr, nullptr, p_odd.y2, p_odd.out_gate2);
+    } else {
+        if (p.y) store_all_outputs<G, false>(sdata, p, slots, p.y, p.out_gate, p.y, p.out_gate);
+        if (p.y2) store_all_outputs<G, false>(sdata, p, slots, p.y2, p.out_gate2, p.y2, p.out_gate2);
+    }
 }
 
 // Both kernels take their parameters as __grid_constant__: store_all_outputs
@@ -1855,7 +1922,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, FusedMode mode, D
 template <class G>
 __global__ void __launch_bounds__(G::THREADS, G::min_blocks_conv)
     fused_conv_kernel(const __grid_constant__ FusedParams p) {
-    run_pass<G, PassLoop::single>(p, p.mode, dk_none, 0, true);
+    run_pass<G, PassLoop::single>(p, p, p.mode, dk_none, 0, true);
 }
 
 // mode_rows, the multi-pass inner pass, of the variants with G::rows_kernel: the
@@ -1864,7 +1931,7 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_conv)
 template <class G>
 __global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows)
     fused_rows_kernel(const __grid_constant__ FusedParams p) {
-    run_pass<G, PassLoop::single>(p, mode_rows, dk_none, 0, true);
+    run_pass<G, PassLoop::single>(p, p, mode_rows, dk_none, 0, true);
 }
 
 // mode_rows_dk: two passes per pair of the slot's group (launch.hpp). A kernel
@@ -1880,23 +1947,34 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows_dk)
 #pragma unroll 1
     for (int pass = 0; pass < passes; ++pass) {
         if (pass > 0) __syncthreads();
-        run_pass<G, PassLoop::rows_dk>(p, mode_rows_dk, pass % 2 == 0 ? dk_v : dk_dz, pass / 2, pass == 0);
+        run_pass<G, PassLoop::rows_dk>(p, p, mode_rows_dk, pass % 2 == 0 ? dk_v : dk_dz, pass / 2, pass == 0);
     }
 }
 
 // The fused backward (launch.hpp, FusedKernelEntry::launch_backward): the V
 // pass and the DZ pass of every pair of the slot's group, each a mode_conv
-// pass of its own parameter set. One pass body, its parameters picked per pass
-// (both are __grid_constant__, so neither is copied).
+// pass of its own parameter set; with Geometry::backward_paired both in one
+// pass, in two slots. One pass body, its parameters picked per pass (both are
+// __grid_constant__, so neither is copied).
 template <class G>
 __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
     fused_backward_kernel(const __grid_constant__ FusedParams v_pass, const __grid_constant__ FusedParams dz_pass) {
-    const int passes = dk_iterations(v_pass) * 2;
+    if constexpr (G::backward_paired) {
+        const int passes = dk_iterations(v_pass);
 #pragma unroll 1
-    for (int pass = 0; pass < passes; ++pass) {
-        if (pass > 0) __syncthreads();
-        const bool dz = pass % 2 != 0;
-        run_pass<G, PassLoop::backward>(dz ? dz_pass : v_pass, mode_conv, dz ? dk_dz : dk_v, pass / 2, pass == 0);
+        for (int pass = 0; pass < passes; ++pass) {
+            if (pass > 0) __syncthreads();
+            run_pass<G, PassLoop::backward_paired>(v_pass, dz_pass, mode_conv, dk_none, pass, pass == 0);
+        }
+    } else {
+        const int passes = dk_iterations(v_pass) * 2;
+#pragma unroll 1
+        for (int pass = 0; pass < passes; ++pass) {
+            if (pass > 0) __syncthreads();
+            const bool dz = pass % 2 != 0;
+            const FusedParams &p = dz ? dz_pass : v_pass;
+            run_pass<G, PassLoop::backward>(p, p, mode_conv, dz ? dk_dz : dk_v, pass / 2, pass == 0);
+        }
     }
 }
 
@@ -1965,11 +2043,12 @@ FusedKernelInfo prepare() {
     if constexpr (G::rows_kernel) prepare_kernel<G>(fused_rows_kernel<G>, G::min_blocks_rows);
     if constexpr (G::backward_kernel) {
         prepare_kernel<G>(fused_rows_dk_kernel<G>, G::min_blocks_rows_dk, G::rows_dk_smem_bytes);
-        prepare_kernel<G>(fused_backward_kernel<G>, G::min_blocks_per_sm);
+        prepare_kernel<G>(fused_backward_kernel<G>, G::min_blocks_per_sm, G::backward_smem_bytes);
         int ctas = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_backward_kernel<G>, G::THREADS, G::smem_bytes) ==
-            cudaSuccess)
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_backward_kernel<G>, G::THREADS,
+                                                          G::backward_smem_bytes) == cudaSuccess)
             info.backward_ctas_per_sm = ctas;
+        info.backward_items_per_cta = G::backward_items_per_cta;
     }
     return info;
 }
@@ -2030,9 +2109,9 @@ void launch(const FusedParams &p, void *stream) {
 template <class G>
 void launch_backward(const FusedParams &v_pass, const FusedParams &dz_pass, void *stream) {
     if constexpr (G::backward_kernel) {
-        const int64_t blocks = (v_pass.items + G::PAIRS - 1) / G::PAIRS;
-        fused_backward_kernel<G><<<unsigned(blocks), G::THREADS, G::smem_bytes, static_cast<cudaStream_t>(stream)>>>(
-            v_pass, dz_pass);
+        const int64_t blocks = (v_pass.items + G::backward_items_per_cta - 1) / G::backward_items_per_cta;
+        fused_backward_kernel<G>
+            <<<unsigned(blocks), G::THREADS, G::backward_smem_bytes, static_cast<cudaStream_t>(stream)>>>(v_pass, dz_pass);
     }
 }
 

@@ -67,7 +67,11 @@ enum FusedMode : int {
 //   2. the DZ pass: DZ = FFT(its in_gate ⊙ its u); dk_partial[i] (+)= conj(V)·DZ
 //      as in mode_rows_dk; with dk_inverse_dz, its outputs (IFFT(DZ · conj K)).
 // The DZ pass re-reads tensors the V pass of the same pair read (the backward's
-// u, in_gate and dy), which the L2 may still hold.
+// u, in_gate and dy), which the L2 may still hold. Variants with two slots or
+// more per CTA (Geometry::backward_paired: 256–2K) run both passes of a pair in
+// one pass over the CTA, V in slot 2j and DZ in slot 2j + 1 (a CTA holds
+// PAIRS/2 items); V waits for the DZ pass in a tile of shared memory per warp,
+// and dk_stash is not used.
 
 
 struct FusedParams {
@@ -127,6 +131,7 @@ struct FusedParams {
 struct FusedKernelInfo {
     bool programmatic_launch = false;  // launches may set FusedParams::overlap_previous
     int backward_ctas_per_sm = 0;      // resident CTAs of the fused backward kernel (0: none)
+    int backward_items_per_cta = 0;    // its items (pair groups) per CTA
 };
 
 struct FusedKernelEntry {
