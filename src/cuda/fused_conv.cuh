@@ -92,23 +92,25 @@ struct Geometry {
     // kernel (fused_rows_dk_kernel) are instantiated for the one-CTA variants.
     static constexpr bool backward_kernel = CLUSTER == 1;
     // Their V pass stashes V's spectrum for the DZ pass's conj(V)·DZ; each thread
-    // reads back only what it wrote. The multi-pass dk kernel keeps it in shared
-    // memory, a second data buffer, where that still leaves three CTAs per SM on
-    // the H100 (data ≤ 32 KiB: the 256–4K variants; two on an A100, not
-    // measured); in global memory it reached DRAM (H100, backward fp16, two
-    // interleaved rounds: 128K 183.0–183.5 -> 174.8–175.2 ms, 1M 1579–1580 ->
-    // 1513–1516). The fused backward keeps it in global memory: with three CTAs
-    // per SM it was 0–4 % slower at 512–2K (its time is not its DRAM traffic),
-    // and with five (96 registers, 22–58 bytes spilled) 3–14 % slower.
-    static constexpr bool rows_dk_smem_stash = backward_kernel && size_t(PAIRS) * N_LOCAL * 8 <= 32768;
-    static constexpr int min_blocks_rows_dk = rows_dk_smem_stash ? 3 : min_blocks_per_sm;
-    // The fused backward of a variant with two slots or more per CTA runs both
-    // passes of a pair at once, the V pass in slot 2i and the DZ pass in slot
-    // 2i + 1 (PassLoop::backward_paired): the warp that takes tile t of V takes
-    // tile t of DZ next, so V's spectrum waits for conj(V)·DZ in a tile of
-    // shared memory per warp, not in a stash of every pair in global memory.
+    // reads back only what it wrote. Where a CTA has two slots or more, both
+    // kernels run both passes of a pair (of a row) at once, the V
+    // pass in slot 2i and the DZ pass in slot 2i + 1 (PassLoop::backward_paired,
+    // rows_dk_paired): the warp that takes tile t of V takes tile t of DZ next,
+    // so V's spectrum waits for conj(V)·DZ in a tile of shared memory per warp,
+    // not in a stash of every pair in global memory (H100, backward fp16, two
+    // interleaved rounds: fused 256 0.220 -> 0.184 ms, 2K 1.414–1.426 ->
+    // 1.287–1.294; multi-pass 128K 174.2–174.6 -> 162.0–162.6, 512K 740 -> 691).
     static constexpr bool backward_paired = backward_kernel && PAIRS >= 2;
     static constexpr int backward_items_per_cta = backward_paired ? PAIRS / 2 : PAIRS;
+    // Otherwise the multi-pass dk kernel keeps the stash in shared memory, a
+    // second data buffer, where that still leaves three CTAs per SM on the H100
+    // (4K; two on an A100, not measured): in global memory it reached DRAM (1M
+    // backward 1579–1580 -> 1513–1516 ms). The fused backward keeps it in global
+    // memory: there, three CTAs per SM were 0–4 % slower at 512–2K (before the
+    // paired passes), and five (96 registers, 22–58 bytes spilled) 3–14 %.
+    static constexpr bool rows_dk_smem_stash =
+        backward_kernel && !backward_paired && size_t(PAIRS) * N_LOCAL * 8 <= 32768;
+    static constexpr int min_blocks_rows_dk = rows_dk_smem_stash ? 3 : min_blocks_per_sm;
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
     // With two tensor-core stages or more, the last two (inner sizes 16 and 1)
@@ -130,8 +132,9 @@ struct Geometry {
     static constexpr size_t smem_bytes = size_t(PAIRS) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
     // fused_rows_dk_kernel's: the stash after the descriptors. fused_backward_kernel's:
     // one stashed tile (2 KiB) per warp after the descriptors.
-    static constexpr size_t rows_dk_smem_bytes = smem_bytes + (rows_dk_smem_stash ? size_t(PAIRS) * N_LOCAL * 8 : 0);
     static constexpr size_t backward_smem_bytes = smem_bytes + (backward_paired ? size_t(WARPS) * 2048 : 0);
+    static constexpr size_t rows_dk_smem_bytes =
+        rows_dk_smem_stash ? smem_bytes + size_t(PAIRS) * N_LOCAL * 8 : backward_smem_bytes;
 
     // Twiddle tables of the tensor-core passes, in visit order (see tc_twiddle_table):
     // forward stage S applies T_S for S in [num_small, p-2]; inverse stage S
@@ -696,9 +699,9 @@ enum DkPass : int { dk_none = 0, dk_v = 1, dk_dz = 2 };
 // What a kernel loops over (run_pass): one pass of any mode but mode_rows_dk;
 // mode_rows_dk's two passes per pair of a group; the fused backward's two
 // mode_conv passes per pair of a group.
-// backward_paired: the same with the V pass and the DZ pass of a pair in two
-// slots of one pass (Geometry::backward_paired).
-enum class PassLoop { single, rows_dk, backward, backward_paired };
+// backward_paired, rows_dk_paired: the same with the V pass and the DZ pass
+// of a pair (a row) in two slots of one pass (Geometry::backward_paired).
+enum class PassLoop { single, rows_dk, backward, backward_paired, rows_dk_paired };
 
 // Where the dk passes keep V's spectrum until the DZ pass's conj(V)·DZ:
 // FusedParams::dk_stash; shared memory, a spectrum per slot
@@ -1727,7 +1730,8 @@ template <class G, PassLoop LOOP>
 __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams &p_odd, FusedMode mode, DkPass kind,
                                          int iteration, bool load_twiddles) {
     constexpr bool DK = LOOP != PassLoop::single;
-    constexpr bool PAIRED = LOOP == PassLoop::backward_paired;
+    constexpr bool PAIRED = LOOP == PassLoop::backward_paired || LOOP == PassLoop::rows_dk_paired;
+    constexpr bool ROWS_DK = LOOP == PassLoop::rows_dk || LOOP == PassLoop::rows_dk_paired;
     // The frame, set up here rather than passed in: with the shared-memory
     // pointers handed over from the kernel, the compiler lost track of their
     // address space in the cluster variants (generic accesses, 2 % at 16K-32K).
@@ -1779,7 +1783,9 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     } else if (spectrum_input(mode)) {
         // Nothing to load: the middle stage reads the spectrum from global memory.
     } else if (rows_input(mode)) {
-        const float4 *rows = static_cast<const float4 *>(rows_buffer(p, kind));  // two complex values per float4
+        // Two complex values per float4. PAIRED: the even slots' rows are Z_v, the odd ones' Z_dz.
+        const float4 *const rows_even = static_cast<const float4 *>(rows_buffer(p, PAIRED ? dk_v : kind));
+        const float4 *const rows_odd = static_cast<const float4 *>(rows_buffer(p, dk_dz));
         // Each element is read once, by the thread that later overwrites it (in
         // place). mode_rows_dk: streaming, coherent loads; the other modes keep
         // the read-only path (__ldcs there cost 2 % at 1M). A thread issues all
@@ -1793,10 +1799,11 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
 #pragma unroll
         for (int c = 0; c < RowsPass<G>::iters; ++c) {
             const int64_t row = slots[RowsPass<G>::slot(c)].row_a;
+            const float4 *const rows = PAIRED && RowsPass<G>::slot(c) % 2 != 0 ? rows_odd : rows_even;
             v[c] = make_float4(0.f, 0.f, 0.f, 0.f);
             if (row >= 0) {
                 const float4 *src = rows + (row + n_t) / 2 + RowsPass<G>::off(c) / 2;  // row, n_t, off even
-                v[c] = LOOP == PassLoop::rows_dk ? __ldcs(src) : __ldg(src);
+                v[c] = ROWS_DK ? __ldcs(src) : __ldg(src);
             }
         }
 #pragma unroll
@@ -1806,7 +1813,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
             s[swz] = make_float2(v[c].x, v[c].y);
             s[swz ^ swizzle(1)] = make_float2(v[c].z, v[c].w);
         }
-    } else if (LOOP == PassLoop::rows_dk) {
+    } else if (ROWS_DK) {
         // (every pass of mode_rows_dk is one of the above)
     } else if (mode == mode_spectrum) {
         const int K = int(p.kernel_len);
@@ -1836,7 +1843,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
     if (!DK && mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous (no dk loop is launched so)
     constexpr StashAt stash = PAIRED                                                   ? StashAt::warp_smem
-                              : LOOP == PassLoop::rows_dk && G::rows_dk_smem_stash ? StashAt::slot_smem
+                              : ROWS_DK && G::rows_dk_smem_stash                   ? StashAt::slot_smem
                                                                                    : StashAt::global;
     middle_stage<G, stash, PAIRED>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
                                    DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N,
@@ -1870,7 +1877,8 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
         // cluster a CTA's tiles are the same element range as its part of the
         // row), and no other CTA reads them.
         constexpr float scale = 1.0f / float(G::N);
-        float4 *rows = static_cast<float4 *>(rows_buffer(p, kind));
+        float4 *const rows_even = static_cast<float4 *>(rows_buffer(p, PAIRED ? dk_v : kind));
+        float4 *const rows_odd = static_cast<float4 *>(rows_buffer(p, dk_dz));
         // The thread index read afresh: otherwise the compiler keeps the load
         // pass's shared-memory addresses live through every stage (spilled).
         const unsigned n_t = n_begin + 2 * fresh_thread_index();
@@ -1883,8 +1891,9 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
             const int swz = swz_t ^ swizzle(RowsPass<G>::off(c));
             const float2 a = s[swz], b = s[swz ^ swizzle(1)];
             const float4 v = make_float4(a.x * scale, -a.y * scale, b.x * scale, -b.y * scale);  // conj(D')/N
+            float4 *const rows = PAIRED && RowsPass<G>::slot(c) % 2 != 0 ? rows_odd : rows_even;
             float4 *dst = rows + (row + n_t) / 2 + RowsPass<G>::off(c) / 2;
-            if constexpr (LOOP == PassLoop::rows_dk) __stcs(dst, v);  // Z is read again only after the launch
+            if constexpr (ROWS_DK) __stcs(dst, v);  // Z is read again only after the launch
             else *dst = v;
         }
         return;
@@ -1903,7 +1912,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
 
     // Up to two gated outputs of the same convolution (the second for backward).
     // PAIRED: the V pass's one output (even slots) and the DZ pass's two (odd).
-    if constexpr (LOOP == PassLoop::rows_dk) return;
+    if constexpr (ROWS_DK) return;
     if constexpr (PAIRED) {
         if (p.y || p_odd.y) store_all_outputs<G, true>(sdata, p, slots, p.y, p.out_gate, p_odd.y, p_odd.out_gate);
         if (p_odd.y2) store_all_outputs<G, true>(sdata, p, slots, nullptr, nullptr, p_odd.y2, p_odd.out_gate2);
@@ -1943,11 +1952,20 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows)
 template <class G>
 __global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows_dk)
     fused_rows_dk_kernel(const __grid_constant__ FusedParams p) {
-    const int passes = dk_iterations(p) * 2;
+    if constexpr (G::backward_paired) {
+        const int passes = dk_iterations(p);
 #pragma unroll 1
-    for (int pass = 0; pass < passes; ++pass) {
-        if (pass > 0) __syncthreads();
-        run_pass<G, PassLoop::rows_dk>(p, p, mode_rows_dk, pass % 2 == 0 ? dk_v : dk_dz, pass / 2, pass == 0);
+        for (int pass = 0; pass < passes; ++pass) {
+            if (pass > 0) __syncthreads();
+            run_pass<G, PassLoop::rows_dk_paired>(p, p, mode_rows_dk, dk_none, pass, pass == 0);
+        }
+    } else {
+        const int passes = dk_iterations(p) * 2;
+#pragma unroll 1
+        for (int pass = 0; pass < passes; ++pass) {
+            if (pass > 0) __syncthreads();
+            run_pass<G, PassLoop::rows_dk>(p, p, mode_rows_dk, pass % 2 == 0 ? dk_v : dk_dz, pass / 2, pass == 0);
+        }
     }
 }
 
@@ -2049,6 +2067,7 @@ FusedKernelInfo prepare() {
                                                           G::backward_smem_bytes) == cudaSuccess)
             info.backward_ctas_per_sm = ctas;
         info.backward_items_per_cta = G::backward_items_per_cta;
+        info.rows_dk_items_per_cta = G::backward_items_per_cta;
     }
     return info;
 }
@@ -2068,7 +2087,8 @@ void build_tables(void *dst, void *stream) {
 
 template <class G>
 void launch(const FusedParams &p, void *stream) {
-    const int64_t blocks = (p.items + G::PAIRS - 1) / G::PAIRS * G::CLUSTER;
+    const int items_per_cta = p.mode == mode_rows_dk ? G::backward_items_per_cta : G::PAIRS;
+    const int64_t blocks = (p.items + items_per_cta - 1) / items_per_cta * G::CLUSTER;
     // No mode_rows_dk for cluster variants: it is a multi-pass inner pass, and
     // the planner never picks a cluster variant as the inner kernel
     // (planner.cpp), so the dk kernel is not instantiated for them (build time).

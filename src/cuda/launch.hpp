@@ -50,8 +50,10 @@ enum FusedMode : int {
     //      with dk_accumulate); with dk_inverse_dz, rows2 row ← IFFT(DZ · conj K_row).
     // K_row: spectrum + (c·M + j)·N. The stash is read back by the thread that
     // wrote it, so dk_stash may be dk_partial when every group has one pair.
-    // Variants whose data buffer is at most 32 KiB (256–4K) keep the stash in
-    // shared memory instead and ignore dk_stash (Geometry::rows_dk_smem_stash).
+    // Variants with two slots or more per CTA (256–2K) run both passes of a row
+    // at once, V in slot 2j and DZ in slot 2j + 1 (a CTA holds PAIRS/2 items),
+    // and 4K keeps the stash in shared memory: neither uses dk_stash
+    // (Geometry::backward_paired, rows_dk_smem_stash).
     // Deterministic: each element of dk_partial is owned by one thread, which
     // adds the pairs in a fixed order, without atomics.
     mode_rows_dk = 7,
@@ -132,6 +134,7 @@ struct FusedKernelInfo {
     bool programmatic_launch = false;  // launches may set FusedParams::overlap_previous
     int backward_ctas_per_sm = 0;      // resident CTAs of the fused backward kernel (0: none)
     int backward_items_per_cta = 0;    // its items (pair groups) per CTA
+    int rows_dk_items_per_cta = 0;     // mode_rows_dk's items (rows) per CTA
 };
 
 struct FusedKernelEntry {

@@ -793,8 +793,9 @@ MultipassExecutor::MultipassExecutor(const plan::Decision &decision, int device)
 
     DeviceGuard guard(device_);
     check(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_), "cudaDeviceGetAttribute");
-    inner_->prepare();
+    const FusedKernelInfo info = inner_->prepare();
     check(cudaGetLastError(), "cudaFuncSetAttribute");
+    inner_rows_dk_items_per_cta_ = std::max(1, info.rows_dk_items_per_cta);
     if (!gemm) mp::prepare_outer(m_);
     tables_ = std::make_unique<FusedTables>(*inner_, n_in_, device_);  // the inner kernel's, for N_in
     outer_tables_ = std::make_unique<OuterTables>(n_, m_, device_);     // the outer passes' twiddles
@@ -840,7 +841,8 @@ MultipassExecutor::Layout MultipassExecutor::layout(const Shape &s) const {
 size_t MultipassExecutor::workspace_size(const Shape &s) const { return layout(s).total; }
 
 void MultipassExecutor::launch_inner(const FusedParams &p, void *stream, const char *what) const {
-    const int64_t blocks = mp::ceil_div(p.items, inner_pairs_per_cta_);
+    const int per_cta = p.mode == mode_rows_dk ? inner_rows_dk_items_per_cta_ : inner_pairs_per_cta_;
+    const int64_t blocks = mp::ceil_div(p.items, per_cta);
     if (blocks > int64_t(0x7fffffff)) fail(FFC_ERROR_NOT_SUPPORTED, "multi-pass chunk too large for one launch");
     inner_->launch(p, stream);
     check(cudaGetLastError(), what);
