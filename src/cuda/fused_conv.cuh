@@ -35,6 +35,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/launch.hpp"
 #include "cuda/spectral_reduce.hpp"
@@ -102,15 +103,11 @@ struct Geometry {
     // 1.287–1.294; multi-pass 128K 174.2–174.6 -> 162.0–162.6, 512K 740 -> 691).
     static constexpr bool backward_paired = backward_kernel && PAIRS >= 2;
     static constexpr int backward_items_per_cta = backward_paired ? PAIRS / 2 : PAIRS;
-    // Otherwise the multi-pass dk kernel keeps the stash in shared memory, a
-    // second data buffer, where that still leaves three CTAs per SM on the H100
-    // (4K; two on an A100, not measured): in global memory it reached DRAM (1M
-    // backward 1579–1580 -> 1513–1516 ms). The fused backward keeps it in global
-    // memory: there, three CTAs per SM were 0–4 % slower at 512–2K (before the
-    // paired passes), and five (96 registers, 22–58 bytes spilled) 3–14 %.
-    static constexpr bool rows_dk_smem_stash =
-        backward_kernel && !backward_paired && size_t(PAIRS) * N_LOCAL * 8 <= 32768;
-    static constexpr int min_blocks_rows_dk = rows_dk_smem_stash ? 3 : min_blocks_per_sm;
+    // (4K runs them with two slots: DkGeometry.) The others (8K and 16K) keep
+    // the stash in global memory. A stash of whole spectra in shared memory (a
+    // second data buffer, three CTAs per SM) took 4 % off the multi-pass
+    // backward with 2K and 4K rows (its global stash reached DRAM) but was 0–4 %
+    // slower in the fused backward; the paired passes beat it in both.
     static constexpr int num_small = (SMALL0 > 1 ? 1 : 0) + (SMALL1 > 1 ? 1 : 0);
     static constexpr int num_stages = num_small + NUM_TC;
     // With two tensor-core stages or more, the last two (inner sizes 16 and 1)
@@ -121,6 +118,9 @@ struct Geometry {
     static constexpr bool inner_pair = NUM_TC >= 2;
     static constexpr int middle_first = num_stages - 1 - (inner_pair ? 1 : 0);
 
+    // Twice the slots and threads (DkGeometry).
+    using Doubled = Geometry<N_, SMALL0, SMALL1, NUM_TC, 2 * PAIRS_, 2 * THREADS_, CLUSTER_>;
+
     static constexpr int radix(int s) { return s < num_small ? (s == 0 ? SMALL0 : SMALL1) : 16; }
     static constexpr int inner(int s) {
         int m = 1;
@@ -130,11 +130,8 @@ struct Geometry {
     static constexpr int twiddle_count = 64 + N / 64;
     // data (fp32 complex) + twiddle table + one 32-byte descriptor per slot
     static constexpr size_t smem_bytes = size_t(PAIRS) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
-    // fused_rows_dk_kernel's: the stash after the descriptors. fused_backward_kernel's:
-    // one stashed tile (2 KiB) per warp after the descriptors.
+    // The dk kernels' (paired: one stashed tile of 2 KiB per warp after the descriptors).
     static constexpr size_t backward_smem_bytes = smem_bytes + (backward_paired ? size_t(WARPS) * 2048 : 0);
-    static constexpr size_t rows_dk_smem_bytes =
-        rows_dk_smem_stash ? smem_bytes + size_t(PAIRS) * N_LOCAL * 8 : backward_smem_bytes;
 
     // Twiddle tables of the tensor-core passes, in visit order (see tc_twiddle_table):
     // forward stage S applies T_S for S in [num_small, p-2]; inverse stage S
@@ -704,9 +701,8 @@ enum DkPass : int { dk_none = 0, dk_v = 1, dk_dz = 2 };
 enum class PassLoop { single, rows_dk, backward, backward_paired, rows_dk_paired };
 
 // Where the dk passes keep V's spectrum until the DZ pass's conj(V)·DZ:
-// FusedParams::dk_stash; shared memory, a spectrum per slot
-// (Geometry::rows_dk_smem_stash); shared memory, one tile per warp (backward_paired).
-enum class StashAt { global, slot_smem, warp_smem };
+// FusedParams::dk_stash, or one tile of shared memory per warp (Geometry::backward_paired).
+enum class StashAt { global, warp_smem };
 
 // What a (mode, pass) does. Spectrum input (no pass of mode_rows_dk): the middle
 // stage reads the spectrum to invert from global memory (no load, no forward stages).
@@ -841,14 +837,9 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
     }
 }
 
-// Where a thread keeps float4 i of its tile (tile mt of a slot, or the warp's
-// one tile) in a shared-memory stash (StashAt): lanes side by side, so no bank
-// conflicts.
-template <class G, StashAt STASH>
-__device__ __forceinline__ int smem_stash_index(unsigned slot, unsigned mt, int i, int lane) {
-    const unsigned tile = STASH == StashAt::warp_smem ? threadIdx.x / 32 : slot * (G::N / 256) + mt;
-    return int((tile * 4 + i) * 32) + lane;
-}
+// Where a thread keeps float4 i of its tile in its warp's stash
+// (StashAt::warp_smem): lanes side by side, so no bank conflicts.
+__device__ __forceinline__ int warp_stash_index(int i, int lane) { return int(threadIdx.x / 32 * 4 + i) * 32 + lane; }
 
 // The innermost stage: forward DFT, then either store the spectrum (spectrum
 // mode) or multiply by it, conjugate, and run the first inverse DFT in registers.
@@ -939,7 +930,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             float4 v4[4], old4[4];
             if constexpr (STASH != StashAt::global) {
 #pragma unroll
-                for (int i = 0; i < 4; ++i) v4[i] = stash_smem[smem_stash_index<G, STASH>(slot, mt, i, lane)];
+                for (int i = 0; i < 4; ++i) v4[i] = stash_smem[warp_stash_index(i, lane)];
             } else {
                 const int64_t stash_slot = int64_t(blockIdx.x / G::CLUSTER) * G::PAIRS + slot;
                 const float4 *const stash =
@@ -967,7 +958,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                     const float4 v = make_float4(a.x, a.y, b.x, b.y);
                     if (kind != dk_v) o[r * 2 + jj / 2] = v;
                     else if constexpr (STASH != StashAt::global)
-                        stash_smem[smem_stash_index<G, STASH>(slot, mt, r * 2 + jj / 2, lane)] = v;
+                        stash_smem[warp_stash_index(r * 2 + jj / 2, lane)] = v;
                     else store_l2(o + r * 2 + jj / 2, v, l2_policy(true));  // the stash
                 }
         }
@@ -1842,9 +1833,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
     if (!DK && mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous (no dk loop is launched so)
-    constexpr StashAt stash = PAIRED                                                   ? StashAt::warp_smem
-                              : ROWS_DK && G::rows_dk_smem_stash                   ? StashAt::slot_smem
-                                                                                   : StashAt::global;
+    constexpr StashAt stash = PAIRED ? StashAt::warp_smem : StashAt::global;
     middle_stage<G, stash, PAIRED>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
                                    DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N,
                                    reinterpret_cast<float4 *>(slots + G::PAIRS));  // the stash: after the descriptors
@@ -1950,7 +1939,7 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows)
 // pass's last reads from this pass's writes (in a cluster the last cross-CTA
 // stage of a pass ends with a cluster barrier).
 template <class G>
-__global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows_dk)
+__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
     fused_rows_dk_kernel(const __grid_constant__ FusedParams p) {
     if constexpr (G::backward_paired) {
         const int passes = dk_iterations(p);
@@ -2051,8 +2040,19 @@ void prepare_kernel(Kernel kernel, int min_blocks, size_t smem_bytes = G::smem_b
 // wait: only code compiled for sm_90 or newer does (PTX JIT-compiled from an
 // older virtual architecture has none, and a programmatic launch would then
 // race), and such code runs only on such devices.
+// The geometry the dk kernels (fused_backward_kernel, fused_rows_dk_kernel) of
+// variant G run with: G's, or for a one-slot 128-thread variant (4K) two slots
+// of 256 threads, so that they pair their passes (Geometry::backward_paired;
+// the same twiddle tables). H100, backward fp16, two interleaved rounds: 4K
+// 3.020–3.133 -> 2.987–3.026 ms, 1M 1507–1515 -> 1466–1470.
+template <class G>
+using DkGeometry =
+    std::conditional_t<G::backward_kernel && G::PAIRS == 1 && G::THREADS == 128, typename G::Doubled, G>;
+
 template <class G>
 FusedKernelInfo prepare() {
+    using GB = DkGeometry<G>;
+    static_assert(GB::table_bytes == G::table_bytes && GB::twiddle_count == G::twiddle_count, "shared tables");
     FusedKernelInfo info;
     prepare_kernel<G>(fused_conv_kernel<G>, G::min_blocks_conv);
     cudaFuncAttributes attributes = {};
@@ -2060,14 +2060,14 @@ FusedKernelInfo prepare() {
         cudaFuncGetAttributes(&attributes, fused_conv_kernel<G>) == cudaSuccess && attributes.ptxVersion >= 90;
     if constexpr (G::rows_kernel) prepare_kernel<G>(fused_rows_kernel<G>, G::min_blocks_rows);
     if constexpr (G::backward_kernel) {
-        prepare_kernel<G>(fused_rows_dk_kernel<G>, G::min_blocks_rows_dk, G::rows_dk_smem_bytes);
-        prepare_kernel<G>(fused_backward_kernel<G>, G::min_blocks_per_sm, G::backward_smem_bytes);
+        prepare_kernel<GB>(fused_rows_dk_kernel<GB>, GB::min_blocks_per_sm, GB::backward_smem_bytes);
+        prepare_kernel<GB>(fused_backward_kernel<GB>, GB::min_blocks_per_sm, GB::backward_smem_bytes);
         int ctas = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_backward_kernel<G>, G::THREADS,
-                                                          G::backward_smem_bytes) == cudaSuccess)
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_backward_kernel<GB>, GB::THREADS,
+                                                          GB::backward_smem_bytes) == cudaSuccess)
             info.backward_ctas_per_sm = ctas;
-        info.backward_items_per_cta = G::backward_items_per_cta;
-        info.rows_dk_items_per_cta = G::backward_items_per_cta;
+        info.backward_items_per_cta = GB::backward_items_per_cta;
+        info.rows_dk_items_per_cta = GB::backward_items_per_cta;
     }
     return info;
 }
@@ -2087,15 +2087,22 @@ void build_tables(void *dst, void *stream) {
 
 template <class G>
 void launch(const FusedParams &p, void *stream) {
-    const int items_per_cta = p.mode == mode_rows_dk ? G::backward_items_per_cta : G::PAIRS;
-    const int64_t blocks = (p.items + items_per_cta - 1) / items_per_cta * G::CLUSTER;
     // No mode_rows_dk for cluster variants: it is a multi-pass inner pass, and
     // the planner never picks a cluster variant as the inner kernel
     // (planner.cpp), so the dk kernel is not instantiated for them (build time).
     void (*kernel)(FusedParams) = fused_conv_kernel<G>;
+    int items_per_cta = G::PAIRS, threads = G::THREADS;
+    size_t smem = G::smem_bytes;
     if constexpr (G::backward_kernel) {
-        if (p.mode == mode_rows_dk) kernel = fused_rows_dk_kernel<G>;
+        using GB = DkGeometry<G>;
+        if (p.mode == mode_rows_dk) {
+            kernel = fused_rows_dk_kernel<GB>;
+            items_per_cta = GB::backward_items_per_cta;
+            threads = GB::THREADS;
+            smem = GB::backward_smem_bytes;
+        }
     }
+    const int64_t blocks = (p.items + items_per_cta - 1) / items_per_cta * G::CLUSTER;
     if constexpr (G::rows_kernel) {
         if (p.mode == mode_rows) kernel = fused_rows_kernel<G>;
     }
@@ -2115,8 +2122,8 @@ void launch(const FusedParams &p, void *stream) {
     }
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3(unsigned(blocks));
-    config.blockDim = dim3(G::THREADS);
-    config.dynamicSmemBytes = p.mode == mode_rows_dk ? G::rows_dk_smem_bytes : G::smem_bytes;
+    config.blockDim = dim3(threads);
+    config.dynamicSmemBytes = smem;
     config.stream = static_cast<cudaStream_t>(stream);
     config.attrs = attribute;
     config.numAttrs = attributes;
@@ -2129,9 +2136,10 @@ void launch(const FusedParams &p, void *stream) {
 template <class G>
 void launch_backward(const FusedParams &v_pass, const FusedParams &dz_pass, void *stream) {
     if constexpr (G::backward_kernel) {
-        const int64_t blocks = (v_pass.items + G::backward_items_per_cta - 1) / G::backward_items_per_cta;
-        fused_backward_kernel<G>
-            <<<unsigned(blocks), G::THREADS, G::backward_smem_bytes, static_cast<cudaStream_t>(stream)>>>(v_pass, dz_pass);
+        using GB = DkGeometry<G>;
+        const int64_t blocks = (v_pass.items + GB::backward_items_per_cta - 1) / GB::backward_items_per_cta;
+        fused_backward_kernel<GB>
+            <<<unsigned(blocks), GB::THREADS, GB::backward_smem_bytes, static_cast<cudaStream_t>(stream)>>>(v_pass, dz_pass);
     }
 }
 

@@ -50,10 +50,9 @@ enum FusedMode : int {
     //      with dk_accumulate); with dk_inverse_dz, rows2 row ← IFFT(DZ · conj K_row).
     // K_row: spectrum + (c·M + j)·N. The stash is read back by the thread that
     // wrote it, so dk_stash may be dk_partial when every group has one pair.
-    // Variants with two slots or more per CTA (256–2K) run both passes of a row
-    // at once, V in slot 2j and DZ in slot 2j + 1 (a CTA holds PAIRS/2 items),
-    // and 4K keeps the stash in shared memory: neither uses dk_stash
-    // (Geometry::backward_paired, rows_dk_smem_stash).
+    // The 256–4K variants run both passes of a row at once, V in slot 2j and DZ
+    // in slot 2j + 1 (Geometry::backward_paired, fused::DkGeometry: a CTA holds
+    // half as many items as slots), and do not use dk_stash.
     // Deterministic: each element of dk_partial is owned by one thread, which
     // adds the pairs in a fixed order, without atomics.
     mode_rows_dk = 7,
@@ -69,11 +68,11 @@ enum FusedMode : int {
 //   2. the DZ pass: DZ = FFT(its in_gate ⊙ its u); dk_partial[i] (+)= conj(V)·DZ
 //      as in mode_rows_dk; with dk_inverse_dz, its outputs (IFFT(DZ · conj K)).
 // The DZ pass re-reads tensors the V pass of the same pair read (the backward's
-// u, in_gate and dy), which the L2 may still hold. Variants with two slots or
-// more per CTA (Geometry::backward_paired: 256–2K) run both passes of a pair in
-// one pass over the CTA, V in slot 2j and DZ in slot 2j + 1 (a CTA holds
-// PAIRS/2 items); V waits for the DZ pass in a tile of shared memory per warp,
-// and dk_stash is not used.
+// u, in_gate and dy), which the L2 may still hold. The 256–4K variants
+// (Geometry::backward_paired, fused::DkGeometry) run both passes of a pair in
+// one pass over the CTA, V in slot 2j and DZ in slot 2j + 1 (a CTA holds half
+// as many items as slots); V waits for the DZ pass in a tile of shared memory
+// per warp, and dk_stash is not used.
 
 
 struct FusedParams {
