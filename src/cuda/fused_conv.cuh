@@ -132,6 +132,9 @@ struct Geometry {
     static constexpr size_t smem_bytes = size_t(PAIRS) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
     // The dk kernels' (paired: one stashed tile of 2 KiB per warp after the descriptors).
     static constexpr size_t backward_smem_bytes = smem_bytes + (backward_paired ? size_t(WARPS) * 2048 : 0);
+    // Doubled's backward_smem_bytes (DkGeometry), without instantiating it.
+    static constexpr size_t doubled_dk_smem_bytes =
+        size_t(2 * PAIRS) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(2 * PAIRS) * 32 + size_t(2 * WARPS) * 2048;
 
     // Twiddle tables of the tensor-core passes, in visit order (see tc_twiddle_table):
     // forward stage S applies T_S for S in [num_small, p-2]; inverse stage S
@@ -2045,9 +2048,21 @@ void prepare_kernel(Kernel kernel, int min_blocks, size_t smem_bytes = G::smem_b
 // of 256 threads, so that they pair their passes (Geometry::backward_paired;
 // the same twiddle tables). H100, backward fp16, two interleaved rounds: 4K
 // 3.020–3.133 -> 2.987–3.026 ms, 1M 1507–1515 -> 1466–1470.
+// The doubled kernels must fit every device the variant runs on: at most 99 KiB
+// of shared memory (the least opt-in per block of sm_80 and newer, sm_86/sm_89),
+// which leaves 8K (161 KiB doubled) out. (A specialisation, so that
+// Geometry::Doubled is instantiated only where it is used.)
+template <class G, bool DOUBLE = G::backward_kernel && G::PAIRS == 1 && G::doubled_dk_smem_bytes <= size_t(99) * 1024>
+struct DkGeometryOf {
+    using type = G;
+};
 template <class G>
-using DkGeometry =
-    std::conditional_t<G::backward_kernel && G::PAIRS == 1 && G::THREADS == 128, typename G::Doubled, G>;
+struct DkGeometryOf<G, true> {
+    using type = typename G::Doubled;
+    static_assert(type::backward_smem_bytes == G::doubled_dk_smem_bytes, "Geometry::doubled_dk_smem_bytes");
+};
+template <class G>
+using DkGeometry = typename DkGeometryOf<G>::type;
 
 template <class G>
 FusedKernelInfo prepare() {
