@@ -332,7 +332,9 @@ TEST_CASE("cuda backward: fused kernel's dk pair groups", "[gpu][cuda_backward]"
 }
 
 TEST_CASE("cuda backward: deterministic, stream-ordered, graph-capturable", "[gpu][cuda_backward][sanitize]") {
-    for (int64_t n : {256, 2048}) check_deterministic_and_capturable(Case{n, 5, 3, n - 5, n / 4, FFC_DTYPE_BF16, true});
+    // 256 and 2048: paired passes; 4096: paired passes of the doubled dk geometry (fused::DkGeometry).
+    for (int64_t n : {256, 2048, 4096})
+        check_deterministic_and_capturable(Case{n, 5, 3, n - 5, n / 4, FFC_DTYPE_BF16, true});
 }
 
 TEST_CASE("cuda backward: workspace covers both passes and is checked", "[gpu][cuda_backward]") {
