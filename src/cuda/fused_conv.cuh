@@ -1935,57 +1935,47 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_rows)
     run_pass<G, PassLoop::single>(p, p, mode_rows, dk_none, 0, true);
 }
 
-// mode_rows_dk: two passes per pair of the slot's group (launch.hpp). A kernel
-// of its own, so that its loop and its extra live values stay out of the other
-// modes' register allocation.
-// Passes reuse shared memory: the barrier before each separates the previous
-// pass's last reads from this pass's writes (in a cluster the last cross-CTA
-// stage of a pass ends with a cluster barrier).
-template <class G>
-__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
-    fused_rows_dk_kernel(const __grid_constant__ FusedParams p) {
-    if constexpr (G::backward_paired) {
-        const int passes = dk_iterations(p);
+// The dk kernels' pass loop: for each pair (row) of the slot's group, the V
+// pass and the DZ pass, one after the other (ONE_BY_ONE, two passes of
+// v_pass's and dz_pass's parameters) or side by side in one pass
+// (SIDE_BY_SIDE, Geometry::backward_paired). Passes reuse shared memory: the
+// barrier before each separates the previous pass's last reads from this
+// pass's writes (in a cluster the last cross-CTA stage of a pass ends with a
+// cluster barrier).
+template <class G, PassLoop ONE_BY_ONE, PassLoop SIDE_BY_SIDE>
+__device__ __forceinline__ void run_dk_passes(const FusedParams &v_pass, const FusedParams &dz_pass, FusedMode mode) {
+    constexpr int passes_per_pair = G::backward_paired ? 1 : 2;
+    const int passes = dk_iterations(v_pass) * passes_per_pair;
 #pragma unroll 1
-        for (int pass = 0; pass < passes; ++pass) {
-            if (pass > 0) __syncthreads();
-            run_pass<G, PassLoop::rows_dk_paired>(p, p, mode_rows_dk, dk_none, pass, pass == 0);
-        }
-    } else {
-        const int passes = dk_iterations(p) * 2;
-#pragma unroll 1
-        for (int pass = 0; pass < passes; ++pass) {
-            if (pass > 0) __syncthreads();
-            run_pass<G, PassLoop::rows_dk>(p, p, mode_rows_dk, pass % 2 == 0 ? dk_v : dk_dz, pass / 2, pass == 0);
+    for (int pass = 0; pass < passes; ++pass) {
+        if (pass > 0) __syncthreads();
+        if constexpr (G::backward_paired) {
+            run_pass<G, SIDE_BY_SIDE>(v_pass, dz_pass, mode, dk_none, pass, pass == 0);
+        } else {
+            const bool dz = pass % 2 != 0;
+            const FusedParams &p = dz ? dz_pass : v_pass;
+            run_pass<G, ONE_BY_ONE>(p, p, mode, dz ? dk_dz : dk_v, pass / 2, pass == 0);
         }
     }
 }
 
-// The fused backward (launch.hpp, FusedKernelEntry::launch_backward): the V
-// pass and the DZ pass of every pair of the slot's group, each a mode_conv
-// pass of its own parameter set; with Geometry::backward_paired both in one
-// pass, in two slots. One pass body, its parameters picked per pass (both are
-// __grid_constant__, so neither is copied).
+// mode_rows_dk: both passes of each row pair of the slot's group (launch.hpp;
+// its V and DZ rows are rows and rows2 of the same parameters). A kernel of its
+// own, so that its loop and its extra live values stay out of the other modes'
+// register allocation.
+template <class G>
+__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
+    fused_rows_dk_kernel(const __grid_constant__ FusedParams p) {
+    run_dk_passes<G, PassLoop::rows_dk, PassLoop::rows_dk_paired>(p, p, mode_rows_dk);
+}
+
+// The fused backward (launch.hpp, FusedKernelEntry::launch_backward): both
+// passes of every pair of the slot's group, each a mode_conv pass of its own
+// parameter set (both are __grid_constant__, so neither is copied).
 template <class G>
 __global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
     fused_backward_kernel(const __grid_constant__ FusedParams v_pass, const __grid_constant__ FusedParams dz_pass) {
-    if constexpr (G::backward_paired) {
-        const int passes = dk_iterations(v_pass);
-#pragma unroll 1
-        for (int pass = 0; pass < passes; ++pass) {
-            if (pass > 0) __syncthreads();
-            run_pass<G, PassLoop::backward_paired>(v_pass, dz_pass, mode_conv, dk_none, pass, pass == 0);
-        }
-    } else {
-        const int passes = dk_iterations(v_pass) * 2;
-#pragma unroll 1
-        for (int pass = 0; pass < passes; ++pass) {
-            if (pass > 0) __syncthreads();
-            const bool dz = pass % 2 != 0;
-            const FusedParams &p = dz ? dz_pass : v_pass;
-            run_pass<G, PassLoop::backward>(p, p, mode_conv, dz ? dk_dz : dk_v, pass / 2, pass == 0);
-        }
-    }
+    run_dk_passes<G, PassLoop::backward, PassLoop::backward_paired>(v_pass, dz_pass, mode_conv);
 }
 
 // Fills the twiddle tables (tc_twiddle_table's layout) from the Monarch
