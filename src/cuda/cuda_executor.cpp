@@ -15,8 +15,10 @@
 // is the header's correlation dv, and with W = FFT(x_a + i·x_b) the real part of
 // IFFT(conj(W_v)·W_dz) is exactly dk_a + dk_b (the cross terms are imaginary).
 // The one-CTA variants run both convolutions in one launch (the fused backward
-// kernel, launch.hpp): per pair, the V pass then the DZ pass; with dk each slot
-// stashes V and sums conj(V)·DZ over the pairs of its group, and
+// kernel, launch.hpp): per pair, the V pass and the DZ pass (side by side in
+// two slots at 256–4K, one after the other above); with dk each slot keeps V
+// (a tile of shared memory per warp, or a stash in the workspace) and sums
+// conj(V)·DZ over the pairs of its group, and
 // launch_partial_sum adds the groups' sums in a fixed order. The cluster variants run the two convolutions as two
 // launches, each writing its pairs' spectra (W_v, W_dz) for dk, and
 // spectral_reduce.cu's deterministic reduction. Either way mode_inverse turns
@@ -328,7 +330,7 @@ private:
 
     // Both convolutions in one launch per chunk (FusedKernelEntry::launch_backward,
     // launch.hpp): a slot runs the V pass and the DZ pass of each pair of its
-    // group, and with dk it stashes V and sums conj(V)·DZ over the group's
+    // group, and with dk it keeps V (launch.hpp) and sums conj(V)·DZ over the group's
     // pairs, leaving one partial sum per group (launch_partial_sum adds them,
     // in order): no pair's spectra are written for a separate reduction. Chunks as
     // in backward_dk: dk's buffers of a chunk fit its W_v and W_dz regions (G ≤

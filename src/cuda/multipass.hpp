@@ -31,10 +31,11 @@
 // both passes 1 run first (Z_v and Z_dz), then one inner launch in
 // mode_rows_dk (launch.hpp) transforms both rows of each (pair, row), forms
 // conj(V)·DZ on chip and sums it over the pairs of a pair group (a slot walks
-// its group's pairs in order), then both passes 3. V is stashed in [dk_part]
-// between the two passes that use it (read back by the thread that wrote it,
-// from the L2 while it is still there), so neither spectrum makes an HBM round
-// trip of its own; with G groups per channel the G partial sums are added in
+// its group's pairs in order), then both passes 3. V waits for the DZ pass in
+// shared memory (256–4K inner sizes: both passes side by side, launch.hpp) or is
+// stashed in [dk_part] between the two passes that use it (read back by the
+// thread that wrote it, from the L2 while it is still there), so neither
+// spectrum makes an HBM round trip of its own; with G groups per channel the G partial sums are added in
 // group order afterwards (launch_partial_sum). The product is elementwise, so
 // it runs in the multi-pass layout; the inverse of the sum is the inner kernel's
 // mode_rows_inverse on each of its M rows (natural order, 1/N_in) followed by
