@@ -122,7 +122,7 @@ public:
         if (kernel_->launch_backward && info.backward_ctas_per_sm > 0) {
             int sms = 0;
             check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_), "cudaDeviceGetAttribute");
-            backward_items_per_cta_ = info.backward_items_per_cta;
+            backward_items_per_cta_ = info.dk_items_per_cta;
             backward_slots_ = int64_t(sms) * info.backward_ctas_per_sm * backward_items_per_cta_;
         }
 

@@ -128,13 +128,16 @@ struct Geometry {
         return m;
     }
     static constexpr int twiddle_count = 64 + N / 64;
-    // data (fp32 complex) + twiddle table + one 32-byte descriptor per slot
-    static constexpr size_t smem_bytes = size_t(PAIRS) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(PAIRS) * 32;
-    // The dk kernels' (paired: one stashed tile of 2 KiB per warp after the descriptors).
-    static constexpr size_t backward_smem_bytes = smem_bytes + (backward_paired ? size_t(WARPS) * 2048 : 0);
+    // data (fp32 complex) + twiddle table + one 32-byte descriptor per slot, and
+    // for paired dk passes one stashed tile of 2 KiB per warp after the descriptors
+    static constexpr size_t smem_for(int pairs, int warps, bool paired) {
+        return size_t(pairs) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(pairs) * 32 +
+               (paired ? size_t(warps) * 2048 : 0);
+    }
+    static constexpr size_t smem_bytes = smem_for(PAIRS, WARPS, false);
+    static constexpr size_t backward_smem_bytes = smem_for(PAIRS, WARPS, backward_paired);  // the dk kernels'
     // Doubled's backward_smem_bytes (DkGeometry), without instantiating it.
-    static constexpr size_t doubled_dk_smem_bytes =
-        size_t(2 * PAIRS) * N_LOCAL * 8 + size_t(twiddle_count) * 8 + size_t(2 * PAIRS) * 32 + size_t(2 * WARPS) * 2048;
+    static constexpr size_t doubled_dk_smem_bytes = smem_for(2 * PAIRS, 2 * WARPS, true);
 
     // Twiddle tables of the tensor-core passes, in visit order (see tc_twiddle_table):
     // forward stage S applies T_S for S in [num_small, p-2]; inverse stage S
@@ -703,10 +706,6 @@ enum DkPass : int { dk_none = 0, dk_v = 1, dk_dz = 2 };
 // of a pair (a row) in two slots of one pass (Geometry::backward_paired).
 enum class PassLoop { single, rows_dk, backward, backward_paired, rows_dk_paired };
 
-// Where the dk passes keep V's spectrum until the DZ pass's conj(V)·DZ:
-// FusedParams::dk_stash, or one tile of shared memory per warp (Geometry::backward_paired).
-enum class StashAt { global, warp_smem };
-
 // What a (mode, pass) does. Spectrum input (no pass of mode_rows_dk): the middle
 // stage reads the spectrum to invert from global memory (no load, no forward stages).
 __device__ __forceinline__ bool spectrum_input(FusedMode m) {
@@ -840,8 +839,8 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
     }
 }
 
-// Where a thread keeps float4 i of its tile in its warp's stash
-// (StashAt::warp_smem): lanes side by side, so no bank conflicts.
+// Where a thread keeps float4 i of its tile in its warp's stash (the paired
+// passes, Geometry::backward_paired): lanes side by side, so no bank conflicts.
 __device__ __forceinline__ int warp_stash_index(int i, int lane) { return int(threadIdx.x / 32 * 4 + i) * 32 + lane; }
 
 // The innermost stage: forward DFT, then either store the spectrum (spectrum
@@ -851,10 +850,11 @@ __device__ __forceinline__ int warp_stash_index(int i, int lane) { return int(th
 // tile transposed in registers in between. Spectrum layout ("visit order"):
 // [tile][lane][row r][jj] complex fp32, so each thread reads 64 contiguous bytes.
 // zero_upper_in / lower_half_out: forward_stages' and inverse_stages' flags, for
-// when the middle stage's first stage is stage 0. STASH: where the dk passes'
-// stash is (stash_smem unless global). PAIRED: the pass of slot s is s's parity
-// (dk_v, dk_dz), not pass_kind, and a warp visits tile t of V and then of DZ.
-template <class G, StashAt STASH, bool PAIRED>
+// when the middle stage's first stage is stage 0. PAIRED: the pass of slot s is
+// s's parity (dk_v, dk_dz), not pass_kind, a warp visits tile t of V and then
+// of DZ, and V waits in the warp's tile of stash_smem (otherwise in
+// FusedParams::dk_stash).
+template <class G, bool PAIRED>
 __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, const DftFragments &f,
                                              const FusedParams &p, FusedMode mode, const SlotDesc *slots,
                                              DkPass pass_kind, bool dk_add, bool dk_last, bool zero_upper_in,
@@ -931,7 +931,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             float4 *const part = reinterpret_cast<float4 *>(info.spectrum_out + vofs);
             const uint64_t keep = l2_policy(true), part_policy = dk_last ? l2_policy(false) : keep;
             float4 v4[4], old4[4];
-            if constexpr (STASH != StashAt::global) {
+            if constexpr (PAIRED) {
 #pragma unroll
                 for (int i = 0; i < 4; ++i) v4[i] = stash_smem[warp_stash_index(i, lane)];
             } else {
@@ -960,7 +960,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                     const float2 a = tc_out(acc, r, jj), b = tc_out(acc, r, jj + 1);
                     const float4 v = make_float4(a.x, a.y, b.x, b.y);
                     if (kind != dk_v) o[r * 2 + jj / 2] = v;
-                    else if constexpr (STASH != StashAt::global)
+                    else if constexpr (PAIRED)
                         stash_smem[warp_stash_index(r * 2 + jj / 2, lane)] = v;
                     else store_l2(o + r * 2 + jj / 2, v, l2_policy(true));  // the stash
                 }
@@ -1836,17 +1836,14 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
     if (!DK && mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous (no dk loop is launched so)
-    constexpr StashAt stash = PAIRED ? StashAt::warp_smem : StashAt::global;
-    middle_stage<G, stash, PAIRED>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
-                                   DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N,
-                                   reinterpret_cast<float4 *>(slots + G::PAIRS));  // the stash: after the descriptors
+    middle_stage<G, PAIRED>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
+                            DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N,
+                            reinterpret_cast<float4 *>(slots + G::PAIRS));  // the stash: after the descriptors
     // After the forward stages' last cluster barrier nothing touches the
     // partner's memory any more, so leaving here is safe in a cluster too.
     if (PAIRED ? transform_only(mode, p, dk_v) && transform_only(mode, p, dk_dz) : transform_only(mode, p, kind)) return;
-    // Before the next stage, or (the middle stage ran stage 0) before the
-    // stores.
-    stage_barrier<G>(G::middle_first <= 1 ? Sync::cluster_after_local_writes
-                                          : Sync::cta);
+    // Before the next stage, or (the middle stage ran stage 0) before the stores.
+    stage_barrier<G>(G::middle_first <= 1 ? Sync::cluster_after_local_writes : Sync::cta);
     inverse_stages<G, G::middle_first - 1>(sdata, tw, f, 2 * out_len <= G::N, parts, direct);
     if (direct) {
         if constexpr (!DK && DirectIo<G>::usable) {
@@ -2028,11 +2025,6 @@ void prepare_kernel(Kernel kernel, int min_blocks, size_t smem_bytes = G::smem_b
     }
 }
 
-// Sets the kernels' attributes on the current device. programmatic_launch:
-// whether the convolution kernel that runs here has the programmatic-launch
-// wait: only code compiled for sm_90 or newer does (PTX JIT-compiled from an
-// older virtual architecture has none, and a programmatic launch would then
-// race), and such code runs only on such devices.
 // The geometry the dk kernels (fused_backward_kernel, fused_rows_dk_kernel) of
 // variant G run with: G's, or for a one-slot 128-thread variant (4K) two slots
 // of 256 threads, so that they pair their passes (Geometry::backward_paired;
@@ -2054,6 +2046,11 @@ struct DkGeometryOf<G, true> {
 template <class G>
 using DkGeometry = typename DkGeometryOf<G>::type;
 
+// Sets the kernels' attributes on the current device. programmatic_launch:
+// whether the convolution kernel that runs here has the programmatic-launch
+// wait: only code compiled for sm_90 or newer does (PTX JIT-compiled from an
+// older virtual architecture has none, and a programmatic launch would then
+// race), and such code runs only on such devices.
 template <class G>
 FusedKernelInfo prepare() {
     using GB = DkGeometry<G>;
@@ -2071,8 +2068,7 @@ FusedKernelInfo prepare() {
         if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_backward_kernel<GB>, GB::THREADS,
                                                           GB::backward_smem_bytes) == cudaSuccess)
             info.backward_ctas_per_sm = ctas;
-        info.backward_items_per_cta = GB::backward_items_per_cta;
-        info.rows_dk_items_per_cta = GB::backward_items_per_cta;
+        info.dk_items_per_cta = GB::backward_items_per_cta;
     }
     return info;
 }

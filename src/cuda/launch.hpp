@@ -132,8 +132,7 @@ struct FusedParams {
 struct FusedKernelInfo {
     bool programmatic_launch = false;  // launches may set FusedParams::overlap_previous
     int backward_ctas_per_sm = 0;      // resident CTAs of the fused backward kernel (0: none)
-    int backward_items_per_cta = 0;    // its items (pair groups) per CTA
-    int rows_dk_items_per_cta = 0;     // mode_rows_dk's items (rows) per CTA
+    int dk_items_per_cta = 0;          // items (pair groups, mode_rows_dk rows) per CTA of the dk kernels
 };
 
 struct FusedKernelEntry {

@@ -795,7 +795,7 @@ MultipassExecutor::MultipassExecutor(const plan::Decision &decision, int device)
     check(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_), "cudaDeviceGetAttribute");
     const FusedKernelInfo info = inner_->prepare();
     check(cudaGetLastError(), "cudaFuncSetAttribute");
-    inner_rows_dk_items_per_cta_ = std::max(1, info.rows_dk_items_per_cta);
+    inner_rows_dk_items_per_cta_ = std::max(1, info.dk_items_per_cta);
     if (!gemm) mp::prepare_outer(m_);
     tables_ = std::make_unique<FusedTables>(*inner_, n_in_, device_);  // the inner kernel's, for N_in
     outer_tables_ = std::make_unique<OuterTables>(n_, m_, device_);     // the outer passes' twiddles

@@ -163,7 +163,7 @@ private:
     size_t chunk_budget_ = 0;  // bytes of Z per chunk: the plan's chunk_bytes (or the testing override)
     const FusedKernelEntry *inner_ = nullptr;
     int inner_pairs_per_cta_ = 1;
-    int inner_rows_dk_items_per_cta_ = 1;  // mode_rows_dk (FusedKernelInfo::rows_dk_items_per_cta)
+    int inner_rows_dk_items_per_cta_ = 1;  // mode_rows_dk (FusedKernelInfo::dk_items_per_cta)
     std::unique_ptr<FusedTables> tables_;  // the inner kernel's twiddle tables
     std::unique_ptr<OuterTables> outer_tables_;  // the outer passes' twiddle tables (plan memory)
     std::unique_ptr<OuterGemm> gemm_;            // set when the outer passes are cuBLASLt GEMMs
