@@ -1286,6 +1286,61 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
     }
 }
 
+// Loads the filters of mode_spectrum (fp32, one channel per slot, zero from K
+// on) as complex values with a zero imaginary part. Each thread issues its
+// loads before it stores any: a loop of single loads, as before, waited on one
+// DRAM latency per element (32 per thread), and every forward without a
+// precomputed spectrum waits for this kernel before its middle stage.
+template <class G>
+__device__ __forceinline__ void load_filters(float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                             unsigned n_begin) {
+    constexpr int per_cta = G::PAIRS * G::N_LOCAL;
+    static_assert(per_cta % (4 * G::THREADS) == 0, "a variant whose filter loads do not divide evenly");
+    const unsigned K = unsigned(p.kernel_len);
+    if ((reinterpret_cast<uintptr_t>(p.k) & 15) == 0 && K % 4 == 0) {
+        // Four consecutive positions per float4 (rows start at multiples of K).
+        constexpr int per_slot = G::N_LOCAL / 4, iters = per_cta / (4 * G::THREADS);
+        float4 v[iters];
+#pragma unroll
+        for (int c = 0; c < iters; ++c) {
+            const unsigned idx = c * G::THREADS + threadIdx.x;
+            const unsigned n = n_begin + (idx % per_slot) * 4;
+            const int64_t row = slots[idx / per_slot].row_a;
+            v[c] = row >= 0 && n < K ? __ldg(reinterpret_cast<const float4 *>(p.k + row + n))
+                                     : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int c = 0; c < iters; ++c) {
+            const unsigned idx = c * G::THREADS + threadIdx.x;
+            const unsigned n = n_begin + (idx % per_slot) * 4;
+            float2 *const s = sdata + (idx / per_slot) * G::N_LOCAL;
+            const int swz = swizzle(int(n));  // n is a multiple of 4: n + i == n ^ i
+            s[swz] = make_float2(v[c].x, 0.f);
+            s[swz ^ swizzle(1)] = make_float2(v[c].y, 0.f);
+            s[swz ^ swizzle(2)] = make_float2(v[c].z, 0.f);
+            s[swz ^ swizzle(3)] = make_float2(v[c].w, 0.f);
+        }
+        return;
+    }
+    constexpr int iters = per_cta / G::THREADS, chunk = iters % 8 == 0 ? 8 : 4;
+#pragma unroll 1
+    for (int it = 0; it < iters; it += chunk) {
+        float v[chunk];
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
+            const unsigned n = n_begin + idx % G::N_LOCAL;
+            const int64_t row = slots[idx / G::N_LOCAL].row_a;
+            v[c] = row >= 0 && n < K ? __ldg(p.k + row + n) : 0.f;
+        }
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
+            sdata[(idx / G::N_LOCAL) * G::N_LOCAL + swizzle(int(n_begin + idx % G::N_LOCAL))] = make_float2(v[c], 0.f);
+        }
+    }
+}
+
 // Writes y = out_gate ⊙ conj(D')/N for n < L: the real part is sequence a, the
 // imaginary part sequence b. Same loop structure as load_inputs. PAIRED: the
 // odd slots write y_odd with gate_odd; a null y skips its slots.
@@ -1810,13 +1865,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     } else if (ROWS_DK) {
         // (every pass of mode_rows_dk is one of the above)
     } else if (mode == mode_spectrum) {
-        const int K = int(p.kernel_len);
-#pragma unroll 1
-        for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
-            const int slot = idx / G::N_LOCAL, n = n_begin + idx % G::N_LOCAL;
-            const int64_t row = slots[slot].row_a;
-            sdata[slot * G::N_LOCAL + swizzle(n)] = make_float2(row >= 0 && n < K ? __ldg(p.k + row + n) : 0.f, 0.f);
-        }
+        load_filters<G>(sdata, p, slots, n_begin);
     } else if (p.io == io_f16) {
         load_inputs<__half, G, PAIRED>(sdata, p, p_odd, slots);
     } else if (p.io == io_bf16) {
