@@ -44,12 +44,22 @@ __global__ void partial_sum_kernel(const float4 *__restrict__ part, float4 *__re
         const int64_t c = i / half_n, j = i - c * half_n;
         float4 s = accumulate ? acc[i] : make_float4(0.f, 0.f, 0.f, 0.f);
         const float4 *first = part + c * groups * half_n + j;
-        for (int64_t g = 0; g < groups; ++g) {  // fixed order: group 0, 1, 2, ...
-            const float4 v = __ldg(first + g * half_n);
-            s.x += v.x;
-            s.y += v.y;
-            s.z += v.z;
-            s.w += v.w;
+        // Eight loads in flight before the first add (one at a time, each group
+        // cost a DRAM latency); the adds stay in order: group 0, 1, 2, ...
+        constexpr int batch = 8;
+        for (int64_t g0 = 0; g0 < groups; g0 += batch) {
+            float4 v[batch];
+#pragma unroll
+            for (int u = 0; u < batch; ++u)
+                if (g0 + u < groups) v[u] = __ldg(first + (g0 + u) * half_n);
+#pragma unroll
+            for (int u = 0; u < batch; ++u) {
+                if (g0 + u >= groups) break;
+                s.x += v[u].x;
+                s.y += v[u].y;
+                s.z += v[u].z;
+                s.w += v[u].w;
+            }
         }
         acc[i] = s;
     }
