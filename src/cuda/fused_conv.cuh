@@ -1270,19 +1270,35 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
         }
         return;
     }
-    const int n_begin = cta_rank<G>() * G::N_LOCAL;
+    // Rows not aligned for 16-byte accesses (L not a multiple of V): one
+    // element per access, a chunk of them in flight before any is used (one at
+    // a time, each element waited on a DRAM latency).
+    const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
+    constexpr int total = G::PAIRS * G::N_LOCAL, chunk = 4;
+    static_assert(total % (chunk * G::THREADS) == 0, "a variant whose loads do not divide evenly");
 #pragma unroll 1
-    for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
-        const int slot = idx / G::N_LOCAL, n = n_begin + idx % G::N_LOCAL;
-        const SlotDesc d = slots[slot];
-        const bool odd = PAIRED && slot % 2 != 0;
-        const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
-        float a = 0.f, b = 0.f;
-        if (n < L) {
-            if (d.row_a >= 0) a = to_float(u[d.row_a + n]) * (ig ? to_float(ig[d.row_a + n]) : 1.f);
-            if (d.row_b >= 0) b = to_float(u[d.row_b + n]) * (ig ? to_float(ig[d.row_b + n]) : 1.f);
+    for (int it = 0; it < total / G::THREADS; it += chunk) {
+        T ua[chunk], ga[chunk], ub[chunk], gb[chunk];
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            const unsigned idx = (it + c) * G::THREADS + threadIdx.x, slot = idx / G::N_LOCAL;
+            const unsigned n = n_begin + idx % G::N_LOCAL;
+            const SlotDesc d = slots[slot];
+            const bool odd = PAIRED && slot % 2 != 0;
+            const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
+            const bool in_a = n < unsigned(L) && d.row_a >= 0, in_b = n < unsigned(L) && d.row_b >= 0;
+            const T zero = from_float<T>(0.f), one = from_float<T>(1.f);
+            ua[c] = in_a ? u[d.row_a + n] : zero;
+            ga[c] = in_a && ig ? ig[d.row_a + n] : one;
+            ub[c] = in_b ? u[d.row_b + n] : zero;
+            gb[c] = in_b && ig ? ig[d.row_b + n] : one;
         }
-        sdata[slot * G::N_LOCAL + swizzle(n)] = make_float2(a, b);
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
+            sdata[(idx / G::N_LOCAL) * G::N_LOCAL + swizzle(int(n_begin + idx % G::N_LOCAL))] =
+                make_float2(to_float(ua[c]) * to_float(ga[c]), to_float(ub[c]) * to_float(gb[c]));
+        }
     }
 }
 
@@ -1403,18 +1419,37 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
         }
         return;
     }
-    const int n_begin = cta_rank<G>() * G::N_LOCAL;
+    // Unaligned rows: one element per access, the gates of a chunk loaded
+    // before any is used (as in load_inputs).
+    const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
+    constexpr int total = G::PAIRS * G::N_LOCAL, chunk = 4;
+    static_assert(total % (chunk * G::THREADS) == 0, "a variant whose stores do not divide evenly");
 #pragma unroll 1
-    for (int idx = threadIdx.x; idx < G::PAIRS * G::N_LOCAL; idx += G::THREADS) {
-        const int slot = idx / G::N_LOCAL, n = n_begin + idx % G::N_LOCAL;
-        const bool odd = PAIRED && slot % 2 != 0;
-        const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
-        T *const y = static_cast<T *>(odd ? y_odd : y_even);
-        if (n >= L || !y) continue;
-        const SlotDesc d = slots[slot];
-        const float2 v = sdata[slot * G::N_LOCAL + swizzle(n)];
-        if (d.row_a >= 0) y[d.row_a + n] = from_float<T>(v.x * scale * (og ? to_float(og[d.row_a + n]) : 1.f));
-        if (d.row_b >= 0) y[d.row_b + n] = from_float<T>(-v.y * scale * (og ? to_float(og[d.row_b + n]) : 1.f));
+    for (int it = 0; it < total / G::THREADS; it += chunk) {
+        T ga[chunk], gb[chunk];
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            const unsigned idx = (it + c) * G::THREADS + threadIdx.x, slot = idx / G::N_LOCAL;
+            const unsigned n = n_begin + idx % G::N_LOCAL;
+            const bool odd = PAIRED && slot % 2 != 0;
+            const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
+            const bool out = n < unsigned(L) && og && (odd ? y_odd : y_even);
+            const SlotDesc d = slots[slot];
+            const T one = from_float<T>(1.f);
+            ga[c] = out && d.row_a >= 0 ? og[d.row_a + n] : one;
+            gb[c] = out && d.row_b >= 0 ? og[d.row_b + n] : one;
+        }
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            const unsigned idx = (it + c) * G::THREADS + threadIdx.x, slot = idx / G::N_LOCAL;
+            const unsigned n = n_begin + idx % G::N_LOCAL;
+            T *const y = static_cast<T *>(PAIRED && slot % 2 != 0 ? y_odd : y_even);
+            if (n >= unsigned(L) || !y) continue;
+            const SlotDesc d = slots[slot];
+            const float2 v = sdata[slot * G::N_LOCAL + swizzle(int(n))];
+            if (d.row_a >= 0) y[d.row_a + n] = from_float<T>(v.x * scale * to_float(ga[c]));
+            if (d.row_b >= 0) y[d.row_b + n] = from_float<T>(-v.y * scale * to_float(gb[c]));
+        }
     }
 }
 
