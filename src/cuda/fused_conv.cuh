@@ -1279,26 +1279,26 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
 #pragma unroll 1
     for (int it = 0; it < total / G::THREADS; it += chunk) {
         T ua[chunk], ga[chunk], ub[chunk], gb[chunk];
-#pragma unroll
-        for (int c = 0; c < chunk; ++c) {
-            const unsigned idx = (it + c) * G::THREADS + threadIdx.x, slot = idx / G::N_LOCAL;
-            const unsigned n = n_begin + idx % G::N_LOCAL;
-            const SlotDesc d = slots[slot];
-            const bool odd = PAIRED && slot % 2 != 0;
-            const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
-            const bool in_a = n < unsigned(L) && d.row_a >= 0, in_b = n < unsigned(L) && d.row_b >= 0;
-            const T zero = from_float<T>(0.f), one = from_float<T>(1.f);
-            ua[c] = in_a ? u[d.row_a + n] : zero;
-            ga[c] = in_a && ig ? ig[d.row_a + n] : one;
-            ub[c] = in_b ? u[d.row_b + n] : zero;
-            gb[c] = in_b && ig ? ig[d.row_b + n] : one;
-        }
+        unsigned slot[chunk], n[chunk];
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
             const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
-            sdata[(idx / G::N_LOCAL) * G::N_LOCAL + swizzle(int(n_begin + idx % G::N_LOCAL))] =
-                make_float2(to_float(ua[c]) * to_float(ga[c]), to_float(ub[c]) * to_float(gb[c]));
+            slot[c] = idx / G::N_LOCAL;
+            n[c] = n_begin + idx % G::N_LOCAL;
+            const SlotDesc d = slots[slot[c]];
+            const bool odd = PAIRED && slot[c] % 2 != 0;
+            const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
+            const bool in_a = n[c] < unsigned(L) && d.row_a >= 0, in_b = n[c] < unsigned(L) && d.row_b >= 0;
+            const T zero = from_float<T>(0.f), one = from_float<T>(1.f);
+            ua[c] = in_a ? u[d.row_a + n[c]] : zero;
+            ga[c] = in_a && ig ? ig[d.row_a + n[c]] : one;
+            ub[c] = in_b ? u[d.row_b + n[c]] : zero;
+            gb[c] = in_b && ig ? ig[d.row_b + n[c]] : one;
         }
+#pragma unroll
+        for (int c = 0; c < chunk; ++c)
+            sdata[slot[c] * G::N_LOCAL + swizzle(int(n[c]))] =
+                make_float2(to_float(ua[c]) * to_float(ga[c]), to_float(ub[c]) * to_float(gb[c]));
     }
 }
 
@@ -1317,20 +1317,20 @@ __device__ __forceinline__ void load_filters(float2 *sdata, const FusedParams &p
         // Four consecutive positions per float4 (rows start at multiples of K).
         constexpr int per_slot = G::N_LOCAL / 4, iters = per_cta / (4 * G::THREADS);
         float4 v[iters];
+        unsigned slot[iters], n[iters];
 #pragma unroll
         for (int c = 0; c < iters; ++c) {
             const unsigned idx = c * G::THREADS + threadIdx.x;
-            const unsigned n = n_begin + (idx % per_slot) * 4;
-            const int64_t row = slots[idx / per_slot].row_a;
-            v[c] = row >= 0 && n < K ? __ldg(reinterpret_cast<const float4 *>(p.k + row + n))
-                                     : make_float4(0.f, 0.f, 0.f, 0.f);
+            slot[c] = idx / per_slot;
+            n[c] = n_begin + (idx % per_slot) * 4;
+            const int64_t row = slots[slot[c]].row_a;
+            v[c] = row >= 0 && n[c] < K ? __ldg(reinterpret_cast<const float4 *>(p.k + row + n[c]))
+                                        : make_float4(0.f, 0.f, 0.f, 0.f);
         }
 #pragma unroll
         for (int c = 0; c < iters; ++c) {
-            const unsigned idx = c * G::THREADS + threadIdx.x;
-            const unsigned n = n_begin + (idx % per_slot) * 4;
-            float2 *const s = sdata + (idx / per_slot) * G::N_LOCAL;
-            const int swz = swizzle(int(n));  // n is a multiple of 4: n + i == n ^ i
+            float2 *const s = sdata + slot[c] * G::N_LOCAL;
+            const int swz = swizzle(int(n[c]));  // n is a multiple of 4: n + i == n ^ i
             s[swz] = make_float2(v[c].x, 0.f);
             s[swz ^ swizzle(1)] = make_float2(v[c].y, 0.f);
             s[swz ^ swizzle(2)] = make_float2(v[c].z, 0.f);
@@ -1342,18 +1342,17 @@ __device__ __forceinline__ void load_filters(float2 *sdata, const FusedParams &p
 #pragma unroll 1
     for (int it = 0; it < iters; it += chunk) {
         float v[chunk];
+        unsigned slot[chunk], n[chunk];
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
             const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
-            const unsigned n = n_begin + idx % G::N_LOCAL;
-            const int64_t row = slots[idx / G::N_LOCAL].row_a;
-            v[c] = row >= 0 && n < K ? __ldg(p.k + row + n) : 0.f;
+            slot[c] = idx / G::N_LOCAL;
+            n[c] = n_begin + idx % G::N_LOCAL;
+            const int64_t row = slots[slot[c]].row_a;
+            v[c] = row >= 0 && n[c] < K ? __ldg(p.k + row + n[c]) : 0.f;
         }
 #pragma unroll
-        for (int c = 0; c < chunk; ++c) {
-            const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
-            sdata[(idx / G::N_LOCAL) * G::N_LOCAL + swizzle(int(n_begin + idx % G::N_LOCAL))] = make_float2(v[c], 0.f);
-        }
+        for (int c = 0; c < chunk; ++c) sdata[slot[c] * G::N_LOCAL + swizzle(int(n[c]))] = make_float2(v[c], 0.f);
     }
 }
 
@@ -1427,28 +1426,28 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
 #pragma unroll 1
     for (int it = 0; it < total / G::THREADS; it += chunk) {
         T ga[chunk], gb[chunk];
+        unsigned slot[chunk], n[chunk];
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
-            const unsigned idx = (it + c) * G::THREADS + threadIdx.x, slot = idx / G::N_LOCAL;
-            const unsigned n = n_begin + idx % G::N_LOCAL;
-            const bool odd = PAIRED && slot % 2 != 0;
+            const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
+            slot[c] = idx / G::N_LOCAL;
+            n[c] = n_begin + idx % G::N_LOCAL;
+            const bool odd = PAIRED && slot[c] % 2 != 0;
             const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
-            const bool out = n < unsigned(L) && og && (odd ? y_odd : y_even);
-            const SlotDesc d = slots[slot];
+            const bool out = n[c] < unsigned(L) && og && (odd ? y_odd : y_even);
+            const SlotDesc d = slots[slot[c]];
             const T one = from_float<T>(1.f);
-            ga[c] = out && d.row_a >= 0 ? og[d.row_a + n] : one;
-            gb[c] = out && d.row_b >= 0 ? og[d.row_b + n] : one;
+            ga[c] = out && d.row_a >= 0 ? og[d.row_a + n[c]] : one;
+            gb[c] = out && d.row_b >= 0 ? og[d.row_b + n[c]] : one;
         }
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
-            const unsigned idx = (it + c) * G::THREADS + threadIdx.x, slot = idx / G::N_LOCAL;
-            const unsigned n = n_begin + idx % G::N_LOCAL;
-            T *const y = static_cast<T *>(PAIRED && slot % 2 != 0 ? y_odd : y_even);
-            if (n >= unsigned(L) || !y) continue;
-            const SlotDesc d = slots[slot];
-            const float2 v = sdata[slot * G::N_LOCAL + swizzle(int(n))];
-            if (d.row_a >= 0) y[d.row_a + n] = from_float<T>(v.x * scale * to_float(ga[c]));
-            if (d.row_b >= 0) y[d.row_b + n] = from_float<T>(-v.y * scale * to_float(gb[c]));
+            T *const y = static_cast<T *>(PAIRED && slot[c] % 2 != 0 ? y_odd : y_even);
+            if (n[c] >= unsigned(L) || !y) continue;
+            const SlotDesc d = slots[slot[c]];
+            const float2 v = sdata[slot[c] * G::N_LOCAL + swizzle(int(n[c]))];
+            if (d.row_a >= 0) y[d.row_a + n[c]] = from_float<T>(v.x * scale * to_float(ga[c]));
+            if (d.row_b >= 0) y[d.row_b + n[c]] = from_float<T>(-v.y * scale * to_float(gb[c]));
         }
     }
 }
