@@ -163,7 +163,8 @@ FFC_API const char *ffc_version_string(void);
  *
  * Keys: "version" (string), "version_number" (number), "cuda" (boolean: the
  * CUDA backend is compiled in), "cuda_runtime" (string, only when "cuda" is
- * true), "sm" (array of the compiled compute capabilities, empty without CUDA),
+ * true), "sm" (array of the compiled compute capabilities as numbers, empty
+ * without CUDA; an arch-specific target such as 90a is listed as 90),
  * "kernels" (number of precompiled CUDA kernel variants).
  */
 FFC_API const char *ffc_build_info(void);

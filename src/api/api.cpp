@@ -192,8 +192,22 @@ const char *ffc_version_string(void) {
 
 const char *ffc_build_info(void) {
     static const std::string info = [] {
-        std::string sm = FFC_CUDA_ARCHS;  // "80;90" or "" without CUDA
-        std::replace(sm.begin(), sm.end(), ';', ',');
+        // FFC_CUDA_ARCHS is CMake's list ("80;90", "" without CUDA). Its entries
+        // may carry suffixes ("90a", "80-real") or be keywords ("native"): only
+        // their numbers are listed, so that the JSON stays valid.
+        std::string sm;
+        std::string entry;
+        auto flush = [&] {
+            std::string digits;
+            for (char c : entry)
+                if (c >= '0' && c <= '9') digits += c;
+            if (!digits.empty()) sm += (sm.empty() ? "" : ",") + digits;
+            entry.clear();
+        };
+        for (char c : std::string(FFC_CUDA_ARCHS) + ";") {
+            if (c == ';') flush();
+            else entry += c;
+        }
         std::string s = "{\"version\":\"";
         s += ffc_version_string();
         s += "\",\"version_number\":" + std::to_string(FFC_VERSION_NUMBER);

@@ -525,6 +525,18 @@ __host__ __device__ constexpr int tc_tile_base(unsigned mt) {
     else return mt * 256;
 }
 
+// Element (r, jj) of the thread's tile at slot_base (= swizzle(tile_base) ^
+// swizzle(lane_offset)). The three parts of a position have disjoint bits and
+// the swizzle changes only bits 0..3, so its slot is (slot_base ^ the element
+// offset's swizzled low nibble) + the offset's bits above 3: two or four base
+// addresses per thread and compile-time offsets (immediates of the shared-memory
+// instructions) instead of an address computation per element.
+template <int M, class Complex>  // float2 or const float2
+__device__ __forceinline__ Complex &tc_element(Complex *s, int slot_base, int r, int jj) {
+    const int offset = tc_element_offset<M>(r, jj);
+    return s[(slot_base ^ (swizzle(offset) & 15)) + (offset & ~15)];
+}
+
 // Loads the thread's 8 elements and splits them into A fragments (hi, lo).
 template <int M>
 __device__ __forceinline__ void tc_load(const float2 *s, int slot_base, bool upper_zero, uint32_t (&ah)[2][4],
@@ -535,7 +547,7 @@ __device__ __forceinline__ void tc_load(const float2 *s, int slot_base, bool upp
 #pragma unroll
         for (int jj = 0; jj < 4; ++jj)
             x[r][jj] = (jj >= 2 && upper_zero) ? make_float2(0.f, 0.f)
-                                               : s[slot_base ^ swizzle(tc_element_offset<M>(r, jj))];
+                                               : tc_element<M>(s, slot_base, r, jj);
 #pragma unroll
     for (int kt = 0; kt < 2; ++kt) {
         split_bf16x2(x[0][2 * kt].x, x[0][2 * kt + 1].x, ah[kt][0], al[kt][0]);
@@ -834,7 +846,7 @@ __device__ __forceinline__ void tc_stage(float2 *sdata, const Twiddles &tw, cons
                 if (jj >= 2 && upper_out_unused) continue;
                 float2 v = tc_out(acc, r, jj);
                 if constexpr (TW >= 0) v = cmul(v, tc_twiddle(twv, r, jj));
-                s[slot_base ^ swizzle(tc_element_offset<M>(r, jj))] = v;
+                tc_element<M>(s, slot_base, r, jj) = v;
             }
     }
 }
@@ -1000,7 +1012,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
             for (int r = 0; r < 2; ++r)
 #pragma unroll
                 for (int jj = 0; jj < 4; ++jj)
-                    s[slot_base ^ swizzle(tc_element_offset<1>(r, jj))] = cmul(tc_out(acc, r, jj), tc_twiddle(twv, r, jj));
+                    tc_element<1>(s, slot_base, r, jj) = cmul(tc_out(acc, r, jj), tc_twiddle(twv, r, jj));
         } else {
             float2 x[2][4];
 #pragma unroll
@@ -1023,7 +1035,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                     if (jj >= 2 && pair_upper_out_unused) continue;
                     float2 v = tc_out(acc, r, jj);
                     if constexpr (inverse_twiddle) v = cmul(v, tc_twiddle(twv, r, jj));
-                    s[slot_base ^ swizzle(tc_element_offset<16>(r, jj))] = v;
+                    tc_element<16>(s, slot_base, r, jj) = v;
                 }
         }
     }
