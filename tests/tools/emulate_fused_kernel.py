@@ -5,10 +5,16 @@ It reproduces the PTX fragment layouts of mma.m16n8k16 (A row-major 16x16,
 B "col" 16x8, C 16x8), the swizzle, the twiddle exponents, the small fp32
 stages and the conjugate-carried inverse, and checks one convolution of a
 sequence pair against numpy's FFT. Run it after changing the kernel's index
-math: it catches layout mistakes without a GPU.
+math: it catches layout mistakes without a GPU. ctest runs it (exit 77, skipped,
+without NumPy).
 """
 import sys
-import numpy as np
+
+try:
+    import numpy as np
+except ImportError:
+    print("NumPy is not installed: emulation skipped")
+    sys.exit(77)
 
 
 def swizzle(n):
@@ -192,11 +198,24 @@ def lane_values():
     return [[[0j] * 4 for _ in range(2)] for _ in range(32)]
 
 
+def tc_slot(M, base, lane, r, jj):
+    """tc_element: the slot of a lane's element (r, jj) as the kernel computes it,
+    (thread's slot XOR the element offset's swizzled low nibble) + its upper bits,
+    checked against the definition swizzle(position)."""
+    g, q = lane >> 2, lane & 3
+    lane_offset = g + 2 * q * M if M >= 16 else g * 16 + 2 * q
+    element_offset = 8 * r + ((jj & 1) + 8 * (jj >> 1)) * M if M >= 16 else 8 * r * 16 + (jj & 1) + 8 * (jj >> 1)
+    slot_base = swizzle(base) ^ swizzle(lane_offset)
+    slot = (slot_base ^ (swizzle(element_offset) & 15)) + (element_offset & ~15)
+    assert slot == swizzle(tc_pos(M, base, g + 8 * r, tc_j(q, jj))), (M, base, lane, r, jj)
+    return slot
+
+
 def load_tile(s, M, base, upper_in_zero=False):
     """tc_load: every lane's eight elements of the tile (the upper ones zero when skipped)."""
     x = lane_values()
     for lane, r, jj, row, j in tile_elements(upper_in_zero):
-        x[lane][r][jj] = s[swizzle(tc_pos(M, base, row, j))]
+        x[lane][r][jj] = s[tc_slot(M, base, lane, r, jj)]
     return x
 
 
@@ -214,7 +233,7 @@ def twiddled_outputs(G, acc, M, base, TW):
 def store_tile(s, M, base, x, upper_out_unused=False):
     """Writes the lanes' eight elements back (the upper ones skipped when unused)."""
     for lane, r, jj, row, j in tile_elements(upper_out_unused):
-        s[swizzle(tc_pos(M, base, row, j))] = x[lane][r][jj]
+        s[tc_slot(M, base, lane, r, jj)] = x[lane][r][jj]
 
 
 def tc_stage(G, S, TW, s, upper_in_zero=False, upper_out_unused=False):
