@@ -1227,6 +1227,15 @@ __device__ __forceinline__ bool rows_vectorizable(const FusedParams &p) {
     return rows_aligned<T, Vec16<T>::V>(p);
 }
 
+// Where index idx of a CTA's I/O loop (over slots, then positions, E
+// consecutive positions per access) lands: its slot and first position.
+template <class G, int E>
+__device__ __forceinline__ void io_position(unsigned idx, unsigned n_begin, unsigned &slot, unsigned &n) {
+    constexpr unsigned per_slot = G::N_LOCAL / E;  // unsigned: / and % are shifts and masks
+    slot = idx / per_slot;
+    n = n_begin + (idx % per_slot) * E;
+}
+
 // Loads (gated) inputs of every slot into shared memory as complex pairs
 // (v_a + i·v_b); zero padding and empty slots become zeros. The loop runs over
 // all (slot, vector) pairs so every thread works at every N, and each thread
@@ -1295,8 +1304,7 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
             const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
-            slot[c] = idx / G::N_LOCAL;
-            n[c] = n_begin + idx % G::N_LOCAL;
+            io_position<G, 1>(idx, n_begin, slot[c], n[c]);
             const SlotDesc d = slots[slot[c]];
             const bool odd = PAIRED && slot[c] % 2 != 0;
             const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
@@ -1327,14 +1335,13 @@ __device__ __forceinline__ void load_filters(float2 *sdata, const FusedParams &p
     const unsigned K = unsigned(p.kernel_len);
     if ((reinterpret_cast<uintptr_t>(p.k) & 15) == 0 && K % 4 == 0) {
         // Four consecutive positions per float4 (rows start at multiples of K).
-        constexpr int per_slot = G::N_LOCAL / 4, iters = per_cta / (4 * G::THREADS);
+        constexpr int iters = per_cta / (4 * G::THREADS);
         float4 v[iters];
         unsigned slot[iters], n[iters];
 #pragma unroll
         for (int c = 0; c < iters; ++c) {
             const unsigned idx = c * G::THREADS + threadIdx.x;
-            slot[c] = idx / per_slot;
-            n[c] = n_begin + (idx % per_slot) * 4;
+            io_position<G, 4>(idx, n_begin, slot[c], n[c]);
             const int64_t row = slots[slot[c]].row_a;
             v[c] = row >= 0 && n[c] < K ? __ldg(reinterpret_cast<const float4 *>(p.k + row + n[c]))
                                         : make_float4(0.f, 0.f, 0.f, 0.f);
@@ -1358,8 +1365,7 @@ __device__ __forceinline__ void load_filters(float2 *sdata, const FusedParams &p
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
             const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
-            slot[c] = idx / G::N_LOCAL;
-            n[c] = n_begin + idx % G::N_LOCAL;
+            io_position<G, 1>(idx, n_begin, slot[c], n[c]);
             const int64_t row = slots[slot[c]].row_a;
             v[c] = row >= 0 && n[c] < K ? __ldg(p.k + row + n[c]) : 0.f;
         }
@@ -1442,8 +1448,7 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
             const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
-            slot[c] = idx / G::N_LOCAL;
-            n[c] = n_begin + idx % G::N_LOCAL;
+            io_position<G, 1>(idx, n_begin, slot[c], n[c]);
             const bool odd = PAIRED && slot[c] % 2 != 0;
             const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
             const bool out = n[c] < unsigned(L) && og && (odd ? y_odd : y_even);
