@@ -2,10 +2,12 @@
 // baseline and the memory floor (DESIGN §6); then forward + backward.
 //
 //   ffc_bench [--sizes 256,1024,...] [--dtypes fp16,bf16] [--reps 20] [--json out.json]
-//             [--no-candidates] [--forward] [--backward] [--kernel NAME]
+//             [--no-candidates] [--forward] [--backward] [--kernel NAME] [--trim D]
 //
 // --forward / --backward run only that section; by default both run. --kernel
 // makes "ours" a forced candidate (force_kernel NAME) instead of the planner's pick.
+// --trim D: the forward section with L = N − D (rows that are not 16-byte
+// aligned when D is not a multiple of 8); the backward section keeps L = N.
 //
 // Shape: gated forward, B = 64 and H = 768, with B and H reduced for large N and
 // every time scaled linearly to B = 64, H = 768. L = N (no zero padding).
@@ -246,7 +248,7 @@ struct Candidate {
 struct Row {
     uint64_t n;
     const char *dtype;
-    int64_t B, H;
+    int64_t B, H, L;
     double scale;
     double ours_ms = -1, cufft_ms, floor_ms;
     double err = -1, tol = -1, cufft_err = -1;
@@ -284,8 +286,7 @@ void reference(const std::vector<double> &v, const std::vector<double> &k, uint6
 
 // rel-L2 error of y (device, 16-bit) on sampled sequences, and the tolerance.
 void measure_error(const void *d_y, const void *d_u, const void *d_ig, const void *d_og, const float *d_k, int64_t B,
-                   int64_t H, uint64_t n, bool bf16, double &err, double &tol) {
-    const int64_t L = int64_t(n);
+                   int64_t H, int64_t L, uint64_t n, bool bf16, double &err, double &tol) {
     double num = 0, den = 0, rnd = 0;
     const int64_t samples[][2] = {{0, 0}, {1, 0}, {B - 1, H - 1}, {B / 2, H / 3}, {B > 2 ? 2 : 0, H - 1}};
     for (const auto &s : samples) {
@@ -326,6 +327,8 @@ struct TableRow {
 
 // --kernel NAME: "ours" runs this candidate (force_kernel) instead of the planner's pick.
 const char *g_force_kernel = nullptr;
+// --trim D: the forward section's L = N − D.
+int64_t g_trim = 0;
 
 std::vector<TableRow> candidate_table(const std::string &text) {
     std::vector<TableRow> rows;
@@ -365,7 +368,8 @@ Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, doub
     row.n = n;
     row.dtype = dtype == FFC_DTYPE_BF16 ? "bf16" : "fp16";
     bench_shape(n, row.B, row.H);
-    const int64_t B = row.B, H = row.H, L = int64_t(n), K = int64_t(n);
+    const int64_t B = row.B, H = row.H, L = int64_t(n) - g_trim, K = int64_t(n);
+    row.L = L;
     row.scale = double(64 * 768) / double(B * H);
     const bool bf16 = dtype == FFC_DTYPE_BF16;
     const size_t elems = size_t(B) * H * L;
@@ -427,7 +431,7 @@ Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, doub
     std::string why;
     row.ours_ms = time_plan(g_force_kernel, row.kernel, why);
     if (row.ours_ms >= 0) {
-        measure_error(y, u, ig, og, k, B, H, n, bf16, row.err, row.tol);
+        measure_error(y, u, ig, og, k, B, H, L, n, bf16, row.err, row.tol);
     } else {
         row.note = why;
     }
@@ -498,7 +502,7 @@ Row run_size(uint64_t n, ffc_dtype_t dtype, int reps, bool with_candidates, doub
         row.cufft_ms = timer.median_ms(baseline, std::max(5, reps / 2));
         CUDA_OK(cudaGetLastError());
         double tol_unused;
-        measure_error(y, u, ig, og, k, B, H, n, bf16, row.cufft_err, tol_unused);
+        measure_error(y, u, ig, og, k, B, H, L, n, bf16, row.cufft_err, tol_unused);
         cufftDestroy(r2c);
         cufftDestroy(r2c_k);
         cufftDestroy(c2r);
@@ -862,10 +866,12 @@ int main(int argc, char **argv) {
             static std::string forced;
             forced = next();
             g_force_kernel = forced.c_str();
+        } else if (a == "--trim") {
+            g_trim = std::atoll(next().c_str());
         } else {
             std::fprintf(stderr,
                          "usage: %s [--sizes a,b,c] [--dtypes fp16,bf16] [--reps R] [--json FILE] [--no-candidates] "
-                         "[--forward] [--backward] [--kernel NAME]\n",
+                         "[--forward] [--backward] [--kernel NAME] [--trim D]\n",
                          argv[0]);
             return 2;
         }
@@ -873,6 +879,12 @@ int main(int argc, char **argv) {
     if (!want_forward && !want_backward) want_forward = want_backward = true;
     if (sizes.empty())
         for (uint64_t n = FFC_MIN_FFT_SIZE; n <= FFC_MAX_FFT_SIZE; n *= 2) sizes.push_back(n);
+    for (const uint64_t n : sizes)
+        if (g_trim < 0 || uint64_t(g_trim) >= n) {
+            std::fprintf(stderr, "ffc_bench: --trim %lld leaves no sequence at N = %llu\n", (long long)g_trim,
+                         (unsigned long long)n);
+            return 2;
+        }
     if (!ffc_backend_available(FFC_BACKEND_CUDA)) {
         std::printf("ffc_bench: no CUDA device; nothing to measure (the demo runs on the CPU backend)\n");
         return 0;
@@ -924,10 +936,10 @@ int main(int argc, char **argv) {
             for (size_t i = 0; i < rows.size(); ++i) {
                 const Row &r = rows[i];
                 std::fprintf(f,
-                             "{\"n\":%llu,\"dtype\":\"%s\",\"B\":%lld,\"H\":%lld,\"scale\":%.6g,\"ours_ms\":%.6g,"
+                             "{\"n\":%llu,\"L\":%lld,\"dtype\":\"%s\",\"B\":%lld,\"H\":%lld,\"scale\":%.6g,\"ours_ms\":%.6g,"
                              "\"cufft_ms\":%.6g,\"floor_ms\":%.6g,\"rel_err\":%.4g,\"tol\":%.4g,\"cufft_rel_err\":%.4g,"
                              "\"kernel\":\"%s\",\"candidates\":[",
-                             (unsigned long long)r.n, r.dtype, (long long)r.B, (long long)r.H, r.scale,
+                             (unsigned long long)r.n, (long long)r.L, r.dtype, (long long)r.B, (long long)r.H, r.scale,
                              r.ours_ms * r.scale, r.cufft_ms * r.scale, r.floor_ms * r.scale, r.err, r.tol, r.cufft_err,
                              r.kernel.c_str());
                 for (size_t j = 0; j < r.candidates.size(); ++j)
@@ -958,7 +970,8 @@ int main(int argc, char **argv) {
 
     bool ok = true;
     if (!rows.empty()) {
-        std::printf("\nGated forward, ms scaled to B=64 H=768, L=N (floor = HBM bytes / measured copy bandwidth)\n");
+        std::printf("\nGated forward, ms scaled to B=64 H=768, L=N%s (floor = HBM bytes / measured copy bandwidth)\n",
+                    g_trim ? ("-" + std::to_string(g_trim)).c_str() : "");
         std::printf("%-5s %-8s %9s %9s %9s %8s %8s %9s %9s %9s  %s\n", "dtype", "N", "ours", "cuFFT", "floor", "%floor",
                     "speedup", "rel_err", "tol", "cuFFTerr", "kernel");
     }

@@ -286,13 +286,14 @@ void check_deterministic_and_capturable(const Case &c) {
 
 }  // namespace
 
-TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L = N, N/2, odd", "[gpu][cuda_backward]") {
+TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L = N, N/2, odd, N - 2", "[gpu][cuda_backward]") {
     for (int64_t n = 256; n <= 32768; n *= 2)
         for (ffc_dtype_t dt : {FFC_DTYPE_FP16, FFC_DTYPE_BF16, FFC_DTYPE_FP32})
             for (bool gated : {true, false}) {
                 check_case(Case{n, 3, 2, n, n, dt, gated});                  // circular, odd B
                 check_case(Case{n, 4, 3, n / 2, n / 2, dt, gated});          // causal, zero padding skipped
                 check_case(Case{n, 1, 2, n / 2 - 7, n / 3 + 1, dt, gated});  // odd L, K < N, B = 1
+                check_case(Case{n, 2, 3, n - 2, n, dt, gated});  // rows 4-byte aligned in 16-bit I/O
             }
 }
 

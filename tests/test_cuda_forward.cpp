@@ -93,13 +93,15 @@ void check_case(const Case &c) {
 
 }  // namespace
 
-TEST_CASE("cuda forward: every fused size (32K: clusters, sm_90), fp16/bf16/fp32, gated and ungated, L = N, N/2, odd", "[gpu][cuda_forward]") {
+TEST_CASE("cuda forward: every fused size (32K: clusters, sm_90), fp16/bf16/fp32, gated and ungated, L = N, N/2, odd, N - 4",
+          "[gpu][cuda_forward]") {
     for (int64_t n = 256; n <= 32768; n *= 2)
         for (ffc_dtype_t dt : {FFC_DTYPE_FP16, FFC_DTYPE_BF16, FFC_DTYPE_FP32})
             for (bool gated : {true, false}) {
                 check_case(Case{n, 3, 2, n, n, dt, gated});          // circular, odd B
                 check_case(Case{n, 4, 3, n / 2, n / 2, dt, gated});  // causal, zero padding skipped
                 check_case(Case{n, 1, 2, n / 2 - 7, n / 3 + 1, dt, gated});  // odd L, K < N, B = 1
+                check_case(Case{n, 2, 3, n - 4, n, dt, gated});  // rows 8-byte aligned in 16-bit I/O
             }
 }
 
@@ -171,9 +173,9 @@ TEST_CASE("cuda forward: every registered kernel variant, run directly", "[gpu][
         const int64_t n = int64_t(v.fft_size);
         for (const ffc_dtype_t dtype : {FFC_DTYPE_FP16, FFC_DTYPE_BF16}) {
             // L = N/2: zero padding skipped; n/4 + 2: an even L that cuts columns
-            // (stage 0's direct I/O in the cluster variants); n − 7: odd, the
-            // element-wise I/O paths.
-            for (const int64_t L : {n / 2, n / 4 + 2, n - 7}) {
+            // (stage 0's direct I/O in the cluster variants) and rows aligned to
+            // 4 bytes; n − 4: to 8 bytes; n − 7: odd, one element per access.
+            for (const int64_t L : {n / 2, n / 4 + 2, n - 4, n - 7}) {
                 const Case c{n, 3, 2, L, n / 2 - 1, dtype, true};
                 Rng rng;
                 INFO(v.name << " " << c.str() << " seed=" << rng.seed());
@@ -327,41 +329,47 @@ TEST_CASE("cuda forward: pointer checks reject host memory and write nothing", "
     CHECK(all_poisoned(g));
 }
 
-TEST_CASE("cuda forward: tensors at odd element offsets (2-byte aligned rows)", "[gpu][cuda_forward]") {
-    // A caller's slice may start anywhere: every kernel's 16-byte and pairwise
-    // paths need aligned rows, and fall back to element-wise accesses. 1K: a
-    // one-CTA kernel; 32K and 64K: cluster kernels (with aligned rows, their
-    // stage 0 reads and writes global memory directly; sm_90 plans them).
-    for (const int64_t n : {1024, 32768, 65536}) {
-        const Case c{n, 3, 2, n, n, FFC_DTYPE_FP16, true};
-        Rng rng;
-        INFO("N=" << n << " seed=" << rng.seed());
-        const HostProblem hp(c, rng);
-        const std::vector<double> ref = reference_forward(hp.prob, hp.inputs());
-        const double tol = cuda_tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
-        Plan plan(uint64_t(n), c.dtype, FFC_BACKEND_CUDA);
-        INFO(describe_plan(plan).substr(0, 400));
-        const ffc_shape_t shape{c.B, c.H, c.L, c.K};
-        size_t ws_size = 0;
-        REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
-        const size_t bytes = hp.u.bytes(), off = 2;  // one fp16 element
-        DeviceBuffer du(bytes + off), dig(bytes + off), dog(bytes + off), dy(bytes + off), dk(hp.k.size() * 4),
-            dws(ws_size);
-        auto at = [&](const DeviceBuffer &b) { return static_cast<void *>(b.get<char>() + off); };
-        CUDA_REQUIRE(cudaMemcpy(at(du), hp.u.data(), bytes, cudaMemcpyHostToDevice));
-        CUDA_REQUIRE(cudaMemcpy(at(dig), hp.ig.data(), bytes, cudaMemcpyHostToDevice));
-        CUDA_REQUIRE(cudaMemcpy(at(dog), hp.og.data(), bytes, cudaMemcpyHostToDevice));
-        dk.upload(hp.k.data());
-        dy.poison(c.dtype);
-        REQUIRE(ffc_conv_forward(plan.p, &shape, at(du), dk.get<float>(), at(dig), at(dog), at(dy), dws.ptr, ws_size,
-                                 nullptr) == FFC_SUCCESS);
-        CUDA_REQUIRE(cudaDeviceSynchronize());
-        HostTensor y(c.dtype, c.B * c.H * c.L), head(c.dtype, 1);
-        CUDA_REQUIRE(cudaMemcpy(y.data(), at(dy), bytes, cudaMemcpyDeviceToHost));
-        CUDA_REQUIRE(cudaMemcpy(head.data(), dy.ptr, off, cudaMemcpyDeviceToHost));
-        CHECK(rel_l2(y, ref) <= tol);
-        CHECK(all_poisoned(head));  // nothing written before the tensor
-    }
+TEST_CASE("cuda forward: tensors at 2-, 4- and 8-byte offsets (narrower accesses)", "[gpu][cuda_forward]") {
+    // A caller's slice may start anywhere: the element-wise passes take the
+    // widest access that every row allows, inputs and outputs each, and the
+    // cluster kernels' direct I/O needs 4-byte aligned rows. 1K: a one-CTA
+    // kernel; 32K and 64K: cluster kernels (sm_90 plans them). Offsets in bytes
+    // of (u and the in_gate, y and the out_gate): 2-byte accesses both ways;
+    // 4-byte in, 8-byte out; 16-byte in, 4-byte out.
+    const size_t offsets[][2] = {{2, 2}, {4, 8}, {16, 4}};
+    for (const int64_t n : {1024, 32768, 65536})
+        for (const auto &off : offsets) {
+            const Case c{n, 3, 2, n, n, FFC_DTYPE_FP16, true};
+            Rng rng;
+            INFO("N=" << n << " offsets " << off[0] << ", " << off[1] << " seed=" << rng.seed());
+            const HostProblem hp(c, rng);
+            const std::vector<double> ref = reference_forward(hp.prob, hp.inputs());
+            const double tol = cuda_tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
+            Plan plan(uint64_t(n), c.dtype, FFC_BACKEND_CUDA);
+            INFO(describe_plan(plan).substr(0, 400));
+            const ffc_shape_t shape{c.B, c.H, c.L, c.K};
+            size_t ws_size = 0;
+            REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
+            const size_t bytes = hp.u.bytes(), off_in = off[0], off_out = off[1];
+            DeviceBuffer du(bytes + off_in), dig(bytes + off_in), dog(bytes + off_out), dy(bytes + off_out + 16),
+                dk(hp.k.size() * 4), dws(ws_size);
+            auto at = [](const DeviceBuffer &b, size_t o) { return static_cast<void *>(b.get<char>() + o); };
+            CUDA_REQUIRE(cudaMemcpy(at(du, off_in), hp.u.data(), bytes, cudaMemcpyHostToDevice));
+            CUDA_REQUIRE(cudaMemcpy(at(dig, off_in), hp.ig.data(), bytes, cudaMemcpyHostToDevice));
+            CUDA_REQUIRE(cudaMemcpy(at(dog, off_out), hp.og.data(), bytes, cudaMemcpyHostToDevice));
+            dk.upload(hp.k.data());
+            dy.poison(c.dtype);
+            REQUIRE(ffc_conv_forward(plan.p, &shape, at(du, off_in), dk.get<float>(), at(dig, off_in),
+                                     at(dog, off_out), at(dy, off_out), dws.ptr, ws_size, nullptr) == FFC_SUCCESS);
+            CUDA_REQUIRE(cudaDeviceSynchronize());
+            HostTensor y(c.dtype, c.B * c.H * c.L), head(c.dtype, int64_t(off_out / 2)), tail(c.dtype, 8);
+            CUDA_REQUIRE(cudaMemcpy(y.data(), at(dy, off_out), bytes, cudaMemcpyDeviceToHost));
+            CUDA_REQUIRE(cudaMemcpy(head.data(), dy.ptr, off_out, cudaMemcpyDeviceToHost));
+            CUDA_REQUIRE(cudaMemcpy(tail.data(), at(dy, off_out + bytes), 16, cudaMemcpyDeviceToHost));
+            CHECK(rel_l2(y, ref) <= tol);
+            CHECK(all_poisoned(head));  // nothing written before the tensor
+            CHECK(all_poisoned(tail));  // nor after it
+        }
 }
 
 TEST_CASE("cuda forward: more than 2^31 elements (64-bit indexing)", "[gpu][cuda_forward][large]") {

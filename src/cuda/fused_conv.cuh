@@ -1086,10 +1086,11 @@ template <> __device__ __forceinline__ float from_float<float>(float v) { return
 template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
-// One 16-byte access of V = 16 / sizeof(T) consecutive elements, kept as its
-// four 32-bit words and converted two elements per word: element 2k is the low
-// half of word k. (An array of 16-bit elements instead makes the compiler move
-// every half into a register of its own: a dozen extra instructions per word.)
+// V: the elements of T in a 16-byte access (the widest); unpack and pack: two
+// 16-bit elements in one 32-bit word, element 0 the low half. Global accesses
+// are kept as 32-bit words (ElementWord) and converted two elements per word:
+// an array of 16-bit elements instead makes the compiler move every half into
+// a register of its own (a dozen extra instructions per 16-byte access).
 template <typename T> struct Vec16;
 template <> struct Vec16<float> {
     static constexpr int V = 4;  // one element per word
@@ -1121,43 +1122,67 @@ template <> struct Vec16<__nv_bfloat16> {
     }
 };
 
+// The register type of one global access of BYTES bytes, and its 32-bit words.
+template <int BYTES> struct RawAccess;
+template <> struct RawAccess<2> { using type = unsigned short; };
+template <> struct RawAccess<4> { using type = uint32_t; };
+template <> struct RawAccess<8> { using type = uint2; };
+template <> struct RawAccess<16> { using type = uint4; };
+__device__ __forceinline__ uint32_t word(uint32_t v, int) { return v; }
+__device__ __forceinline__ uint32_t word(const uint2 &v, int k) { return k == 0 ? v.x : v.y; }
 __device__ __forceinline__ uint32_t word(const uint4 &v, int k) { return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w; }
+template <class Raw> __device__ __forceinline__ Raw from_words(const uint32_t (&w)[sizeof(Raw) / 4]);
+template <> __device__ __forceinline__ uint32_t from_words<uint32_t>(const uint32_t (&w)[1]) { return w[0]; }
+template <> __device__ __forceinline__ uint2 from_words<uint2>(const uint32_t (&w)[2]) { return make_uint2(w[0], w[1]); }
+template <> __device__ __forceinline__ uint4 from_words<uint4>(const uint32_t (&w)[4]) {
+    return make_uint4(w[0], w[1], w[2], w[3]);
+}
 
-// The V elements of a 16-byte access as floats.
-template <typename T>
-__device__ __forceinline__ void unpack16(const uint4 &v, float (&x)[Vec16<T>::V]) {
-    if constexpr (sizeof(T) == 4) {
+// E adjacent elements of T as one global access (Raw), converted to and from
+// floats: two 16-bit elements per 32-bit word, element 2k the low half of word k.
+template <typename T, int E>
+struct ElementWord {
+    static constexpr int BYTES = E * int(sizeof(T));
+    using Raw = typename RawAccess<BYTES>::type;
+    __device__ static __forceinline__ void unpack(const Raw &w, float (&v)[E]) {
+        if constexpr (sizeof(T) == 4) {
 #pragma unroll
-        for (int k = 0; k < 4; ++k) x[k] = __uint_as_float(word(v, k));
-    } else {
+            for (int k = 0; k < E; ++k) v[k] = __uint_as_float(word(w, k));
+        } else if constexpr (E == 1) {
+            v[0] = Vec16<T>::unpack(uint32_t(w)).x;
+        } else {
 #pragma unroll
-        for (int k = 0; k < 4; ++k) {
-            const float2 f = Vec16<T>::unpack(word(v, k));
-            x[2 * k] = f.x;
-            x[2 * k + 1] = f.y;
+            for (int k = 0; k < E / 2; ++k) {
+                const float2 f = Vec16<T>::unpack(word(w, k));
+                v[2 * k] = f.x;
+                v[2 * k + 1] = f.y;
+            }
         }
     }
-}
-
-// V floats, rounded to T (round to nearest even), as one 16-byte access.
-template <typename T>
-__device__ __forceinline__ uint4 pack16(const float (&x)[Vec16<T>::V]) {
-    if constexpr (sizeof(T) == 4) {
-        return make_uint4(__float_as_uint(x[0]), __float_as_uint(x[1]), __float_as_uint(x[2]), __float_as_uint(x[3]));
-    } else {
-        return make_uint4(Vec16<T>::pack(x[0], x[1]), Vec16<T>::pack(x[2], x[3]), Vec16<T>::pack(x[4], x[5]),
-                          Vec16<T>::pack(x[6], x[7]));
-    }
-}
-
-// x ⊙ gate, the gate being one 16-byte access.
-template <typename T>
-__device__ __forceinline__ void gate16(const uint4 &gate, float (&x)[Vec16<T>::V]) {
-    float g[Vec16<T>::V];
-    unpack16<T>(gate, g);
+    // Rounded to T (round to nearest even).
+    __device__ static __forceinline__ Raw pack(const float (&v)[E]) {
+        if constexpr (sizeof(T) == 4) {
+            uint32_t w[E];
 #pragma unroll
-    for (int i = 0; i < Vec16<T>::V; ++i) x[i] *= g[i];
-}
+            for (int k = 0; k < E; ++k) w[k] = __float_as_uint(v[k]);
+            return from_words<Raw>(w);
+        } else if constexpr (E == 1) {
+            return Raw(Vec16<T>::pack(v[0], 0.f) & 0xffffu);
+        } else {
+            uint32_t w[E / 2];
+#pragma unroll
+            for (int k = 0; k < E / 2; ++k) w[k] = Vec16<T>::pack(v[2 * k], v[2 * k + 1]);
+            return from_words<Raw>(w);
+        }
+    }
+    // x ⊙ gate, the gate being one access.
+    __device__ static __forceinline__ void gate(const Raw &gate, float (&x)[E]) {
+        float g[E];
+        unpack(gate, g);
+#pragma unroll
+        for (int i = 0; i < E; ++i) x[i] *= g[i];
+    }
+};
 
 // Predicated global accesses of one 16-, 32-, 64- or 128-bit word: an element
 // outside its row (n ≥ L, an absent sequence) is skipped by a predicate rather
@@ -1211,20 +1236,20 @@ __device__ __forceinline__ void store_if(bool pred, void *p, uint4 w) {
                  : "memory");
 }
 
-// True when every row of every tensor starts on a boundary of V elements (rows
-// start at multiples of L: L a multiple of V, every pointer aligned to V·sizeof(T)),
-// so that the I/O can move V consecutive elements per access.
-template <typename T, int V>
+// True when rows of L elements of T, laid end to end in tensors whose
+// addresses OR to bits, all start on a boundary of E elements, so that E
+// consecutive elements of a row can move as one access.
+template <typename T, int E>
+__device__ __forceinline__ bool rows_aligned(uintptr_t bits, int64_t L) {
+    return (bits & (E * sizeof(T) - 1)) == 0 && L % E == 0;
+}
+// The same for every tensor of p.
+template <typename T, int E>
 __device__ __forceinline__ bool rows_aligned(const FusedParams &p) {
     const uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate) |
                            reinterpret_cast<uintptr_t>(p.out_gate) | reinterpret_cast<uintptr_t>(p.y) |
                            reinterpret_cast<uintptr_t>(p.out_gate2) | reinterpret_cast<uintptr_t>(p.y2);
-    return (bits & (V * sizeof(T) - 1)) == 0 && p.seq_len % V == 0;
-}
-// The load and store passes' 16-byte accesses.
-template <typename T>
-__device__ __forceinline__ bool rows_vectorizable(const FusedParams &p) {
-    return rows_aligned<T, Vec16<T>::V>(p);
+    return rows_aligned<T, E>(bits, p.seq_len);
 }
 
 // Where index idx of a CTA's I/O loop (over slots, then positions, E
@@ -1236,90 +1261,103 @@ __device__ __forceinline__ void io_position(unsigned idx, unsigned n_begin, unsi
     n = n_begin + (idx % per_slot) * E;
 }
 
+// The element-wise I/O passes (load_rows, store_rows) move E consecutive
+// elements of a row per access, E the widest (up to 16 bytes) that the rows'
+// alignment allows: L = 4090 in fp16 takes 4-byte accesses, not 2-byte ones.
+// A thread issues a chunk of independent accesses per tensor before it uses
+// any: four, or in the load pass eight of 2 bytes (odd L in 16-bit I/O) except
+// in the backward's paired passes (eight there took the 4K backward kernel to
+// 128 registers).
+template <typename T, int E, bool PAIRED>
+struct RowChunk {
+    static constexpr int value = E * sizeof(T) < 4 && !PAIRED ? 8 : 4;
+};
 // Loads (gated) inputs of every slot into shared memory as complex pairs
-// (v_a + i·v_b); zero padding and empty slots become zeros. The loop runs over
-// all (slot, vector) pairs so every thread works at every N, and each thread
-// issues a chunk of independent 16-byte loads before it uses any of them.
-// PAIRED: the odd slots read p_odd's inputs (PassLoop::backward_paired).
-template <typename T, class G, bool PAIRED>
-__device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
-                                            const SlotDesc *slots) {
+// (v_a + i·v_b), E elements per access; zero padding and empty slots become
+// zeros. The loop runs over all (slot, access) pairs so every thread works at
+// every N. PAIRED: the odd slots read p_odd's inputs (PassLoop::backward_paired).
+template <typename T, int E, class G, bool PAIRED>
+__device__ __forceinline__ void load_rows(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
+                                          const SlotDesc *slots) {
+    using W = ElementWord<T, E>;
     const T *const u_even = static_cast<const T *>(p.u), *const u_odd = static_cast<const T *>(p_odd.u);
     const T *const ig_even = static_cast<const T *>(p.in_gate), *const ig_odd = static_cast<const T *>(p_odd.in_gate);
-    const int L = int(p.seq_len);
-    if (rows_vectorizable<T>(p) && (!PAIRED || rows_vectorizable<T>(p_odd))) {
-        // The CTA's elements: all of them, or its N_LOCAL positions in a cluster.
-        constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
-        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 4 ? iters : 4;
-        const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
-#pragma unroll 1
-        for (int it = 0; it < iters; it += chunk) {
-            uint4 ua[chunk], ga[chunk], ub[chunk], gb[chunk];
-            int slot[chunk];
-            unsigned n0[chunk];
-#pragma unroll
-            for (int c = 0; c < chunk; ++c) {
-                const unsigned idx = (it + c) * G::THREADS + threadIdx.x;  // unsigned: / and % are shifts and masks
-                slot[c] = idx < total ? int(idx / per_slot) : -1;
-                n0[c] = n_begin + (idx % per_slot) * V;
-                const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
-                const bool in = n0[c] < unsigned(L);
-                const bool in_a = in && d.row_a >= 0, in_b = in && d.row_b >= 0;
-                const int64_t ra = in_a ? d.row_a : 0, rb = in_b ? d.row_b : 0;  // (skipped accesses)
-                const bool odd = PAIRED && slot[c] % 2 != 0;
-                const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
-                load_if(in_a, u + ra + n0[c], ua[c]);
-                load_if(in_a && ig, ig + ra + n0[c], ga[c]);
-                load_if(in_b, u + rb + n0[c], ub[c]);
-                load_if(in_b && ig, ig + rb + n0[c], gb[c]);
-            }
-#pragma unroll
-            for (int c = 0; c < chunk; ++c) {
-                if (slot[c] < 0) continue;
-                float2 *s = sdata + slot[c] * G::N_LOCAL;
-                const int base_swz = swizzle(int(n0[c]));  // n0 is a multiple of V: n0 + i == n0 ^ i
-                float a[V], b[V];
-                unpack16<T>(ua[c], a);
-                unpack16<T>(ub[c], b);
-                if (PAIRED && slot[c] % 2 != 0 ? ig_odd : ig_even) {
-                    gate16<T>(ga[c], a);
-                    gate16<T>(gb[c], b);
-                }
-#pragma unroll
-                for (int i = 0; i < V; ++i) s[base_swz ^ swizzle(i)] = make_float2(a[i], b[i]);
-            }
-        }
-        return;
-    }
-    // Rows not aligned for 16-byte accesses (L not a multiple of V): one
-    // element per access, a chunk of them in flight before any is used (one at
-    // a time, each element waited on a DRAM latency).
+    const unsigned L = unsigned(p.seq_len);
+    // The CTA's elements: all of them, or its N_LOCAL positions in a cluster.
+    constexpr int total = G::PAIRS * (G::N_LOCAL / E);
+    constexpr int want = RowChunk<T, E, PAIRED>::value;
+    constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < want ? iters : want;
+    constexpr bool exact = total % (chunk * G::THREADS) == 0;  // every index of every chunk in range
     const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
-    constexpr int total = G::PAIRS * G::N_LOCAL, chunk = 4;
-    static_assert(total % (chunk * G::THREADS) == 0, "a variant whose loads do not divide evenly");
 #pragma unroll 1
-    for (int it = 0; it < total / G::THREADS; it += chunk) {
-        T ua[chunk], ga[chunk], ub[chunk], gb[chunk];
-        unsigned slot[chunk], n[chunk];
+    for (int it = 0; it < iters; it += chunk) {
+        typename W::Raw ua[chunk], ga[chunk], ub[chunk], gb[chunk];
+        int slot[chunk];
+        unsigned n0[chunk];
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
             const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
-            io_position<G, 1>(idx, n_begin, slot[c], n[c]);
-            const SlotDesc d = slots[slot[c]];
-            const bool odd = PAIRED && slot[c] % 2 != 0;
+            unsigned at;
+            io_position<G, E>(idx, n_begin, at, n0[c]);
+            const bool live = exact || idx < total;
+            slot[c] = live ? int(at) : -1;
+            const SlotDesc d = slots[live ? at : 0];
+            const bool in = live && n0[c] < L;
+            const bool in_a = in && d.row_a >= 0, in_b = in && d.row_b >= 0;
+            const bool odd = PAIRED && at % 2 != 0;
             const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
-            const bool in_a = n[c] < unsigned(L) && d.row_a >= 0, in_b = n[c] < unsigned(L) && d.row_b >= 0;
-            const T zero = from_float<T>(0.f), one = from_float<T>(1.f);
-            ua[c] = in_a ? u[d.row_a + n[c]] : zero;
-            ga[c] = in_a && ig ? ig[d.row_a + n[c]] : one;
-            ub[c] = in_b ? u[d.row_b + n[c]] : zero;
-            gb[c] = in_b && ig ? ig[d.row_b + n[c]] : one;
+            // A skipped access's address (an absent row is −1) is never dereferenced.
+            load_if(in_a, u + d.row_a + n0[c], ua[c]);
+            load_if(in_a && ig, ig + d.row_a + n0[c], ga[c]);
+            load_if(in_b, u + d.row_b + n0[c], ub[c]);
+            load_if(in_b && ig, ig + d.row_b + n0[c], gb[c]);
         }
 #pragma unroll
-        for (int c = 0; c < chunk; ++c)
-            sdata[slot[c] * G::N_LOCAL + swizzle(int(n[c]))] =
-                make_float2(to_float(ua[c]) * to_float(ga[c]), to_float(ub[c]) * to_float(gb[c]));
+        for (int c = 0; c < chunk; ++c) {
+            if (slot[c] < 0) continue;
+            float2 *s = sdata + slot[c] * G::N_LOCAL;
+            const int base_swz = swizzle(int(n0[c]));  // n0 is a multiple of E: n0 + i == n0 ^ i
+            float a[E], b[E];
+            W::unpack(ua[c], a);
+            W::unpack(ub[c], b);
+            if (PAIRED && slot[c] % 2 != 0 ? ig_odd : ig_even) {
+                W::gate(ga[c], a);
+                W::gate(gb[c], b);
+            }
+#pragma unroll
+            for (int i = 0; i < E; ++i) s[base_swz ^ swizzle(i)] = make_float2(a[i], b[i]);
+        }
     }
+}
+
+// load_rows with the widest access that every row of the inputs allows, E or
+// narrower.
+template <typename T, class G, bool PAIRED, int E>
+__device__ __forceinline__ void load_rows_widest(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
+                                                 const SlotDesc *slots) {
+    if constexpr (E > 1) {
+        uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate);
+        if (PAIRED) bits |= reinterpret_cast<uintptr_t>(p_odd.u) | reinterpret_cast<uintptr_t>(p_odd.in_gate);
+        if (!rows_aligned<T, E>(bits, p.seq_len)) return load_rows_widest<T, G, PAIRED, E / 2>(sdata, p, p_odd, slots);
+    }
+    load_rows<T, E, G, PAIRED>(sdata, p, p_odd, slots);
+}
+// The narrower accesses out of line: inlined, their code (three widths) sat in
+// the kernel's pass loop beside the 16-byte path, and the fused backward at 256
+// took 7 % longer although its loops were leaner (instruction fetch, we think).
+template <typename T, class G, bool PAIRED>
+__device__ __noinline__ void load_rows_narrow(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
+                                              const SlotDesc *slots) {
+    load_rows_widest<T, G, PAIRED, Vec16<T>::V / 2>(sdata, p, p_odd, slots);
+}
+template <typename T, class G, bool PAIRED>
+__device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
+                                            const SlotDesc *slots) {
+    constexpr int V = Vec16<T>::V;
+    uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate);
+    if (PAIRED) bits |= reinterpret_cast<uintptr_t>(p_odd.u) | reinterpret_cast<uintptr_t>(p_odd.in_gate);
+    if (rows_aligned<T, V>(bits, p.seq_len)) load_rows<T, V, G, PAIRED>(sdata, p, p_odd, slots);
+    else load_rows_narrow<T, G, PAIRED>(sdata, p, p_odd, slots);
 }
 
 // Loads the filters of mode_spectrum (fp32, one channel per slot, zero from K
@@ -1374,99 +1412,80 @@ __device__ __forceinline__ void load_filters(float2 *sdata, const FusedParams &p
     }
 }
 
-// Writes y = out_gate ⊙ conj(D')/N for n < L: the real part is sequence a, the
-// imaginary part sequence b. Same loop structure as load_inputs. PAIRED: the
-// odd slots write y_odd with gate_odd; a null y skips its slots.
-template <typename T, class G, bool PAIRED>
-__device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
-                                              void *y_even, const void *gate_even, void *y_odd, const void *gate_odd) {
-    const int L = int(p.seq_len);
+// Writes y = out_gate ⊙ conj(D')/N for n < L, E elements per access: the real
+// part is sequence a, the imaginary part sequence b. Same loop structure as
+// load_rows. PAIRED: the odd slots write y_odd with gate_odd; a null y skips
+// its slots.
+template <typename T, int E, class G, bool PAIRED>
+__device__ __forceinline__ void store_rows(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                           void *y_even, const void *gate_even, void *y_odd, const void *gate_odd) {
+    using W = ElementWord<T, E>;
+    const unsigned L = unsigned(p.seq_len);
     constexpr float scale = 1.0f / float(G::N);
-    // Alignment: the pointers of this call (rows_vectorizable checks p's, which
-    // are this call's unless PAIRED).
-    const uintptr_t bits = reinterpret_cast<uintptr_t>(y_even) | reinterpret_cast<uintptr_t>(gate_even) |
-                           reinterpret_cast<uintptr_t>(y_odd) | reinterpret_cast<uintptr_t>(gate_odd);
-    const bool aligned = PAIRED ? (bits & (Vec16<T>::V * sizeof(T) - 1)) == 0 && p.seq_len % Vec16<T>::V == 0
-                                : rows_vectorizable<T>(p);
-    if (aligned) {
-        constexpr int V = Vec16<T>::V, per_slot = G::N_LOCAL / V, total = G::PAIRS * per_slot;
-        constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 4 ? iters : 4;
-        const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
-#pragma unroll 1
-        for (int it = 0; it < iters; it += chunk) {
-            uint4 ga[chunk], gb[chunk];
-            int slot[chunk];
-            unsigned n0[chunk];
-            int64_t ra[chunk], rb[chunk];
-#pragma unroll
-            for (int c = 0; c < chunk; ++c) {
-                const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
-                n0[c] = n_begin + (idx % per_slot) * V;
-                slot[c] = idx < total && n0[c] < unsigned(L) ? int(idx / per_slot) : -1;
-                if (PAIRED && slot[c] >= 0 && !(slot[c] % 2 ? y_odd : y_even)) slot[c] = -1;
-                const T *const og = static_cast<const T *>(PAIRED && slot[c] % 2 != 0 ? gate_odd : gate_even);
-                const SlotDesc d = slot[c] >= 0 ? slots[slot[c]] : SlotDesc{-1, -1, nullptr, nullptr};
-                ra[c] = d.row_a;
-                rb[c] = d.row_b;
-                load_if(og && ra[c] >= 0, og + (ra[c] >= 0 ? ra[c] : 0) + n0[c], ga[c]);
-                load_if(og && rb[c] >= 0, og + (rb[c] >= 0 ? rb[c] : 0) + n0[c], gb[c]);
-            }
-#pragma unroll
-            for (int c = 0; c < chunk; ++c) {
-                if (slot[c] < 0) continue;
-                const bool odd = PAIRED && slot[c] % 2 != 0;
-                const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
-                T *const y = static_cast<T *>(odd ? y_odd : y_even);
-                const float2 *s = sdata + slot[c] * G::N_LOCAL;
-                const int base_swz = swizzle(int(n0[c]));
-                float oa[V], ob[V];
-#pragma unroll
-                for (int i = 0; i < V; ++i) {
-                    const float2 v = s[base_swz ^ swizzle(i)];
-                    oa[i] = v.x * scale;
-                    ob[i] = -v.y * scale;
-                }
-                if (og) {
-                    gate16<T>(ga[c], oa);
-                    gate16<T>(gb[c], ob);
-                }
-                store_if(ra[c] >= 0, y + (ra[c] >= 0 ? ra[c] : 0) + n0[c], pack16<T>(oa));
-                store_if(rb[c] >= 0, y + (rb[c] >= 0 ? rb[c] : 0) + n0[c], pack16<T>(ob));
-            }
-        }
-        return;
-    }
-    // Unaligned rows: one element per access, the gates of a chunk loaded
-    // before any is used (as in load_inputs).
+    constexpr int total = G::PAIRS * (G::N_LOCAL / E);
+    constexpr int want = 4;  // (eight 2-byte accesses made the 256 variants' store function spill)
+    constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < want ? iters : want;
+    constexpr bool exact = total % (chunk * G::THREADS) == 0;  // every index of every chunk in range
     const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
-    constexpr int total = G::PAIRS * G::N_LOCAL, chunk = 4;
-    static_assert(total % (chunk * G::THREADS) == 0, "a variant whose stores do not divide evenly");
 #pragma unroll 1
-    for (int it = 0; it < total / G::THREADS; it += chunk) {
-        T ga[chunk], gb[chunk];
-        unsigned slot[chunk], n[chunk];
+    for (int it = 0; it < iters; it += chunk) {
+        typename W::Raw ga[chunk], gb[chunk];
+        int slot[chunk];
+        unsigned n0[chunk];
+        int64_t ra[chunk], rb[chunk];
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
             const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
-            io_position<G, 1>(idx, n_begin, slot[c], n[c]);
-            const bool odd = PAIRED && slot[c] % 2 != 0;
+            unsigned at;
+            io_position<G, E>(idx, n_begin, at, n0[c]);
+            const bool odd = PAIRED && at % 2 != 0;
+            const bool out = (exact || idx < total) && n0[c] < L && (!PAIRED || (odd ? y_odd : y_even));
+            slot[c] = out ? int(at) : -1;
             const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
-            const bool out = n[c] < unsigned(L) && og && (odd ? y_odd : y_even);
-            const SlotDesc d = slots[slot[c]];
-            const T one = from_float<T>(1.f);
-            ga[c] = out && d.row_a >= 0 ? og[d.row_a + n[c]] : one;
-            gb[c] = out && d.row_b >= 0 ? og[d.row_b + n[c]] : one;
+            const SlotDesc d = slots[out ? at : 0];
+            ra[c] = d.row_a;
+            rb[c] = d.row_b;
+            // A skipped access's address (an absent row is −1) is never dereferenced.
+            load_if(out && og && ra[c] >= 0, og + ra[c] + n0[c], ga[c]);
+            load_if(out && og && rb[c] >= 0, og + rb[c] + n0[c], gb[c]);
         }
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
-            T *const y = static_cast<T *>(PAIRED && slot[c] % 2 != 0 ? y_odd : y_even);
-            if (n[c] >= unsigned(L) || !y) continue;
-            const SlotDesc d = slots[slot[c]];
-            const float2 v = sdata[slot[c] * G::N_LOCAL + swizzle(int(n[c]))];
-            if (d.row_a >= 0) y[d.row_a + n[c]] = from_float<T>(v.x * scale * to_float(ga[c]));
-            if (d.row_b >= 0) y[d.row_b + n[c]] = from_float<T>(-v.y * scale * to_float(gb[c]));
+            if (slot[c] < 0) continue;
+            const bool odd = PAIRED && slot[c] % 2 != 0;
+            const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
+            T *const y = static_cast<T *>(odd ? y_odd : y_even);
+            const float2 *s = sdata + slot[c] * G::N_LOCAL;
+            const int base_swz = swizzle(int(n0[c]));
+            float oa[E], ob[E];
+#pragma unroll
+            for (int i = 0; i < E; ++i) {
+                const float2 v = s[base_swz ^ swizzle(i)];
+                oa[i] = v.x * scale;
+                ob[i] = -v.y * scale;
+            }
+            if (og) {
+                W::gate(ga[c], oa);
+                W::gate(gb[c], ob);
+            }
+            store_if(ra[c] >= 0, y + ra[c] + n0[c], W::pack(oa));
+            store_if(rb[c] >= 0, y + rb[c] + n0[c], W::pack(ob));
         }
     }
+}
+
+// store_rows with the widest access that every row of this call's outputs and
+// gates allows.
+template <typename T, class G, bool PAIRED, int E = Vec16<T>::V>
+__device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                              void *y_even, const void *gate_even, void *y_odd, const void *gate_odd) {
+    if constexpr (E > 1) {
+        const uintptr_t bits = reinterpret_cast<uintptr_t>(y_even) | reinterpret_cast<uintptr_t>(gate_even) |
+                               reinterpret_cast<uintptr_t>(y_odd) | reinterpret_cast<uintptr_t>(gate_odd);
+        if (!rows_aligned<T, E>(bits, p.seq_len))
+            return store_outputs<T, G, PAIRED, E / 2>(sdata, p, slots, y_even, gate_even, y_odd, gate_odd);
+    }
+    store_rows<T, E, G, PAIRED>(sdata, p, slots, y_even, gate_even, y_odd, gate_odd);
 }
 
 template <class G, bool PAIRED>
@@ -1512,36 +1531,6 @@ struct DirectIo {
     // The registry's direct_io column (generate_kernels.py) repeats this rule
     // for the planner; each generated .cu checks that the two agree.
     static constexpr bool usable = G::CLUSTER > 1 && G::num_small >= 1 && local_cols % (E * G::THREADS) == 0;
-};
-
-// E adjacent elements of T as one word (Raw), converted to and from floats.
-template <typename T, int E> struct ColumnAccess;
-template <typename T> struct ColumnAccess<T, 2> {  // T = __half or __nv_bfloat16
-    using Raw = uint32_t;
-    __device__ static __forceinline__ void unpack(Raw w, float (&v)[2]) {
-        const float2 f = Vec16<T>::unpack(w);
-        v[0] = f.x;
-        v[1] = f.y;
-    }
-    __device__ static __forceinline__ Raw pack(const float (&v)[2]) { return Vec16<T>::pack(v[0], v[1]); }
-};
-template <> struct ColumnAccess<float, 2> {
-    using Raw = uint2;
-    __device__ static __forceinline__ void unpack(Raw w, float (&v)[2]) {
-        v[0] = __uint_as_float(w.x);
-        v[1] = __uint_as_float(w.y);
-    }
-    __device__ static __forceinline__ Raw pack(const float (&v)[2]) { return make_uint2(__float_as_uint(v[0]), __float_as_uint(v[1])); }
-};
-template <typename T> struct ColumnAccess<T, 1> {  // T = __half or __nv_bfloat16
-    using Raw = unsigned short;
-    __device__ static __forceinline__ void unpack(Raw w, float (&v)[1]) { v[0] = Vec16<T>::unpack(uint32_t(w)).x; }
-    __device__ static __forceinline__ Raw pack(const float (&v)[1]) { return Raw(Vec16<T>::pack(v[0], 0.f) & 0xffffu); }
-};
-template <> struct ColumnAccess<float, 1> {
-    using Raw = uint32_t;
-    __device__ static __forceinline__ void unpack(Raw w, float (&v)[1]) { v[0] = __uint_as_float(w); }
-    __device__ static __forceinline__ Raw pack(const float (&v)[1]) { return __float_as_uint(v[0]); }
 };
 
 // Distributed shared memory through 32-bit shared::cluster addresses: one
@@ -1628,7 +1617,7 @@ __device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &
         // columns: each loads half of the elements (the even lane j < 8, the odd
         // one j ≥ 8) and hands its partner the other column's products, half the
         // loads of 16-bit accesses for a shuffle per value handed over.
-        using W = ColumnAccess<T, 2>;
+        using W = ElementWord<T, 2>;
         constexpr int count = E == 2 ? r : r / 2;  // elements loaded
         const bool odd = E == 1 && (threadIdx.x & 1);
         const unsigned nw = n0 & ~1u, jb = odd ? count : 0;  // the words' first column and element
@@ -1717,7 +1706,7 @@ template <typename T, class G>
 __device__ __forceinline__ void store_stage0(float2 *local_data, const FusedParams &p, const SlotDesc *slots) {
     using D = DirectIo<G>;
     constexpr int r = D::r, cols = D::cols, E = D::E;
-    using A = ColumnAccess<T, E>;
+    using A = ElementWord<T, E>;
     constexpr float scale = 1.0f / float(G::N);
     uint32_t part[G::CLUSTER];
     cluster_parts<G>(local_data, part);
