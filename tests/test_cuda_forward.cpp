@@ -329,7 +329,7 @@ TEST_CASE("cuda forward: pointer checks reject host memory and write nothing", "
     CHECK(all_poisoned(g));
 }
 
-TEST_CASE("cuda forward: tensors at 2-, 4- and 8-byte offsets (narrower accesses)", "[gpu][cuda_forward]") {
+TEST_CASE("cuda forward: tensors at 2-, 4-, 8- and 16-byte offsets (narrower accesses)", "[gpu][cuda_forward]") {
     // A caller's slice may start anywhere: the element-wise passes take the
     // widest access that every row allows, inputs and outputs each, and the
     // cluster kernels' direct I/O needs 4-byte aligned rows. 1K: a one-CTA
