@@ -1077,15 +1077,6 @@ __device__ __forceinline__ void inverse_stages(float2 *sdata, const Twiddles &tw
 // ---------------------------------------------------------------------------
 // Global-memory I/O
 // ---------------------------------------------------------------------------
-template <typename T> __device__ __forceinline__ float to_float(T v);
-template <> __device__ __forceinline__ float to_float<float>(float v) { return v; }
-template <> __device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
-template <> __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T> __device__ __forceinline__ T from_float(float v);
-template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-
 // V: the elements of T in a 16-byte access (the widest); unpack and pack: two
 // 16-bit elements in one 32-bit word, element 0 the low half. Global accesses
 // are kept as 32-bit words (ElementWord) and converted two elements per word:
@@ -1268,10 +1259,6 @@ __device__ __forceinline__ void io_position(unsigned idx, unsigned n_begin, unsi
 // any: four, or in the load pass eight of 2 bytes (odd L in 16-bit I/O) except
 // in the backward's paired passes (eight there took the 4K backward kernel to
 // 128 registers).
-template <typename T, int E, bool PAIRED>
-struct RowChunk {
-    static constexpr int value = E * sizeof(T) < 4 && !PAIRED ? 8 : 4;
-};
 // Loads (gated) inputs of every slot into shared memory as complex pairs
 // (v_a + i·v_b), E elements per access; zero padding and empty slots become
 // zeros. The loop runs over all (slot, access) pairs so every thread works at
@@ -1285,7 +1272,7 @@ __device__ __forceinline__ void load_rows(float2 *sdata, const FusedParams &p, c
     const unsigned L = unsigned(p.seq_len);
     // The CTA's elements: all of them, or its N_LOCAL positions in a cluster.
     constexpr int total = G::PAIRS * (G::N_LOCAL / E);
-    constexpr int want = RowChunk<T, E, PAIRED>::value;
+    constexpr int want = E * sizeof(T) < 4 && !PAIRED ? 8 : 4;  // (above)
     constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < want ? iters : want;
     constexpr bool exact = total % (chunk * G::THREADS) == 0;  // every index of every chunk in range
     const unsigned n_begin = cta_rank<G>() * G::N_LOCAL;
@@ -1330,15 +1317,21 @@ __device__ __forceinline__ void load_rows(float2 *sdata, const FusedParams &p, c
     }
 }
 
+// The address bits of the tensors the load pass reads (p_odd's too when PAIRED).
+template <bool PAIRED>
+__device__ __forceinline__ uintptr_t input_bits(const FusedParams &p, const FusedParams &p_odd) {
+    uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate);
+    if (PAIRED) bits |= reinterpret_cast<uintptr_t>(p_odd.u) | reinterpret_cast<uintptr_t>(p_odd.in_gate);
+    return bits;
+}
 // load_rows with the widest access that every row of the inputs allows, E or
 // narrower.
 template <typename T, class G, bool PAIRED, int E>
 __device__ __forceinline__ void load_rows_widest(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
                                                  const SlotDesc *slots) {
     if constexpr (E > 1) {
-        uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate);
-        if (PAIRED) bits |= reinterpret_cast<uintptr_t>(p_odd.u) | reinterpret_cast<uintptr_t>(p_odd.in_gate);
-        if (!rows_aligned<T, E>(bits, p.seq_len)) return load_rows_widest<T, G, PAIRED, E / 2>(sdata, p, p_odd, slots);
+        if (!rows_aligned<T, E>(input_bits<PAIRED>(p, p_odd), p.seq_len))
+            return load_rows_widest<T, G, PAIRED, E / 2>(sdata, p, p_odd, slots);
     }
     load_rows<T, E, G, PAIRED>(sdata, p, p_odd, slots);
 }
@@ -1354,9 +1347,7 @@ template <typename T, class G, bool PAIRED>
 __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
                                             const SlotDesc *slots) {
     constexpr int V = Vec16<T>::V;
-    uintptr_t bits = reinterpret_cast<uintptr_t>(p.u) | reinterpret_cast<uintptr_t>(p.in_gate);
-    if (PAIRED) bits |= reinterpret_cast<uintptr_t>(p_odd.u) | reinterpret_cast<uintptr_t>(p_odd.in_gate);
-    if (rows_aligned<T, V>(bits, p.seq_len)) load_rows<T, V, G, PAIRED>(sdata, p, p_odd, slots);
+    if (rows_aligned<T, V>(input_bits<PAIRED>(p, p_odd), p.seq_len)) load_rows<T, V, G, PAIRED>(sdata, p, p_odd, slots);
     else load_rows_narrow<T, G, PAIRED>(sdata, p, p_odd, slots);
 }
 
