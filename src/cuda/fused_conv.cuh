@@ -1259,6 +1259,7 @@ __device__ __forceinline__ void io_position(unsigned idx, unsigned n_begin, unsi
 // any: four, or in the load pass eight of 2 bytes (odd L in 16-bit I/O) except
 // in the backward's paired passes (eight there took the 4K backward kernel to
 // 128 registers).
+
 // Loads (gated) inputs of every slot into shared memory as complex pairs
 // (v_a + i·v_b), E elements per access; zero padding and empty slots become
 // zeros. The loop runs over all (slot, access) pairs so every thread works at
