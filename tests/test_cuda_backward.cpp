@@ -284,6 +284,14 @@ void check_deterministic_and_capturable(const Case &c) {
     CUDA_REQUIRE(cudaStreamDestroy(stream));
 }
 
+// Whether the current device runs the cluster variants (sm_90 and newer).
+bool has_clusters() {
+    int device = 0, major = 0;
+    CUDA_REQUIRE(cudaGetDevice(&device));
+    CUDA_REQUIRE(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    return major >= 9;
+}
+
 }  // namespace
 
 TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L = N, N/2, odd, N - 2", "[gpu][cuda_backward]") {
@@ -297,21 +305,22 @@ TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L
             }
 }
 
-// 256 and 4096 run the fused backward kernel (one launch for both
-// convolutions, where two are needed) and the single convolutions; 16384 with
-// the two-CTA cluster variant (no fused backward kernel) two launches always.
+// Each runs the fused backward kernel (one launch for both convolutions, where
+// two are needed) and the single convolutions: 256 and 4096 one-CTA variants,
+// 16384 the two-CTA cluster variant, whose passes read and write rows at odd
+// L through the CTAs' own shared memory and at even L straight from and to
+// global memory at stage 0 (direct I/O).
 TEST_CASE("cuda backward: every subset of outputs; the others stay untouched", "[gpu][cuda_backward]") {
     for (int64_t n : {256, 4096}) check_output_subsets(Case{n, 3, 2, n - 7, n / 2 + 1, FFC_DTYPE_BF16, true});
-    int device = 0, major = 0;
-    CUDA_REQUIRE(cudaGetDevice(&device));
-    CUDA_REQUIRE(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    if (major >= 9)
-        check_output_subsets(Case{16384, 3, 2, 16384 - 7, 16384 / 2 + 1, FFC_DTYPE_FP16, true, "fused_n16384_8x8x16x16_c2"});
+    if (has_clusters())
+        for (int64_t L : {16384 - 7, 16384 - 2})
+            check_output_subsets(Case{16384, 3, 2, L, 16384 / 2 + 1, FFC_DTYPE_FP16, true, "fused_n16384_8x8x16x16_c2"});
 }
 
 // The fused backward kernel's dk (launch.hpp, FusedKernelEntry::launch_backward):
 // a slot walks the pairs of its group, V pass then DZ pass (1K: side by side in
-// two slots, Geometry::backward_paired; 4K and 16K: one after the other), and
+// two slots, Geometry::backward_paired; 4K, 16K and the cluster variants: one
+// after the other, the cluster's CTAs each stashing their part of V), and
 // adds conj(V)·DZ in order; the groups' partial sums are added afterwards
 // (CudaExecutor::dk_pair_groups, pinned here through the testing hook). B = 9
 // gives 5 pairs: G = 1 sums straight into the channel's accumulator, G = 2
@@ -319,23 +328,32 @@ TEST_CASE("cuda backward: every subset of outputs; the others stay untouched", "
 // overwrites its V). With 256 MiB of dk spectra per chunk, B = 2049 at 16K
 // (1025 pairs: a channel's 2051 spectra of 128 KiB exceed the budget) splits the
 // channel's pairs into chunks of 513 and 512, the sums carried over from the
-// first to the second. Each within the tolerances, bitwise the same run to run
-// and when dk alone is wanted.
+// first to the second. The cluster variants (sm_90) with 2, 4 and 8 CTAs, at
+// even L (direct I/O at stage 0) and odd L. Each within the tolerances,
+// bitwise the same run to run and when dk alone is wanted.
 TEST_CASE("cuda backward: fused kernel's dk pair groups", "[gpu][cuda_backward]") {
+    std::vector<Case> cases = {Case{1024, 9, 3, 1024, 1024, FFC_DTYPE_FP16, true},
+                               Case{4096, 9, 2, 4096 / 2 - 3, 300, FFC_DTYPE_BF16, false},
+                               Case{16384, 2049, 1, 16384 / 2, 16384 / 2, FFC_DTYPE_FP16, true, "fused_n16384_8x8x16x16"}};
+    if (has_clusters()) {
+        cases.push_back(Case{8192, 9, 2, 8192 - 6, 8192 / 3, FFC_DTYPE_FP16, true, "fused_n8192_8x4x16x16_c2"});
+        cases.push_back(Case{32768, 9, 1, 32768 / 2 - 7, 300, FFC_DTYPE_BF16, true, "fused_n32768_8x16x16x16_c4"});
+        cases.push_back(Case{65536, 9, 1, 65536, 65536, FFC_DTYPE_FP16, false, "fused_n65536_8x2x16x16x16_c8"});
+    }
     for (long long groups : {1, 2, 5}) {
         const ScopedTestChunkBudgets budgets(groups);
-        for (const Case &c : {Case{1024, 9, 3, 1024, 1024, FFC_DTYPE_FP16, true},
-                              Case{4096, 9, 2, 4096 / 2 - 3, 300, FFC_DTYPE_BF16, false},
-                              Case{16384, 2049, 1, 16384 / 2, 16384 / 2, FFC_DTYPE_FP16, true, "fused_n16384_8x8x16x16"}}) {
-            check_pair_groups(c, groups);
-        }
+        for (const Case &c : cases) check_pair_groups(c, groups);
     }
 }
 
 TEST_CASE("cuda backward: deterministic, stream-ordered, graph-capturable", "[gpu][cuda_backward][sanitize]") {
-    // 256 and 2048: paired passes; 4096: paired passes of the doubled dk geometry (fused::DkGeometry).
+    // 256 and 2048: paired passes; 4096: paired passes of the doubled dk geometry
+    // (fused::DkGeometry); 8192 in a two-CTA cluster (sm_90): one pass after the
+    // other, with direct I/O at stage 0.
     for (int64_t n : {256, 2048, 4096})
         check_deterministic_and_capturable(Case{n, 5, 3, n - 5, n / 4, FFC_DTYPE_BF16, true});
+    if (has_clusters())
+        check_deterministic_and_capturable(Case{8192, 5, 3, 8192 - 6, 8192 / 4, FFC_DTYPE_BF16, true, "fused_n8192_8x4x16x16_c2"});
 }
 
 TEST_CASE("cuda backward: workspace covers both passes and is checked", "[gpu][cuda_backward]") {

@@ -24,9 +24,17 @@
 // The fused backward's dk pair groups (cuda_executor.cpp): the fewest groups
 // that fill the GPU's resident backward slots this many times over. H100,
 // backward fp16 at 256-4K: 1 wave 5-12 % slower than 2; 2, 4 and one pair per
-// group (no sum on chip) within 1.5 % of each other.
+// group (no sum on chip) within 1.5 % of each other; 8 waves 4-7 % slower than
+// 2 at 256 and 4K. The cluster variants (few resident slots, each running its
+// group's passes one after the other) lose to the launch's last wave with 2:
+// 8K 7.01–7.08 ms with 2 waves, 6.61–6.69 with 8, 6.65–6.79 with one pair per
+// group; 16K 15.2–15.5, 14.6–14.7, 14.6–14.7; 32K 34.4–34.9, 32.5–33.1,
+// 32.6–33.0.
 #ifndef FFC_DK_WAVES
 #define FFC_DK_WAVES 2  // build-time default (bench/tune_build.sh)
+#endif
+#ifndef FFC_DK_WAVES_CLUSTER
+#define FFC_DK_WAVES_CLUSTER 8  // the same for the cluster variants
 #endif
 
 namespace ffc::cuda {

@@ -14,16 +14,17 @@
 // (an absent gate is NULL = ones). IFFT(DZ · conj K)[s] = Σ_t dz[t] k[(t − s) mod N]
 // is the header's correlation dv, and with W = FFT(x_a + i·x_b) the real part of
 // IFFT(conj(W_v)·W_dz) is exactly dk_a + dk_b (the cross terms are imaginary).
-// The one-CTA variants run both convolutions in one launch (the fused backward
-// kernel, launch.hpp): per pair, the V pass and the DZ pass (side by side in
-// two slots at 256–4K, one after the other above); with dk each slot keeps V
-// (a tile of shared memory per warp, or a stash in the workspace) and sums
-// conj(V)·DZ over the pairs of its group, and
-// launch_partial_sum adds the groups' sums in a fixed order. The cluster variants run the two convolutions as two
-// launches, each writing its pairs' spectra (W_v, W_dz) for dk, and
-// spectral_reduce.cu's deterministic reduction. Either way mode_inverse turns
-// each channel's sum into dk, and the work goes in chunks of channels and pairs
-// so that a chunk's spectra stay within the plan's dk budget (chunk_budgets.hpp).
+// Where both convolutions are needed (dk needs both spectra), one launch runs
+// them (the fused backward kernel, launch.hpp): per pair, the V pass and the
+// DZ pass (side by side in two slots at 256–4K, one after the other above and
+// in the cluster variants); with dk each slot keeps V (a tile of shared memory
+// per warp, or a stash in the workspace) and sums conj(V)·DZ over the pairs of
+// its group, launch_partial_sum adds the groups' sums in a fixed order, and
+// mode_inverse turns each channel's sum into dk. The work goes in chunks of
+// channels and pairs so that a chunk's spectra stay within the plan's dk
+// budget (chunk_budgets.hpp). (The cluster variants used to run the two
+// convolutions as two launches that wrote every pair's spectra W_v and W_dz
+// for a separate reduction: H100, backward fp16, 8K 7.06–7.14 -> 6.61–6.69 ms.)
 //
 // Multi-pass plans (N above the fused sizes: 16K, or 64K on the H100) hand forward, backward and kernel
 // spectra to cuda::MultipassExecutor (multipass.hpp), which computes the same
@@ -52,8 +53,8 @@ using cuda::DeviceGuard;
 size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// dk's chunk buffers (W_v and W_dz of a chunk's pairs, plus its accumulated
-// spectrum) stay within a budget fixed per plan (chunk_budgets.hpp: 512 MiB by
+// dk's chunk buffers (room for a partial sum and a stashed V spectrum per pair
+// of the chunk, plus its accumulated spectrum) stay within a budget fixed per plan (chunk_budgets.hpp: 512 MiB by
 // default): big enough that a chunk's launches fill the GPU many times over,
 // bounded so that the workspace grows by at most that much over forward's. The
 // chunking depends on the shape and the plan alone, so dk's bits do too.
@@ -82,11 +83,11 @@ DkChunking dk_chunking(const Shape &s, uint64_t n, size_t budget) {
 
 // Byte offsets of the workspace's sub-buffers, each 256-byte aligned:
 //   [kspec]  K = FFT(k), float2 [H][N]           (forward and backward)
-//   [w_v]    W_v of a dk chunk, float2 [C·P][N]   (backward, dk only)
-//   [w_dz]   W_dz of a dk chunk, float2 [C·P][N]
-//   [acc]    Σ_pairs conj(W_v)·W_dz, float2 [C][N]
+//   [part]   dk's partial sums of a chunk, float2 [C·G][N]   (backward, dk only; G ≤ P pair groups)
+//   [stash]  the V passes' stashed spectra, float2 [C·G][N]
+//   [acc]    Σ_pairs conj(V)·DZ, float2 [C][N]
 struct WorkspaceLayout {
-    size_t kspec = 0, w_v = 0, w_dz = 0, acc = 0, total = 0;
+    size_t kspec = 0, part = 0, stash = 0, acc = 0, total = 0;
     DkChunking dk;
 };
 WorkspaceLayout workspace_layout(const Shape &s, uint64_t n, size_t dk_budget) {
@@ -94,10 +95,10 @@ WorkspaceLayout workspace_layout(const Shape &s, uint64_t n, size_t dk_budget) {
     WorkspaceLayout w;
     w.dk = dk_chunking(s, n, dk_budget);
     w.kspec = 0;
-    w.w_v = round_up(size_t(s.channels) * spec, 256);
+    w.part = round_up(size_t(s.channels) * spec, 256);
     const size_t chunk_spectra = round_up(size_t(w.dk.channels) * size_t(w.dk.pairs) * spec, 256);
-    w.w_dz = w.w_v + chunk_spectra;
-    w.acc = w.w_dz + chunk_spectra;
+    w.stash = w.part + chunk_spectra;
+    w.acc = w.stash + chunk_spectra;
     w.total = w.acc + round_up(size_t(w.dk.channels) * spec, 256);
     return w;
 }
@@ -119,12 +120,9 @@ public:
         const cuda::FusedKernelInfo info = kernel_->prepare();
         check(cudaGetLastError(), "cudaFuncSetAttribute");
         programmatic_launch_ = info.programmatic_launch;  // FusedParams::overlap_previous
-        if (kernel_->launch_backward && info.backward_ctas_per_sm > 0) {
-            int sms = 0;
-            check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device_), "cudaDeviceGetAttribute");
-            backward_items_per_cta_ = info.dk_items_per_cta;
-            backward_slots_ = int64_t(sms) * info.backward_ctas_per_sm * backward_items_per_cta_;
-        }
+        backward_items_per_cta_ = info.dk_items_per_cta;
+        backward_slots_ = info.backward_slots;
+        cluster_ = decision.chosen.kernel->cluster;
 
         tables_ = std::make_unique<cuda::FusedTables>(*kernel_, n_, device_);
     }
@@ -185,45 +183,18 @@ public:
         //   A: z-convolution  FFT(in_gate ⊙ u)·K,        out: dy ⊙ z = d_out_gate      [V]
         //   B: correlation    FFT(out_gate ⊙ dy)·conj K, out: in_gate ⊙ dv = du and
         //                                                     u ⊙ dv = d_in_gate      [DZ]
-        // and dk needs the spectra of both. Where both are needed and the variant
-        // has the fused backward kernel, one launch runs them (backward_fused).
-        if (backward_slots_ > 0 && (a.dk || (a.d_out_gate && (a.du || a.d_in_gate))))
-            return backward_fused(a, ws, base);
-        // Otherwise each is a launch of its own; with dk they emit the pair spectra
-        // W_v and W_dz (visit order) for dk's reduction. A launch whose outputs are
-        // all unwanted degrades to a transform (dk only).
-        const int64_t items = s.channels * s.pairs();
-        const bool need_k = a.du || a.d_in_gate || a.d_out_gate;
-        // A convolution may overlap the launch before it (FusedParams::overlap_previous)
-        // where that is the spectrum kernel, whose output it waits for before its
-        // middle stage, or convolution A, whose outputs B does not read.
-        bool may_overlap = need_k;
-        auto launch_conv = [&](cuda::FusedParams &p, const char *what, bool next_may_overlap) {
-            if (may_overlap && p.mode == cuda::mode_conv) p.overlap_previous = programmatic_launch_ ? 1 : 0;
-            may_overlap = next_may_overlap && p.mode == cuda::mode_conv;
-            launch(p, a.stream, what);
-        };
-        if (need_k) launch_spectrum(s, a.k, base + ws.kspec, a.stream);
-        auto conv_z = [&](int64_t offset, int64_t count, void *w_out) {
-            cuda::FusedParams p = z_convolution(a, base + ws.kspec);
-            p.item_offset = offset;
-            p.items = count;
-            p.spectrum_out = w_out;
-            if (p.mode == cuda::mode_conv || w_out) launch_conv(p, "backward: d_out_gate / W_v", true);
-        };
-        auto conv_dv = [&](int64_t offset, int64_t count, void *w_out) {
-            cuda::FusedParams p = correlation(a, base + ws.kspec);
-            p.item_offset = offset;
-            p.items = count;
-            p.spectrum_out = w_out;
-            if (p.mode == cuda::mode_conv || w_out) launch_conv(p, "backward: du, d_in_gate / W_dz", false);
-        };
-        if (!a.dk) {
-            conv_z(0, items, nullptr);
-            conv_dv(0, items, nullptr);
-            return;
-        }
-        backward_dk(a, ws, base, conv_z, conv_dv);
+        // and dk needs the spectra of both. Where both are needed, one launch
+        // runs them (backward_fused).
+        if (a.dk || (a.d_out_gate && (a.du || a.d_in_gate))) return backward_fused(a, ws, base);
+        // Otherwise the one that is: a launch after the spectrum kernel, which it
+        // may overlap (FusedParams::overlap_previous: it waits for the spectrum
+        // before its middle stage).
+        if (!a.du && !a.d_in_gate && !a.d_out_gate) return;
+        launch_spectrum(s, a.k, base + ws.kspec, a.stream);
+        cuda::FusedParams p = a.d_out_gate ? z_convolution(a, base + ws.kspec) : correlation(a, base + ws.kspec);
+        p.items = s.channels * s.pairs();
+        p.overlap_previous = programmatic_launch_ ? 1 : 0;
+        launch(p, a.stream, a.d_out_gate ? "backward: d_out_gate" : "backward: du, d_in_gate");
     }
 
     void compute_spectrum(const SpectrumArgs &a) const override {
@@ -257,14 +228,15 @@ private:
 
     // The backward's two convolutions (file comment) over all items: A, the
     // z-convolution (d_out_gate = dy ⊙ z), and B, the correlation (du = in_gate ⊙
-    // dv, d_in_gate = u ⊙ dv). One whose outputs are all unwanted degrades to
-    // the forward transform (mode_transform: its spectrum for dk only).
+    // dv, d_in_gate = u ⊙ dv). One whose outputs are all unwanted (dk alone
+    // wants its spectrum) has no y: the fused backward kernel stops that pass
+    // after its forward transform (FusedParams::dk_inverse_v / dk_inverse_dz).
     cuda::FusedParams z_convolution(const BackwardArgs &a, const void *kspec) const {
         cuda::FusedParams p = base_params(a.shape);
         p.io = cuda::IoType(int(dtype_));
         p.u = a.u;
         p.in_gate = a.in_gate;
-        p.mode = a.d_out_gate ? cuda::mode_conv : cuda::mode_transform;
+        p.mode = cuda::mode_conv;
         if (a.d_out_gate) {
             p.spectrum = kspec;
             p.out_gate = a.dy;
@@ -277,7 +249,7 @@ private:
         p.io = cuda::IoType(int(dtype_));
         p.u = a.dy;
         p.in_gate = a.out_gate;
-        p.mode = a.du || a.d_in_gate ? cuda::mode_conv : cuda::mode_transform;
+        p.mode = cuda::mode_conv;
         if (a.du || a.d_in_gate) {
             p.spectrum = kspec;
             p.conj_spectrum = 1;
@@ -291,40 +263,16 @@ private:
         return p;
     }
 
-    // Items are h·pairs + pair (channel-major), so a chunk — channels [h0, h0 + C)
-    // with all their pairs, or pairs [p0, p0 + P) of one channel (dk_chunking
-    // makes one of the two true) — is the contiguous item range starting at
-    // h0·pairs + p0. The kernel addresses rows and dk by the global item
-    // (FusedParams::item_offset + local) and the per-item spectra by the local
-    // one, so the chunk buffers hold W_v / W_dz at local·N and acc at (h − h0)·N.
-    // dk = Re IFFT(Σ_pairs conj(W_v) · W_dz), per channel, in chunks of items whose
-    // spectra fit the workspace; the two convolutions write W_v and W_dz.
-    template <class ConvZ, class ConvDv>
-    void backward_dk(const BackwardArgs &a, const WorkspaceLayout &ws, char *base, ConvZ &conv_z, ConvDv &conv_dv) const {
-        const Shape &s = a.shape;
-        const int64_t H = s.channels, pairs = s.pairs();
-        void *w_v = base + ws.w_v, *w_dz = base + ws.w_dz, *acc = base + ws.acc;
-        if (ws.dk.channels > 1 && ws.dk.pairs != pairs) fail(FFC_ERROR_INTERNAL, "dk chunk is not a contiguous item range");
-        for (int64_t h0 = 0; h0 < H; h0 += ws.dk.channels) {
-            const int64_t C = std::min(ws.dk.channels, H - h0);
-            for (int64_t p0 = 0; p0 < pairs; p0 += ws.dk.pairs) {
-                const int64_t P = std::min(ws.dk.pairs, pairs - p0);
-                conv_z(h0 * pairs + p0, C * P, w_v);
-                conv_dv(h0 * pairs + p0, C * P, w_dz);
-                cuda::launch_spectral_reduce(w_v, w_dz, acc, C, P, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
-                check(cudaGetLastError(), "backward: dk reduction");
-            }
-            launch_dk_inverse(s, h0, C, acc, a.dk, a.stream);
-        }
-    }
-
     // The fewest pair groups per channel (a divisor of the chunk's pairs P) that
-    // fill the GPU's resident backward slots FFC_DK_WAVES times over: fewer
-    // groups sum more pairs on chip, more groups give more, shorter slots.
+    // fill the GPU's resident backward slots FFC_DK_WAVES times over
+    // (FFC_DK_WAVES_CLUSTER for a cluster variant; chunk_budgets.hpp): fewer
+    // groups sum more pairs on chip, more groups give more, shorter slots (and
+    // a shorter tail of the launch's last wave).
     int64_t dk_pair_groups(int64_t C, int64_t P) const {
         if (dk_groups_forced_ > 0) return std::min<int64_t>(dk_groups_forced_, P);
+        const int64_t waves = cluster_ > 1 ? FFC_DK_WAVES_CLUSTER : FFC_DK_WAVES;
         for (int64_t g = 1; g < P; ++g)
-            if (P % g == 0 && C * g >= int64_t(FFC_DK_WAVES) * backward_slots_) return g;
+            if (P % g == 0 && C * g >= waves * backward_slots_) return g;
         return P;
     }
 
@@ -332,10 +280,10 @@ private:
     // launch.hpp): a slot runs the V pass and the DZ pass of each pair of its
     // group, and with dk it keeps V (launch.hpp) and sums conj(V)·DZ over the group's
     // pairs, leaving one partial sum per group (launch_partial_sum adds them,
-    // in order): no pair's spectra are written for a separate reduction. Chunks as
-    // in backward_dk: dk's buffers of a chunk fit its W_v and W_dz regions (G ≤
-    // P partial sums and as many stashed spectra); without dk one launch with a
-    // group per pair.
+    // in order): no pair's spectra are written for a separate reduction. Chunks
+    // of channels and pairs (dk_chunking): a chunk's G ≤ P partial sums and as
+    // many stashed spectra fit the workspace's part and stash regions; without
+    // dk one launch with a group per pair.
     void backward_fused(const BackwardArgs &a, const WorkspaceLayout &ws, char *base) const {
         const Shape &s = a.shape;
         const int64_t H = s.channels, pairs = s.pairs();
@@ -350,7 +298,7 @@ private:
             p->dk_inverse_dz = want_dz ? 1 : 0;
         }
         const int64_t chunk_channels = a.dk ? ws.dk.channels : H, chunk_pairs = a.dk ? ws.dk.pairs : pairs;
-        void *const w_v = base + ws.w_v, *const w_dz = base + ws.w_dz, *const acc = base + ws.acc;
+        void *const part = base + ws.part, *const stash = base + ws.stash, *const acc = base + ws.acc;
         if (a.dk && chunk_channels > 1 && chunk_pairs != pairs)
             fail(FFC_ERROR_INTERNAL, "dk chunk is not a whole number of channels");
         for (int64_t h0 = 0; h0 < H; h0 += chunk_channels) {
@@ -367,8 +315,8 @@ private:
                     if (a.dk) {
                         // One group: the sums go to acc, carried over the pair chunks;
                         // one pair per group: the product overwrites its own V.
-                        p->dk_partial = groups == 1 ? acc : w_v;
-                        p->dk_stash = groups > 1 && groups == P ? w_v : w_dz;
+                        p->dk_partial = groups == 1 ? acc : part;
+                        p->dk_stash = groups > 1 && groups == P ? part : stash;
                         p->dk_accumulate = groups == 1 && p0 > 0 ? 1 : 0;
                     }
                 }
@@ -376,7 +324,7 @@ private:
                 kernel_->launch_backward(v, dz, a.stream);
                 check(cudaGetLastError(), "backward: both convolutions");
                 if (a.dk && groups > 1) {
-                    cuda::launch_partial_sum(w_v, acc, C, groups, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
+                    cuda::launch_partial_sum(part, acc, C, groups, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
                     check(cudaGetLastError(), "backward: dk partial sums");
                 }
             }
@@ -397,7 +345,7 @@ private:
 
     void check_grid(int64_t items, const char *what) const { check_grid(items, pairs_per_cta_, what); }
     void check_grid(int64_t items, int64_t items_per_cta, const char *what) const {
-        const int64_t blocks = (items + items_per_cta - 1) / items_per_cta;
+        const int64_t blocks = (items + items_per_cta - 1) / items_per_cta * cluster_;
         if (blocks > int64_t(0x7fffffff))
             fail(FFC_ERROR_NOT_SUPPORTED, std::string(what) + ": B*H too large for one launch (" + std::to_string(blocks) +
                                               " CTAs)");
@@ -415,8 +363,9 @@ private:
     size_t dk_budget_ = cuda::chunk_budgets().dk;  // fixed at plan creation (chunk_budgets.hpp)
     const cuda::FusedKernelEntry *kernel_ = nullptr;
     int pairs_per_cta_ = 1;
+    int cluster_ = 1;  // CTAs per item (the variant's thread-block cluster)
     bool programmatic_launch_ = false;
-    int64_t backward_slots_ = 0;  // resident slots of the fused backward kernel on the device; 0: no such kernel
+    int64_t backward_slots_ = 0;  // resident slots of the fused backward kernel on the device; 0: none fits
     int64_t backward_items_per_cta_ = 1;  // its items (pair groups) per CTA (FusedKernelInfo)
     long long dk_groups_forced_ = cuda::chunk_budgets().dk_pair_groups;  // testing hook, fixed at plan creation
     std::unique_ptr<cuda::MultipassExecutor> multipass_;  // set for multi-pass plans (nothing else is then)

@@ -89,9 +89,10 @@ struct Geometry {
     // clusters the same budget spills.
     static constexpr bool conv_fifth_cta = THREADS == 128 && CLUSTER == 1 && N == 256;
     static constexpr int min_blocks_conv = min_blocks_per_sm + (conv_fifth_cta ? 1 : 0);
-    // The fused backward kernel (fused_backward_kernel) and the multi-pass dk
-    // kernel (fused_rows_dk_kernel) are instantiated for the one-CTA variants.
-    static constexpr bool backward_kernel = CLUSTER == 1;
+    // Every variant has the fused backward kernel (fused_backward_kernel); the
+    // multi-pass dk kernel (fused_rows_dk_kernel) only the one-CTA ones, since
+    // the planner never picks a cluster variant as a multi-pass inner kernel.
+    static constexpr bool rows_dk_kernel = CLUSTER == 1;
     // Their V pass stashes V's spectrum for the DZ pass's conj(V)·DZ; each thread
     // reads back only what it wrote. Where a CTA has two slots or more, both
     // kernels run both passes of a pair (of a row) at once, the V
@@ -101,10 +102,10 @@ struct Geometry {
     // not in a stash of every pair in global memory (H100, backward fp16, two
     // interleaved rounds: fused 256 0.220 -> 0.184 ms, 2K 1.414–1.426 ->
     // 1.287–1.294; multi-pass 128K 174.2–174.6 -> 162.0–162.6, 512K 740 -> 691).
-    static constexpr bool backward_paired = backward_kernel && PAIRS >= 2;
+    static constexpr bool backward_paired = PAIRS >= 2;  // (a cluster variant has one slot)
     static constexpr int backward_items_per_cta = backward_paired ? PAIRS / 2 : PAIRS;
-    // (4K runs them with two slots: DkGeometry.) The others (8K and 16K) keep
-    // the stash in global memory. A stash of whole spectra in shared memory (a
+    // (4K runs them with two slots: DkGeometry.) The others (8K and 16K, and
+    // the cluster variants) keep the stash in global memory. A stash of whole spectra in shared memory (a
     // second data buffer, three CTAs per SM) took 4 % off the multi-pass
     // backward with 2K and 4K rows (its global stash reached DRAM) but was 0–4 %
     // slower in the fused backward; the paired passes beat it in both.
@@ -733,7 +734,7 @@ __device__ __forceinline__ bool rows_output(FusedMode m) {
 }
 // Forward transform only: no product, no inverse.
 __device__ __forceinline__ bool transform_only(FusedMode m, const FusedParams &p, DkPass k) {
-    return m == mode_spectrum || m == mode_transform || m == mode_rows_transform || (k == dk_v && !p.dk_inverse_v) ||
+    return m == mode_spectrum || m == mode_rows_transform || (k == dk_v && !p.dk_inverse_v) ||
            (k == dk_dz && !p.dk_inverse_dz);
 }
 // The rows buffer of a pass: Z_dz for mode_rows_dk's second pass, else rows.
@@ -801,13 +802,12 @@ __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, FusedMo
     } else if (p.mode == mode_rows_inverse) {  // one spectrum row in, one complex row out
         d.row_a = item * G::N;
         d.spectrum = static_cast<const float2 *>(p.spectrum) + local * G::N;
-    } else {
+    } else {  // mode_conv: a pair of one channel
         const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
         const int64_t ba = 2 * pair, bb = 2 * pair + 1;
         d.row_a = (ba * p.channels + h) * p.seq_len;
         d.row_b = bb < p.batch ? (bb * p.channels + h) * p.seq_len : -1;
-        if (p.spectrum_out) d.spectrum_out = static_cast<float2 *>(p.spectrum_out) + local * G::N;
-        if (p.mode == mode_conv) d.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
+        d.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
     }
     return d;
 }
@@ -1840,12 +1840,16 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
         slots[threadIdx.x] =
             make_slot_desc<G, PAIRED>(odd ? p_odd : p, mode, threadIdx.x, PAIRED ? (odd ? dk_dz : dk_v) : kind, iteration);
     }
-    // Direct I/O at stage 0 (DirectIo) for the modes that read u and the gates.
-    // The condition is the same in every CTA of a cluster.
+    // Direct I/O at stage 0 (DirectIo) for the modes that read u and the gates,
+    // the fused backward's passes included (each pass arrives here and waits in
+    // load_stage0, so a CTA writes into a partner only once the partner has
+    // finished its previous pass). The condition is the same in every CTA of a
+    // cluster.
+    constexpr bool DIRECT_IO = (!DK || LOOP == PassLoop::backward) && DirectIo<G>::usable;
     bool direct = false;
-    if constexpr (!DK && DirectIo<G>::usable) {
+    if constexpr (DIRECT_IO) {
         constexpr int E = 2;  // elements per global access (two columns, or two lanes' columns at radix 16)
-        direct = (mode == mode_conv || mode == mode_transform) &&
+        direct = mode == mode_conv &&
                  (p.io == io_f16 ? rows_aligned<__half, E>(p) : p.io == io_bf16 ? rows_aligned<__nv_bfloat16, E>(p)
                                                                                : rows_aligned<float, E>(p));
         if constexpr (G::CLUSTER > 1) {
@@ -1856,7 +1860,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     const Twiddles tw{tw_table, tw_table + 64, static_cast<const float4 *>(p.twiddle_tables)};
 
     if (direct) {
-        if constexpr (!DK && DirectIo<G>::usable) {
+        if constexpr (DIRECT_IO) {
             if (p.io == io_f16) load_stage0<__half, G>(local_data, tw, p, slots);
             else if (p.io == io_bf16) load_stage0<__nv_bfloat16, G>(local_data, tw, p, slots);
             else load_stage0<float, G>(local_data, tw, p, slots);
@@ -1927,7 +1931,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     stage_barrier<G>(G::middle_first <= 1 ? Sync::cluster_after_local_writes : Sync::cta);
     inverse_stages<G, G::middle_first - 1>(sdata, tw, f, 2 * out_len <= G::N, parts, direct);
     if (direct) {
-        if constexpr (!DK && DirectIo<G>::usable) {
+        if constexpr (DIRECT_IO) {
             if (p.io == io_f16) store_stage0<__half, G>(local_data, p, slots);
             else if (p.io == io_bf16) store_stage0<__nv_bfloat16, G>(local_data, p, slots);
             else store_stage0<float, G>(local_data, p, slots);
@@ -2113,9 +2117,10 @@ void prepare_kernel(Kernel kernel, int min_blocks, size_t smem_bytes = G::smem_b
 // 3.020–3.133 -> 2.987–3.026 ms, 1M 1507–1515 -> 1466–1470.
 // The doubled kernels must fit every device the variant runs on: at most 99 KiB
 // of shared memory (the least opt-in per block of sm_80 and newer, sm_86/sm_89),
-// which leaves 8K (161 KiB doubled) out. (A specialisation, so that
-// Geometry::Doubled is instantiated only where it is used.)
-template <class G, bool DOUBLE = G::backward_kernel && G::PAIRS == 1 && G::doubled_dk_smem_bytes <= size_t(99) * 1024>
+// which leaves 8K (161 KiB doubled) out; a cluster splits one slot, so its
+// variants keep theirs. (A specialisation, so that Geometry::Doubled is
+// instantiated only where it is used.)
+template <class G, bool DOUBLE = G::CLUSTER == 1 && G::PAIRS == 1 && G::doubled_dk_smem_bytes <= size_t(99) * 1024>
 struct DkGeometryOf {
     using type = G;
 };
@@ -2126,6 +2131,69 @@ struct DkGeometryOf<G, true> {
 };
 template <class G>
 using DkGeometry = typename DkGeometryOf<G>::type;
+
+// A launch of `kernel` over `items` items, items_per_cta per CTA (per cluster
+// of G::CLUSTER CTAs), optionally programmatic (FusedParams::overlap_previous).
+template <class G, class... Params>
+void launch_kernel(void (*kernel)(Params...), int64_t items, int items_per_cta, int threads, size_t smem,
+                   bool overlap_previous, void *stream, const Params &...params) {
+    const int64_t blocks = (items + items_per_cta - 1) / items_per_cta * G::CLUSTER;
+    cudaLaunchAttribute attribute[2];
+    unsigned attributes = 0;
+    if constexpr (G::CLUSTER > 1) {
+        attribute[attributes].id = cudaLaunchAttributeClusterDimension;
+        attribute[attributes].val.clusterDim.x = G::CLUSTER;
+        attribute[attributes].val.clusterDim.y = 1;
+        attribute[attributes].val.clusterDim.z = 1;
+        ++attributes;
+    }
+    if (overlap_previous) {
+        attribute[attributes].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attribute[attributes].val.programmaticStreamSerializationAllowed = 1;
+        ++attributes;
+    }
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(unsigned(blocks));
+    config.blockDim = dim3(unsigned(threads));
+    config.dynamicSmemBytes = smem;
+    config.stream = static_cast<cudaStream_t>(stream);
+    config.attrs = attribute;
+    config.numAttrs = attributes;
+    cudaLaunchKernelEx(&config, kernel, params...);
+}
+
+// Resident slots of the fused backward kernel on the current device (0: none
+// fits): CTAs per SM times SMs, or for a cluster variant the clusters that fit
+// at once, times the kernel's items per CTA (per cluster).
+template <class GB>
+int64_t backward_slots() {
+    int64_t units = 0;
+    if constexpr (GB::CLUSTER == 1) {
+        int device = 0, sms = 0, ctas = 0;
+        if (cudaGetDevice(&device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_backward_kernel<GB>, GB::THREADS,
+                                                          GB::backward_smem_bytes) != cudaSuccess)
+            return 0;
+        units = int64_t(sms) * ctas;
+    } else {
+        cudaLaunchAttribute cluster;
+        cluster.id = cudaLaunchAttributeClusterDimension;
+        cluster.val.clusterDim.x = GB::CLUSTER;
+        cluster.val.clusterDim.y = 1;
+        cluster.val.clusterDim.z = 1;
+        cudaLaunchConfig_t config = {};
+        config.gridDim = dim3(GB::CLUSTER);
+        config.blockDim = dim3(GB::THREADS);
+        config.dynamicSmemBytes = GB::backward_smem_bytes;
+        config.attrs = &cluster;
+        config.numAttrs = 1;
+        int clusters = 0;
+        if (cudaOccupancyMaxActiveClusters(&clusters, fused_backward_kernel<GB>, &config) != cudaSuccess) return 0;
+        units = clusters;
+    }
+    return units * GB::backward_items_per_cta;
+}
 
 // Sets the kernels' attributes on the current device. programmatic_launch:
 // whether the convolution kernel that runs here has the programmatic-launch
@@ -2142,15 +2210,11 @@ FusedKernelInfo prepare() {
     info.programmatic_launch =
         cudaFuncGetAttributes(&attributes, fused_conv_kernel<G>) == cudaSuccess && attributes.ptxVersion >= 90;
     if constexpr (G::rows_kernel) prepare_kernel<G>(fused_rows_kernel<G>, G::min_blocks_rows);
-    if constexpr (G::backward_kernel) {
+    if constexpr (G::rows_dk_kernel)
         prepare_kernel<GB>(fused_rows_dk_kernel<GB>, GB::min_blocks_per_sm, GB::backward_smem_bytes);
-        prepare_kernel<GB>(fused_backward_kernel<GB>, GB::min_blocks_per_sm, GB::backward_smem_bytes);
-        int ctas = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_backward_kernel<GB>, GB::THREADS,
-                                                          GB::backward_smem_bytes) == cudaSuccess)
-            info.backward_ctas_per_sm = ctas;
-        info.dk_items_per_cta = GB::backward_items_per_cta;
-    }
+    prepare_kernel<GB>(fused_backward_kernel<GB>, GB::min_blocks_per_sm, GB::backward_smem_bytes);
+    info.backward_slots = backward_slots<GB>();
+    info.dk_items_per_cta = GB::backward_items_per_cta;
     return info;
 }
 
@@ -2169,47 +2233,23 @@ void build_tables(void *dst, void *stream) {
 
 template <class G>
 void launch(const FusedParams &p, void *stream) {
-    // No mode_rows_dk for cluster variants: it is a multi-pass inner pass, and
-    // the planner never picks a cluster variant as the inner kernel
-    // (planner.cpp), so the dk kernel is not instantiated for them (build time).
-    void (*kernel)(FusedParams) = fused_conv_kernel<G>;
-    int items_per_cta = G::PAIRS, threads = G::THREADS;
-    size_t smem = G::smem_bytes;
-    if constexpr (G::backward_kernel) {
-        using GB = DkGeometry<G>;
+    if constexpr (G::rows_dk_kernel) {
         if (p.mode == mode_rows_dk) {
-            kernel = fused_rows_dk_kernel<GB>;
-            items_per_cta = GB::backward_items_per_cta;
-            threads = GB::THREADS;
-            smem = GB::backward_smem_bytes;
+            using GB = DkGeometry<G>;
+            launch_kernel<G>(fused_rows_dk_kernel<GB>, p.items, GB::backward_items_per_cta, GB::THREADS,
+                             GB::backward_smem_bytes, p.overlap_previous != 0, stream, p);
+            return;
         }
     }
-    const int64_t blocks = (p.items + items_per_cta - 1) / items_per_cta * G::CLUSTER;
     if constexpr (G::rows_kernel) {
-        if (p.mode == mode_rows) kernel = fused_rows_kernel<G>;
+        if (p.mode == mode_rows) {
+            launch_kernel<G>(fused_rows_kernel<G>, p.items, G::PAIRS, G::THREADS, G::smem_bytes, p.overlap_previous != 0,
+                             stream, p);
+            return;
+        }
     }
-    cudaLaunchAttribute attribute[2];
-    unsigned attributes = 0;
-    if constexpr (G::CLUSTER > 1) {
-        attribute[attributes].id = cudaLaunchAttributeClusterDimension;
-        attribute[attributes].val.clusterDim.x = G::CLUSTER;
-        attribute[attributes].val.clusterDim.y = 1;
-        attribute[attributes].val.clusterDim.z = 1;
-        ++attributes;
-    }
-    if (p.overlap_previous) {
-        attribute[attributes].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attribute[attributes].val.programmaticStreamSerializationAllowed = 1;
-        ++attributes;
-    }
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(unsigned(blocks));
-    config.blockDim = dim3(threads);
-    config.dynamicSmemBytes = smem;
-    config.stream = static_cast<cudaStream_t>(stream);
-    config.attrs = attribute;
-    config.numAttrs = attributes;
-    cudaLaunchKernelEx(&config, kernel, p);
+    launch_kernel<G>(fused_conv_kernel<G>, p.items, G::PAIRS, G::THREADS, G::smem_bytes, p.overlap_previous != 0,
+                     stream, p);
 }
 
 // The fused backward: one launch over the launch's items (pair groups).
@@ -2217,12 +2257,9 @@ void launch(const FusedParams &p, void *stream) {
 // stage, and nothing is gained by overlapping the launch before it.
 template <class G>
 void launch_backward(const FusedParams &v_pass, const FusedParams &dz_pass, void *stream) {
-    if constexpr (G::backward_kernel) {
-        using GB = DkGeometry<G>;
-        const int64_t blocks = (v_pass.items + GB::backward_items_per_cta - 1) / GB::backward_items_per_cta;
-        fused_backward_kernel<GB>
-            <<<unsigned(blocks), GB::THREADS, GB::backward_smem_bytes, static_cast<cudaStream_t>(stream)>>>(v_pass, dz_pass);
-    }
+    using GB = DkGeometry<G>;
+    launch_kernel<GB>(fused_backward_kernel<GB>, v_pass.items, GB::backward_items_per_cta, GB::THREADS,
+                      GB::backward_smem_bytes, false, stream, v_pass, dz_pass);
 }
 
 }  // namespace ffc::cuda::fused

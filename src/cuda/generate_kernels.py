@@ -179,19 +179,14 @@ def main():
               "static_assert(ffc::cuda::generated::%s_geometry::smem_bytes == %d, \"registry and kernel disagree\");\n" % (
                   v["name"], v["smem"]) +
               "static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::%s_geometry>::usable == %s,\n"
-              "              \"registry and kernel disagree on direct I/O\");\n" % (v["name"], "true" if direct_io(v) else "false") +
-              "static_assert(ffc::cuda::generated::%s_geometry::backward_kernel == %s,\n"
-              "              \"dispatch table and kernel disagree on the fused backward\");\n" % (
-                  v["name"], "true" if v["cluster"] == 1 else "false"))
+              "              \"registry and kernel disagree on direct I/O\");\n" % (v["name"], "true" if direct_io(v) else "false"))
 
-    # The fused backward kernel exists for the one-CTA variants (fused_conv.cuh,
-    # Geometry::backward_kernel); the cluster variants' entries leave it null.
     decls = "".join("FusedKernelInfo prepare_%s();\nsize_t table_bytes_%s();\nvoid build_tables_%s(void *, void *);\n"
-                    "void launch_%s(const FusedParams &, void *);\n" % ((v["name"],) * 4) +
-                    ("void launch_backward_%s(const FusedParams &, const FusedParams &, void *);\n" % v["name"]
-                     if v["cluster"] == 1 else "") for v in vs)
-    entries = "".join('    {"%s", &prepare_%s, &table_bytes_%s, &build_tables_%s, &launch_%s, %s},\n' % (
-        (v["name"],) * 5 + ("&launch_backward_" + v["name"] if v["cluster"] == 1 else "nullptr",)) for v in vs)
+                    "void launch_%s(const FusedParams &, void *);\n"
+                    "void launch_backward_%s(const FusedParams &, const FusedParams &, void *);\n" % ((v["name"],) * 5)
+                    for v in vs)
+    entries = "".join('    {"%s", &prepare_%s, &table_bytes_%s, &build_tables_%s, &launch_%s, &launch_backward_%s},\n' % (
+        (v["name"],) * 6) for v in vs)
     write(os.path.join(OUT, "kernel_dispatch.cpp"), head +
           "// Static dispatch: registry name -> the instantiation's entry points.\n"
           "#include <cstring>\n\n#include \"cuda/launch.hpp\"\n\n"

@@ -16,7 +16,6 @@ enum IoType : int { io_f32 = 0, io_f16 = 1, io_bf16 = 2 };
 enum FusedMode : int {
     mode_conv = 0,       // y = out_gate ⊙ IFFT(FFT(in_gate ⊙ u) · K), K conjugated if conj_spectrum
     mode_spectrum = 1,   // spectrum_out[h] = FFT(k_h)  (one channel per item)
-    mode_transform = 2,  // spectrum_out[item] = FFT(v_a + i·v_b) of a pair, v = in_gate ⊙ u
     mode_inverse = 3,    // real_out[item][s] = Re IFFT(spectrum[item])[s] for s < kernel_len (fp32)
     // Inner pass of the multi-pass path: rows[i] ← IFFT(FFT(rows[i]) · K_row) in
     // place, complex fp32 in natural order (scaled by 1/N of this kernel). rows
@@ -99,9 +98,9 @@ struct FusedParams {
     int overlap_previous = 0;
     // spectrum mode
     const float *k = nullptr;        // (H, K)
-    // float2 [items][N]: spectrum and transform modes write their spectra here; in
-    // conv mode it is optional and receives FFT(in_gate ⊙ u) of every pair, in
-    // rows mode FFT(rows[i]) of every row (before the product).
+    // float2 [items][N]: the spectrum modes write their spectra here; in rows
+    // mode it is optional and receives FFT(rows[i]) of every row (before the
+    // product).
     void *spectrum_out = nullptr;
     float *real_out = nullptr;       // fp32 [items][kernel_len] (inverse mode)
     void *rows = nullptr;            // float2 [items][N] (rows mode), read and written in place
@@ -131,8 +130,8 @@ struct FusedParams {
 // What a variant's one-time setup reports about the current device.
 struct FusedKernelInfo {
     bool programmatic_launch = false;  // launches may set FusedParams::overlap_previous
-    int backward_ctas_per_sm = 0;      // resident CTAs of the fused backward kernel (0: none)
-    int dk_items_per_cta = 0;          // items (pair groups, mode_rows_dk rows) per CTA of the dk kernels
+    int64_t backward_slots = 0;        // resident slots (pair groups) of the fused backward kernel (0: none fits)
+    int dk_items_per_cta = 0;          // items (pair groups, mode_rows_dk rows) per CTA (cluster) of the dk kernels
 };
 
 struct FusedKernelEntry {
@@ -143,7 +142,7 @@ struct FusedKernelEntry {
     void (*build_tables)(void *dst, void *stream);      // fills them (plan creation)
     void (*launch)(const FusedParams &, void *stream);  // enqueue; never synchronises
     // The fused backward (see mode_rows_dk's note): both convolutions of every
-    // pair in one launch. nullptr for the variants without it (clusters).
+    // pair in one launch.
     void (*launch_backward)(const FusedParams &v_pass, const FusedParams &dz_pass, void *stream);
 };
 

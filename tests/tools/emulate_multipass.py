@@ -30,7 +30,8 @@ DESIGN §1's gradients:
   B  the correlation conv(dy, out_gate, conj K) → du = in_gate ⊙ dv and the
      second output d_in_gate = u ⊙ dv; emits W_dz;
   dk acc[c] (=, then += for later pair chunks) Σ_p conj(W_v)·W_dz, elementwise in
-     the multi-pass layout (spectral_reduce); mode_rows_inverse on acc's C·M rows
+     the multi-pass layout (the sum mode_rows_dk and launch_partial_sum form
+     group by group); mode_rows_inverse on acc's C·M rows
      in place (visit order in, natural order out, 1/N_in); outer_inverse with
      B = 1, H channels, L = K, pairs_per_channel = 1, item_offset = h0 (pair_rows
      then gives row h·K); dk[h][s] = Re w'[s] for s < K.
@@ -270,7 +271,7 @@ def multipass_backward(u, k, ig, og, dy, n, n_in, budget_items, inner, want):
         convolve(conv_z, u.shape, h0, c_n, p0, p_n, n, n_in, kspec, inner, w_v)
         convolve(conv_dv, u.shape, h0, c_n, p0, p_n, n, n_in, kspec, inner, w_dz)
         if dk is not None:
-            # spectral_reduce: acc[c][e] (=, or +=) Σ_p conj(w_v[c·P + p][e]) · w_dz[c·P + p][e], p ascending
+            # the dk sum: acc[c][e] (=, or +=) Σ_p conj(w_v[c·P + p][e]) · w_dz[c·P + p][e], p ascending
             wv = w_v.reshape(c_n, p_n, n)
             wd = w_dz.reshape(c_n, p_n, n)
             a = acc[:c_n * m].reshape(c_n, n)

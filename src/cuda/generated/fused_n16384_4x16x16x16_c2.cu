@@ -5,5 +5,3 @@ FFC_DEFINE_FUSED_KERNEL(fused_n16384_4x16x16x16_c2, 16384, 4, 1, 3, 1, 256, 2)
 static_assert(ffc::cuda::generated::fused_n16384_4x16x16x16_c2_geometry::smem_bytes == 68128, "registry and kernel disagree");
 static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::fused_n16384_4x16x16x16_c2_geometry>::usable == true,
               "registry and kernel disagree on direct I/O");
-static_assert(ffc::cuda::generated::fused_n16384_4x16x16x16_c2_geometry::backward_kernel == false,
-              "dispatch table and kernel disagree on the fused backward");

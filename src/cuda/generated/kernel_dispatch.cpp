@@ -75,6 +75,7 @@ FusedKernelInfo prepare_fused_n16384_4x16x16x16_c2();
 size_t table_bytes_fused_n16384_4x16x16x16_c2();
 void build_tables_fused_n16384_4x16x16x16_c2(void *, void *);
 void launch_fused_n16384_4x16x16x16_c2(const FusedParams &, void *);
+void launch_backward_fused_n16384_4x16x16x16_c2(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n16384_8x8x16x16();
 size_t table_bytes_fused_n16384_8x8x16x16();
 void build_tables_fused_n16384_8x8x16x16(void *, void *);
@@ -84,38 +85,47 @@ FusedKernelInfo prepare_fused_n16384_8x8x16x16_c2();
 size_t table_bytes_fused_n16384_8x8x16x16_c2();
 void build_tables_fused_n16384_8x8x16x16_c2(void *, void *);
 void launch_fused_n16384_8x8x16x16_c2(const FusedParams &, void *);
+void launch_backward_fused_n16384_8x8x16x16_c2(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n32768_8x16x16x16_c2();
 size_t table_bytes_fused_n32768_8x16x16x16_c2();
 void build_tables_fused_n32768_8x16x16x16_c2(void *, void *);
 void launch_fused_n32768_8x16x16x16_c2(const FusedParams &, void *);
+void launch_backward_fused_n32768_8x16x16x16_c2(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n32768_8x16x16x16_c4();
 size_t table_bytes_fused_n32768_8x16x16x16_c4();
 void build_tables_fused_n32768_8x16x16x16_c4(void *, void *);
 void launch_fused_n32768_8x16x16x16_c4(const FusedParams &, void *);
+void launch_backward_fused_n32768_8x16x16x16_c4(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n32768_2x4x16x16x16_c2();
 size_t table_bytes_fused_n32768_2x4x16x16x16_c2();
 void build_tables_fused_n32768_2x4x16x16x16_c2(void *, void *);
 void launch_fused_n32768_2x4x16x16x16_c2(const FusedParams &, void *);
+void launch_backward_fused_n32768_2x4x16x16x16_c2(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n8192_8x4x16x16_c2();
 size_t table_bytes_fused_n8192_8x4x16x16_c2();
 void build_tables_fused_n8192_8x4x16x16_c2(void *, void *);
 void launch_fused_n8192_8x4x16x16_c2(const FusedParams &, void *);
+void launch_backward_fused_n8192_8x4x16x16_c2(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n65536_16x16x16x16_c8();
 size_t table_bytes_fused_n65536_16x16x16x16_c8();
 void build_tables_fused_n65536_16x16x16x16_c8(void *, void *);
 void launch_fused_n65536_16x16x16x16_c8(const FusedParams &, void *);
+void launch_backward_fused_n65536_16x16x16x16_c8(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n65536_8x2x16x16x16_c8();
 size_t table_bytes_fused_n65536_8x2x16x16x16_c8();
 void build_tables_fused_n65536_8x2x16x16x16_c8(void *, void *);
 void launch_fused_n65536_8x2x16x16x16_c8(const FusedParams &, void *);
+void launch_backward_fused_n65536_8x2x16x16x16_c8(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n65536_4x4x16x16x16_c4();
 size_t table_bytes_fused_n65536_4x4x16x16x16_c4();
 void build_tables_fused_n65536_4x4x16x16x16_c4(void *, void *);
 void launch_fused_n65536_4x4x16x16x16_c4(const FusedParams &, void *);
+void launch_backward_fused_n65536_4x4x16x16x16_c4(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n131072_8x4x16x16x16_c8();
 size_t table_bytes_fused_n131072_8x4x16x16x16_c8();
 void build_tables_fused_n131072_8x4x16x16x16_c8(void *, void *);
 void launch_fused_n131072_8x4x16x16x16_c8(const FusedParams &, void *);
+void launch_backward_fused_n131072_8x4x16x16x16_c8(const FusedParams &, const FusedParams &, void *);
 }  // namespace generated
 
 using namespace generated;
@@ -134,17 +144,17 @@ static const FusedKernelEntry kFusedKernels[] = {
     {"fused_n8192_2x16x16x16", &prepare_fused_n8192_2x16x16x16, &table_bytes_fused_n8192_2x16x16x16, &build_tables_fused_n8192_2x16x16x16, &launch_fused_n8192_2x16x16x16, &launch_backward_fused_n8192_2x16x16x16},
     {"fused_n8192_8x4x16x16", &prepare_fused_n8192_8x4x16x16, &table_bytes_fused_n8192_8x4x16x16, &build_tables_fused_n8192_8x4x16x16, &launch_fused_n8192_8x4x16x16, &launch_backward_fused_n8192_8x4x16x16},
     {"fused_n16384_4x16x16x16", &prepare_fused_n16384_4x16x16x16, &table_bytes_fused_n16384_4x16x16x16, &build_tables_fused_n16384_4x16x16x16, &launch_fused_n16384_4x16x16x16, &launch_backward_fused_n16384_4x16x16x16},
-    {"fused_n16384_4x16x16x16_c2", &prepare_fused_n16384_4x16x16x16_c2, &table_bytes_fused_n16384_4x16x16x16_c2, &build_tables_fused_n16384_4x16x16x16_c2, &launch_fused_n16384_4x16x16x16_c2, nullptr},
+    {"fused_n16384_4x16x16x16_c2", &prepare_fused_n16384_4x16x16x16_c2, &table_bytes_fused_n16384_4x16x16x16_c2, &build_tables_fused_n16384_4x16x16x16_c2, &launch_fused_n16384_4x16x16x16_c2, &launch_backward_fused_n16384_4x16x16x16_c2},
     {"fused_n16384_8x8x16x16", &prepare_fused_n16384_8x8x16x16, &table_bytes_fused_n16384_8x8x16x16, &build_tables_fused_n16384_8x8x16x16, &launch_fused_n16384_8x8x16x16, &launch_backward_fused_n16384_8x8x16x16},
-    {"fused_n16384_8x8x16x16_c2", &prepare_fused_n16384_8x8x16x16_c2, &table_bytes_fused_n16384_8x8x16x16_c2, &build_tables_fused_n16384_8x8x16x16_c2, &launch_fused_n16384_8x8x16x16_c2, nullptr},
-    {"fused_n32768_8x16x16x16_c2", &prepare_fused_n32768_8x16x16x16_c2, &table_bytes_fused_n32768_8x16x16x16_c2, &build_tables_fused_n32768_8x16x16x16_c2, &launch_fused_n32768_8x16x16x16_c2, nullptr},
-    {"fused_n32768_8x16x16x16_c4", &prepare_fused_n32768_8x16x16x16_c4, &table_bytes_fused_n32768_8x16x16x16_c4, &build_tables_fused_n32768_8x16x16x16_c4, &launch_fused_n32768_8x16x16x16_c4, nullptr},
-    {"fused_n32768_2x4x16x16x16_c2", &prepare_fused_n32768_2x4x16x16x16_c2, &table_bytes_fused_n32768_2x4x16x16x16_c2, &build_tables_fused_n32768_2x4x16x16x16_c2, &launch_fused_n32768_2x4x16x16x16_c2, nullptr},
-    {"fused_n8192_8x4x16x16_c2", &prepare_fused_n8192_8x4x16x16_c2, &table_bytes_fused_n8192_8x4x16x16_c2, &build_tables_fused_n8192_8x4x16x16_c2, &launch_fused_n8192_8x4x16x16_c2, nullptr},
-    {"fused_n65536_16x16x16x16_c8", &prepare_fused_n65536_16x16x16x16_c8, &table_bytes_fused_n65536_16x16x16x16_c8, &build_tables_fused_n65536_16x16x16x16_c8, &launch_fused_n65536_16x16x16x16_c8, nullptr},
-    {"fused_n65536_8x2x16x16x16_c8", &prepare_fused_n65536_8x2x16x16x16_c8, &table_bytes_fused_n65536_8x2x16x16x16_c8, &build_tables_fused_n65536_8x2x16x16x16_c8, &launch_fused_n65536_8x2x16x16x16_c8, nullptr},
-    {"fused_n65536_4x4x16x16x16_c4", &prepare_fused_n65536_4x4x16x16x16_c4, &table_bytes_fused_n65536_4x4x16x16x16_c4, &build_tables_fused_n65536_4x4x16x16x16_c4, &launch_fused_n65536_4x4x16x16x16_c4, nullptr},
-    {"fused_n131072_8x4x16x16x16_c8", &prepare_fused_n131072_8x4x16x16x16_c8, &table_bytes_fused_n131072_8x4x16x16x16_c8, &build_tables_fused_n131072_8x4x16x16x16_c8, &launch_fused_n131072_8x4x16x16x16_c8, nullptr},
+    {"fused_n16384_8x8x16x16_c2", &prepare_fused_n16384_8x8x16x16_c2, &table_bytes_fused_n16384_8x8x16x16_c2, &build_tables_fused_n16384_8x8x16x16_c2, &launch_fused_n16384_8x8x16x16_c2, &launch_backward_fused_n16384_8x8x16x16_c2},
+    {"fused_n32768_8x16x16x16_c2", &prepare_fused_n32768_8x16x16x16_c2, &table_bytes_fused_n32768_8x16x16x16_c2, &build_tables_fused_n32768_8x16x16x16_c2, &launch_fused_n32768_8x16x16x16_c2, &launch_backward_fused_n32768_8x16x16x16_c2},
+    {"fused_n32768_8x16x16x16_c4", &prepare_fused_n32768_8x16x16x16_c4, &table_bytes_fused_n32768_8x16x16x16_c4, &build_tables_fused_n32768_8x16x16x16_c4, &launch_fused_n32768_8x16x16x16_c4, &launch_backward_fused_n32768_8x16x16x16_c4},
+    {"fused_n32768_2x4x16x16x16_c2", &prepare_fused_n32768_2x4x16x16x16_c2, &table_bytes_fused_n32768_2x4x16x16x16_c2, &build_tables_fused_n32768_2x4x16x16x16_c2, &launch_fused_n32768_2x4x16x16x16_c2, &launch_backward_fused_n32768_2x4x16x16x16_c2},
+    {"fused_n8192_8x4x16x16_c2", &prepare_fused_n8192_8x4x16x16_c2, &table_bytes_fused_n8192_8x4x16x16_c2, &build_tables_fused_n8192_8x4x16x16_c2, &launch_fused_n8192_8x4x16x16_c2, &launch_backward_fused_n8192_8x4x16x16_c2},
+    {"fused_n65536_16x16x16x16_c8", &prepare_fused_n65536_16x16x16x16_c8, &table_bytes_fused_n65536_16x16x16x16_c8, &build_tables_fused_n65536_16x16x16x16_c8, &launch_fused_n65536_16x16x16x16_c8, &launch_backward_fused_n65536_16x16x16x16_c8},
+    {"fused_n65536_8x2x16x16x16_c8", &prepare_fused_n65536_8x2x16x16x16_c8, &table_bytes_fused_n65536_8x2x16x16x16_c8, &build_tables_fused_n65536_8x2x16x16x16_c8, &launch_fused_n65536_8x2x16x16x16_c8, &launch_backward_fused_n65536_8x2x16x16x16_c8},
+    {"fused_n65536_4x4x16x16x16_c4", &prepare_fused_n65536_4x4x16x16x16_c4, &table_bytes_fused_n65536_4x4x16x16x16_c4, &build_tables_fused_n65536_4x4x16x16x16_c4, &launch_fused_n65536_4x4x16x16x16_c4, &launch_backward_fused_n65536_4x4x16x16x16_c4},
+    {"fused_n131072_8x4x16x16x16_c8", &prepare_fused_n131072_8x4x16x16x16_c8, &table_bytes_fused_n131072_8x4x16x16x16_c8, &build_tables_fused_n131072_8x4x16x16x16_c8, &launch_fused_n131072_8x4x16x16x16_c8, &launch_backward_fused_n131072_8x4x16x16x16_c8},
 };
 
 const FusedKernelEntry *find_fused_kernel(const char *name) {
