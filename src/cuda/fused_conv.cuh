@@ -2132,6 +2132,17 @@ struct DkGeometryOf<G, true> {
 template <class G>
 using DkGeometry = typename DkGeometryOf<G>::type;
 
+// The launch attribute that groups a cluster variant's CTAs into clusters.
+template <class G>
+cudaLaunchAttribute cluster_dimension() {
+    cudaLaunchAttribute a;
+    a.id = cudaLaunchAttributeClusterDimension;
+    a.val.clusterDim.x = G::CLUSTER;
+    a.val.clusterDim.y = 1;
+    a.val.clusterDim.z = 1;
+    return a;
+}
+
 // A launch of `kernel` over `items` items, items_per_cta per CTA (per cluster
 // of G::CLUSTER CTAs), optionally programmatic (FusedParams::overlap_previous).
 template <class G, class... Params>
@@ -2140,13 +2151,7 @@ void launch_kernel(void (*kernel)(Params...), int64_t items, int items_per_cta, 
     const int64_t blocks = (items + items_per_cta - 1) / items_per_cta * G::CLUSTER;
     cudaLaunchAttribute attribute[2];
     unsigned attributes = 0;
-    if constexpr (G::CLUSTER > 1) {
-        attribute[attributes].id = cudaLaunchAttributeClusterDimension;
-        attribute[attributes].val.clusterDim.x = G::CLUSTER;
-        attribute[attributes].val.clusterDim.y = 1;
-        attribute[attributes].val.clusterDim.z = 1;
-        ++attributes;
-    }
+    if constexpr (G::CLUSTER > 1) attribute[attributes++] = cluster_dimension<G>();
     if (overlap_previous) {
         attribute[attributes].id = cudaLaunchAttributeProgrammaticStreamSerialization;
         attribute[attributes].val.programmaticStreamSerializationAllowed = 1;
@@ -2177,11 +2182,7 @@ int64_t backward_slots() {
             return 0;
         units = int64_t(sms) * ctas;
     } else {
-        cudaLaunchAttribute cluster;
-        cluster.id = cudaLaunchAttributeClusterDimension;
-        cluster.val.clusterDim.x = GB::CLUSTER;
-        cluster.val.clusterDim.y = 1;
-        cluster.val.clusterDim.z = 1;
+        cudaLaunchAttribute cluster = cluster_dimension<GB>();
         cudaLaunchConfig_t config = {};
         config.gridDim = dim3(GB::CLUSTER);
         config.blockDim = dim3(GB::THREADS);
