@@ -6,8 +6,8 @@
 //
 // --forward / --backward run only that section; by default both run. --kernel
 // makes "ours" a forced candidate (force_kernel NAME) instead of the planner's pick.
-// --trim D: the forward section with L = N − D (rows that are not 16-byte
-// aligned when D is not a multiple of 8); the backward section keeps L = N.
+// --trim D: L = N − D in both sections (rows that are not 16-byte aligned when
+// D is not a multiple of 8).
 //
 // Shape: gated forward, B = 64 and H = 768, with B and H reduced for large N and
 // every time scaled linearly to B = 64, H = 768. L = N (no zero padding).
@@ -327,7 +327,7 @@ struct TableRow {
 
 // --kernel NAME: "ours" runs this candidate (force_kernel) instead of the planner's pick.
 const char *g_force_kernel = nullptr;
-// --trim D: the forward section's L = N − D.
+// --trim D: L = N − D (forward and backward sections).
 int64_t g_trim = 0;
 
 std::vector<TableRow> candidate_table(const std::string &text) {
@@ -533,7 +533,7 @@ std::string json_safe(const std::string &s) {
 struct BwdRow {
     uint64_t n;
     const char *dtype;
-    int64_t B, H;
+    int64_t B, H, L;
     double scale;
     double ours_ms = -1, ours_fwd_ms = -1, ours_bwd_ms = -1;  // ours_ms: forward + backward, timed together
     double cufft_ms = -1, cufft_bwd_ms = -1;
@@ -603,11 +603,11 @@ std::vector<double> read_row32(const float *d, int64_t offset, int64_t len) {
 }
 
 // rel-L2 errors of du (sampled sequences) and dk (sampled channels, every batch
-// element) against fp64, with their tolerances. L = K = N (the bench shape).
+// element) against fp64, with their tolerances. K = N (the bench shape).
 void measure_backward_error(const void *d_du, const float *d_dk, const void *d_u, const void *d_ig, const void *d_og,
-                            const void *d_dy, const float *d_k, int64_t B, int64_t H, uint64_t n, bool bf16,
+                            const void *d_dy, const float *d_k, int64_t B, int64_t H, int64_t L, uint64_t n, bool bf16,
                             double &du_err, double &du_tol, double &dk_err, double &dk_tol) {
-    const int64_t L = int64_t(n), K = int64_t(n);
+    const int64_t K = int64_t(n);
     Fft64 fft(n);
     auto gated = [](const std::vector<double> &x, const std::vector<double> &g) {
         std::vector<double> r(x.size());
@@ -670,7 +670,8 @@ BwdRow run_backward_size(uint64_t n, ffc_dtype_t dtype, int reps, double bw_gbps
     row.n = n;
     row.dtype = dtype == FFC_DTYPE_BF16 ? "bf16" : "fp16";
     bench_shape(n, row.B, row.H);
-    const int64_t B = row.B, H = row.H, L = int64_t(n), K = int64_t(n);
+    const int64_t B = row.B, H = row.H, L = int64_t(n) - g_trim, K = int64_t(n);
+    row.L = L;
     row.scale = double(64 * 768) / double(B * H);
     const bool bf16 = dtype == FFC_DTYPE_BF16;
     const size_t elems = size_t(B) * H * L;
@@ -730,7 +731,7 @@ BwdRow run_backward_size(uint64_t n, ffc_dtype_t dtype, int reps, double bw_gbps
                 row.ours_bwd_ms = timer.median_ms([&] { bwd(); }, reps);
                 row.ours_ms = timer.median_ms([&] { fwd(); bwd(); }, reps);
                 CUDA_OK(cudaDeviceSynchronize());
-                measure_backward_error(du, dk, u, ig, og, dy, k, B, H, n, bf16, row.du_err, row.du_tol, row.dk_err,
+                measure_backward_error(du, dk, u, ig, og, dy, k, B, H, L, n, bf16, row.du_err, row.du_tol, row.dk_err,
                                        row.dk_tol);
             }
             CUDA_OK(cudaDeviceSynchronize());
@@ -815,7 +816,7 @@ BwdRow run_backward_size(uint64_t n, ffc_dtype_t dtype, int reps, double bw_gbps
         CUDA_OK(cudaGetLastError());
         CUDA_OK(cudaDeviceSynchronize());
         double t1, t2;
-        measure_backward_error(du, dk, u, ig, og, dy, k, B, H, n, bf16, row.cufft_du_err, t1, row.cufft_dk_err, t2);
+        measure_backward_error(du, dk, u, ig, og, dy, k, B, H, L, n, bf16, row.cufft_du_err, t1, row.cufft_dk_err, t2);
         cufftDestroy(r2c);
         cufftDestroy(r2c_h);
         cufftDestroy(c2r);
@@ -952,12 +953,12 @@ int main(int argc, char **argv) {
             for (size_t i = 0; i < brows.size(); ++i) {
                 const BwdRow &r = brows[i];
                 std::fprintf(f,
-                             "{\"n\":%llu,\"dtype\":\"%s\",\"B\":%lld,\"H\":%lld,\"scale\":%.6g,\"ours_ms\":%.6g,"
-                             "\"ours_fwd_ms\":%.6g,\"ours_bwd_ms\":%.6g,\"cufft_ms\":%.6g,\"cufft_bwd_ms\":%.6g,"
+                             "{\"n\":%llu,\"L\":%lld,\"dtype\":\"%s\",\"B\":%lld,\"H\":%lld,\"scale\":%.6g,"
+                             "\"ours_ms\":%.6g,\"ours_fwd_ms\":%.6g,\"ours_bwd_ms\":%.6g,\"cufft_ms\":%.6g,\"cufft_bwd_ms\":%.6g,"
                              "\"floor_ms\":%.6g,\"floor_bwd_ms\":%.6g,\"du_rel_err\":%.4g,\"du_tol\":%.4g,"
                              "\"dk_rel_err\":%.4g,\"dk_tol\":%.4g,\"cufft_du_rel_err\":%.4g,\"cufft_dk_rel_err\":%.4g,"
                              "\"kernel\":\"%s\",\"note\":\"%s\"}%s\n",
-                             (unsigned long long)r.n, r.dtype, (long long)r.B, (long long)r.H, r.scale,
+                             (unsigned long long)r.n, (long long)r.L, r.dtype, (long long)r.B, (long long)r.H, r.scale,
                              r.ours_ms * r.scale, r.ours_fwd_ms * r.scale, r.ours_bwd_ms * r.scale, r.cufft_ms * r.scale,
                              r.cufft_bwd_ms * r.scale, r.floor_ms * r.scale, r.floor_bwd_ms * r.scale, r.du_err,
                              r.du_tol, r.dk_err, r.dk_tol, r.cufft_du_err, r.cufft_dk_err, r.kernel.c_str(),
@@ -990,8 +991,9 @@ int main(int argc, char **argv) {
     }
 
     if (!brows.empty()) {
-        std::printf("\nGated forward + backward (all four gradients), ms scaled to B=64 H=768, L=K=N\n"
-                    "(floor: fwd+bwd = both passes' HBM bytes, bwd = read dy, u, gates, k; write du, gate grads, dk)\n");
+        std::printf("\nGated forward + backward (all four gradients), ms scaled to B=64 H=768, K=N, L=N%s\n"
+                    "(floor: fwd+bwd = both passes' HBM bytes, bwd = read dy, u, gates, k; write du, gate grads, dk)\n",
+                    g_trim ? ("-" + std::to_string(g_trim)).c_str() : "");
         std::printf("%-5s %-8s %9s %9s %9s %8s %8s | %9s %9s %9s %8s | %9s %9s %9s %9s  %s\n", "dtype", "N", "ours",
                     "cuFFT", "floor", "%floor", "speedup", "bwd", "cuFFTbwd", "bwdfloor", "%floor", "du_err", "du_tol",
                     "dk_err", "dk_tol", "kernel");

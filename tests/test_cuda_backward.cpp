@@ -17,6 +17,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda_test_util.hpp"
@@ -302,6 +303,7 @@ TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L
                 check_case(Case{n, 4, 3, n / 2, n / 2, dt, gated});          // causal, zero padding skipped
                 check_case(Case{n, 1, 2, n / 2 - 7, n / 3 + 1, dt, gated});  // odd L, K < N, B = 1
                 check_case(Case{n, 2, 3, n - 2, n, dt, gated});  // rows 4-byte aligned in 16-bit I/O
+                check_case(Case{n, 3, 8, n - 1, n / 2 + 1, dt, gated});  // shifted blocks, wrapped positions
             }
 }
 
@@ -309,12 +311,15 @@ TEST_CASE("cuda backward: every fused size, fp16/bf16/fp32, gated and ungated, L
 // two are needed) and the single convolutions: 256 and 4096 one-CTA variants,
 // 16384 the two-CTA cluster variant, whose passes read and write rows at odd
 // L through the CTAs' own shared memory and at even L straight from and to
-// global memory at stage 0 (direct I/O).
+// global memory at stage 0 (direct I/O). Odd L with H = 2: element accesses;
+// with H = 8: shifted 16-byte blocks, whose first and last block in a row are
+// stored an element at a time.
 TEST_CASE("cuda backward: every subset of outputs; the others stay untouched", "[gpu][cuda_backward]") {
-    for (int64_t n : {256, 4096}) check_output_subsets(Case{n, 3, 2, n - 7, n / 2 + 1, FFC_DTYPE_BF16, true});
+    for (int64_t n : {256, 4096})
+        for (int64_t H : {2, 8}) check_output_subsets(Case{n, 3, H, n - 7, n / 2 + 1, FFC_DTYPE_BF16, true});
     if (has_clusters())
-        for (int64_t L : {16384 - 7, 16384 - 2})
-            check_output_subsets(Case{16384, 3, 2, L, 16384 / 2 + 1, FFC_DTYPE_FP16, true, "fused_n16384_8x8x16x16_c2"});
+        for (auto [H, L] : {std::pair<int64_t, int64_t>{2, 16384 - 7}, {2, 16384 - 2}, {8, 16384 - 3}})
+            check_output_subsets(Case{16384, 3, H, L, 16384 / 2 + 1, FFC_DTYPE_FP16, true, "fused_n16384_8x8x16x16_c2"});
 }
 
 // The fused backward kernel's dk (launch.hpp, FusedKernelEntry::launch_backward):
@@ -349,9 +354,10 @@ TEST_CASE("cuda backward: fused kernel's dk pair groups", "[gpu][cuda_backward]"
 TEST_CASE("cuda backward: deterministic, stream-ordered, graph-capturable", "[gpu][cuda_backward][sanitize]") {
     // 256 and 2048: paired passes; 4096: paired passes of the doubled dk geometry
     // (fused::DkGeometry); 8192 in a two-CTA cluster (sm_90): one pass after the
-    // other, with direct I/O at stage 0.
+    // other, with direct I/O at stage 0. H = 8 at 2048: shifted 16-byte blocks.
     for (int64_t n : {256, 2048, 4096})
         check_deterministic_and_capturable(Case{n, 5, 3, n - 5, n / 4, FFC_DTYPE_BF16, true});
+    check_deterministic_and_capturable(Case{2048, 5, 8, 2048 - 5, 2048 / 4, FFC_DTYPE_FP16, true});
     if (has_clusters())
         check_deterministic_and_capturable(Case{8192, 5, 3, 8192 - 6, 8192 / 4, FFC_DTYPE_BF16, true, "fused_n8192_8x4x16x16_c2"});
 }

@@ -23,6 +23,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -93,6 +94,11 @@ void check_case(const Case &c) {
 
 }  // namespace
 
+// Rows that start off the 16-byte grid (L % 8 ≠ 0 in 16-bit I/O, L % 4 ≠ 0 in
+// fp32) take narrower accesses, except at odd L where H·L is a multiple of 8:
+// shifted 16-byte blocks (H = 8, 16 below; fused_conv.cuh). At L = N − 1 the
+// first block of each row also holds its last positions (wrapped), read an
+// element at a time; L = 5 puts several rows in one block.
 TEST_CASE("cuda forward: every fused size (32K: clusters, sm_90), fp16/bf16/fp32, gated and ungated, L = N, N/2, odd, N - 4",
           "[gpu][cuda_forward]") {
     for (int64_t n = 256; n <= 32768; n *= 2)
@@ -102,6 +108,9 @@ TEST_CASE("cuda forward: every fused size (32K: clusters, sm_90), fp16/bf16/fp32
                 check_case(Case{n, 4, 3, n / 2, n / 2, dt, gated});  // causal, zero padding skipped
                 check_case(Case{n, 1, 2, n / 2 - 7, n / 3 + 1, dt, gated});  // odd L, K < N, B = 1
                 check_case(Case{n, 2, 3, n - 4, n, dt, gated});  // rows 8-byte aligned in 16-bit I/O
+                check_case(Case{n, 3, 8, n - 1, n / 2 + 1, dt, gated});  // shifted blocks, wrapped positions
+                check_case(Case{n, 1, 16, n / 2 - 3, n / 2 - 3, dt, gated});  // shifted, no second row in the pair
+                check_case(Case{n, 3, 8, 5, 5, dt, gated});                  // shifted, rows shorter than a block
             }
 }
 
@@ -172,11 +181,14 @@ TEST_CASE("cuda forward: every registered kernel variant, run directly", "[gpu][
         }
         const int64_t n = int64_t(v.fft_size);
         for (const ffc_dtype_t dtype : {FFC_DTYPE_FP16, FFC_DTYPE_BF16}) {
-            // L = N/2: zero padding skipped; n/4 + 2: an even L that cuts columns
-            // (stage 0's direct I/O in the cluster variants) and rows aligned to
-            // 4 bytes; n − 4: to 8 bytes; n − 7: odd, one element per access.
-            for (const int64_t L : {n / 2, n / 4 + 2, n - 4, n - 7}) {
-                const Case c{n, 3, 2, L, n / 2 - 1, dtype, true};
+            // H = 2: L = N/2: zero padding skipped; n/4 + 2: an even L that cuts
+            // columns (stage 0's direct I/O in the cluster variants) and rows
+            // aligned to 4 bytes; n − 4: to 8 bytes; n − 7: odd, one element per
+            // access. H = 8, odd L: shifted 16-byte blocks, at n − 1 with wrapped
+            // positions (in a cluster, in every CTA's first block).
+            for (const auto &[H, L] : {std::pair<int64_t, int64_t>{2, n / 2}, {2, n / 4 + 2}, {2, n - 4}, {2, n - 7},
+                                      {8, n - 1}, {8, n / 2 + 5}}) {
+                const Case c{n, 3, H, L, n / 2 - 1, dtype, true};
                 Rng rng;
                 INFO(v.name << " " << c.str() << " seed=" << rng.seed());
                 const HostProblem hp(c, rng);
@@ -226,11 +238,13 @@ TEST_CASE("cuda forward: every registered kernel variant, run directly", "[gpu][
 
 TEST_CASE("cuda forward: stream, graph capture, in place and spectrum reuse", "[gpu][cuda_forward][sanitize]") {
     // On sm_90, 32K and 64K (even L) run the cluster kernels' direct I/O at stage
-    // 0 (two columns per thread, one at radix 16), the others the load and store passes.
-    for (auto [n, L] : {std::pair<int64_t, int64_t>{256, 251}, {4096, 4091}, {32768, 32764}, {65536, 65532}}) {
-        const Case c{n, 3, 3, L, n / 4, FFC_DTYPE_BF16, true};
+    // 0 (two columns per thread, one at radix 16), the others the load and store
+    // passes: H = 3 with element accesses, H = 8 with shifted 16-byte blocks.
+    for (auto [n, H, L] : {std::tuple<int64_t, int64_t, int64_t>{256, 3, 251}, {256, 8, 255}, {4096, 3, 4091},
+                           {4096, 8, 4095}, {16384, 8, 16383}, {32768, 3, 32764}, {65536, 3, 65532}}) {
+        const Case c{n, 3, H, L, n / 4, FFC_DTYPE_BF16, true};
         Rng rng;
-        INFO("N=" << n << " seed=" << rng.seed());
+        INFO(c.str() << " seed=" << rng.seed());
         const HostProblem hp(c, rng);
         const std::vector<double> ref = reference_forward(hp.prob, hp.inputs());
         const double tol = tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);

@@ -1128,6 +1128,12 @@ template <> __device__ __forceinline__ uint2 from_words<uint2>(const uint32_t (&
 template <> __device__ __forceinline__ uint4 from_words<uint4>(const uint32_t (&w)[4]) {
     return make_uint4(w[0], w[1], w[2], w[3]);
 }
+// Element i of an access of T elements, as the register of a one-element access.
+template <typename T, class Raw>
+__device__ __forceinline__ typename RawAccess<int(sizeof(T))>::type element(const Raw &w, int i) {
+    if constexpr (sizeof(T) == 4) return word(w, i);
+    else return static_cast<unsigned short>(word(w, i / 2) >> (16 * (i & 1)));
+}
 
 // E adjacent elements of T as one global access (Raw), converted to and from
 // floats: two 16-bit elements per 32-bit word, element 2k the low half of word k.
@@ -1336,20 +1342,165 @@ __device__ __forceinline__ void load_rows_widest(float2 *sdata, const FusedParam
     }
     load_rows<T, E, G, PAIRED>(sdata, p, p_odd, slots);
 }
-// The narrower accesses out of line: inlined, their code (three widths) sat in
-// the kernel's pass loop beside the 16-byte path, and the fused backward at 256
-// took 7 % longer although its loops were leaner (instruction fetch, we think).
+// ---------------------------------------------------------------------------
+// Shifted blocks: 16-byte accesses for rows that start off the 16-byte grid
+//
+// At odd L most rows start between 16-byte boundaries, and the element-wise
+// passes above fall back to 2-byte accesses (4-byte in fp32). Where
+// the tensors start on 16-byte boundaries and both rows of a slot sit at the
+// same offset m = (row start) mod V (they lie H·L elements apart: H·L % V == 0),
+// the passes below still move aligned 16-byte blocks: access k of a CTA's range
+// [n_begin, n_begin + N_LOCAL) of a row covers the positions
+// [n0 − m, n0 − m + V), n0 = n_begin + k·V, and each element goes to (or comes
+// from) shared memory at its own position. The first block of the range
+// starts m positions early, in the row before or in the partner CTA's range:
+// its first m elements stand instead for the range's last m positions, which
+// no other block covers ("wrapped"). Element accesses remain for loads where
+// wrapped positions hold data (the first block of a cluster CTA that is not
+// the last, or L > N − m), for stores at the first and last block of each row
+// (the bytes beyond them belong to the neighbouring rows). A 16-byte load that
+// reaches into a neighbouring row stays inside the tensor: the tensor starts
+// on the grid and its length B·H·L is a multiple of V, so it ends on it.
+// ---------------------------------------------------------------------------
+template <int E>
+struct ShiftedBlock {
+    int m;     // the row's start mod E
+    int n0;    // position of element m (a multiple of E)
+    int low;   // elements i < m are positions low + (E − m + i): n0 − E, or the range's last group (wrapped)
+    int swz_n0, swz_low;
+    __device__ __forceinline__ ShiftedBlock(int n0_, int m_, int n_begin, int n_local)
+        : m(m_), n0(n0_), low(n0_ == n_begin ? n_begin + n_local - E : n0_ - E), swz_n0(swizzle(n0_)),
+          swz_low(swizzle(low)) {}
+    __device__ __forceinline__ int start() const { return n0 - m; }  // the aligned block's first position
+    // The first block of a range at m > 0: its elements i < m are the range's last positions.
+    __device__ __forceinline__ bool wraps() const { return m > 0 && low > n0; }
+    // (i − m) mod E: the offset of element i in its group of E positions.
+    __device__ __forceinline__ int pos(int i) const { return (i < m ? low : n0) + ((i - m) & (E - 1)); }
+    // Its shared-memory index: low and n0 are multiples of E, so the offset is an XOR.
+    __device__ __forceinline__ int index(int i) const { return (i < m ? swz_low : swz_n0) ^ ((i - m) & (E - 1)); }
+};
+
+// The E elements of block b of the row at `row`, one access each, zero at
+// positions ≥ L: for the blocks that a 16-byte access may not read.
+template <typename T, int E>
+__device__ __forceinline__ typename ElementWord<T, E>::Raw load_elements(const T *row, const ShiftedBlock<E> &b, int L) {
+    uint32_t w[E * sizeof(T) / 4];
+#pragma unroll
+    for (int k = 0; k < E * int(sizeof(T)) / 4; ++k) {
+        if constexpr (sizeof(T) == 4) {
+            load_if(b.pos(k) < L, row + b.pos(k), w[k]);
+        } else {
+            unsigned short lo, hi;
+            load_if(b.pos(2 * k) < L, row + b.pos(2 * k), lo);
+            load_if(b.pos(2 * k + 1) < L, row + b.pos(2 * k + 1), hi);
+            w[k] = uint32_t(lo) | uint32_t(hi) << 16;
+        }
+    }
+    return from_words<typename ElementWord<T, E>::Raw>(w);
+}
+
+// True when the shifted passes serve every row of tensors whose addresses OR
+// to bits (see above) and beat the narrower accesses: at odd L. Rows aligned to
+// two elements keep their 4- or 8-byte accesses, faster up to 2K (H100, fp16
+// forward, ms, L = N − 2: 256 0.081 against 0.103 shifted, 2K 0.553 against
+// 0.624; N − 4: 256 0.075 against 0.089; 4K within 3 % either way); at odd L
+// the shifted blocks won everywhere (N − 7: 256 0.096 → 0.083, 4K 1.37 → 1.07).
+template <typename T>
+__device__ __forceinline__ bool rows_shiftable(uintptr_t bits, const FusedParams &p) {
+    return (bits & 15) == 0 && (p.channels * p.seq_len) % Vec16<T>::V == 0 && p.seq_len % 2 != 0;
+}
+
+// load_rows with shifted blocks; the same loop over (slot, access) pairs.
 template <typename T, class G, bool PAIRED>
-__device__ __noinline__ void load_rows_narrow(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
-                                              const SlotDesc *slots) {
-    load_rows_widest<T, G, PAIRED, Vec16<T>::V / 2>(sdata, p, p_odd, slots);
+__device__ __forceinline__ void load_rows_shifted(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
+                                                  const SlotDesc *slots) {
+    constexpr int E = Vec16<T>::V;
+    using W = ElementWord<T, E>;
+    const T *const u_even = static_cast<const T *>(p.u), *const u_odd = static_cast<const T *>(p_odd.u);
+    const T *const ig_even = static_cast<const T *>(p.in_gate), *const ig_odd = static_cast<const T *>(p_odd.in_gate);
+    const int L = int(p.seq_len);
+    constexpr int total = G::PAIRS * (G::N_LOCAL / E);
+    // Two accesses per tensor and row in flight (32 bytes): four took the
+    // backward kernels to 128 registers and spills.
+    constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = iters < 2 ? iters : 2;
+    constexpr bool exact = total % (chunk * G::THREADS) == 0;
+    const int n_begin = cta_rank<G>() * G::N_LOCAL;
+#pragma unroll 1
+    for (int it = 0; it < iters; it += chunk) {
+        typename W::Raw ua[chunk], ga[chunk], ub[chunk], gb[chunk];
+        int slot[chunk], n0[chunk], m[chunk];
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
+            unsigned at, n;
+            io_position<G, E>(idx, n_begin, at, n);
+            n0[c] = int(n);
+            const bool live = exact || idx < total;
+            slot[c] = live ? int(at) : -1;
+            const SlotDesc d = slots[live ? at : 0];
+            m[c] = int(d.row_a & (E - 1));
+            const int start = n0[c] - m[c];
+            const bool in = live && start < L;
+            const bool in_a = in && d.row_a >= 0, in_b = in && d.row_b >= 0;
+            const bool odd = PAIRED && at % 2 != 0;
+            const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
+            // Element loads where wrapped positions hold data (rare: a branch, not
+            // predicated accesses).
+            if ((in_a || in_b) && n0[c] == n_begin && m[c] > 0 && n_begin + G::N_LOCAL - m[c] < L) {
+                const ShiftedBlock<E> b(n0[c], m[c], n_begin, G::N_LOCAL);
+                ua[c] = load_elements<T, E>(u + d.row_a, b, in_a ? L : 0);
+                ga[c] = load_elements<T, E>(ig + d.row_a, b, in_a && ig ? L : 0);
+                ub[c] = load_elements<T, E>(u + d.row_b, b, in_b ? L : 0);
+                gb[c] = load_elements<T, E>(ig + d.row_b, b, in_b && ig ? L : 0);
+            } else {
+                // A skipped access's address is never dereferenced.
+                load_if(in_a, u + d.row_a + start, ua[c]);
+                load_if(in_a && ig, ig + d.row_a + start, ga[c]);
+                load_if(in_b, u + d.row_b + start, ub[c]);
+                load_if(in_b && ig, ig + d.row_b + start, gb[c]);
+            }
+        }
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            if (slot[c] < 0) continue;
+            const bool odd = PAIRED && slot[c] % 2 != 0;
+            const T *const ig = odd ? ig_odd : ig_even;
+            const ShiftedBlock<E> b(n0[c], m[c], n_begin, G::N_LOCAL);
+            float a[E], v[E];
+            W::unpack(ua[c], a);
+            W::unpack(ub[c], v);
+            if (ig) {
+                W::gate(ga[c], a);
+                W::gate(gb[c], v);
+            }
+            float2 *const s = sdata + slot[c] * G::N_LOCAL;
+#pragma unroll
+            for (int i = 0; i < E; ++i) {
+                // A wide access also reads the neighbouring rows' elements: zero past L
+                // (a select, which also drops a NaN there).
+                const bool valid = b.pos(i) < L;
+                s[b.index(i)] = make_float2(valid ? a[i] : 0.f, valid ? v[i] : 0.f);
+            }
+        }
+    }
+}
+
+// Rows off the 16-byte grid, out of line: inlined, the narrower accesses (three
+// widths) sat in the kernel's pass loop beside the 16-byte path, and the fused
+// backward at 256 took 7 % longer although its loops were leaner (instruction
+// fetch, we think); a second call site cost the 4K kernels registers.
+template <typename T, class G, bool PAIRED>
+__device__ __noinline__ void load_rows_unaligned(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
+                                                 const SlotDesc *slots) {
+    if (rows_shiftable<T>(input_bits<PAIRED>(p, p_odd), p)) load_rows_shifted<T, G, PAIRED>(sdata, p, p_odd, slots);
+    else load_rows_widest<T, G, PAIRED, Vec16<T>::V / 2>(sdata, p, p_odd, slots);
 }
 template <typename T, class G, bool PAIRED>
 __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
                                             const SlotDesc *slots) {
     constexpr int V = Vec16<T>::V;
     if (rows_aligned<T, V>(input_bits<PAIRED>(p, p_odd), p.seq_len)) load_rows<T, V, G, PAIRED>(sdata, p, p_odd, slots);
-    else load_rows_narrow<T, G, PAIRED>(sdata, p, p_odd, slots);
+    else load_rows_unaligned<T, G, PAIRED>(sdata, p, p_odd, slots);
 }
 
 // Loads the filters of mode_spectrum (fp32, one channel per slot, zero from K
@@ -1466,6 +1617,93 @@ __device__ __forceinline__ void store_rows(const float2 *sdata, const FusedParam
     }
 }
 
+// store_rows with shifted blocks (see load_rows_shifted). A block wholly inside
+// [0, L) is one 16-byte store; the first and last of each row are stored an
+// element at a time, the bytes beyond them belonging to the neighbouring rows.
+template <typename T, class G, bool PAIRED>
+__device__ __forceinline__ void store_rows_shifted(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                                   void *y_even, const void *gate_even, void *y_odd,
+                                                   const void *gate_odd) {
+    constexpr int E = Vec16<T>::V;
+    using W = ElementWord<T, E>;
+    const int L = int(p.seq_len);
+    constexpr float scale = 1.0f / float(G::N);
+    constexpr int total = G::PAIRS * (G::N_LOCAL / E);
+    // One access per tensor and row in flight: two made ptxas spill in the 256
+    // variants' forward kernel (96 registers).
+    constexpr int iters = (total + G::THREADS - 1) / G::THREADS, chunk = 1;
+    constexpr bool exact = total % (chunk * G::THREADS) == 0;
+    const int n_begin = cta_rank<G>() * G::N_LOCAL;
+#pragma unroll 1
+    for (int it = 0; it < iters; it += chunk) {
+        typename W::Raw ga[chunk], gb[chunk];
+        int slot[chunk], n0[chunk], m[chunk];
+        int64_t ra[chunk], rb[chunk];
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            const unsigned idx = (it + c) * G::THREADS + threadIdx.x;
+            unsigned at, n;
+            io_position<G, E>(idx, n_begin, at, n);
+            n0[c] = int(n);
+            const bool odd = PAIRED && at % 2 != 0;
+            const SlotDesc d = slots[(exact || idx < total) ? at : 0];
+            m[c] = int(d.row_a & (E - 1));
+            const int start = n0[c] - m[c];
+            const bool out = (exact || idx < total) && start < L && (!PAIRED || (odd ? y_odd : y_even));
+            slot[c] = out ? int(at) : -1;
+            ra[c] = d.row_a;
+            rb[c] = d.row_b;
+            const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
+            const bool in_a = out && og && d.row_a >= 0, in_b = out && og && d.row_b >= 0;
+            // The gates as in load_rows_shifted.
+            if ((in_a || in_b) && n0[c] == n_begin && m[c] > 0 && n_begin + G::N_LOCAL - m[c] < L) {
+                const ShiftedBlock<E> b(n0[c], m[c], n_begin, G::N_LOCAL);
+                ga[c] = load_elements<T, E>(og + d.row_a, b, in_a ? L : 0);
+                gb[c] = load_elements<T, E>(og + d.row_b, b, in_b ? L : 0);
+            } else {
+                load_if(in_a, og + d.row_a + start, ga[c]);
+                load_if(in_b, og + d.row_b + start, gb[c]);
+            }
+        }
+#pragma unroll
+        for (int c = 0; c < chunk; ++c) {
+            if (slot[c] < 0) continue;
+            const bool odd = PAIRED && slot[c] % 2 != 0;
+            const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
+            T *const y = static_cast<T *>(odd ? y_odd : y_even);
+            const ShiftedBlock<E> b(n0[c], m[c], n_begin, G::N_LOCAL);
+            const float2 *const s = sdata + slot[c] * G::N_LOCAL;
+            float oa[E], ob[E];
+#pragma unroll
+            for (int i = 0; i < E; ++i) {
+                const float2 v = s[b.index(i)];
+                oa[i] = v.x * scale;
+                ob[i] = -v.y * scale;
+            }
+            if (og) {
+                W::gate(ga[c], oa);
+                W::gate(gb[c], ob);
+            }
+            const typename W::Raw wa = W::pack(oa), wb = W::pack(ob);
+            const int start = b.start();
+            if (!b.wraps() && start >= 0 && start + E <= L) {  // wholly inside the row
+                store_if(ra[c] >= 0, y + ra[c] + start, wa);
+                store_if(rb[c] >= 0, y + rb[c] + start, wb);
+            } else {
+                // A row's first or last block, an element at a time (aligned pieces
+                // of 2, 4 and 8 bytes, each picked by a select chain, were slower:
+                // 4K forward at L = N − 7 1.073 → 1.096 ms).
+#pragma unroll
+                for (int i = 0; i < E; ++i) {
+                    const int n = b.pos(i);
+                    store_if(ra[c] >= 0 && n < L, y + ra[c] + n, element<T>(wa, i));
+                    store_if(rb[c] >= 0 && n < L, y + rb[c] + n, element<T>(wb, i));
+                }
+            }
+        }
+    }
+}
+
 // store_rows with the widest access that every row of this call's outputs and
 // gates allows.
 template <typename T, class G, bool PAIRED, int E = Vec16<T>::V>
@@ -1474,8 +1712,13 @@ __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedPa
     if constexpr (E > 1) {
         const uintptr_t bits = reinterpret_cast<uintptr_t>(y_even) | reinterpret_cast<uintptr_t>(gate_even) |
                                reinterpret_cast<uintptr_t>(y_odd) | reinterpret_cast<uintptr_t>(gate_odd);
-        if (!rows_aligned<T, E>(bits, p.seq_len))
+        if (!rows_aligned<T, E>(bits, p.seq_len)) {
+            if constexpr (E == Vec16<T>::V) {
+                if (rows_shiftable<T>(bits, p))
+                    return store_rows_shifted<T, G, PAIRED>(sdata, p, slots, y_even, gate_even, y_odd, gate_odd);
+            }
             return store_outputs<T, G, PAIRED, E / 2>(sdata, p, slots, y_even, gate_even, y_odd, gate_odd);
+        }
     }
     store_rows<T, E, G, PAIRED>(sdata, p, slots, y_even, gate_even, y_odd, gate_odd);
 }
