@@ -1402,9 +1402,9 @@ __device__ __forceinline__ typename ElementWord<T, E>::Raw load_elements(const T
 // True when the shifted passes serve every row of tensors whose addresses OR
 // to bits (see above) and beat the narrower accesses: at odd L. Rows aligned to
 // two elements keep their 4- or 8-byte accesses, faster up to 2K (H100, fp16
-// forward, ms, L = N − 2: 256 0.081 against 0.103 shifted, 2K 0.553 against
-// 0.624; N − 4: 256 0.075 against 0.089; 4K within 3 % either way); at odd L
-// the shifted blocks won everywhere (N − 7: 256 0.096 → 0.083, 4K 1.37 → 1.07).
+// forward, ms, L = N − 2: 256 0.084 against 0.098 shifted, 2K 0.556 against
+// 0.589, 4K equal); at odd L the shifted blocks won at every fused size
+// (N − 7: 256 0.096 → 0.083, 4K 1.37 → 1.07, 64K 42.4 → 38.7).
 template <typename T>
 __device__ __forceinline__ bool rows_shiftable(uintptr_t bits, const FusedParams &p) {
     return (bits & 15) == 0 && (p.channels * p.seq_len) % Vec16<T>::V == 0 && p.seq_len % 2 != 0;
