@@ -1378,6 +1378,11 @@ struct ShiftedBlock {
     __device__ __forceinline__ int pos(int i) const { return (i < m ? low : n0) + ((i - m) & (E - 1)); }
     // Its shared-memory index: low and n0 are multiples of E, so the offset is an XOR.
     __device__ __forceinline__ int index(int i) const { return (i < m ? swz_low : swz_n0) ^ ((i - m) & (E - 1)); }
+    // Whether the block at n0 wraps onto positions below L, whose loads then go
+    // an element at a time (computed before the block itself, to pick the loads).
+    __device__ static __forceinline__ bool wraps_onto_data(int n0, int m, int n_begin, int n_local, int L) {
+        return n0 == n_begin && m > 0 && n_begin + n_local - m < L;
+    }
 };
 
 // The E elements of block b of the row at `row`, one access each, zero at
@@ -1446,7 +1451,7 @@ __device__ __forceinline__ void load_rows_shifted(float2 *sdata, const FusedPara
             const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
             // Element loads where wrapped positions hold data (rare: a branch, not
             // predicated accesses).
-            if ((in_a || in_b) && n0[c] == n_begin && m[c] > 0 && n_begin + G::N_LOCAL - m[c] < L) {
+            if ((in_a || in_b) && ShiftedBlock<E>::wraps_onto_data(n0[c], m[c], n_begin, G::N_LOCAL, L)) {
                 const ShiftedBlock<E> b(n0[c], m[c], n_begin, G::N_LOCAL);
                 ua[c] = load_elements<T, E>(u + d.row_a, b, in_a ? L : 0);
                 ga[c] = load_elements<T, E>(ig + d.row_a, b, in_a && ig ? L : 0);
@@ -1656,7 +1661,7 @@ __device__ __forceinline__ void store_rows_shifted(const float2 *sdata, const Fu
             const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
             const bool in_a = out && og && d.row_a >= 0, in_b = out && og && d.row_b >= 0;
             // The gates as in load_rows_shifted.
-            if ((in_a || in_b) && n0[c] == n_begin && m[c] > 0 && n_begin + G::N_LOCAL - m[c] < L) {
+            if ((in_a || in_b) && ShiftedBlock<E>::wraps_onto_data(n0[c], m[c], n_begin, G::N_LOCAL, L)) {
                 const ShiftedBlock<E> b(n0[c], m[c], n_begin, G::N_LOCAL);
                 ga[c] = load_elements<T, E>(og + d.row_a, b, in_a ? L : 0);
                 gb[c] = load_elements<T, E>(og + d.row_b, b, in_b ? L : 0);
