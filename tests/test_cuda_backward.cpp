@@ -585,11 +585,14 @@ TEST_CASE("cuda backward, multi-pass: every outer size M = 2 .. 256 (forced spli
         const std::vector<uint32_t> force = sp.force();
         check_case(Case{sp.n, 3, 2, sp.n, sp.n, FFC_DTYPE_FP16, true}, Wanted{}, force.data());
         check_case(Case{sp.n, 3, 2, sp.n / 2, sp.n / 2, FFC_DTYPE_BF16, false}, Wanted{}, force.data());
+        // Odd L: rows off the two-element word grid in both outer passes, and
+        // odd K (dk's rows too).
+        check_case(Case{sp.n, 3, 3, sp.n - 1, sp.n - 1, FFC_DTYPE_FP16, true}, Wanted{}, force.data());
     }
 }
 
 TEST_CASE("cuda backward, multi-pass: odd L and K, short K, fp32 I/O", "[gpu][cuda_backward][mp_backward]") {
-    check_case(Case{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true, kMultipassInner16K});  // odd L, K: scalar outer I/O
+    check_case(Case{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true, kMultipassInner16K});  // odd L, K: rows off the word grid
     check_case(Case{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false, kMultipassInner16K});                 // K < N_in: one row of dk
     check_case(Case{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true, kMultipassInner16K});
     check_case(Case{262144, 3, 1, 131072, 131072, FFC_DTYPE_FP32, false});
@@ -597,7 +600,7 @@ TEST_CASE("cuda backward, multi-pass: odd L and K, short K, fp32 I/O", "[gpu][cu
 
 TEST_CASE("cuda backward, multi-pass: every subset of outputs; the others stay untouched",
           "[gpu][cuda_backward][mp_backward]") {
-    check_output_subsets(Case{65536, 3, 2, 65536 - 7, 65536 / 2 + 1, FFC_DTYPE_BF16, true, kMultipassInner16K});  // scalar outer I/O
+    check_output_subsets(Case{65536, 3, 2, 65536 - 7, 65536 / 2 + 1, FFC_DTYPE_BF16, true, kMultipassInner16K});  // rows off the word grid
     check_output_subsets(Case{131072, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true, kMultipassInner16K});           // two-element I/O
 }
 

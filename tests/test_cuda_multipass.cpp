@@ -82,13 +82,16 @@ TEST_CASE("cuda multi-pass: plans above the fused limit are multi-pass and name 
 
 TEST_CASE("cuda multi-pass: every outer size M = 2 .. 256 (forced splits)", "[gpu][cuda_multipass]") {
     // The planner's picks cover only some M; force one split per M (and per inner variant found).
+    // Odd L puts every other row off the two-element word grid (H = 3: the two
+    // rows of a pair on opposite sides; B = 3: a pair without a second row);
+    // N − 1: each row's last element alone in its word, N/2 + 5: rows n1 beyond
+    // ceil(L / N_in) skipped.
     for (const ForcedSplit &sp : multipass_forced_splits())
-        for (bool half : {false, true}) {
-            const int64_t L = half ? sp.n / 2 : sp.n;
-            const GpuCase c{sp.n, 3, 2, L, L, FFC_DTYPE_FP16, true};
+        for (const int64_t L : {sp.n, sp.n / 2, sp.n - 1, sp.n / 2 + 5}) {
+            const GpuCase c{sp.n, 3, L % 2 ? 3 : 2, L, L, FFC_DTYPE_FP16, true};
             const std::vector<uint32_t> force = sp.force();
             Rng rng;
-            INFO("N=" << sp.n << " forced " << sp.label() << " L=" << L << " seed=" << rng.seed());
+            INFO("N=" << sp.n << " forced " << sp.label() << " H=" << c.H << " L=" << L << " seed=" << rng.seed());
             const HostProblem hp(c, rng);
             const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
             const double tol = tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
@@ -127,10 +130,63 @@ TEST_CASE("cuda multi-pass: every N from 32K to 4M, fp16/bf16, L = N and N/2, ga
 
 TEST_CASE("cuda multi-pass: odd L, short K, fp32 I/O and the CPU backend", "[gpu][cuda_multipass]") {
     check_case(GpuCase{65536, 3, 2, 65536, 65536, FFC_DTYPE_FP16, true, kMultipassInner16K}, true);
-    check_case(GpuCase{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true, kMultipassInner16K});  // odd L: scalar path
+    check_case(GpuCase{65536, 3, 2, 65536 / 2 - 7, 65536 / 3 + 1, FFC_DTYPE_FP16, true, kMultipassInner16K});  // odd L: rows off the word grid
+    check_case(GpuCase{65536, 3, 3, 65536 - 3, 65536, FFC_DTYPE_FP32, true, kMultipassInner16K});  // the same in fp32
     check_case(GpuCase{131072, 1, 3, 100001, 999, FFC_DTYPE_BF16, false, kMultipassInner16K});
     check_case(GpuCase{65536, 2, 2, 65536, 65536, FFC_DTYPE_FP32, true, kMultipassInner16K});
     check_case(GpuCase{262144, 3, 1, 131072, 131072, FFC_DTYPE_FP32, false});
+}
+
+TEST_CASE("cuda multi-pass: tensors off the two-element word grid", "[gpu][cuda_multipass]") {
+    // A caller's slice may start on any element: then every row of that tensor
+    // is off the word grid even at even L (the outer passes read the aligned
+    // words around each pair and store whole words between lanes). Offsets in
+    // bytes of (u and the in_gate, y and the out_gate). Splits: 64K = 4 × 16K
+    // (the outer DFT in registers), 128K = 64 × 2K and 1M = 256 × 4K (through
+    // shared memory; at M = 256 a warp holds two rows' runs of 16 pairs).
+    const size_t offsets[][2] = {{2, 2}, {0, 2}, {2, 4}};
+    const struct {
+        int64_t n;
+        const char *kernel;
+    } plans[] = {{65536, kMultipassInner16K}, {131072, "fused_n2048_8x16x16"}, {1048576, "fused_n4096_16x16x16"}};
+    for (const auto &pl : plans)
+        for (const auto &off : offsets)
+            for (const int64_t L : {pl.n, pl.n - 3}) {
+                const GpuCase c{pl.n, 3, pl.n > 131072 ? 1 : 2, L, pl.n, FFC_DTYPE_BF16, true};
+                Rng rng;
+                INFO(c.str() << " offsets " << off[0] << ", " << off[1] << " seed=" << rng.seed());
+                const HostProblem hp(c, rng);
+                const std::vector<double> ref = reference_forward(hp.prob, hp.inputs(), Method::fft);
+                const double tol = cuda_tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
+                Plan plan(uint64_t(c.n), c.dtype, FFC_BACKEND_CUDA, nullptr, pl.kernel);
+                const std::string text = describe_plan(plan);
+                INFO(text.substr(0, 400));
+                REQUIRE(text.find("\n  path           multi-pass") != std::string::npos);
+                const ffc_shape_t shape{c.B, c.H, c.L, c.K};
+                size_t ws_size = 0;
+                REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
+                const size_t bytes = hp.u.bytes(), off_in = off[0], off_out = off[1];
+                DeviceBuffer du(bytes + off_in), dig(bytes + off_in), dog(bytes + off_out), dy(bytes + off_out + 16),
+                    dk(hp.k.size() * 4), dws(ws_size);
+                auto at = [](const DeviceBuffer &b, size_t o) { return static_cast<void *>(b.get<char>() + o); };
+                CUDA_REQUIRE(cudaMemcpy(at(du, off_in), hp.u.data(), bytes, cudaMemcpyHostToDevice));
+                CUDA_REQUIRE(cudaMemcpy(at(dig, off_in), hp.ig.data(), bytes, cudaMemcpyHostToDevice));
+                CUDA_REQUIRE(cudaMemcpy(at(dog, off_out), hp.og.data(), bytes, cudaMemcpyHostToDevice));
+                dk.upload(hp.k.data());
+                dy.poison(c.dtype);
+                REQUIRE(ffc_conv_forward(plan.p, &shape, at(du, off_in), dk.get<float>(), at(dig, off_in),
+                                         at(dog, off_out), at(dy, off_out), dws.ptr, ws_size, nullptr) == FFC_SUCCESS);
+                CUDA_REQUIRE(cudaDeviceSynchronize());
+                HostTensor y(c.dtype, c.B * c.H * c.L), head(c.dtype, int64_t(off_out / 2)), tail(c.dtype, 8);
+                CUDA_REQUIRE(cudaMemcpy(y.data(), at(dy, off_out), bytes, cudaMemcpyDeviceToHost));
+                CUDA_REQUIRE(cudaMemcpy(head.data(), dy.ptr, off_out, cudaMemcpyDeviceToHost));
+                CUDA_REQUIRE(cudaMemcpy(tail.data(), at(dy, off_out + bytes), 16, cudaMemcpyDeviceToHost));
+                const double err = rel_l2(y, ref);
+                INFO("rel-L2 " << err << " tolerance " << tol);
+                CHECK(err <= tol);
+                CHECK(all_poisoned(head));  // nothing written before the tensor
+                CHECK(all_poisoned(tail));  // nor after it
+            }
 }
 
 TEST_CASE("cuda multi-pass: workloads split into several chunks", "[gpu][cuda_multipass]") {
@@ -249,6 +305,8 @@ void check_stream_graph_spectrum_backward(const GpuCase &c) {
 TEST_CASE("cuda multi-pass: stream, graph capture, spectrum reuse, in place, then backward",
           "[gpu][cuda_multipass][sanitize]") {
     check_stream_graph_spectrum_backward(GpuCase{65536, 3, 2, 65536 / 2, 65536 / 2, FFC_DTYPE_FP16, true, kMultipassInner16K});
+    // Odd L (rows off the two-element word grid; H = 3: a pair's rows on both sides).
+    check_stream_graph_spectrum_backward(GpuCase{65536, 3, 3, 65536 - 3, 65536 / 2, FFC_DTYPE_BF16, true, kMultipassInner16K});
     // The cuBLASLt outer passes: no workspace inside the GEMMs, so capturable; the
     // spectrum API allocates its scratch stream-ordered.
     check_stream_graph_spectrum_backward(GpuCase{65536, 3, 2, 65536 / 2, 65536 / 2, FFC_DTYPE_FP16, true, kGemmM4});

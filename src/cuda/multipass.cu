@@ -14,8 +14,11 @@
 // (128 contiguous bytes of a 16-bit row, 512 of Z: whole cache lines). A thread
 // issues all its loads (every row × u_a, u_b, gate_a, gate_b; pass 3: every
 // row of Z) before it uses any: up to 256 bytes in flight per thread. Element
-// offsets inside a row are ints (t < N ≤ 2^22), and the two-element / scalar
-// choice (`vec`) is one uniform branch per batch of loads, not per element.
+// offsets inside a row are ints (t < N ≤ 2^22). Every access is a whole
+// aligned two-element word except at row edges; rows that do not start on a
+// word boundary (odd L) straddle words (load_raw, store_pair), and the
+// choice (`vec`: every row on the boundary and L even) is one uniform branch
+// per batch of loads or stores, not per element.
 //
 //  M ≤ 16 (outer_*_reg): thread (warp w, lane l) owns the V/2 column pairs
 //    c0 + 32V·w + 64j + 2l, V = max(2, 16/M) (16 values per thread for M ≤ 8, 32
@@ -150,27 +153,27 @@ __device__ __forceinline__ void dft(float2 (&v)[R]) {
 }
 
 // ---------------------------------------------------------------------------
-// Global I/O of the 16-bit and fp32 tensors, two consecutive elements x[t],
-// x[t + 1] (t even) at a time. Raw is what one access returns: both elements'
-// bits. ld/st: one aligned two-element access (the `vec` case: L even, rows
-// aligned); ld1/st1: two scalar accesses, the second one only when t + 1 < L.
-// Reads of u and the gates are streaming (ld.global.cs), so are stores of y.
+// Global I/O of the 16-bit and fp32 tensors in words of two consecutive
+// elements. Raw is one word's bits; ld/st access one word at a word-aligned
+// address, ld_first/st_first its first element only, join(a, b) is the word
+// (second element of a, first element of b). Reads of u and the gates are
+// streaming (ld.global.cs), so are stores of y.
 // ---------------------------------------------------------------------------
 template <typename T> struct Io;
 
 template <> struct Io<float> {
     using Raw = float2;
     __device__ static __forceinline__ Raw ld(const float *x) { return __ldcs(reinterpret_cast<const float2 *>(x)); }
-    __device__ static __forceinline__ Raw ld1(const float *x, bool ok0, bool ok1) {
-        return make_float2(ok0 ? __ldcs(x) : 0.f, ok1 ? __ldcs(x + 1) : 0.f);
-    }
+    __device__ static __forceinline__ Raw ld_first(const float *x) { return make_float2(__ldcs(x), 0.f); }
     __device__ static __forceinline__ Raw one() { return make_float2(1.f, 1.f); }
-    __device__ static __forceinline__ float2 to_float2(Raw r) { return r; }
-    __device__ static __forceinline__ void st(float *y, float2 v) { __stcs(reinterpret_cast<float2 *>(y), v); }
-    __device__ static __forceinline__ void st1(float *y, float2 v, bool ok1) {
-        __stcs(y, v.x);
-        if (ok1) __stcs(y + 1, v.y);
+    __device__ static __forceinline__ Raw join(Raw a, Raw b) { return make_float2(a.y, b.x); }
+    __device__ static __forceinline__ Raw shfl_down(Raw r) {
+        return make_float2(__shfl_down_sync(0xffffffffu, r.x, 1), __shfl_down_sync(0xffffffffu, r.y, 1));
     }
+    __device__ static __forceinline__ float2 to_float2(Raw r) { return r; }
+    __device__ static __forceinline__ Raw pack(float2 v) { return v; }
+    __device__ static __forceinline__ void st(float *y, Raw b) { __stcs(reinterpret_cast<float2 *>(y), b); }
+    __device__ static __forceinline__ void st_first(float *y, Raw b) { __stcs(y, b.x); }
 };
 
 // A streaming 4-byte load whose L2 miss fetches the whole 128-byte line: at M =
@@ -190,11 +193,11 @@ struct Io16 {
     __device__ static __forceinline__ Raw ld(const T *x) {
         return load_streaming_line(reinterpret_cast<const unsigned *>(x));
     }
-    __device__ static __forceinline__ Raw ld1(const T *x, bool ok0, bool ok1) {
-        const unsigned short *s = reinterpret_cast<const unsigned short *>(x);
-        const unsigned lo = ok0 ? __ldcs(s) : 0u, hi = ok1 ? __ldcs(s + 1) : 0u;
-        return lo | (hi << 16);
+    __device__ static __forceinline__ Raw ld_first(const T *x) {
+        return __ldcs(reinterpret_cast<const unsigned short *>(x));
     }
+    __device__ static __forceinline__ Raw join(Raw a, Raw b) { return __byte_perm(a, b, 0x5432); }
+    __device__ static __forceinline__ Raw shfl_down(Raw r) { return __shfl_down_sync(0xffffffffu, r, 1); }
     __device__ static __forceinline__ T2 as2(Raw r) {
         T2 h;
         memcpy(&h, &r, 4);
@@ -205,42 +208,81 @@ struct Io16 {
         memcpy(&r, &h, 4);
         return r;
     }
-    __device__ static __forceinline__ void st_bits(T *y, Raw b) { __stcs(reinterpret_cast<unsigned *>(y), b); }
-    __device__ static __forceinline__ void st1_bits(T *y, Raw b, bool ok1) {
-        unsigned short *s = reinterpret_cast<unsigned short *>(y);
-        __stcs(s, static_cast<unsigned short>(b & 0xffffu));
-        if (ok1) __stcs(s + 1, static_cast<unsigned short>(b >> 16));
+    __device__ static __forceinline__ void st(T *y, Raw b) { __stcs(reinterpret_cast<unsigned *>(y), b); }
+    __device__ static __forceinline__ void st_first(T *y, Raw b) {
+        __stcs(reinterpret_cast<unsigned short *>(y), static_cast<unsigned short>(b & 0xffffu));
     }
 };
 template <> struct Io<__half> : Io16<__half, __half2> {
     __device__ static __forceinline__ Raw one() { return 0x3c003c00u; }  // (1.0, 1.0)
     __device__ static __forceinline__ float2 to_float2(Raw r) { return __half22float2(as2(r)); }
-    __device__ static __forceinline__ void st(__half *y, float2 v) { st_bits(y, bits(__floats2half2_rn(v.x, v.y))); }
-    __device__ static __forceinline__ void st1(__half *y, float2 v, bool ok1) {
-        st1_bits(y, bits(__floats2half2_rn(v.x, v.y)), ok1);
-    }
+    __device__ static __forceinline__ Raw pack(float2 v) { return bits(__floats2half2_rn(v.x, v.y)); }
 };
 template <> struct Io<__nv_bfloat16> : Io16<__nv_bfloat16, __nv_bfloat162> {
     __device__ static __forceinline__ Raw one() { return 0x3f803f80u; }  // (1.0, 1.0)
     __device__ static __forceinline__ float2 to_float2(Raw r) { return __bfloat1622float2(as2(r)); }
-    __device__ static __forceinline__ void st(__nv_bfloat16 *y, float2 v) {
-        st_bits(y, bits(__floats2bfloat162_rn(v.x, v.y)));
-    }
-    __device__ static __forceinline__ void st1(__nv_bfloat16 *y, float2 v, bool ok1) {
-        st1_bits(y, bits(__floats2bfloat162_rn(v.x, v.y)), ok1);
-    }
+    __device__ static __forceinline__ Raw pack(float2 v) { return bits(__floats2bfloat162_rn(v.x, v.y)); }
 };
+
+// Rows that do not start on a word boundary: odd L puts every other row of a
+// tensor off it, and so can a tensor's own base. A thread still owns the pair
+// x[t], x[t + 1] (t even), which then straddles two words: it reads the word
+// ending in x[t] and takes x[t + 1] from the next lane (load_raw), and stores
+// the word (y[t + 1], y[t + 2]) with the next lane's first element
+// (store_pair). Single-element accesses remain at row and run edges. (H100,
+// fp16, L = N − 7: with two 2-byte accesses per pair, passes 1 and 3 had taken
+// 2.0–2.3× their aligned time, for the same DRAM bytes.)
+template <typename T>
+__device__ __forceinline__ bool off_word(const T *row) {
+    return (reinterpret_cast<uintptr_t>(row) / sizeof(T)) % 2 != 0;
+}
+
+
+// Stores b = (y[t], y[t + 1]) of a row (t even; positions ≥ L are not
+// written). Lanes in runs of RUN hold consecutive pairs of one row; every lane
+// of the warp calls this (the off-word case shuffles). Off-word, a lane stores
+// the word (y[t + 1], y[t + 2]) with its run successor's first element; the
+// run's first lane stores y[t] alone, its last y[t + 1] alone.
+template <typename T, int RUN>
+__device__ __forceinline__ void store_pair(T *y, int t, int L, bool off, typename Io<T>::Raw b) {
+    if (!off) {
+        if (t + 1 < L) Io<T>::st(y + t, b);
+        else if (t < L) Io<T>::st_first(y + t, b);
+        return;
+    }
+    const typename Io<T>::Raw next = Io<T>::shfl_down(b);  // (y[t + 2], y[t + 3]) of the next lane
+    const int lane = threadIdx.x % RUN;
+    if (t >= L) return;
+    if (lane == 0) Io<T>::st_first(y + t, b);
+    if (t + 2 < L && lane != RUN - 1) Io<T>::st(y + t + 1, Io<T>::join(b, next));
+    else if (t + 1 < L) Io<T>::st_first(y + t + 1, Io<T>::join(b, b));
+}
 
 __device__ __forceinline__ float2 fmul2(float2 a, float2 b) { return make_float2(a.x * b.x, a.y * b.y); }
 
 // Loads raw pairs of up to four rows (u_a, u_b, gate_a, gate_b) at element t =
 // n_in·row(r) + col(j) of each, all issued before any is used; a row whose flag
 // is off reads as `fill`. Elements at t ≥ L read as zero (so rows ≥ ceil(L /
-// N_in) are never touched). t < N ≤ 2^22 fits an int.
-template <typename T, int NP, int NR, int K, class RowOf, class ColOf>
+// N_in) are never touched). t < N ≤ 2^22 fits an int. p.vec (every row on the
+// word grid and L even): one word per pair.
+//
+// Otherwise rows may be off the word grid (odd L, or a tensor's base) and a
+// row's last element stands alone. The batch reads, per pair, the word holding
+// x[t] ((x[t − 1], x[t]) off the grid); x[t + 1] is then the next lane's,
+// shuffled down after the batch, except at a run's last lane (lanes in runs of
+// RUN hold consecutive pairs of a row) and at the row's end, which read it
+// alone (one more batch per tensor, issued before its shuffles). The word
+// before x[0] of an off-grid row starts inside the row's allocation (which
+// begins on a 256-byte boundary, and x[0] is not on one); every other word
+// read holds an element of the row. The loads are predicated, not branched
+// around, so that the batch is issued before any of it is used (H100, L = N −
+// 7: loads behind branches, each used at once, had made pass 1 take 1.9× its
+// aligned time).
+template <typename T, int RUN, int NP, int NR, int K, class RowOf, class ColOf>
 __device__ __forceinline__ void load_raw(const OuterParams &p, RowOf row, ColOf col, const T *const (&src)[K],
                                          const bool (&on)[K], const typename Io<T>::Raw (&fill)[K],
                                          typename Io<T>::Raw (&out)[K][NP][NR]) {
+    using R = typename Io<T>::Raw;
     const int L = int(p.seq_len), n_in = int(p.n_in);
     if (p.vec) {
 #pragma unroll
@@ -252,16 +294,52 @@ __device__ __forceinline__ void load_raw(const OuterParams &p, RowOf row, ColOf 
 #pragma unroll
                 for (int k = 0; k < K; ++k) out[k][j][r] = ok && on[k] ? Io<T>::ld(src[k] + t) : fill[k];
             }
-    } else {
+        return;
+    }
+    int off[K];
 #pragma unroll
-        for (int r = 0; r < NR; ++r)
+    for (int k = 0; k < K; ++k) off[k] = off_word(src[k]) ? 1 : 0;
 #pragma unroll
-            for (int j = 0; j < NP; ++j) {
-                const int t = n_in * row(r) + col(j);
+    for (int r = 0; r < NR; ++r)
 #pragma unroll
-                for (int k = 0; k < K; ++k)
-                    out[k][j][r] = on[k] ? Io<T>::ld1(src[k] + t, t < L, t + 1 < L) : fill[k];
-            }
+        for (int j = 0; j < NP; ++j) {
+            const int t = n_in * row(r) + col(j);
+#pragma unroll
+            for (int k = 0; k < K; ++k)  // the word holding x[t], where it lies in the row
+                out[k][j][r] = on[k] && t + 1 - off[k] < L ? Io<T>::ld(src[k] + t - off[k]) : R{};
+        }
+    const bool run_end = threadIdx.x % RUN == RUN - 1;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+        if (off[k]) {
+            R alone[NP][NR];
+#pragma unroll
+            for (int r = 0; r < NR; ++r)
+#pragma unroll
+                for (int j = 0; j < NP; ++j) {
+                    const int t = n_in * row(r) + col(j);
+                    const bool read = on[k] && t + 1 < L && (run_end || t + 2 >= L);
+                    alone[j][r] = read ? Io<T>::ld_first(src[k] + t + 1) : R{};
+                }
+#pragma unroll
+            for (int r = 0; r < NR; ++r)
+#pragma unroll
+                for (int j = 0; j < NP; ++j) {
+                    const int t = n_in * row(r) + col(j);
+                    const R next = Io<T>::shfl_down(out[k][j][r]);  // (x[t + 1], x[t + 2]) of the next lane
+                    const R second = run_end || t + 2 >= L ? alone[j][r] : next;
+                    out[k][j][r] = on[k] && t < L ? Io<T>::join(out[k][j][r], second) : fill[k];
+                }
+        } else {
+#pragma unroll
+            for (int r = 0; r < NR; ++r)
+#pragma unroll
+                for (int j = 0; j < NP; ++j) {
+                    const int t = n_in * row(r) + col(j);
+                    if (on[k] && t + 1 == L) out[k][j][r] = Io<T>::ld_first(src[k] + t);  // the row's last element
+                    if (!on[k] || t >= L) out[k][j][r] = fill[k];
+                }
+        }
     }
 }
 
@@ -270,7 +348,7 @@ __device__ __forceinline__ void load_raw(const OuterParams &p, RowOf row, ColOf 
 // A missing gate reads as ones, a missing second row as zeros. 16-bit: one
 // batch of 4·NP·NR loads (as many registers of raw bits, converted in place);
 // fp32 takes twice the registers per load, so its two rows go in two batches.
-template <typename T, int NP, int NR, class RowOf, class ColOf>
+template <typename T, int RUN, int NP, int NR, class RowOf, class ColOf>
 __device__ __forceinline__ void load_inputs(const OuterParams &p, const Rows &rows, RowOf row, ColOf col,
                                             float2 (&x0)[NP][NR], float2 (&x1)[NP][NR]) {
     using R = typename Io<T>::Raw;
@@ -287,7 +365,7 @@ __device__ __forceinline__ void load_inputs(const OuterParams &p, const Rows &ro
             const T *const src[2] = {half ? ub : ua, half ? gb : ga};
             const bool on[2] = {half ? has_b : true, gated && (half ? has_b : true)};
             const R fill[2] = {R{}, Io<T>::one()};
-            load_raw<T, NP, NR>(p, row, col, src, on, fill, raw);
+            load_raw<T, RUN, NP, NR>(p, row, col, src, on, fill, raw);
 #pragma unroll
             for (int r = 0; r < NR; ++r)
 #pragma unroll
@@ -302,7 +380,7 @@ __device__ __forceinline__ void load_inputs(const OuterParams &p, const Rows &ro
         const T *const src[4] = {ua, ub, ga, gb};
         const bool on[4] = {true, has_b, gated, gated && has_b};
         const R fill[4] = {R{}, R{}, Io<T>::one(), Io<T>::one()};
-        load_raw<T, NP, NR>(p, row, col, src, on, fill, raw);
+        load_raw<T, RUN, NP, NR>(p, row, col, src, on, fill, raw);
 #pragma unroll
         for (int r = 0; r < NR; ++r)
 #pragma unroll
@@ -324,7 +402,8 @@ __device__ __forceinline__ void load_inputs(const OuterParams &p, const Rows &ro
 // the row; part 0 = real, 1 = imaginary): y[t] = w'_part[t] ⊙ g[t] at t < L,
 // w' already scaled by 1/M (x0: w'[t], x1: w'[t + 1]). The gates are loaded in
 // batches of RB rows (all rows in 16-bit, a quarter in fp32) before the stores.
-template <typename T, int NP, int NR, class RowOf, class ColOf>
+// Lanes in runs of RUN hold consecutive column pairs of a row (store_pair).
+template <typename T, int RUN, int NP, int NR, class RowOf, class ColOf>
 __device__ __forceinline__ void store_row(const OuterParams &p, T *y, const T *g, int part, RowOf row, ColOf col,
                                           const float2 (&x0)[NP][NR], const float2 (&x1)[NP][NR]) {
     using R = typename Io<T>::Raw;
@@ -337,39 +416,48 @@ __device__ __forceinline__ void store_row(const OuterParams &p, T *y, const T *g
         const T *const src[1] = {g ? g : y};
         const bool on[1] = {g != nullptr};
         const R fill[1] = {Io<T>::one()};
-        load_raw<T, NP, RB>(p, rowb, col, src, on, fill, gr);
+        load_raw<T, RUN, NP, RB>(p, rowb, col, src, on, fill, gr);
+        // The gated output pair (y[t], y[t + 1]) of row r0 + r, column pair j.
+        auto word = [&](int r, int j) {
+            const float2 a = x0[j][r0 + r], b = x1[j][r0 + r];
+            return Io<T>::pack(fmul2(part == 0 ? make_float2(a.x, b.x) : make_float2(a.y, b.y),
+                                     Io<T>::to_float2(gr[0][j][r])));
+        };
+        if (p.vec) {
 #pragma unroll
-        for (int r = 0; r < RB; ++r)
+            for (int r = 0; r < RB; ++r)
 #pragma unroll
-            for (int j = 0; j < NP; ++j) {
-                const int t = n_in * rowb(r) + col(j);
-                if (t >= L) continue;
-                const float2 a = x0[j][r0 + r], b = x1[j][r0 + r];
-                const float2 v = fmul2(part == 0 ? make_float2(a.x, b.x) : make_float2(a.y, b.y),
-                                       Io<T>::to_float2(gr[0][j][r]));
-                if (p.vec) Io<T>::st(y + t, v);
-                else Io<T>::st1(y + t, v, t + 1 < L);
-            }
+                for (int j = 0; j < NP; ++j) {
+                    const int t = n_in * rowb(r) + col(j);
+                    if (t < L) Io<T>::st(y + t, word(r, j));
+                }
+        } else {
+            const bool off = off_word(y);
+#pragma unroll
+            for (int r = 0; r < RB; ++r)
+#pragma unroll
+                for (int j = 0; j < NP; ++j) store_pair<T, RUN>(y, n_in * rowb(r) + col(j), L, off, word(r, j));
+        }
     }
 }
 
 // Both gated outputs of pass 3 (y with gate, then y2 with gate2), both rows of
 // the pair. Written out twice rather than as a loop over the two outputs: the
 // loop form makes ptxas spill the 64 data registers.
-template <typename T, int NP, int NR, class RowOf, class ColOf>
+template <typename T, int RUN, int NP, int NR, class RowOf, class ColOf>
 __device__ __forceinline__ void store_outputs(const OuterParams &p, const Rows &rows, RowOf row, ColOf col,
                                               const float2 (&x0)[NP][NR], const float2 (&x1)[NP][NR]) {
     if (p.y) {
         T *y = static_cast<T *>(p.y);
         const T *g = static_cast<const T *>(p.gate);
-        store_row<T>(p, y + rows.a, g ? g + rows.a : nullptr, 0, row, col, x0, x1);
-        if (rows.b >= 0) store_row<T>(p, y + rows.b, g ? g + rows.b : nullptr, 1, row, col, x0, x1);
+        store_row<T, RUN>(p, y + rows.a, g ? g + rows.a : nullptr, 0, row, col, x0, x1);
+        if (rows.b >= 0) store_row<T, RUN>(p, y + rows.b, g ? g + rows.b : nullptr, 1, row, col, x0, x1);
     }
     if (p.y2) {
         T *y = static_cast<T *>(p.y2);
         const T *g = static_cast<const T *>(p.gate2);
-        store_row<T>(p, y + rows.a, g ? g + rows.a : nullptr, 0, row, col, x0, x1);
-        if (rows.b >= 0) store_row<T>(p, y + rows.b, g ? g + rows.b : nullptr, 1, row, col, x0, x1);
+        store_row<T, RUN>(p, y + rows.a, g ? g + rows.a : nullptr, 0, row, col, x0, x1);
+        if (rows.b >= 0) store_row<T, RUN>(p, y + rows.b, g ? g + rows.b : nullptr, 1, row, col, x0, x1);
     }
 }
 
@@ -416,6 +504,7 @@ struct RegGeometry {
     static constexpr int V = 16 / M > 2 ? 16 / M : 2;
     static constexpr int NP = V / 2;          // column pairs per thread
     static constexpr int TN = kThreads * V;   // columns per CTA (≤ kTile / M)
+    static constexpr int RUN = 32;            // a warp's lanes hold consecutive pairs of a row
     static_assert(M >= 2 && M <= kMaxRegisterOuter && NP >= 1 && TN <= kTile / M, "register geometry");
 };
 
@@ -440,7 +529,7 @@ __global__ void __launch_bounds__(kThreads, 2) outer_forward_reg(const OuterPara
     auto col = [cbase](int j) { return cbase + 64 * j; };
 
     float2 x0[G::NP][M], x1[G::NP][M];  // columns n2 and n2 + 1 of pair j, rows 0..M-1
-    load_inputs<T>(p, rows, row, col, x0, x1);
+    load_inputs<T, G::RUN>(p, rows, row, col, x0, x1);
 #pragma unroll
     for (int j = 0; j < G::NP; ++j) {
         dft<M, false>(x0[j]);
@@ -507,7 +596,7 @@ __global__ void __launch_bounds__(kThreads, 2) outer_inverse_reg(const OuterPara
         }
     }
     const Rows rows = pair_rows(p, p.item_offset + local);  // late: fewer live registers
-    store_outputs<T>(p, rows, row, col, x0, x1);
+    store_outputs<T, G::RUN>(p, rows, row, col, x0, x1);
 }
 
 // ---------------------------------------------------------------------------
@@ -521,6 +610,7 @@ struct SmemGeometry {
     static constexpr int G1 = 16 / P;   // values of q per thread in the P-point stage
     static constexpr int TN = kTile / M;
     static constexpr int HP = TN / 2;   // column pairs per CTA
+    static constexpr int RUN = HP < 32 ? HP : 32;  // lanes holding consecutive pairs of a row
     static_assert(M > kMaxRegisterOuter && M <= kMaxOuter && HP * P == kThreads, "shared-memory geometry");
 };
 
@@ -557,7 +647,7 @@ __global__ void __launch_bounds__(kThreads, 2) outer_forward_smem(const OuterPar
     auto row = [g](int r) { return 16 * (r % G::P) + g * G::G1 + r / G::P; };
     auto col = [n2](int) { return n2; };
     float2 xa[1][16], xb[1][16];
-    load_inputs<T>(p, rows, row, col, xa, xb);
+    load_inputs<T, G::RUN>(p, rows, row, col, xa, xb);
 
     const Tables tb = tables<M>(p);
 #pragma unroll
@@ -671,7 +761,7 @@ __global__ void __launch_bounds__(kThreads, 2) outer_inverse_smem(const OuterPar
         }
     }
     const Rows rows = pair_rows(p, p.item_offset + local);  // late: fewer live registers
-    store_outputs<T>(p, rows, row, col, x0, x1);
+    store_outputs<T, G::RUN>(p, rows, row, col, x0, x1);
 }
 
 // Columns per CTA tile (a launch covers items × n_in / TN tiles).
