@@ -205,6 +205,38 @@ inline HostTensor run_forward(const GpuCase &c, const HostProblem &hp, ffc_backe
     return y;
 }
 
+// A gated forward on the CUDA backend with u and the in_gate `off_in` bytes
+// into their allocations and y and the out_gate `off_out` bytes into theirs (a
+// caller's slice may start on any element). Returns y, the bytes before it and
+// the 16 after it (which must stay poisoned).
+struct OffsetForward {
+    HostTensor y, head, tail;
+};
+inline OffsetForward run_forward_at_offsets(const Plan &plan, const GpuCase &c, const HostProblem &hp, size_t off_in,
+                                            size_t off_out) {
+    const ffc_shape_t shape{c.B, c.H, c.L, c.K};
+    size_t ws_size = 0;
+    REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
+    const size_t bytes = hp.u.bytes();
+    DeviceBuffer du(bytes + off_in), dig(bytes + off_in), dog(bytes + off_out), dy(bytes + off_out + 16),
+        dk(hp.k.size() * 4), dws(ws_size);
+    auto at = [](const DeviceBuffer &b, size_t o) { return static_cast<void *>(b.get<char>() + o); };
+    CUDA_REQUIRE(cudaMemcpy(at(du, off_in), hp.u.data(), bytes, cudaMemcpyHostToDevice));
+    CUDA_REQUIRE(cudaMemcpy(at(dig, off_in), hp.ig.data(), bytes, cudaMemcpyHostToDevice));
+    CUDA_REQUIRE(cudaMemcpy(at(dog, off_out), hp.og.data(), bytes, cudaMemcpyHostToDevice));
+    dk.upload(hp.k.data());
+    dy.poison(c.dtype);
+    REQUIRE(ffc_conv_forward(plan.p, &shape, at(du, off_in), dk.get<float>(), at(dig, off_in), at(dog, off_out),
+                             at(dy, off_out), dws.ptr, ws_size, nullptr) == FFC_SUCCESS);
+    CUDA_REQUIRE(cudaDeviceSynchronize());
+    OffsetForward r{HostTensor(c.dtype, c.B * c.H * c.L), HostTensor(c.dtype, int64_t(off_out / 2)),
+                    HostTensor(c.dtype, 8)};
+    CUDA_REQUIRE(cudaMemcpy(r.y.data(), at(dy, off_out), bytes, cudaMemcpyDeviceToHost));
+    CUDA_REQUIRE(cudaMemcpy(r.head.data(), dy.ptr, off_out, cudaMemcpyDeviceToHost));
+    CUDA_REQUIRE(cudaMemcpy(r.tail.data(), at(dy, off_out + bytes), 16, cudaMemcpyDeviceToHost));
+    return r;
+}
+
 // Forced multi-pass factorisations covering every outer size M = 2 .. 256 (the
 // planner's picks cover only some M), for the multi-pass forward and backward
 // suites. The first factor is M; the rest is the inner fused kernel's.

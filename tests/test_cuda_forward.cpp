@@ -361,28 +361,10 @@ TEST_CASE("cuda forward: tensors at 2-, 4-, 8- and 16-byte offsets (narrower acc
             const double tol = cuda_tolerance(ref, c.dtype, c.n, error_scales(hp.prob, hp.inputs()).y);
             Plan plan(uint64_t(n), c.dtype, FFC_BACKEND_CUDA);
             INFO(describe_plan(plan).substr(0, 400));
-            const ffc_shape_t shape{c.B, c.H, c.L, c.K};
-            size_t ws_size = 0;
-            REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
-            const size_t bytes = hp.u.bytes(), off_in = off[0], off_out = off[1];
-            DeviceBuffer du(bytes + off_in), dig(bytes + off_in), dog(bytes + off_out), dy(bytes + off_out + 16),
-                dk(hp.k.size() * 4), dws(ws_size);
-            auto at = [](const DeviceBuffer &b, size_t o) { return static_cast<void *>(b.get<char>() + o); };
-            CUDA_REQUIRE(cudaMemcpy(at(du, off_in), hp.u.data(), bytes, cudaMemcpyHostToDevice));
-            CUDA_REQUIRE(cudaMemcpy(at(dig, off_in), hp.ig.data(), bytes, cudaMemcpyHostToDevice));
-            CUDA_REQUIRE(cudaMemcpy(at(dog, off_out), hp.og.data(), bytes, cudaMemcpyHostToDevice));
-            dk.upload(hp.k.data());
-            dy.poison(c.dtype);
-            REQUIRE(ffc_conv_forward(plan.p, &shape, at(du, off_in), dk.get<float>(), at(dig, off_in),
-                                     at(dog, off_out), at(dy, off_out), dws.ptr, ws_size, nullptr) == FFC_SUCCESS);
-            CUDA_REQUIRE(cudaDeviceSynchronize());
-            HostTensor y(c.dtype, c.B * c.H * c.L), head(c.dtype, int64_t(off_out / 2)), tail(c.dtype, 8);
-            CUDA_REQUIRE(cudaMemcpy(y.data(), at(dy, off_out), bytes, cudaMemcpyDeviceToHost));
-            CUDA_REQUIRE(cudaMemcpy(head.data(), dy.ptr, off_out, cudaMemcpyDeviceToHost));
-            CUDA_REQUIRE(cudaMemcpy(tail.data(), at(dy, off_out + bytes), 16, cudaMemcpyDeviceToHost));
-            CHECK(rel_l2(y, ref) <= tol);
-            CHECK(all_poisoned(head));  // nothing written before the tensor
-            CHECK(all_poisoned(tail));  // nor after it
+            const OffsetForward r = run_forward_at_offsets(plan, c, hp, off[0], off[1]);
+            CHECK(rel_l2(r.y, ref) <= tol);
+            CHECK(all_poisoned(r.head));  // nothing written before the tensor
+            CHECK(all_poisoned(r.tail));  // nor after it
         }
 }
 

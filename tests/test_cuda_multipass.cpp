@@ -139,8 +139,9 @@ TEST_CASE("cuda multi-pass: odd L, short K, fp32 I/O and the CPU backend", "[gpu
 
 TEST_CASE("cuda multi-pass: tensors off the two-element word grid", "[gpu][cuda_multipass]") {
     // A caller's slice may start on any element: then every row of that tensor
-    // is off the word grid even at even L (the outer passes read the aligned
-    // words around each pair and store whole words between lanes). Offsets in
+    // is off the word grid even at even L (the outer passes read the word ending
+    // in each pair's first element, pass the second between lanes, and store
+    // the straddling words). Offsets in
     // bytes of (u and the in_gate, y and the out_gate). Splits: 64K = 4 × 16K
     // (the outer DFT in registers), 128K = 64 × 2K and 1M = 256 × 4K (through
     // shared memory; at M = 256 a warp holds two rows' runs of 16 pairs).
@@ -162,30 +163,12 @@ TEST_CASE("cuda multi-pass: tensors off the two-element word grid", "[gpu][cuda_
                 const std::string text = describe_plan(plan);
                 INFO(text.substr(0, 400));
                 REQUIRE(text.find("\n  path           multi-pass") != std::string::npos);
-                const ffc_shape_t shape{c.B, c.H, c.L, c.K};
-                size_t ws_size = 0;
-                REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
-                const size_t bytes = hp.u.bytes(), off_in = off[0], off_out = off[1];
-                DeviceBuffer du(bytes + off_in), dig(bytes + off_in), dog(bytes + off_out), dy(bytes + off_out + 16),
-                    dk(hp.k.size() * 4), dws(ws_size);
-                auto at = [](const DeviceBuffer &b, size_t o) { return static_cast<void *>(b.get<char>() + o); };
-                CUDA_REQUIRE(cudaMemcpy(at(du, off_in), hp.u.data(), bytes, cudaMemcpyHostToDevice));
-                CUDA_REQUIRE(cudaMemcpy(at(dig, off_in), hp.ig.data(), bytes, cudaMemcpyHostToDevice));
-                CUDA_REQUIRE(cudaMemcpy(at(dog, off_out), hp.og.data(), bytes, cudaMemcpyHostToDevice));
-                dk.upload(hp.k.data());
-                dy.poison(c.dtype);
-                REQUIRE(ffc_conv_forward(plan.p, &shape, at(du, off_in), dk.get<float>(), at(dig, off_in),
-                                         at(dog, off_out), at(dy, off_out), dws.ptr, ws_size, nullptr) == FFC_SUCCESS);
-                CUDA_REQUIRE(cudaDeviceSynchronize());
-                HostTensor y(c.dtype, c.B * c.H * c.L), head(c.dtype, int64_t(off_out / 2)), tail(c.dtype, 8);
-                CUDA_REQUIRE(cudaMemcpy(y.data(), at(dy, off_out), bytes, cudaMemcpyDeviceToHost));
-                CUDA_REQUIRE(cudaMemcpy(head.data(), dy.ptr, off_out, cudaMemcpyDeviceToHost));
-                CUDA_REQUIRE(cudaMemcpy(tail.data(), at(dy, off_out + bytes), 16, cudaMemcpyDeviceToHost));
-                const double err = rel_l2(y, ref);
+                const OffsetForward r = run_forward_at_offsets(plan, c, hp, off[0], off[1]);
+                const double err = rel_l2(r.y, ref);
                 INFO("rel-L2 " << err << " tolerance " << tol);
                 CHECK(err <= tol);
-                CHECK(all_poisoned(head));  // nothing written before the tensor
-                CHECK(all_poisoned(tail));  // nor after it
+                CHECK(all_poisoned(r.head));  // nothing written before the tensor
+                CHECK(all_poisoned(r.tail));  // nor after it
             }
 }
 

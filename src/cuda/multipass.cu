@@ -48,8 +48,12 @@
 // ceil(L / N_in) of A are never read (with L ≤ N/2 at least the upper half);
 // pass 3 stores only t < L.
 //
-// Registers (ptxas, sm_90, 2 CTAs of 256 threads per SM): ≤ 128 everywhere, no
-// spills except 8 bytes in the fp32 M = 64 forward.
+// Registers (ptxas, sm_90, 2 CTAs of 256 threads per SM): ≤ 128 everywhere. The
+// pass-1 kernels of M = 16 and M ≥ 32 spill 24–72 bytes (16-bit) and 84–104
+// (fp32) in the code for rows off the word grid; their aligned path (SASS of
+// three of them inspected) holds no spill code. Separate instantiations for the
+// two paths were tried: ptxas then gave the aligned ones spills of up to 44
+// bytes that they do not have here.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
