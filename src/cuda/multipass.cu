@@ -49,8 +49,8 @@
 // pass 3 stores only t < L.
 //
 // Registers (ptxas, sm_90, 2 CTAs of 256 threads per SM): ≤ 128 everywhere. The
-// pass-1 kernels of M = 16 and M ≥ 32 spill 24–72 bytes (16-bit) and 84–104
-// (fp32) in the code for rows off the word grid; their aligned path (SASS of
+// pass-1 kernels spill in the code for rows off the word grid: 24–72 bytes in
+// 16-bit at M = 16 and 64–256, 84–104 in fp32 at M = 16 and M ≥ 32; their aligned path (SASS of
 // three of them inspected) holds no spill code. Separate instantiations for the
 // two paths were tried: ptxas then gave the aligned ones spills of up to 44
 // bytes that they do not have here.
