@@ -320,11 +320,17 @@ private:
                         p->dk_accumulate = groups == 1 && p0 > 0 ? 1 : 0;
                     }
                 }
+                // The launch right after the spectrum kernel overlaps it: its
+                // passes wait for the spectrum before their middle stage.
+                v.overlap_previous = programmatic_launch_ && (want_v || want_dz) && h0 == 0 && p0 == 0 ? 1 : 0;
                 check_grid(v.items, backward_items_per_cta_, "backward");
                 kernel_->launch_backward(v, dz, a.stream);
                 check(cudaGetLastError(), "backward: both convolutions");
                 if (a.dk && groups > 1) {
-                    cuda::launch_partial_sum(part, acc, C, groups, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
+                    // Programmatic, as dk's inverse after it: each waits for the
+                    // kernel before it, the launch latency is hidden.
+                    cuda::launch_partial_sum(part, acc, C, groups, int64_t(n_), p0 > 0 ? 1 : 0, programmatic_launch_,
+                                             a.stream);
                     check(cudaGetLastError(), "backward: dk partial sums");
                 }
             }
@@ -340,6 +346,7 @@ private:
         p.real_out = dk;  // row of item h: dk + h·K
         p.item_offset = h0;
         p.items = C;
+        p.overlap_previous = programmatic_launch_ ? 1 : 0;  // it waits before its middle stage
         launch(p, stream, "backward: dk inverse");
     }
 

@@ -2077,7 +2077,8 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
 #pragma unroll
     for (int i = 0; i < G::CLUSTER; ++i) parts[i] = G::CLUSTER > 1 ? cluster_map(local_data, i) : local_data;
     const int n_begin = rank * G::N_LOCAL;
-    if (!DK && (mode == mode_spectrum || mode == mode_conv)) allow_dependent_grid();
+    // (the multi-pass dk kernel's mode_rows_dk excepted: nothing after it is programmatic)
+    if (mode == mode_spectrum || mode == mode_conv) allow_dependent_grid();
 
     if (load_twiddles) {
         const float2 *twg = static_cast<const float2 *>(p.twiddles);
@@ -2168,7 +2169,10 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     const bool rows_out = rows_output(mode);  // full complex rows
     const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
-    if (!DK && mode == mode_conv) wait_for_previous_grid();  // FusedParams::overlap_previous (no dk loop is launched so)
+    // FusedParams::overlap_previous: the convolutions and the fused backward's
+    // passes (after its first pass it returns at once) read the spectrum, dk's
+    // inverse its accumulated spectrum, only from here on.
+    if (mode == mode_conv || mode == mode_inverse) wait_for_previous_grid();
     middle_stage<G, PAIRED>(sdata, tw, f, p, mode, slots, kind, iteration > 0 || p.dk_accumulate,
                             DK && iteration + 1 == dk_iterations(p), 2 * valid_len <= G::N, 2 * out_len <= G::N,
                             reinterpret_cast<float4 *>(slots + G::PAIRS));  // the stash: after the descriptors
@@ -2508,7 +2512,7 @@ template <class G>
 void launch_backward(const FusedParams &v_pass, const FusedParams &dz_pass, void *stream) {
     using GB = DkGeometry<G>;
     launch_kernel<GB>(fused_backward_kernel<GB>, v_pass.items, GB::backward_items_per_cta, GB::THREADS,
-                      GB::backward_smem_bytes, false, stream, v_pass, dz_pass);
+                      GB::backward_smem_bytes, v_pass.overlap_previous != 0, stream, v_pass, dz_pass);
 }
 
 }  // namespace ffc::cuda::fused

@@ -88,13 +88,14 @@ struct FusedParams {
     const void *out_gate2 = nullptr;
     const void *spectrum = nullptr;  // float2 [H][N], visit order (mode_inverse, mode_rows_inverse: [items][N])
     int conj_spectrum = 0;           // multiply by conj(K): correlation instead of convolution
-    // Host side (the launch), mode_conv only: the previous launch in the stream
-    // is one of this call's kernels whose output this one reads only from its
-    // middle stage on (the spectrum kernel), or not at all (the backward's
-    // first convolution, before its second). The launch is then programmatic
-    // (PDL): its CTAs start while that kernel finishes and wait for it before
-    // the middle stage. Set only where the variant's prepare() allowed it (sm_90
-    // code).
+    // Host side (the launch), mode_conv and mode_inverse only: the previous
+    // launch in the stream is one of this call's kernels whose output this one
+    // reads only from its middle stage on (the spectrum kernel, before a
+    // forward convolution, a backward convolution or the fused backward's first
+    // launch, which reads it from v_pass; the kernel before dk's inverse). The
+    // launch is then programmatic (PDL): its CTAs start while that kernel
+    // finishes and wait for it before the middle stage. Set only where the
+    // variant's prepare() allowed it (sm_90 code).
     int overlap_previous = 0;
     // spectrum mode
     const float *k = nullptr;        // (H, K)

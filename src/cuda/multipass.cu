@@ -1247,7 +1247,7 @@ void MultipassExecutor::backward(const BackwardArgs &a) const {
             if (conv_z.any_output()) pass3(conv_z, o_v, items, scratch, a.stream);
             if (conv_dv.any_output()) pass3(conv_dv, o_dz, items, scratch, a.stream);
             if (groups > 1) {
-                launch_partial_sum(base + w.dk_part, base + w.acc, C, groups, int64_t(n_), p0 > 0 ? 1 : 0, a.stream);
+                launch_partial_sum(base + w.dk_part, base + w.acc, C, groups, int64_t(n_), p0 > 0 ? 1 : 0, false, a.stream);
                 check(cudaGetLastError(), "backward: dk partial sums");
             }
         }

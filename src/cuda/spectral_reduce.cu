@@ -14,6 +14,13 @@ namespace {
 // 16-byte vectors of each group's row, so every access is coalesced.
 __global__ void partial_sum_kernel(const float4 *__restrict__ part, float4 *__restrict__ acc, int64_t channels,
                                    int64_t groups, int64_t half_n, int accumulate) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // A programmatic launch (launch_partial_sum): the backward kernel's partial
+    // sums are complete only after this wait; dk's inverse may launch at once
+    // (it waits for this grid in turn).
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
     const int64_t total = channels * half_n;
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
         const int64_t c = i / half_n, j = i - c * half_n;
@@ -49,12 +56,21 @@ int64_t reduce_blocks(int64_t total, int threads) {
 }  // namespace
 
 void launch_partial_sum(const void *part, void *acc, int64_t channels, int64_t groups, int64_t n, int accumulate,
-                        void *stream) {
+                        bool overlap_previous, void *stream) {
     const int64_t half_n = n / 2, total = channels * half_n;
     if (total <= 0) return;
     constexpr int threads = 256;
-    partial_sum_kernel<<<unsigned(reduce_blocks(total, threads)), threads, 0, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const float4 *>(part), static_cast<float4 *>(acc), channels, groups, half_n, accumulate);
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(unsigned(reduce_blocks(total, threads)));
+    config.blockDim = dim3(unsigned(threads));
+    config.stream = static_cast<cudaStream_t>(stream);
+    config.attrs = attribute;
+    config.numAttrs = overlap_previous ? 1 : 0;
+    cudaLaunchKernelEx(&config, partial_sum_kernel, static_cast<const float4 *>(part), static_cast<float4 *>(acc),
+                       channels, groups, half_n, accumulate);
 }
 
 }  // namespace ffc::cuda

@@ -35,9 +35,11 @@ FFC_HD Cplx conj_mul_add(Cplx acc, Cplx a, Cplx b) {
 // acc[c][n] (=, or += when accumulating: batches split into pair chunks, added
 // in increasing order) Σ_{g < groups} part[c][g][n], g in increasing order, on
 // `stream` (a cudaStream_t). part: float2 [channels][groups][n], acc:
-// [channels][n], n the FFT size (a multiple of 2). Launch errors are left for
-// the caller's cudaGetLastError().
+// [channels][n], n the FFT size (a multiple of 2). overlap_previous: a
+// programmatic launch (sm_90 code only, as FusedParams::overlap_previous): its
+// threads wait for the previous kernel first, and the next programmatic launch
+// may start at once. Launch errors are left for the caller's cudaGetLastError().
 void launch_partial_sum(const void *part, void *acc, int64_t channels, int64_t groups, int64_t n, int accumulate,
-                        void *stream);
+                        bool overlap_previous, void *stream);
 
 }  // namespace ffc::cuda
