@@ -1141,6 +1141,98 @@ TEST_CASE("spectrum entry points reject bad input and write nothing", "[cpu][api
     }
 }
 
+TEST_CASE("execute calls reject outputs that overlap another operand and write nothing", "[cpu][api]") {
+    const ffc_dtype_t dtype = FFC_DTYPE_FP32;
+    Plan p(cpu_desc(kN, dtype));
+    Problem pr(p.p, dtype, kShape);
+    const size_t tensor = pr.elems * dtype_bytes(dtype);
+    // Inputs may not change either: a rejected call that wrote through an
+    // aliased output would show here.
+    auto bytes_of = [](Buffer &b) { return std::vector<unsigned char>(b.data(), b.data() + b.size()); };
+    const auto u0 = bytes_of(pr.u), k0 = bytes_of(pr.k), ig0 = bytes_of(pr.in_gate), og0 = bytes_of(pr.out_gate),
+               dy0 = bytes_of(pr.dy);
+    auto inputs_unchanged = [&] {
+        return bytes_of(pr.u) == u0 && bytes_of(pr.k) == k0 && bytes_of(pr.in_gate) == ig0 &&
+               bytes_of(pr.out_gate) == og0 && bytes_of(pr.dy) == dy0;
+    };
+    auto forward = [&](const void *u, void *y, void *ws) {
+        return ffc_conv_forward(p.p, &pr.shape, u, pr.k.as<float>(), pr.in_gate.data(), pr.out_gate.data(), y, ws,
+                                pr.ws_size, nullptr);
+    };
+    auto backward = [&](const void *dy, void *du, float *dk, void *dig, void *dog, void *ws) {
+        return ffc_conv_backward(p.p, &pr.shape, dy, pr.u.data(), pr.k.as<float>(), pr.in_gate.data(),
+                                 pr.out_gate.data(), du, dk, dig, dog, ws, pr.ws_size, nullptr);
+    };
+
+    SECTION("forward") {
+        require_error(forward(pr.u.data(), pr.in_gate.data(), pr.ws_ptr()), FFC_ERROR_INVALID_ARGUMENT,
+                      "y overlaps in_gate");
+        require_error(forward(pr.u.data(), pr.out_gate.data() + tensor - 4, pr.ws_ptr()), FFC_ERROR_INVALID_ARGUMENT,
+                      "y overlaps out_gate");  // one element in common
+        require_error(forward(pr.u.data(), pr.u.data() + 4, pr.ws_ptr()), FFC_ERROR_INVALID_ARGUMENT,
+                      "y overlaps u");  // shifted in-place is not in place
+        require_error(forward(pr.u.data(), pr.k.data(), pr.ws_ptr()), FFC_ERROR_INVALID_ARGUMENT, "y overlaps k");
+        if (pr.ws_size > 0) {
+            require_error(forward(pr.u.data(), pr.y.data(), pr.in_gate.data()), FFC_ERROR_INVALID_ARGUMENT,
+                          "workspace overlaps in_gate");
+            require_error(forward(pr.u.data(), pr.y.data(), pr.y.data() + tensor - 1), FFC_ERROR_INVALID_ARGUMENT,
+                          "y overlaps workspace");
+        }
+        REQUIRE(pr.outputs_untouched());
+        REQUIRE(inputs_unchanged());
+
+        // Adjacent ranges do not overlap: u and y back to back in one buffer.
+        Buffer both(2 * tensor);
+        std::memcpy(both.data() + tensor, pr.u.data(), tensor);
+        REQUIRE(forward(both.data() + tensor, both.data(), pr.ws_ptr()) == FFC_SUCCESS);
+        REQUIRE(std::memcmp(both.data() + tensor, pr.u.data(), tensor) == 0);
+        // y == u exactly is the documented in-place form.
+        REQUIRE(forward(both.data() + tensor, both.data() + tensor, pr.ws_ptr()) == FFC_SUCCESS);
+    }
+
+    SECTION("backward") {
+        require_error(backward(pr.dy.data(), pr.du.data(), nullptr, pr.du.data(), nullptr, pr.ws_ptr()),
+                      FFC_ERROR_INVALID_ARGUMENT, "du overlaps d_in_gate");
+        require_error(backward(pr.dy.data(), pr.du.data(), pr.du.as<float>() + 1, nullptr, nullptr, pr.ws_ptr()),
+                      FFC_ERROR_INVALID_ARGUMENT, "du overlaps dk");
+        require_error(backward(pr.dy.data(), pr.dy.data(), nullptr, nullptr, nullptr, pr.ws_ptr()),
+                      FFC_ERROR_INVALID_ARGUMENT, "du overlaps dy");  // no in-place backward
+        require_error(backward(pr.dy.data(), nullptr, nullptr, nullptr, pr.out_gate.data(), pr.ws_ptr()),
+                      FFC_ERROR_INVALID_ARGUMENT, "d_out_gate overlaps out_gate");
+        require_error(backward(pr.dy.data(), nullptr, pr.k.as<float>(), nullptr, nullptr, pr.ws_ptr()),
+                      FFC_ERROR_INVALID_ARGUMENT, "dk overlaps k");
+        if (pr.ws_size > 0)
+            require_error(backward(pr.dy.data(), pr.du.data(), nullptr, nullptr, nullptr, pr.u.data()),
+                          FFC_ERROR_INVALID_ARGUMENT, "workspace overlaps u");
+        REQUIRE(pr.outputs_untouched());
+        REQUIRE(inputs_unchanged());
+        REQUIRE(backward(pr.dy.data(), pr.du.data(), pr.dk.as<float>(), pr.d_in_gate.data(), pr.d_out_gate.data(),
+                         pr.ws_ptr()) == FFC_SUCCESS);
+    }
+
+    SECTION("spectrum entry points") {
+        size_t spec_size = 0;
+        REQUIRE(ffc_kernel_spectrum_get_size(p.p, &pr.shape, &spec_size) == FFC_SUCCESS);
+        Buffer spectrum(spec_size + pr.k.size());
+        // The spectrum written over k (k at its start).
+        std::memcpy(spectrum.data(), pr.k.data(), pr.k.size());
+        require_error(ffc_kernel_spectrum_compute(p.p, &pr.shape, spectrum.as<float>(), spectrum.data(), spec_size,
+                                                  nullptr),
+                      FFC_ERROR_INVALID_ARGUMENT, "spectrum overlaps k");
+        REQUIRE(std::memcmp(spectrum.data(), pr.k.data(), pr.k.size()) == 0);
+        REQUIRE(ffc_kernel_spectrum_compute(p.p, &pr.shape, pr.k.as<float>(), spectrum.data(), spec_size, nullptr) ==
+                FFC_SUCCESS);
+        const auto spec0 = bytes_of(spectrum);
+        require_error(ffc_conv_forward_spectrum(p.p, &pr.shape, pr.u.data(), spectrum.data(), spec_size,
+                                                pr.in_gate.data(), pr.out_gate.data(), spectrum.data() + 16,
+                                                pr.ws_ptr(), pr.ws_size, nullptr),
+                      FFC_ERROR_INVALID_ARGUMENT, "y overlaps spectrum");
+        REQUIRE(bytes_of(spectrum) == spec0);
+        REQUIRE(pr.outputs_untouched());
+        REQUIRE(inputs_unchanged());
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Thread safety
 // ---------------------------------------------------------------------------

@@ -442,13 +442,16 @@ FFC_API ffc_status_t ffc_plan_get_info(ffc_plan_t plan, ffc_plan_info_t *info);
  * @param in_gate   (B, H, L) or NULL.
  * @param out_gate  (B, H, L) or NULL.
  * @param y         (B, H, L) output, plan dtype. May be the same pointer as u
- *                  (in place); no other overlap with the inputs is allowed.
+ *                  (in place); no other overlap with the inputs or the
+ *                  workspace is allowed (checked: FFC_ERROR_INVALID_ARGUMENT).
  * @param workspace at least ffc_plan_get_workspace_size() bytes (NULL if that is 0).
  * @param workspace_size its size in bytes.
  * @param stream    CUDA stream (ignored by the CPU backend).
  * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE;
  *         FFC_ERROR_MISALIGNED_POINTER; FFC_ERROR_INVALID_POINTER;
- *         FFC_ERROR_WORKSPACE_TOO_SMALL; FFC_ERROR_CUDA.
+ *         FFC_ERROR_WORKSPACE_TOO_SMALL; FFC_ERROR_INVALID_ARGUMENT when y or
+ *         the workspace overlaps another operand (byte ranges, y == u excepted);
+ *         FFC_ERROR_CUDA.
  *
  * Asynchronous on the CUDA backend; thread-safe as described in @ref conventions.
  */
@@ -471,10 +474,11 @@ FFC_API ffc_status_t ffc_conv_forward(ffc_plan_t plan, const ffc_shape_t *shape,
  * @param d_out_gate (B, H, L) or NULL; must be NULL when out_gate is NULL.
  * @param workspace, workspace_size, stream as for ffc_conv_forward().
  * @return as ffc_conv_forward(); FFC_ERROR_INVALID_ARGUMENT when a gate gradient
- *         is requested for an absent gate.
+ *         is requested for an absent gate, or when an output or the workspace
+ *         overlaps another operand.
  *
- * The outputs must not overlap each other or any input (unlike forward, there
- * is no in-place form). Asynchronous on the CUDA backend, never allocates, and
+ * The outputs and the workspace must not overlap each other or any input
+ * (unlike forward, there is no in-place form); the call checks the byte ranges. Asynchronous on the CUDA backend, never allocates, and
  * safe to capture into a CUDA graph; thread-safe as described in @ref conventions.
  */
 FFC_API ffc_status_t ffc_conv_backward(ffc_plan_t plan, const ffc_shape_t *shape, const void *dy,
@@ -500,7 +504,7 @@ FFC_API ffc_status_t ffc_kernel_spectrum_get_size(ffc_plan_t plan, const ffc_sha
  * bytes stream-ordered on @p stream for the call (cudaMallocAsync /
  * cudaFreeAsync, which graph capture records as memory nodes); an allocation
  * failure is FFC_ERROR_OUT_OF_MEMORY. No other call allocates after plan
- * creation.
+ * creation. @p spectrum may not overlap @p k (FFC_ERROR_INVALID_ARGUMENT).
  */
 FFC_API ffc_status_t ffc_kernel_spectrum_compute(ffc_plan_t plan, const ffc_shape_t *shape,
                                                  const float *k, void *spectrum,
@@ -508,7 +512,8 @@ FFC_API ffc_status_t ffc_kernel_spectrum_compute(ffc_plan_t plan, const ffc_shap
 
 /**
  * @brief As ffc_conv_forward(), reusing a spectrum made by ffc_kernel_spectrum_compute()
- * instead of transforming k again.
+ * instead of transforming k again. The spectrum is an input like the others:
+ * y and the workspace may not overlap it.
  */
 FFC_API ffc_status_t ffc_conv_forward_spectrum(ffc_plan_t plan, const ffc_shape_t *shape,
                                                const void *u, const void *spectrum,

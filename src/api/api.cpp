@@ -3,12 +3,14 @@
 // thread-local message on failure. Nothing but ffc_status_t crosses the ABI.
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/executor.hpp"
 #include "common/types.hpp"
@@ -113,6 +115,40 @@ void check_tensor(const ffc_plan_s *plan, const void *p, size_t elem, const char
     if (!p) return;
     require_aligned(p, elem, name);
     plan->executor->check_pointer(p, name);
+}
+
+// A byte range one call reads or writes: [p, p + bytes). Unused operands are
+// NULL and take no part.
+struct Operand {
+    const void *p;
+    size_t bytes;
+    const char *name;
+};
+
+bool overlap(const Operand &a, const Operand &b) {
+    if (!a.p || !b.p || a.bytes == 0 || b.bytes == 0) return false;
+    const uintptr_t a0 = reinterpret_cast<uintptr_t>(a.p), b0 = reinterpret_cast<uintptr_t>(b.p);
+    return a0 < b0 + b.bytes && b0 < a0 + a.bytes;
+}
+
+// What a call writes may not overlap anything else it touches: a write into an
+// input, or two writes into one place, would give wrong results silently (on
+// the GPU, racing ones). The single exception the header allows is the
+// forward's in-place form, y == u exactly: with `in_place`, written[0] may
+// coincide with read[0] (same address and size).
+void check_disjoint(const std::vector<Operand> &written, const std::vector<Operand> &read, bool in_place = false) {
+    auto fail_overlap = [](const Operand &w, const Operand &o) {
+        ffc::fail(FFC_ERROR_INVALID_ARGUMENT, std::string(w.name) + " overlaps " + o.name +
+                                                  " (what a call writes may not overlap any other operand)");
+    };
+    for (size_t i = 0; i < written.size(); ++i) {
+        for (size_t j = i + 1; j < written.size(); ++j)
+            if (overlap(written[i], written[j])) fail_overlap(written[i], written[j]);
+        for (size_t j = 0; j < read.size(); ++j) {
+            const bool same = written[i].p == read[j].p && written[i].bytes == read[j].bytes;
+            if (!(in_place && i == 0 && j == 0 && same) && overlap(written[i], read[j])) fail_overlap(written[i], read[j]);
+        }
+    }
 }
 
 std::vector<int> forced_factors(const ffc_plan_desc_t &d) {
@@ -374,6 +410,10 @@ ffc_status_t ffc_conv_forward(ffc_plan_t plan, const ffc_shape_t *shape, const v
         check_tensor(plan, out_gate, es, "out_gate", false);
         check_tensor(plan, y, es, "y", true);
         check_workspace(plan, s, workspace, workspace_size);
+        const size_t tensor = size_t(s.elements()) * es, filter = size_t(s.filter_elements()) * sizeof(float);
+        check_disjoint({{y, tensor, "y"}, {workspace, plan->executor->workspace_size(s), "workspace"}},
+                       {{u, tensor, "u"}, {k, filter, "k"}, {in_gate, tensor, "in_gate"}, {out_gate, tensor, "out_gate"}},
+                       /*in_place=*/true);
         ffc::ForwardArgs a;
         a.shape = s; a.u = u; a.k = k; a.in_gate = in_gate; a.out_gate = out_gate; a.y = y;
         a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;
@@ -401,6 +441,11 @@ ffc_status_t ffc_conv_backward(ffc_plan_t plan, const ffc_shape_t *shape, const 
         if (d_in_gate && !in_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_in_gate requested but in_gate is NULL");
         if (d_out_gate && !out_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_out_gate requested but out_gate is NULL");
         check_workspace(plan, s, workspace, workspace_size);
+        const size_t tensor = size_t(s.elements()) * es, filter = size_t(s.filter_elements()) * sizeof(float);
+        check_disjoint({{du, tensor, "du"}, {dk, filter, "dk"}, {d_in_gate, tensor, "d_in_gate"},
+                        {d_out_gate, tensor, "d_out_gate"}, {workspace, plan->executor->workspace_size(s), "workspace"}},
+                       {{dy, tensor, "dy"}, {u, tensor, "u"}, {k, filter, "k"}, {in_gate, tensor, "in_gate"},
+                        {out_gate, tensor, "out_gate"}});
         if (!du && !dk && !d_in_gate && !d_out_gate) return;  // nothing wanted
         ffc::BackwardArgs a;
         a.shape = s; a.dy = dy; a.u = u; a.k = k; a.in_gate = in_gate; a.out_gate = out_gate;
@@ -428,6 +473,7 @@ ffc_status_t ffc_kernel_spectrum_compute(ffc_plan_t plan, const ffc_shape_t *sha
         const size_t need = plan->executor->spectrum_size(s);
         if (spectrum_size < need)
             ffc::fail(FFC_ERROR_BUFFER_TOO_SMALL, "spectrum_size = " + std::to_string(spectrum_size) + ", needs " + std::to_string(need));
+        check_disjoint({{spectrum, need, "spectrum"}}, {{k, size_t(s.filter_elements()) * sizeof(float), "k"}});
         ffc::SpectrumArgs a;
         a.shape = s; a.k = k; a.spectrum = spectrum; a.stream = stream;
         plan->executor->compute_spectrum(a);
@@ -450,6 +496,11 @@ ffc_status_t ffc_conv_forward_spectrum(ffc_plan_t plan, const ffc_shape_t *shape
         if (spectrum_size < need)
             ffc::fail(FFC_ERROR_BUFFER_TOO_SMALL, "spectrum_size = " + std::to_string(spectrum_size) + ", needs " + std::to_string(need));
         check_workspace(plan, s, workspace, workspace_size);
+        const size_t tensor = size_t(s.elements()) * es;
+        check_disjoint({{y, tensor, "y"}, {workspace, plan->executor->workspace_size(s), "workspace"}},
+                       {{u, tensor, "u"}, {spectrum, need, "spectrum"}, {in_gate, tensor, "in_gate"},
+                        {out_gate, tensor, "out_gate"}},
+                       /*in_place=*/true);
         ffc::ForwardArgs a;
         a.shape = s; a.u = u; a.spectrum = spectrum; a.in_gate = in_gate; a.out_gate = out_gate; a.y = y;
         a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;

@@ -22,6 +22,7 @@ struct Shape {
     int64_t batch = 0, channels = 0, seq_len = 0, kernel_len = 0;
     int64_t pairs() const { return (batch + 1) / 2; }  // two-for-one: odd B pairs the last with zeros
     int64_t elements() const { return batch * channels * seq_len; }
+    int64_t filter_elements() const { return channels * kernel_len; }  // k and dk: (H, K)
 };
 
 // The one exception type used inside the library. The API layer turns it into a
