@@ -241,6 +241,29 @@ def test_mismatched_shapes(case):
     assert ei.value.status == Status.ERROR_INVALID_SHAPE
 
 
+def test_overlapping_output_raises_library_error_and_writes_nothing():
+    from flashfftconv._plan import Shape
+
+    b, h, l, k_len = 2, 3, 64, 64
+    u, k, ig, _ = make((b, h, l, k_len), np.float32, "in")
+    shape = Shape(b, h, l, k_len)
+    with ffc.Plan(256, "fp32", "cpu") as plan:
+        ws = np.empty(max(plan.workspace_size(shape), 1), dtype=np.uint8)
+        # y one element into in_gate: the library must refuse and leave in_gate as it was.
+        buf = np.concatenate([ig.ravel(), np.zeros(1, np.float32)])
+        before = buf.copy()
+        y_addr = buf.ctypes.data + 4
+        with pytest.raises(FlashFFTConvError) as ei:
+            plan.forward_ptr(shape, u.ctypes.data, k.ctypes.data, buf.ctypes.data, None, y_addr,
+                             ws.ctypes.data, ws.size)
+        assert ei.value.status == Status.ERROR_INVALID_ARGUMENT
+        assert "y overlaps in_gate" in ei.value.message
+        assert np.array_equal(buf, before)
+        # In place (y == u) is allowed.
+        uu = u.copy()
+        plan.forward_ptr(shape, uu.ctypes.data, k.ctypes.data, None, None, uu.ctypes.data, ws.ctypes.data, ws.size)
+
+
 def test_dtype_errors():
     u, k, ig, _ = make((1, 1, 64, 64), np.float32, "in")
     with pytest.raises(FlashFFTConvError) as ei:
