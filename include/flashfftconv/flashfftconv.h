@@ -84,7 +84,7 @@ extern "C" {
 #endif
 
 #define FFC_VERSION_MAJOR 0 /**< Incompatible ABI changes. */
-#define FFC_VERSION_MINOR 1 /**< Backwards-compatible additions. */
+#define FFC_VERSION_MINOR 2 /**< Backwards-compatible additions. */
 #define FFC_VERSION_PATCH 0 /**< Fixes. */
 /** Version as one integer: MAJOR·10000 + MINOR·100 + PATCH. */
 #define FFC_VERSION_NUMBER \
@@ -163,7 +163,7 @@ FFC_API const char *ffc_version_string(void);
 
 /**
  * @brief Build information as a static JSON object, for example
- * `{"version":"0.1.0","version_number":100,"cuda":true,"cuda_runtime":"13.0",
+ * `{"version":"0.2.0","version_number":200,"cuda":true,"cuda_runtime":"13.0",
  *   "sm":[80,90],"kernels":28}`.
  *
  * Keys: "version" (string), "version_number" (number), "cuda" (boolean: the
@@ -520,6 +520,159 @@ FFC_API ffc_status_t ffc_conv_forward_spectrum(ffc_plan_t plan, const ffc_shape_
                                                size_t spectrum_size, const void *in_gate,
                                                const void *out_gate, void *y, void *workspace,
                                                size_t workspace_size, ffc_stream_t stream);
+
+/** @} */
+
+/* ------------------------------------------------------------------------- */
+/** @name Short depthwise convolution                                        */
+/* ------------------------------------------------------------------------- */
+/** @{ */
+
+/**
+ * @brief Memory layout of the (batch, channels, length) tensors of a short
+ * depthwise convolution.
+ */
+typedef enum ffc_layout {
+    FFC_LAYOUT_BHL = 0, /**< (B, H, L): each channel's sequence contiguous (PyTorch's Conv1d layout). */
+    FFC_LAYOUT_BLH = 1  /**< (B, L, H): channels innermost (a sequence model's activations). */
+} ffc_layout_t;
+
+#define FFC_CONV1D_DESC_MAGIC 0x46464331u /**< "FFC1" */
+#define FFC_CONV1D_DESC_VERSION 1u        /**< Version of ::ffc_conv1d_desc_t this header describes. */
+#define FFC_CONV1D_MAX_KERNEL_SIZE 128    /**< Longest filter of a short convolution (use the FFT plans beyond). */
+
+/**
+ * @brief Describes a short depthwise convolution: PyTorch's
+ * `nn.Conv1d(H, H, K, groups=H, padding=...)`, one filter of K taps per
+ * channel, computed directly (no FFT) for small K such as the 3–7 taps of
+ * Hyena, H3 or Mamba. For every batch element b and channel h, with x zero
+ * outside [0, L):
+ *
+ *     y[b,h,t]     = bias[h] + Σ_{j<K} w[h,j] · x[b,h,t + j − padding_left],   0 ≤ t < L_out
+ *     L_out        = L + padding_left + padding_right − K + 1
+ *
+ * (a cross-correlation, as in PyTorch; bias optional). Causal: padding_left =
+ * K − 1, padding_right = 0 (then L_out = L and y[t] depends on x[t − K + 1 .. t]).
+ * The backward, given dy (L_out long):
+ *
+ *     dx[b,h,s]    = Σ_{j<K} w[h,j] · dy[b,h,s − j + padding_left]   (dy zero outside [0, L_out))
+ *     dw[h,j]      = Σ_b Σ_t dy[b,h,t] · x[b,h,t + j − padding_left]   (fp32)
+ *     dbias[h]     = Σ_b Σ_t dy[b,h,t]                                 (fp32)
+ *
+ * x, y, dy and dx are in the plan's dtype and layout; w (H, K) — PyTorch's
+ * (H, 1, K) weight — and bias (H) are fp32. Sums are accumulated in fp32 and
+ * rounded once, so fp16 and bf16 results meet the precision rule of the FFT
+ * plans; dw and dbias are reduced in a fixed order (identical bits on every run).
+ *
+ * Initialise with ::FFC_CONV1D_DESC_INIT. Grows like ::ffc_plan_desc_t (96
+ * bytes on LP64).
+ */
+typedef struct ffc_conv1d_desc {
+    size_t struct_size;    /**< sizeof(ffc_conv1d_desc_t) as compiled by the caller. */
+    uint32_t magic;        /**< FFC_CONV1D_DESC_MAGIC. */
+    uint32_t version;      /**< FFC_CONV1D_DESC_VERSION. */
+    int32_t dtype;         /**< ::ffc_dtype_t of x, y, dy and dx. */
+    int32_t backend;       /**< ::ffc_backend_t. */
+    int32_t device;        /**< CUDA device ordinal; −1 means the current device at creation. */
+    int32_t layout;        /**< ::ffc_layout_t of x, y, dy and dx. */
+    int32_t kernel_size;   /**< K: 1 ≤ K ≤ FFC_CONV1D_MAX_KERNEL_SIZE (odd or even). */
+    int32_t padding_left;  /**< Zeros before x: 0 ≤ padding_left ≤ K − 1. */
+    int32_t padding_right; /**< Zeros after x: 0 ≤ padding_right ≤ K − 1. */
+    int32_t cpu_threads;   /**< CPU backend worker threads; 0 = hardware concurrency (max 16). */
+    uint64_t reserved[6];  /**< Must be zero. */
+} ffc_conv1d_desc_t;
+
+/** @brief Initialiser for ::ffc_conv1d_desc_t: fp16, (B, H, L), automatic backend, K = 3, causal padding. */
+#define FFC_CONV1D_DESC_INIT                                                              \
+    {                                                                                     \
+        sizeof(ffc_conv1d_desc_t), FFC_CONV1D_DESC_MAGIC, FFC_CONV1D_DESC_VERSION,        \
+            (int32_t)FFC_DTYPE_FP16, (int32_t)FFC_BACKEND_AUTO, -1, (int32_t)FFC_LAYOUT_BHL, \
+            3, 2, 0, 0, { 0u, 0u, 0u, 0u, 0u, 0u }                                        \
+    }
+
+/** @brief Opaque handle of a short depthwise convolution plan. */
+typedef struct ffc_conv1d_plan_s *ffc_conv1d_plan_t;
+
+/** @brief Shape of one short-convolution call: all three ≥ 1, with L_out ≥ 1. */
+typedef struct ffc_conv1d_shape {
+    int64_t batch;    /**< B. */
+    int64_t channels; /**< H: channels, one filter each. */
+    int64_t seq_len;  /**< L: length of x and dx (y and dy are L_out long). */
+} ffc_conv1d_shape_t;
+
+/**
+ * @brief Creates a short depthwise convolution plan. Conventions as for
+ * ffc_plan_create() (thread-safe; may synchronise with the plan's device).
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_DESCRIPTOR;
+ *         FFC_ERROR_INVALID_DTYPE; FFC_ERROR_INVALID_BACKEND;
+ *         FFC_ERROR_INVALID_DEVICE; FFC_ERROR_INVALID_ARGUMENT (layout, K or a
+ *         padding out of range; cpu_threads < 0); FFC_ERROR_BACKEND_UNAVAILABLE;
+ *         FFC_ERROR_CUDA.
+ */
+FFC_API ffc_status_t ffc_conv1d_plan_create(ffc_conv1d_plan_t *plan, const ffc_conv1d_desc_t *desc);
+
+/** @brief Destroys a short-convolution plan. NULL is a no-op. Must not race with other uses of the plan. */
+FFC_API void ffc_conv1d_plan_destroy(ffc_conv1d_plan_t plan);
+
+/**
+ * @brief L_out = L + padding_left + padding_right − K + 1 for @p seq_len = L.
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE when
+ *         L < 1 or L_out < 1.
+ */
+FFC_API ffc_status_t ffc_conv1d_output_length(ffc_conv1d_plan_t plan, int64_t seq_len, int64_t *out_len);
+
+/**
+ * @brief Bytes of workspace for @p shape: one number covers forward and
+ * backward, and both check that they get at least this much (device memory
+ * aligned to 256 bytes on the CUDA backend). It holds the partial sums of the
+ * backward's deterministic reduction of dw and dbias, which do not grow with B
+ * or L (at most 4096 per (channel, tap) on the CUDA backend, none on the CPU
+ * backend); the forward of this version uses none of it, but may in a later
+ * one. May be 0 (workspace may then be NULL).
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE.
+ */
+FFC_API ffc_status_t ffc_conv1d_get_workspace_size(ffc_conv1d_plan_t plan, const ffc_conv1d_shape_t *shape,
+                                                   size_t *workspace_size);
+
+/**
+ * @brief y = bias + depthwise cross-correlation of x with w (see ::ffc_conv1d_desc_t).
+ *
+ * @param plan    a short-convolution plan.
+ * @param shape   B, H, L of this call.
+ * @param x       (B, H, L) or (B, L, H) input, plan dtype.
+ * @param weight  (H, K) fp32.
+ * @param bias    (H) fp32, or NULL for none.
+ * @param y       (B, H, L_out) or (B, L_out, H) output, plan dtype. May not
+ *                overlap any other operand (no in-place form).
+ * @param workspace, workspace_size  at least ffc_conv1d_get_workspace_size() bytes (NULL if that is 0).
+ * @param stream  CUDA stream (ignored by the CPU backend).
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE;
+ *         FFC_ERROR_MISALIGNED_POINTER; FFC_ERROR_INVALID_POINTER;
+ *         FFC_ERROR_WORKSPACE_TOO_SMALL; FFC_ERROR_INVALID_ARGUMENT (overlap);
+ *         FFC_ERROR_CUDA. Asynchronous on the CUDA backend, never allocates,
+ *         graph-capture safe; thread-safe as the FFT plans are.
+ */
+FFC_API ffc_status_t ffc_conv1d_forward(ffc_conv1d_plan_t plan, const ffc_conv1d_shape_t *shape, const void *x,
+                                        const float *weight, const float *bias, void *y, void *workspace,
+                                        size_t workspace_size, ffc_stream_t stream);
+
+/**
+ * @brief Gradients of ffc_conv1d_forward(). Every output may be NULL (not
+ * wanted); the work that only feeds a NULL output is skipped.
+ *
+ * @param dy       (B, H, L_out) or (B, L_out, H), plan dtype.
+ * @param x        the forward input (needed for dweight only; may be NULL when dweight is NULL).
+ * @param weight   (H, K) fp32 (needed for dx only; may be NULL when dx is NULL).
+ * @param dx       like x, or NULL.
+ * @param dweight  (H, K) fp32, or NULL. Overwritten, deterministic.
+ * @param dbias    (H) fp32, or NULL. Overwritten, deterministic.
+ * @return as ffc_conv1d_forward(). The outputs and the workspace may not
+ *         overlap each other or any input (checked).
+ */
+FFC_API ffc_status_t ffc_conv1d_backward(ffc_conv1d_plan_t plan, const ffc_conv1d_shape_t *shape, const void *dy,
+                                         const void *x, const float *weight, void *dx, float *dweight,
+                                         float *dbias, void *workspace, size_t workspace_size,
+                                         ffc_stream_t stream);
 
 /** @} */
 

@@ -24,7 +24,8 @@
  *
  * Failures become exceptions of type flashfftconv::Error carrying the status
  * code and the library's detail message; plans are owned by the move-only
- * flashfftconv::Plan, which destroys its handle in the destructor.
+ * flashfftconv::Plan (FFT convolutions) and flashfftconv::Conv1dPlan (short
+ * depthwise convolutions), which destroy their handles in the destructor.
  *
  * @code
  * flashfftconv::Plan plan(flashfftconv::PlanDesc()
@@ -474,6 +475,246 @@ private:
     }
 
     ffc_plan_t plan_ = nullptr;
+    Backend backend_ = Backend::cpu;
+};
+
+// ---------------------------------------------------------------------------
+// Short depthwise convolution (ffc_conv1d_*)
+// ---------------------------------------------------------------------------
+
+/** @brief Memory layout of the short convolution's (batch, channels, length) tensors. */
+enum class Layout : int32_t {
+    bhl = FFC_LAYOUT_BHL, /**< (B, H, L): each channel's sequence contiguous (PyTorch's Conv1d). */
+    blh = FFC_LAYOUT_BLH  /**< (B, L, H): channels innermost. */
+};
+
+/**
+ * @brief Shape of one short-convolution call: x and dx are (batch, channels,
+ * seq_len) in the plan's layout, y and dy are seq_len = L_out long.
+ */
+struct Conv1dShape {
+    int64_t batch = 1;    /**< B ≥ 1. */
+    int64_t channels = 1; /**< H ≥ 1: one filter each. */
+    int64_t seq_len = 1;  /**< L ≥ 1, with L_out ≥ 1. */
+
+    /** @brief The equivalent C struct. */
+    ffc_conv1d_shape_t c_shape() const noexcept { return ffc_conv1d_shape_t{batch, channels, seq_len}; }
+
+    /** @brief Elements of x (and of dx): B·H·L. */
+    int64_t input_elements() const noexcept { return batch * channels * seq_len; }
+};
+
+/**
+ * @brief Builder for ::ffc_conv1d_desc_t. Starts from ::FFC_CONV1D_DESC_INIT
+ * (fp16, (B, H, L), automatic backend, K = 3, causal padding); each setter
+ * returns *this. Note that kernel_size() does not change the padding: set it
+ * with padding(), causal(), same() or valid() afterwards.
+ *
+ * @code
+ * flashfftconv::Conv1dPlan conv(flashfftconv::Conv1dDesc()
+ *                                   .dtype(flashfftconv::DType::bf16)
+ *                                   .layout(flashfftconv::Layout::blh)
+ *                                   .kernel_size(4)
+ *                                   .causal());
+ * conv.forward(flashfftconv::Conv1dShape{B, H, L}, x, weight, bias, y, workspace, ws_size, stream);
+ * @endcode
+ */
+class Conv1dDesc {
+public:
+    /** @brief A descriptor initialised with ::FFC_CONV1D_DESC_INIT. */
+    Conv1dDesc() noexcept : desc_(FFC_CONV1D_DESC_INIT) {}
+
+    /** @brief Sets the I/O data type of x, y, dy and dx. @param t the type. @return *this. */
+    Conv1dDesc &dtype(DType t) noexcept { desc_.dtype = static_cast<int32_t>(t); return *this; }
+
+    /** @brief Sets the backend. @param b where the plan executes. @return *this. */
+    Conv1dDesc &backend(Backend b) noexcept { desc_.backend = static_cast<int32_t>(b); return *this; }
+
+    /** @brief Sets the CUDA device. @param ordinal device ordinal, −1 for the current device. @return *this. */
+    Conv1dDesc &device(int32_t ordinal) noexcept { desc_.device = ordinal; return *this; }
+
+    /** @brief Sets the tensor layout. @param l (B, H, L) or (B, L, H). @return *this. */
+    Conv1dDesc &layout(Layout l) noexcept { desc_.layout = static_cast<int32_t>(l); return *this; }
+
+    /** @brief Sets K, the taps per channel. @param k 1 ≤ k ≤ ::FFC_CONV1D_MAX_KERNEL_SIZE. @return *this. */
+    Conv1dDesc &kernel_size(int32_t k) noexcept { desc_.kernel_size = k; return *this; }
+
+    /**
+     * @brief Sets the zero padding on each side.
+     * @param left zeros before x (0 ≤ left ≤ K − 1). @param right zeros after x (0 ≤ right ≤ K − 1).
+     * @return *this.
+     */
+    Conv1dDesc &padding(int32_t left, int32_t right) noexcept {
+        desc_.padding_left = left;
+        desc_.padding_right = right;
+        return *this;
+    }
+
+    /** @brief Causal padding for the current K: (K − 1, 0), so L_out = L. @return *this. */
+    Conv1dDesc &causal() noexcept { return padding(desc_.kernel_size - 1, 0); }
+
+    /**
+     * @brief PyTorch's padding="same" for the current K: (⌊(K − 1)/2⌋, the rest),
+     * so L_out = L. @return *this.
+     */
+    Conv1dDesc &same() noexcept {
+        const int32_t total = desc_.kernel_size - 1;
+        return padding(total / 2, total - total / 2);
+    }
+
+    /** @brief No padding ("valid"): L_out = L − K + 1. @return *this. */
+    Conv1dDesc &valid() noexcept { return padding(0, 0); }
+
+    /** @brief Sets the CPU worker threads. @param n threads, 0 for hardware concurrency. @return *this. */
+    Conv1dDesc &cpu_threads(int32_t n) noexcept { desc_.cpu_threads = n; return *this; }
+
+    /** @brief The C descriptor, ready for ffc_conv1d_plan_create(). */
+    const ffc_conv1d_desc_t &c_desc() const noexcept { return desc_; }
+
+private:
+    ffc_conv1d_desc_t desc_;
+};
+
+/**
+ * @brief An owned short-convolution plan. Move-only; the destructor calls
+ * ffc_conv1d_plan_destroy(). Thread safety as for Plan.
+ */
+class Conv1dPlan {
+public:
+    /** @brief An empty plan (holds no handle); only assignment and destruction are valid. */
+    Conv1dPlan() noexcept = default;
+
+    /** @brief Creates a plan. @param desc the descriptor. @throws Error on failure. */
+    explicit Conv1dPlan(const Conv1dDesc &desc) {
+        check(ffc_conv1d_plan_create(&plan_, &desc.c_desc()));
+        // The library resolves AUTO by this same documented rule.
+        const Backend requested = static_cast<Backend>(desc.c_desc().backend);
+        backend_ = requested != Backend::automatic ? requested
+                   : backend_available(Backend::cuda) ? Backend::cuda
+                                                      : Backend::cpu;
+    }
+
+    /** @brief Destroys the handle (if any). */
+    ~Conv1dPlan() { ffc_conv1d_plan_destroy(plan_); }
+
+    Conv1dPlan(const Conv1dPlan &) = delete;             /**< Plans are not copyable. */
+    Conv1dPlan &operator=(const Conv1dPlan &) = delete;  /**< Plans are not copyable. */
+
+    /** @brief Takes over @p other's handle, leaving @p other empty. @param other the source. */
+    Conv1dPlan(Conv1dPlan &&other) noexcept
+        : plan_(std::exchange(other.plan_, nullptr)), backend_(other.backend_) {}
+
+    /** @brief Destroys the current handle and takes over @p other's. @param other the source. @return *this. */
+    Conv1dPlan &operator=(Conv1dPlan &&other) noexcept {
+        if (this != &other) {
+            ffc_conv1d_plan_destroy(plan_);
+            plan_ = std::exchange(other.plan_, nullptr);
+            backend_ = other.backend_;
+        }
+        return *this;
+    }
+
+    /** @brief Whether this object holds a handle. */
+    explicit operator bool() const noexcept { return plan_ != nullptr; }
+
+    /** @brief The raw handle, still owned by this object. */
+    ffc_conv1d_plan_t get() const noexcept { return plan_; }
+
+    /** @brief Gives up ownership: returns the handle and leaves this object empty. */
+    ffc_conv1d_plan_t release() noexcept { return std::exchange(plan_, nullptr); }
+
+    /** @brief The resolved backend (cpu or cuda). */
+    Backend backend() const noexcept { return backend_; }
+
+    /** @brief L_out for a sequence of @p seq_len. @param seq_len L. @throws Error when L < 1 or L_out < 1. */
+    int64_t output_length(int64_t seq_len) const {
+        int64_t out = 0;
+        check(ffc_conv1d_output_length(plan_, seq_len, &out));
+        return out;
+    }
+
+    /** @brief Workspace bytes forward() and backward() need for @p shape. @param shape the call's shape. */
+    std::size_t workspace_size(const Conv1dShape &shape) const {
+        const ffc_conv1d_shape_t s = shape.c_shape();
+        std::size_t bytes = 0;
+        check(ffc_conv1d_get_workspace_size(plan_, &s, &bytes));
+        return bytes;
+    }
+
+    /**
+     * @brief y = bias + depthwise cross-correlation of x with weight.
+     *
+     * @param shape     B, H, L.
+     * @param x         input in the plan's dtype and layout.
+     * @param weight    (H, K) fp32.
+     * @param bias      (H) fp32 or nullptr.
+     * @param y         output, L_out long; may not overlap any other operand.
+     * @param workspace at least workspace_size(shape) bytes (nullptr when that is 0).
+     * @param workspace_size its size in bytes.
+     * @param stream    CUDA stream (ignored by the CPU backend).
+     * @throws Error on failure (nothing is written then).
+     */
+    void forward(const Conv1dShape &shape, const void *x, const float *weight, const float *bias, void *y,
+                 void *workspace, std::size_t workspace_size, ffc_stream_t stream = nullptr) const {
+        const ffc_conv1d_shape_t s = shape.c_shape();
+        check(ffc_conv1d_forward(plan_, &s, x, weight, bias, y, workspace, workspace_size, stream));
+    }
+
+    /**
+     * @brief As the other forward(), allocating a host workspace for the call
+     * when one is needed. Only for CPU plans: a CUDA plan needs device workspace.
+     * @param shape B, H, L. @param x input. @param weight filter. @param bias bias or nullptr. @param y output.
+     * @throws Error with FFC_ERROR_INVALID_ARGUMENT for a CUDA plan, or the library's error.
+     */
+    void forward(const Conv1dShape &shape, const void *x, const float *weight, const float *bias, void *y) const {
+        std::vector<unsigned char> ws = host_workspace(shape);
+        forward(shape, x, weight, bias, y, ws.empty() ? nullptr : ws.data(), ws.size());
+    }
+
+    /**
+     * @brief Gradients of forward(); every output may be nullptr (not wanted).
+     *
+     * @param shape     B, H, L.
+     * @param dy        upstream gradient, L_out long.
+     * @param x         forward input (needed for dweight; may be nullptr otherwise).
+     * @param weight    (H, K) fp32 (needed for dx; may be nullptr otherwise).
+     * @param dx        like x, or nullptr.
+     * @param dweight   (H, K) fp32 or nullptr; overwritten, deterministic.
+     * @param dbias     (H) fp32 or nullptr; overwritten, deterministic.
+     * @param workspace at least workspace_size(shape) bytes (nullptr when that is 0).
+     * @param workspace_size its size in bytes.
+     * @param stream    CUDA stream (ignored by the CPU backend).
+     * @throws Error on failure.
+     */
+    void backward(const Conv1dShape &shape, const void *dy, const void *x, const float *weight, void *dx,
+                  float *dweight, float *dbias, void *workspace, std::size_t workspace_size,
+                  ffc_stream_t stream = nullptr) const {
+        const ffc_conv1d_shape_t s = shape.c_shape();
+        check(ffc_conv1d_backward(plan_, &s, dy, x, weight, dx, dweight, dbias, workspace, workspace_size, stream));
+    }
+
+    /**
+     * @brief As the other backward(), allocating a host workspace (CPU plans only).
+     * @param shape B, H, L. @param dy upstream gradient. @param x input or nullptr. @param weight filter or nullptr.
+     * @param dx or nullptr. @param dweight or nullptr. @param dbias or nullptr.
+     * @throws Error with FFC_ERROR_INVALID_ARGUMENT for a CUDA plan, or the library's error.
+     */
+    void backward(const Conv1dShape &shape, const void *dy, const void *x, const float *weight, void *dx,
+                  float *dweight, float *dbias) const {
+        std::vector<unsigned char> ws = host_workspace(shape);
+        backward(shape, dy, x, weight, dx, dweight, dbias, ws.empty() ? nullptr : ws.data(), ws.size());
+    }
+
+private:
+    std::vector<unsigned char> host_workspace(const Conv1dShape &shape) const {
+        if (plan_ && backend_ != Backend::cpu)
+            throw Error(FFC_ERROR_INVALID_ARGUMENT,
+                        "this overload allocates host workspace and needs a CPU plan; pass device workspace "
+                        "to the overload that takes one");
+        return std::vector<unsigned char>(workspace_size(shape));
+    }
+
+    ffc_conv1d_plan_t plan_ = nullptr;
     Backend backend_ = Backend::cpu;
 };
 

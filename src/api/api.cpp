@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/api_common.hpp"
 #include "common/executor.hpp"
 #include "common/types.hpp"
 #include "plan/planner.hpp"
@@ -42,41 +43,12 @@ struct ffc_plan_s {
 
 namespace {
 
-thread_local std::string t_last_error;
-
-template <class F>
-ffc_status_t guarded(F &&body) {
-    try {
-        body();
-        t_last_error.clear();
-        return FFC_SUCCESS;
-    } catch (const ffc::Error &e) {
-        t_last_error = e.what();
-        return e.status();
-    } catch (const std::bad_alloc &) {
-        t_last_error = "host memory allocation failed";
-        return FFC_ERROR_OUT_OF_MEMORY;
-    } catch (const std::exception &e) {
-        t_last_error = std::string("internal error: ") + e.what();
-        return FFC_ERROR_INTERNAL;
-    } catch (...) {
-        t_last_error = "internal error: unknown exception";
-        return FFC_ERROR_INTERNAL;
-    }
-}
-
-void require(const void *p, const char *name) {
-    if (!p) ffc::fail(FFC_ERROR_NULL_POINTER, std::string(name) + " is NULL");
-}
+using ffc::api::check_disjoint;
+using ffc::api::guarded;
+using ffc::api::require;
 
 void require_plan(const ffc_plan_s *plan) {
     if (!plan) ffc::fail(FFC_ERROR_NULL_POINTER, "plan is NULL");
-}
-
-void require_aligned(const void *p, size_t alignment, const char *name) {
-    if (p && reinterpret_cast<uintptr_t>(p) % alignment != 0)
-        ffc::fail(FFC_ERROR_MISALIGNED_POINTER,
-                  std::string(name) + " is not aligned to " + std::to_string(alignment) + " bytes");
 }
 
 ffc::Shape validate_shape(const ffc_plan_s *plan, const ffc_shape_t *s) {
@@ -101,54 +73,13 @@ ffc::Shape validate_shape(const ffc_plan_s *plan, const ffc_shape_t *s) {
 }
 
 void check_workspace(const ffc_plan_s *plan, const ffc::Shape &shape, const void *ws, size_t ws_size) {
-    const size_t need = plan->executor->workspace_size(shape);
-    if (ws_size < need)
-        ffc::fail(FFC_ERROR_WORKSPACE_TOO_SMALL, "workspace_size = " + std::to_string(ws_size) +
-                                                     " bytes, this call needs " + std::to_string(need));
-    if (need > 0) require(ws, "workspace");
-    require_aligned(ws, need > 0 && plan->decision.backend == ffc::Backend::cuda ? 256 : 1, "workspace");
+    ffc::api::check_workspace_buffer(ws, ws_size, plan->executor->workspace_size(shape),
+                                     plan->decision.backend == ffc::Backend::cuda);
 }
 
 // A tensor operand: NULL-ness, alignment to its element size, and reachability by the backend.
 void check_tensor(const ffc_plan_s *plan, const void *p, size_t elem, const char *name, bool required) {
-    if (required) require(p, name);
-    if (!p) return;
-    require_aligned(p, elem, name);
-    plan->executor->check_pointer(p, name);
-}
-
-// A byte range one call reads or writes: [p, p + bytes). Unused operands are
-// NULL and take no part.
-struct Operand {
-    const void *p;
-    size_t bytes;
-    const char *name;
-};
-
-bool overlap(const Operand &a, const Operand &b) {
-    if (!a.p || !b.p || a.bytes == 0 || b.bytes == 0) return false;
-    const uintptr_t a0 = reinterpret_cast<uintptr_t>(a.p), b0 = reinterpret_cast<uintptr_t>(b.p);
-    return a0 < b0 + b.bytes && b0 < a0 + a.bytes;
-}
-
-// What a call writes may not overlap anything else it touches: a write into an
-// input, or two writes into one place, would give wrong results silently (on
-// the GPU, racing ones). The single exception the header allows is the
-// forward's in-place form, y == u exactly: with `in_place`, written[0] may
-// coincide with read[0] (same address and size).
-void check_disjoint(const std::vector<Operand> &written, const std::vector<Operand> &read, bool in_place = false) {
-    auto fail_overlap = [](const Operand &w, const Operand &o) {
-        ffc::fail(FFC_ERROR_INVALID_ARGUMENT, std::string(w.name) + " overlaps " + o.name +
-                                                  " (what a call writes may not overlap any other operand)");
-    };
-    for (size_t i = 0; i < written.size(); ++i) {
-        for (size_t j = i + 1; j < written.size(); ++j)
-            if (overlap(written[i], written[j])) fail_overlap(written[i], written[j]);
-        for (size_t j = 0; j < read.size(); ++j) {
-            const bool same = written[i].p == read[j].p && written[i].bytes == read[j].bytes;
-            if (!(in_place && i == 0 && j == 0 && same) && overlap(written[i], read[j])) fail_overlap(written[i], read[j]);
-        }
-    }
+    ffc::api::check_tensor(*plan->executor, p, elem, name, required);
 }
 
 std::vector<int> forced_factors(const ffc_plan_desc_t &d) {
@@ -209,7 +140,7 @@ const char *ffc_status_string(ffc_status_t status) {
 }
 
 size_t ffc_last_error_message(char *buf, size_t buf_size) {
-    const std::string &m = t_last_error;
+    const std::string &m = ffc::api::last_error();
     if (buf && buf_size > 0) {
         size_t n = std::min(m.size(), buf_size - 1);
         std::memcpy(buf, m.data(), n);
@@ -314,23 +245,12 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
         const std::string kernel_name = forced_kernel(*desc);
         const ffc::DType dtype = ffc::DType(desc->dtype);
 
-        ffc::Backend backend = ffc::Backend(desc->backend);
-        int device = -1;
+        const ffc::api::ResolvedBackend resolved = ffc::api::resolve_backend(desc->backend, desc->device);
+        const ffc::Backend backend = resolved.backend;
+        const int device = resolved.device;
         ffc::plan::DeviceCaps caps;
 #if FFC_WITH_CUDA
-        const int ndev = ffc::cuda::device_count();
-        if (backend == ffc::Backend::automatic) backend = ndev > 0 ? ffc::Backend::cuda : ffc::Backend::cpu;
-        if (backend == ffc::Backend::cuda) {
-            if (ndev == 0) ffc::fail(FFC_ERROR_BACKEND_UNAVAILABLE, "the CUDA backend was requested but no CUDA device is present");
-            device = desc->device < 0 ? ffc::cuda::current_device() : desc->device;
-            if (device >= ndev)
-                ffc::fail(FFC_ERROR_INVALID_DEVICE, "device = " + std::to_string(device) + " but only " + std::to_string(ndev) + " CUDA device(s) exist");
-            caps = ffc::cuda::query_device_caps(device);
-        }
-#else
-        if (backend == ffc::Backend::automatic) backend = ffc::Backend::cpu;
-        if (backend == ffc::Backend::cuda)
-            ffc::fail(FFC_ERROR_BACKEND_UNAVAILABLE, "this build of libflashfftconv has no CUDA backend");
+        if (backend == ffc::Backend::cuda) caps = ffc::cuda::query_device_caps(device);
 #endif
         if (backend == ffc::Backend::cpu) caps = ffc::plan::device_preset("cpu");
 

@@ -37,6 +37,7 @@
 
 #include "common/executor.hpp"
 #include "cuda/chunk_budgets.hpp"
+#include "cuda/cuda_host.hpp"
 #include "cuda/cuda_util.hpp"
 #include "cuda/fused_tables.hpp"
 #include "cuda/launch.hpp"
@@ -136,18 +137,7 @@ public:
     }
 
     void check_pointer(const void *ptr, const char *name) const override {
-        cudaPointerAttributes attr{};
-        const cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
-        if (err != cudaSuccess) {
-            (void)cudaGetLastError();
-            fail(FFC_ERROR_INVALID_POINTER, std::string(name) + " is not a CUDA device pointer (" + cudaGetErrorName(err) + ")");
-        }
-        const bool device_memory = attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
-        if (!device_memory)
-            fail(FFC_ERROR_INVALID_POINTER, std::string(name) + " is host memory; the CUDA backend needs device memory");
-        if (attr.type == cudaMemoryTypeDevice && attr.device != device_)
-            fail(FFC_ERROR_INVALID_POINTER, std::string(name) + " lives on device " + std::to_string(attr.device) +
-                                                ", the plan on device " + std::to_string(device_));
+        cuda::check_device_pointer(ptr, name, device_);
     }
 
     void forward(const ForwardArgs &a) const override {

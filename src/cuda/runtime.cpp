@@ -36,6 +36,21 @@ std::string runtime_version_string() {
     return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
 
+void check_device_pointer(const void *ptr, const char *name, int device) {
+    cudaPointerAttributes attr{};
+    const cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
+    if (err != cudaSuccess) {
+        (void)cudaGetLastError();
+        fail(FFC_ERROR_INVALID_POINTER, std::string(name) + " is not a CUDA device pointer (" + cudaGetErrorName(err) + ")");
+    }
+    const bool device_memory = attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
+    if (!device_memory)
+        fail(FFC_ERROR_INVALID_POINTER, std::string(name) + " is host memory; the CUDA backend needs device memory");
+    if (attr.type == cudaMemoryTypeDevice && attr.device != device)
+        fail(FFC_ERROR_INVALID_POINTER, std::string(name) + " lives on device " + std::to_string(attr.device) +
+                                            ", the plan on device " + std::to_string(device));
+}
+
 plan::DeviceCaps query_device_caps(int device) {
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
