@@ -13,6 +13,13 @@ arrays of size (L, H, B); k, (H, K) in C, is a (K, H) `Matrix{Float32}`.
 
 The API mirrors the Rust crate: `Plan`, `PlanDesc`, `Shape`, `DType`, `Backend`,
 `FlashFFTConvError(status, message)`, `forward!`, `backward!`.
+
+Short depthwise convolutions (PyTorch's `nn.Conv1d(H, H, K, groups=H)`, 1 to 128
+taps, computed directly) have their own plan, `Conv1dPlan`, with `Conv1dShape`
+and methods of the same `forward!` / `backward!` / `forward_raw!` /
+`backward_raw!` functions; `depthwise_conv1d` is the one-off form. Their
+(B, H, L) tensors are (L, H, B) Julia arrays in the `FFC_BHL` layout and
+(H, L, B) arrays in the `FFC_BLH` layout (C's (B, L, H)); the weight is (K, H).
 """
 module FlashFFTConv
 
@@ -21,6 +28,7 @@ using Libdl
 export Plan, PlanDesc, Shape, PlanInfo, FlashFFTConvError, BF16
 export forward!, backward!, forward_raw!, backward_raw!, fftconv
 export workspace_size, spectrum_size, describe, info, build_info, version, version_number
+export Conv1dPlan, Conv1dShape, output_length, depthwise_conv1d
 
 # ---------------------------------------------------------------------------------
 # Loading: $FLASHFFTCONV_LIBRARY, else the system loader ("libflashfftconv").
@@ -34,7 +42,7 @@ const _lock = ReentrantLock()
 
 # The ABI these bindings mirror: same major, and (pre-1.0) the same minor version.
 const EXPECTED_MAJOR = 0
-const EXPECTED_MINOR = 1
+const EXPECTED_MINOR = 2
 
 function _lib()
     _handle[] != C_NULL && return _handle[]
@@ -439,6 +447,223 @@ function fftconv(u::Array{T,3}, k::Matrix{Float32}; in_gate=nothing, out_gate=no
     plan = Plan(n; dtype=_dtype(T), backend=FFC_CPU)
     try
         return forward!(plan, Shape(B, H, L, K), similar(u), u, k; in_gate=in_gate, out_gate=out_gate)
+    finally
+        close(plan)
+    end
+end
+
+# ---------------------------------------------------------------------------------
+# Short depthwise convolution (ffc_conv1d_*)
+# ---------------------------------------------------------------------------------
+
+"""`ffc_layout_t`: FFC_BHL is C's (B, H, L), a Julia (L, H, B) array; FFC_BLH is C's (B, L, H), a Julia (H, L, B) array."""
+@enum Layout::Int32 FFC_BHL = 0 FFC_BLH = 1
+
+const FFC_CONV1D_DESC_MAGIC = UInt32(0x46464331)  # "FFC1"
+const FFC_CONV1D_DESC_VERSION = UInt32(1)
+const FFC_CONV1D_MAX_KERNEL_SIZE = 128
+
+struct Conv1dDescC
+    struct_size::Csize_t
+    magic::UInt32
+    version::UInt32
+    dtype::Int32
+    backend::Int32
+    device::Int32
+    layout::Int32
+    kernel_size::Int32
+    padding_left::Int32
+    padding_right::Int32
+    cpu_threads::Int32
+    reserved::NTuple{6,UInt64}
+end
+
+"""Shape of one short-convolution call: x and dx hold B*H*L elements, y and dy B*H*L_out."""
+struct Conv1dShape
+    batch::Int64
+    channels::Int64
+    seq_len::Int64
+end
+input_length(s::Conv1dShape) = Int(s.batch * s.channels * s.seq_len)
+
+# The header's sizes on LP64 (the library also rejects any other struct_size).
+@assert sizeof(Conv1dDescC) == 96
+@assert fieldoffset(Conv1dDescC, findfirst(==(:reserved), fieldnames(Conv1dDescC))) == 48
+@assert sizeof(Conv1dShape) == 24
+
+"""
+    conv1d_padding(padding, K) -> (left, right)
+
+An `Integer` p: p zeros on both sides (PyTorch's `padding=p`); `:valid` (0, 0);
+`:same` ((K-1)÷2, K-1-(K-1)÷2: L_out = L, the odd zero of an even K on the right,
+as PyTorch); `:causal` (K-1, 0); or a `(left, right)` tuple. Strings work too.
+Each side must be at most K-1 (the library checks).
+"""
+function conv1d_padding(padding, K::Integer)
+    padding isa Integer && return (Int(padding), Int(padding))
+    padding isa Tuple && return (Int(padding[1]), Int(padding[2]))
+    mode = Symbol(padding)
+    mode === :valid && return (0, 0)
+    mode === :same && return ((K - 1) ÷ 2, (K - 1) - (K - 1) ÷ 2)
+    mode === :causal && return (Int(K) - 1, 0)
+    throw(FlashFFTConvError(FFC_ERROR_INVALID_ARGUMENT, "unknown padding $(repr(padding)): an Integer, :valid, :same, :causal or (left, right)"))
+end
+
+const _conv1d_destroy_fn = Ref{Ptr{Cvoid}}(C_NULL)
+
+"""
+    Conv1dPlan(kernel_size; padding=:causal, dtype=FFC_FP16, layout=FFC_BHL, backend=FFC_AUTO, device=-1, cpu_threads=0)
+
+An owned short depthwise convolution plan (`ffc_conv1d_plan_t`): one filter of
+K = `kernel_size` taps (1 to 128) per channel, fp32 weights and bias. The
+default padding is causal, as `FFC_CONV1D_DESC_INIT`. `FFC_AUTO` is resolved
+here as the library resolves it (CUDA if available, else CPU). A finalizer
+destroys the plan; `close(plan)` destroys it now.
+"""
+mutable struct Conv1dPlan
+    handle::Ptr{Cvoid}
+    dtype::DType
+    backend::Backend
+    layout::Layout
+    kernel_size::Int
+    padding::Tuple{Int,Int}
+    function Conv1dPlan(kernel_size::Integer; padding=:causal, dtype::DType=FFC_FP16, layout::Layout=FFC_BHL,
+                        backend::Backend=FFC_AUTO, device::Integer=-1, cpu_threads::Integer=0)
+        left, right = conv1d_padding(padding, kernel_size)
+        b = backend == FFC_AUTO ? (backend_available(FFC_CUDA) ? FFC_CUDA : FFC_CPU) : backend
+        d = Conv1dDescC(sizeof(Conv1dDescC), FFC_CONV1D_DESC_MAGIC, FFC_CONV1D_DESC_VERSION, Int32(dtype), Int32(b),
+                        Int32(device), Int32(layout), Int32(kernel_size), Int32(left), Int32(right),
+                        Int32(cpu_threads), ntuple(_ -> UInt64(0), 6))
+        _conv1d_destroy_fn[] == C_NULL && (_conv1d_destroy_fn[] = _fn(:ffc_conv1d_plan_destroy))
+        h = Ref{Ptr{Cvoid}}(C_NULL)
+        _check(ccall(_fn(:ffc_conv1d_plan_create), Cint, (Ref{Ptr{Cvoid}}, Ref{Conv1dDescC}), h, d))
+        p = new(h[], dtype, b, layout, Int(kernel_size), (Int(left), Int(right)))
+        finalizer(close, p)
+        return p
+    end
+end
+
+function Base.close(p::Conv1dPlan)
+    if p.handle != C_NULL
+        h, p.handle = p.handle, C_NULL
+        ccall(_conv1d_destroy_fn[], Cvoid, (Ptr{Cvoid},), h)
+    end
+    return nothing
+end
+
+_h(p::Conv1dPlan) = p.handle == C_NULL ? throw(FlashFFTConvError(Int32(1001), "the plan has been closed")) : p.handle
+
+"""L_out = L + padding_left + padding_right - K + 1 for `seq_len` = L (the library checks L ≥ 1, L_out ≥ 1)."""
+function output_length(p::Conv1dPlan, seq_len::Integer)
+    n = Ref{Int64}(0)
+    _check(ccall(_fn(:ffc_conv1d_output_length), Cint, (Ptr{Cvoid}, Int64, Ref{Int64}), _h(p), seq_len, n))
+    Int(n[])
+end
+
+"""Workspace bytes that forward and backward need for `shape` (may be 0)."""
+function workspace_size(p::Conv1dPlan, s::Conv1dShape)
+    n = Ref{Csize_t}(0)
+    _check(ccall(_fn(:ffc_conv1d_get_workspace_size), Cint, (Ptr{Cvoid}, Ref{Conv1dShape}, Ref{Csize_t}), _h(p), s, n))
+    Int(n[])
+end
+
+"""
+    forward_raw!(plan::Conv1dPlan, shape::Conv1dShape, x, weight, bias, y, workspace, workspace_size, stream)
+
+`ffc_conv1d_forward` on raw pointers (`C_NULL` for no bias); device pointers
+and a stream for a CUDA plan, as for the FFT plans' `forward_raw!`.
+"""
+function forward_raw!(p::Conv1dPlan, s::Conv1dShape, x::Ptr, w::Ptr, bias::Ptr, y::Ptr, ws::Ptr, ws_size::Integer,
+                      stream::Ptr=C_NULL)
+    _check(ccall(_fn(:ffc_conv1d_forward), Cint,
+                 (Ptr{Cvoid}, Ref{Conv1dShape}, Ptr{Cvoid}, Ptr{Cfloat}, Ptr{Cfloat}, Ptr{Cvoid}, Ptr{Cvoid}, Csize_t,
+                  Ptr{Cvoid}),
+                 _h(p), s, x, w, bias, y, ws, ws_size, stream))
+end
+
+"""
+    backward_raw!(plan::Conv1dPlan, shape::Conv1dShape, dy, x, weight, dx, dweight, dbias, workspace, workspace_size, stream)
+
+`ffc_conv1d_backward` on raw pointers; `C_NULL` gradients are not computed (x
+may be `C_NULL` without dweight, weight without dx).
+"""
+function backward_raw!(p::Conv1dPlan, s::Conv1dShape, dy::Ptr, x::Ptr, w::Ptr, dx::Ptr, dw::Ptr, db::Ptr, ws::Ptr,
+                       ws_size::Integer, stream::Ptr=C_NULL)
+    _check(ccall(_fn(:ffc_conv1d_backward), Cint,
+                 (Ptr{Cvoid}, Ref{Conv1dShape}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cfloat}, Ptr{Cvoid}, Ptr{Cfloat},
+                  Ptr{Cfloat}, Ptr{Cvoid}, Csize_t, Ptr{Cvoid}),
+                 _h(p), s, dy, x, w, dx, dw, db, ws, ws_size, stream))
+end
+
+function _host_checks(p::Conv1dPlan, ::Type{T}, what) where {T}
+    p.backend == FFC_CPU ||
+        throw(FlashFFTConvError(FFC_ERROR_INVALID_ARGUMENT, "$what on Arrays needs a CPU plan; use $(what)_raw! with device pointers"))
+    _dtype(T) == p.dtype ||
+        throw(FlashFFTConvError(FFC_ERROR_INVALID_DTYPE, "the plan's dtype is $(p.dtype) but the arrays hold $T"))
+end
+
+_conv1d_ws(p::Conv1dPlan, s::Conv1dShape) = Vector{UInt8}(undef, max(workspace_size(p, s), 1))
+
+"""
+    forward!(plan::Conv1dPlan, shape::Conv1dShape, y, x, weight; bias=nothing)
+
+`y = bias + depthwise cross-correlation of x with weight` on host arrays (CPU
+plans): `length(x) == B*H*L`, `length(weight) == H*K` (a (K, H) matrix),
+`length(bias) == H`, `length(y) == B*H*L_out`, in the plan's layout.
+"""
+function forward!(p::Conv1dPlan, s::Conv1dShape, y::Array{T}, x::Array{T}, w::Array{Float32};
+                  bias::Union{Nothing,Array{Float32}}=nothing) where {T<:_Elem}
+    _host_checks(p, T, "forward")
+    n_out = Int(s.batch * s.channels) * output_length(p, s.seq_len)
+    _len("x", x, input_length(s)); _len("y", y, n_out); _len("weight", w, Int(s.channels) * p.kernel_size)
+    _len("bias", bias, Int(s.channels))
+    ws = _conv1d_ws(p, s)
+    GC.@preserve y x w bias ws begin
+        forward_raw!(p, s, _ptr(x), _ptr(w), _ptr(bias), _ptr(y), _ptr(ws), length(ws))
+    end
+    return y
+end
+
+"""
+    backward!(plan::Conv1dPlan, shape::Conv1dShape, dy, x, weight; dx=nothing, dweight=nothing, dbias=nothing)
+
+Gradients of `forward!` on host arrays (CPU plans): pass the outputs you want
+(`dweight`, H*K Float32, and `dbias`, H Float32, are overwritten).
+"""
+function backward!(p::Conv1dPlan, s::Conv1dShape, dy::Array{T}, x::Array{T}, w::Array{Float32};
+                   dx::Union{Nothing,Array{T}}=nothing, dweight::Union{Nothing,Array{Float32}}=nothing,
+                   dbias::Union{Nothing,Array{Float32}}=nothing) where {T<:_Elem}
+    _host_checks(p, T, "backward")
+    n_out = Int(s.batch * s.channels) * output_length(p, s.seq_len)
+    _len("dy", dy, n_out); _len("x", x, input_length(s)); _len("dx", dx, input_length(s))
+    _len("weight", w, Int(s.channels) * p.kernel_size); _len("dweight", dweight, Int(s.channels) * p.kernel_size)
+    _len("dbias", dbias, Int(s.channels))
+    ws = _conv1d_ws(p, s)
+    GC.@preserve dy x w dx dweight dbias ws begin
+        backward_raw!(p, s, _ptr(dy), _ptr(x), _ptr(w), _ptr(dx), _ptr(dweight), _ptr(dbias), _ptr(ws), length(ws))
+    end
+    return (dx=dx, dweight=dweight, dbias=dbias)
+end
+
+"""
+    depthwise_conv1d(x::Array{T,3}, weight::Matrix{Float32}; bias=nothing, padding=0, layout=FFC_BHL)
+
+Convenience: PyTorch's `conv1d(x, weight, bias, padding=padding, groups=H)` on
+the CPU backend. `x` is (L, H, B) for `FFC_BHL` or (H, L, B) for `FFC_BLH`;
+`weight` is (K, H); `bias` a length-H `Vector{Float32}`. Returns y in x's layout
+((L_out, H, B) or (H, L_out, B)). A plan is created for the call.
+"""
+function depthwise_conv1d(x::Array{T,3}, w::Matrix{Float32}; bias::Union{Nothing,Vector{Float32}}=nothing,
+                          padding=0, layout::Layout=FFC_BHL) where {T<:_Elem}
+    L, H, B = layout == FFC_BHL ? size(x) : (size(x, 2), size(x, 1), size(x, 3))
+    K = size(w, 1)
+    size(w, 2) == H || throw(FlashFFTConvError(FFC_ERROR_INVALID_SHAPE, "weight has $(size(w, 2)) channels, x has $H"))
+    plan = Conv1dPlan(K; padding=padding, dtype=_dtype(T), layout=layout, backend=FFC_CPU)
+    try
+        s = Conv1dShape(B, H, L)
+        Lo = output_length(plan, L)
+        y = Array{T}(undef, layout == FFC_BHL ? (Lo, H, B) : (H, Lo, B))
+        return forward!(plan, s, y, x, w; bias=bias)
     finally
         close(plan)
     end

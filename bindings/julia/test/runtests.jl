@@ -1,7 +1,7 @@
 # Tests against the CPU backend: FLASHFFTCONV_LIBRARY=/path/to/libflashfftconv.so julia --project -e 'using Pkg; Pkg.test()'
 using Test
 using FlashFFTConv
-using FlashFFTConv: FFC_FP32, FFC_FP16, FFC_BF16, FFC_CPU, FFC_CUDA, Shape
+using FlashFFTConv: FFC_FP32, FFC_FP16, FFC_BF16, FFC_CPU, FFC_CUDA, Shape, FFC_BHL, FFC_BLH
 
 # z[t] = Σ_s k[s] x[(t - s) mod n] for t < L, with x zero beyond L (Float64).
 function direct(u::AbstractArray, k::AbstractMatrix, n)
@@ -15,6 +15,46 @@ function direct(u::AbstractArray, k::AbstractMatrix, n)
     z
 end
 rel(x, r) = sqrt(sum(abs2, Float64.(x) .- r) / sum(abs2, r))
+
+# Short depthwise convolution, directly from the header's formulas, in Float64.
+# x is (L, H, B) for FFC_BHL, (H, L, B) for FFC_BLH; w is (K, H).
+tobhl(a, layout) = layout == FFC_BHL ? a : permutedims(a, (2, 1, 3))
+function conv1d_direct(x, w, bias, left, right, layout)
+    xb = tobhl(x, layout)
+    L, H, B = size(xb)
+    K = size(w, 1)
+    Lo = L + left + right - K + 1
+    y = zeros(Float64, Lo, H, B)
+    for b in 1:B, h in 1:H, t in 0:Lo-1
+        acc = bias === nothing ? 0.0 : Float64(bias[h])
+        for j in 0:K-1
+            s = t + j - left
+            0 <= s < L && (acc += Float64(w[j+1, h]) * Float64(xb[s+1, h, b]))
+        end
+        y[t+1, h, b] = acc
+    end
+    tobhl(y, layout)
+end
+function conv1d_direct_backward(dy, x, w, left, right, layout)
+    xb, dyb = tobhl(x, layout), tobhl(dy, layout)
+    L, H, B = size(xb)
+    K, Lo = size(w, 1), size(dyb, 1)
+    dx, dw, db = zeros(Float64, L, H, B), zeros(Float64, K, H), zeros(Float64, H)
+    for b in 1:B, h in 1:H
+        for t in 0:Lo-1
+            g = Float64(dyb[t+1, h, b])
+            db[h] += g
+            for j in 0:K-1
+                s = t + j - left
+                if 0 <= s < L
+                    dw[j+1, h] += g * Float64(xb[s+1, h, b])
+                    dx[s+1, h, b] += g * Float64(w[j+1, h])
+                end
+            end
+        end
+    end
+    tobhl(dx, layout), dw, db
+end
 
 @testset "FlashFFTConv" begin
     @test occursin("\"version_number\":$(FlashFFTConv.version_number())", build_info())
@@ -79,6 +119,69 @@ rel(x, r) = sqrt(sum(abs2, Float64.(x) .- r) / sum(abs2, r))
         if !FlashFFTConv.backend_available(FFC_CUDA)
             @test_throws FlashFFTConvError Plan(1024; backend=FFC_CUDA)
         end
+    end
+
+    @testset "version 0.2" begin
+        @test FlashFFTConv.version_number() ÷ 100 == 2
+        @test startswith(version(), "0.2.")
+    end
+
+    @testset "depthwise conv1d" begin
+        @test sizeof(FlashFFTConv.Conv1dDescC) == 96
+        @test sizeof(Conv1dShape) == 24
+        @test FlashFFTConv.conv1d_padding(:same, 4) == (1, 2)
+        @test FlashFFTConv.conv1d_padding("causal", 4) == (3, 0)
+        @test FlashFFTConv.conv1d_padding(2, 4) == (2, 2)
+        # (K, padding, L)
+        for layout in (FFC_BHL, FFC_BLH), (K, pad, L) in ((1, 0, 20), (3, :causal, 40), (4, :same, 33),
+                                                          (7, (6, 6), 9), (128, :causal, 130))
+            B, H = 2, 3
+            left, right = FlashFFTConv.conv1d_padding(pad, K)
+            xb = randn(Float32, L, H, B)
+            x = layout == FFC_BHL ? xb : permutedims(xb, (2, 1, 3))
+            w = randn(Float32, K, H) ./ Float32(sqrt(K))
+            bias = randn(Float32, H)
+            y = depthwise_conv1d(x, w; bias=bias, padding=pad, layout=layout)
+            r = conv1d_direct(x, w, bias, left, right, layout)
+            @test size(y) == size(r)
+            @test rel(y, r) < 2e-6
+            x16 = Float16.(x)
+            y16 = depthwise_conv1d(x16, w; padding=pad, layout=layout)
+            r16 = conv1d_direct(x16, w, nothing, left, right, layout)
+            @test rel(y16, r16) <= 2 * rel(Float16.(r16), r16)
+
+            plan = Conv1dPlan(K; padding=pad, dtype=FFC_FP32, layout=layout, backend=FFC_CPU)
+            s = Conv1dShape(B, H, L)
+            @test output_length(plan, L) == L + left + right - K + 1
+            dy = randn(Float32, size(r))
+            g = backward!(plan, s, dy, x, w; dx=similar(x), dweight=zeros(Float32, K, H), dbias=zeros(Float32, H))
+            rdx, rdw, rdb = conv1d_direct_backward(dy, x, w, left, right, layout)
+            @test rel(g.dx, rdx) < 2e-6
+            @test rel(g.dweight, rdw) < 1e-5
+            @test rel(g.dbias, rdb) < 1e-5
+            close(plan)
+        end
+        # errors: K > 128 and a padding side > K - 1 (INVALID_ARGUMENT), L_out < 1 (INVALID_SHAPE)
+        for (K, pad) in ((129, 0), (3, 3))
+            e = try
+                Conv1dPlan(K; padding=pad, dtype=FFC_FP32, backend=FFC_CPU)
+            catch err
+                err
+            end
+            @test e isa FlashFFTConvError && e.status == 1000 && !isempty(e.message)
+        end
+        plan = Conv1dPlan(5; padding=0, dtype=FFC_FP32, backend=FFC_CPU)
+        e = try
+            output_length(plan, 4)
+        catch err
+            err
+        end
+        @test e isa FlashFFTConvError && e.status == 1003
+        @test_throws FlashFFTConvError forward!(plan, Conv1dShape(1, 1, 10), zeros(Float16, 6), zeros(Float16, 10),
+                                                zeros(Float32, 5))
+        close(plan)
+        close(plan)  # idempotent
+        @test_throws FlashFFTConvError output_length(plan, 10)
     end
 
     @testset "force_kernel" begin

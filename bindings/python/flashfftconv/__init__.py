@@ -5,21 +5,31 @@ Functional API on NumPy / torch / CuPy / any CUDA array::
     from flashfftconv import fftconv, fftconv_backward
     y = fftconv(u, k, in_gate, out_gate)            # causal: N = next pow2 >= L + K - 1
 
-PyTorch module with the original project's signature (torch is imported only
-when this name is first used)::
+Short depthwise convolutions (PyTorch's Conv1d with groups = channels, 1 to 128
+taps), computed directly::
 
-    from flashfftconv import FlashFFTConv
+    from flashfftconv import depthwise_conv1d, depthwise_conv1d_backward
+    y = depthwise_conv1d(x, weight, bias, padding="causal", layout="bhl")
+
+PyTorch modules, the first with the original project's signature (torch is
+imported only when one of these names is first used)::
+
+    from flashfftconv import FlashFFTConv, FlashDepthwiseConv1d
     conv = FlashFFTConv(2 * L, dtype=torch.bfloat16)
     y = conv(u, k, in_gate, out_gate)
+    short = FlashDepthwiseConv1d(H, 4, padding="causal")   # nn.Conv1d(H, H, 4, groups=H), causal
+    y = short(x)
 
 The shared library is looked up in $FLASHFFTCONV_LIBRARY, then next to this
 package, then by the system loader, on first use.
 """
 
 from ._lib import (
+    CONV1D_MAX_KERNEL_SIZE,
     Backend,
     DType,
     FlashFFTConvError,
+    Layout,
     LibraryNotFoundError,
     Status,
     backend_available,
@@ -30,10 +40,30 @@ from ._lib import (
     version,
     version_number,
 )
-from ._plan import Plan, PlanInfo, Shape, cached_plans, clear_plan_cache, get_plan
-from .functional import Gradients, default_fft_size, fftconv, fftconv_backward
+from ._plan import (
+    Conv1dPlan,
+    Conv1dShape,
+    Plan,
+    PlanInfo,
+    Shape,
+    cached_conv1d_plans,
+    cached_plans,
+    clear_plan_cache,
+    get_conv1d_plan,
+    get_plan,
+    resolve_padding,
+)
+from .functional import (
+    Conv1dGradients,
+    Gradients,
+    default_fft_size,
+    depthwise_conv1d,
+    depthwise_conv1d_backward,
+    fftconv,
+    fftconv_backward,
+)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Backend", "DType", "FlashFFTConvError", "LibraryNotFoundError", "Status",
@@ -41,12 +71,14 @@ __all__ = [
     "version", "version_number",
     "Plan", "PlanInfo", "Shape", "cached_plans", "clear_plan_cache", "get_plan",
     "Gradients", "default_fft_size", "fftconv", "fftconv_backward",
-    "FlashFFTConv", "pytorch",
+    "CONV1D_MAX_KERNEL_SIZE", "Layout", "Conv1dPlan", "Conv1dShape", "Conv1dGradients", "cached_conv1d_plans",
+    "get_conv1d_plan", "resolve_padding", "depthwise_conv1d", "depthwise_conv1d_backward",
+    "FlashFFTConv", "FlashDepthwiseConv1d", "pytorch",
 ]
 
 # Names served lazily from the torch integration, so that `import flashfftconv`
 # never imports torch (which is optional and slow to import).
-_TORCH_NAMES = {"FlashFFTConv", "FFTConvFunction"}
+_TORCH_NAMES = {"FlashFFTConv", "FFTConvFunction", "FlashDepthwiseConv1d", "DepthwiseConv1dFunction"}
 
 
 def __getattr__(name):

@@ -38,6 +38,7 @@ class _Namespace:
     def shape(self, x) -> tuple: ...
     def device(self, x) -> int: ...          # -1: host memory
     def empty_like(self, x): ...             # same shape, dtype, device; C-contiguous
+    def empty(self, shape, like): ...        # like's dtype and device; C-contiguous
     def empty_f32(self, shape, like): ...    # float32 on like's device
     def to_f32(self, x): ...                 # float32, C-contiguous (no copy when already)
     def workspace(self, nbytes: int, like): ...
@@ -73,6 +74,9 @@ class NumpyNS(_Namespace):
 
     def empty_like(self, x):
         return np.empty(x.shape, dtype=x.dtype)
+
+    def empty(self, shape, like):
+        return np.empty(shape, dtype=like.dtype)
 
     def empty_f32(self, shape, like):
         return np.empty(shape, dtype=np.float32)
@@ -123,6 +127,9 @@ class TorchNS(_Namespace):
     def empty_like(self, x):
         return self.torch.empty(x.shape, dtype=x.dtype, device=x.device)
 
+    def empty(self, shape, like):
+        return self.torch.empty(shape, dtype=like.dtype, device=like.device)
+
     def empty_f32(self, shape, like):
         return self.torch.empty(shape, dtype=self.torch.float32, device=like.device)
 
@@ -170,6 +177,10 @@ class CupyNS(_Namespace):
     def empty_like(self, x):
         with self.cp.cuda.Device(x.device.id):
             return self.cp.empty(x.shape, dtype=x.dtype)
+
+    def empty(self, shape, like):
+        with self.cp.cuda.Device(like.device.id):
+            return self.cp.empty(shape, dtype=like.dtype)
 
     def empty_f32(self, shape, like):
         with self.cp.cuda.Device(like.device.id):

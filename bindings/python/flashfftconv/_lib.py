@@ -20,7 +20,7 @@ from typing import Optional
 # one minor version (the library's SONAME is MAJOR.MINOR until 1.0). From 1.0 on,
 # a newer minor is accepted (minor releases only add).
 EXPECTED_MAJOR = 0
-EXPECTED_MINOR = 1
+EXPECTED_MINOR = 2
 
 
 def version_compatible(number: int) -> bool:
@@ -40,6 +40,10 @@ PLAN_DESC_MAGIC = 0x46464344  # "FFCD"
 PLAN_DESC_VERSION = 2  # 2 added force_kernel (in reserved[0]'s slot; the size did not change)
 PLAN_INFO_MAGIC = 0x46464349  # "FFCI"
 PLAN_INFO_VERSION = 1
+
+CONV1D_DESC_MAGIC = 0x46464331  # "FFC1"
+CONV1D_DESC_VERSION = 1
+CONV1D_MAX_KERNEL_SIZE = 128  # longest filter of a short depthwise convolution
 
 
 class Status(enum.IntEnum):
@@ -85,6 +89,14 @@ class Backend(enum.IntEnum):
     AUTO = 0
     CPU = 1
     CUDA = 2
+
+
+class Layout(enum.IntEnum):
+    """ffc_layout_t: memory layout of the (batch, channels, length) tensors of a
+    short depthwise convolution."""
+
+    BHL = 0  # (B, H, L): PyTorch's Conv1d layout
+    BLH = 1  # (B, L, H): channels innermost
 
 
 class FlashFFTConvError(RuntimeError):
@@ -186,11 +198,61 @@ class ShapeC(ctypes.Structure):
     ]
 
 
+class Conv1dDescC(ctypes.Structure):
+    """ffc_conv1d_desc_t; field order and types follow the header exactly (LP64: 96 bytes)."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("magic", ctypes.c_uint32),
+        ("version", ctypes.c_uint32),
+        ("dtype", ctypes.c_int32),
+        ("backend", ctypes.c_int32),
+        ("device", ctypes.c_int32),
+        ("layout", ctypes.c_int32),
+        ("kernel_size", ctypes.c_int32),
+        ("padding_left", ctypes.c_int32),
+        ("padding_right", ctypes.c_int32),
+        ("cpu_threads", ctypes.c_int32),
+        ("reserved", ctypes.c_uint64 * 6),
+    ]
+
+    @classmethod
+    def init(cls) -> "Conv1dDescC":
+        """The equivalent of FFC_CONV1D_DESC_INIT (fp16, (B, H, L), automatic backend, K = 3, causal)."""
+        d = cls()
+        d.struct_size = ctypes.sizeof(cls)
+        d.magic = CONV1D_DESC_MAGIC
+        d.version = CONV1D_DESC_VERSION
+        d.dtype = DType.FP16
+        d.backend = Backend.AUTO
+        d.device = -1
+        d.layout = Layout.BHL
+        d.kernel_size = 3
+        d.padding_left = 2
+        d.padding_right = 0
+        return d
+
+
+class Conv1dShapeC(ctypes.Structure):
+    """ffc_conv1d_shape_t."""
+
+    _fields_ = [
+        ("batch", ctypes.c_int64),
+        ("channels", ctypes.c_int64),
+        ("seq_len", ctypes.c_int64),
+    ]
+
+
+# The ABI is defined for LP64 targets; the library rejects any other struct_size.
+assert ctypes.sizeof(PlanDescC) == 128, ctypes.sizeof(PlanDescC)
+assert ctypes.sizeof(Conv1dDescC) == 96, ctypes.sizeof(Conv1dDescC)
+
 _status = ctypes.c_int  # enums are int-sized in C
 _vp = ctypes.c_void_p
 _sz = ctypes.c_size_t
 _plan = ctypes.c_void_p
 _shape_p = ctypes.POINTER(ShapeC)
+_c1shape_p = ctypes.POINTER(Conv1dShapeC)
 
 # name -> (restype, argtypes). Declaring every prototype keeps ctypes from
 # truncating 64-bit pointers to int.
@@ -214,6 +276,13 @@ _PROTOTYPES = {
     "ffc_kernel_spectrum_get_size": (_status, [_plan, _shape_p, ctypes.POINTER(_sz)]),
     "ffc_kernel_spectrum_compute": (_status, [_plan, _shape_p, _vp, _vp, _sz, _vp]),
     "ffc_conv_forward_spectrum": (_status, [_plan, _shape_p, _vp, _vp, _sz, _vp, _vp, _vp, _vp, _sz, _vp]),
+    # Short depthwise convolution (0.2).
+    "ffc_conv1d_plan_create": (_status, [ctypes.POINTER(_plan), ctypes.POINTER(Conv1dDescC)]),
+    "ffc_conv1d_plan_destroy": (None, [_plan]),
+    "ffc_conv1d_output_length": (_status, [_plan, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]),
+    "ffc_conv1d_get_workspace_size": (_status, [_plan, _c1shape_p, ctypes.POINTER(_sz)]),
+    "ffc_conv1d_forward": (_status, [_plan, _c1shape_p, _vp, _vp, _vp, _vp, _vp, _sz, _vp]),
+    "ffc_conv1d_backward": (_status, [_plan, _c1shape_p, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _sz, _vp]),
 }
 
 _lock = threading.Lock()
@@ -351,6 +420,26 @@ def build_info() -> dict:
 def backend_available(backend) -> bool:
     """Whether a backend ("cpu", "cuda", "auto" or a Backend) can run in this process."""
     return bool(lib().ffc_backend_available(int(as_backend(backend))))
+
+
+def as_layout(layout):
+    """Accepts a Layout, a name ("bhl", "blh", case-insensitive) or an int. An int
+    that names no layout is passed through unchanged, for the library to judge."""
+    if isinstance(layout, Layout):
+        return layout
+    if isinstance(layout, str):
+        try:
+            return Layout[layout.upper()]
+        except KeyError:
+            raise FlashFFTConvError(
+                Status.ERROR_INVALID_ARGUMENT, f"unknown layout {layout!r} (\"bhl\" or \"blh\")"
+            ) from None
+    if isinstance(layout, int) and not isinstance(layout, bool):
+        try:
+            return Layout(layout)
+        except ValueError:
+            return int(layout)
+    raise TypeError(f"layout must be a Layout, a str or an int, not {type(layout).__name__}")
 
 
 def as_backend(b) -> Backend:

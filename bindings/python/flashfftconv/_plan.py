@@ -15,7 +15,19 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _lib
-from ._lib import Backend, DType, FlashFFTConvError, PlanDescC, PlanInfoC, ShapeC, Status, check
+from ._lib import (
+    Backend,
+    Conv1dDescC,
+    Conv1dShapeC,
+    DType,
+    FlashFFTConvError,
+    Layout,
+    PlanDescC,
+    PlanInfoC,
+    ShapeC,
+    Status,
+    check,
+)
 
 
 @dataclass(frozen=True)
@@ -274,12 +286,225 @@ def get_plan(fft_size: int, dtype, backend, device: int = -1) -> Plan:
 
 
 def clear_plan_cache() -> None:
-    """Drops every cached plan (they are destroyed once no caller still holds one)."""
+    """Drops every cached plan, FFT and short-convolution plans alike (they are
+    destroyed once no caller still holds one)."""
     with _cache_lock:
         _cache.clear()
+        _conv1d_cache.clear()
 
 
 def cached_plans() -> Dict[Tuple[int, DType, Backend, int], Plan]:
     """A snapshot of the cache, for inspection."""
     with _cache_lock:
         return dict(_cache)
+
+
+# -- short depthwise convolution ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conv1dShape:
+    """Shape of one short-convolution call: x and dx hold (batch, channels, seq_len)
+    elements (in the plan's layout), y and dy (batch, channels, L_out)."""
+
+    batch: int
+    channels: int
+    seq_len: int
+
+    def _c(self) -> Conv1dShapeC:
+        return Conv1dShapeC(self.batch, self.channels, self.seq_len)
+
+
+def resolve_padding(padding, kernel_size: int) -> Tuple[int, int]:
+    """(padding_left, padding_right) for a padding given as PyTorch's Conv1d takes it,
+    or as the two sides.
+
+    - an int p: p zeros on both sides (PyTorch's ``padding=p``);
+    - ``"valid"``: none (0, 0);
+    - ``"same"``: L_out = L, with PyTorch's split for even K: ((K-1)//2, K-1-(K-1)//2);
+    - ``"causal"``: (K-1, 0), so that y[t] depends on x[t-K+1 .. t];
+    - a pair (left, right).
+
+    The values are not range-checked here: the library refuses a side outside
+    [0, K-1] with ERROR_INVALID_ARGUMENT when the plan is created.
+    """
+    k = int(kernel_size)
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return 0, 0
+        if mode == "same":
+            return (k - 1) // 2, (k - 1) - (k - 1) // 2
+        if mode == "causal":
+            return k - 1, 0
+        raise FlashFFTConvError(
+            Status.ERROR_INVALID_ARGUMENT,
+            f"unknown padding {padding!r}: an int, \"valid\", \"same\", \"causal\" or (left, right)",
+        )
+    if isinstance(padding, bool):
+        raise TypeError("padding must be an int, a str or a (left, right) pair, not a bool")
+    if isinstance(padding, int):
+        return int(padding), int(padding)
+    try:
+        left, right = padding
+    except (TypeError, ValueError):
+        raise TypeError(f"padding must be an int, a str or a (left, right) pair, not {padding!r}") from None
+    return int(left), int(right)
+
+
+def resolve_backend(backend) -> Backend:
+    """AUTO resolved the way the library resolves it (CUDA if it can run here, else
+    CPU), so that a plan knows which memory it takes: the short-convolution C API
+    has no query for a plan's resolved backend."""
+    b = _lib.as_backend(backend)
+    if b == Backend.AUTO:
+        return Backend.CUDA if _lib.backend_available(Backend.CUDA) else Backend.CPU
+    return b
+
+
+class Conv1dPlan:
+    """An owned short depthwise convolution plan (``ffc_conv1d_plan_t``): PyTorch's
+    ``nn.Conv1d(H, H, K, groups=H)`` with fp32 weights (H, K) and bias (H), on
+    activations of the plan's dtype and layout.
+
+    Immutable and thread-safe like :class:`Plan`; ``close()``, a ``with`` block or
+    garbage collection destroys it. Execute methods take integer addresses (host
+    memory for a CPU plan, device memory for a CUDA plan);
+    :func:`flashfftconv.depthwise_conv1d` is the array-level API.
+    """
+
+    def __init__(
+        self,
+        kernel_size: int,
+        padding="causal",
+        dtype="float16",
+        layout="bhl",
+        backend="auto",
+        device: int = -1,
+        cpu_threads: int = 0,
+    ):
+        """Creates a plan.
+
+        Args:
+            kernel_size: K, 1 to 128 taps.
+            padding: see :func:`resolve_padding`; default causal (K-1, 0), as
+                ``FFC_CONV1D_DESC_INIT``.
+            dtype: of x, y, dy and dx (float32, float16, bfloat16).
+            layout: "bhl" (B, H, L) or "blh" (B, L, H), or a :class:`Layout`.
+            backend: "auto" (resolved here: CUDA when available, else CPU), "cpu"
+                or "cuda".
+            device, cpu_threads: as in ``ffc_conv1d_desc_t``.
+        """
+        self._handle = None  # first, so that __del__ is safe if creation fails
+        left, right = resolve_padding(padding, kernel_size)
+        desc = Conv1dDescC.init()
+        desc.dtype = as_dtype(dtype)
+        desc.backend = resolve_backend(backend)
+        desc.device = int(device)
+        desc.layout = int(_lib.as_layout(layout))
+        desc.kernel_size = int(kernel_size)
+        desc.padding_left = left
+        desc.padding_right = right
+        desc.cpu_threads = int(cpu_threads)
+        L = _lib.lib()
+        handle = ctypes.c_void_p()
+        check(L.ffc_conv1d_plan_create(ctypes.byref(handle), ctypes.byref(desc)))
+        self._L = L
+        self._handle = handle
+        self.kernel_size = int(kernel_size)
+        self.padding = (left, right)
+        self.dtype = DType(desc.dtype)
+        self.layout = Layout(desc.layout)
+        self.backend = Backend(desc.backend)
+        self.device = int(device)
+
+    # -- lifetime -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Destroys the plan now (idempotent)."""
+        h, self._handle = self._handle, None
+        if h is not None:
+            self._L.ffc_conv1d_plan_destroy(h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # never raise from a finalizer
+            pass
+
+    def __enter__(self) -> "Conv1dPlan":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _h(self):
+        if self._handle is None:
+            raise FlashFFTConvError(Status.ERROR_NULL_POINTER, "the plan has been closed")
+        return self._handle
+
+    # -- queries ------------------------------------------------------------------
+
+    def output_length(self, seq_len: int) -> int:
+        """L_out = L + padding_left + padding_right - K + 1 (the library checks L >= 1, L_out >= 1)."""
+        n = ctypes.c_int64(0)
+        check(self._L.ffc_conv1d_output_length(self._h(), int(seq_len), ctypes.byref(n)))
+        return int(n.value)
+
+    def workspace_size(self, shape: Conv1dShape) -> int:
+        """Bytes of workspace forward_ptr() and backward_ptr() need for ``shape`` (may be 0)."""
+        n = ctypes.c_size_t(0)
+        check(self._L.ffc_conv1d_get_workspace_size(self._h(), ctypes.byref(shape._c()), ctypes.byref(n)))
+        return n.value
+
+    # -- execution on raw pointers ------------------------------------------------
+
+    def forward_ptr(self, shape: Conv1dShape, x, weight, bias, y, workspace=None, workspace_size=0, stream=None):
+        """ffc_conv1d_forward on integer addresses; bias may be None."""
+        check(self._L.ffc_conv1d_forward(
+            self._h(), ctypes.byref(shape._c()), _ptr(x), _ptr(weight), _ptr(bias), _ptr(y), _ptr(workspace),
+            int(workspace_size), _ptr(stream)))
+
+    def backward_ptr(self, shape: Conv1dShape, dy, x, weight, dx, dweight, dbias, workspace=None,
+                     workspace_size=0, stream=None):
+        """ffc_conv1d_backward on integer addresses; any gradient address may be None
+        (x may be None without dweight, weight without dx)."""
+        check(self._L.ffc_conv1d_backward(
+            self._h(), ctypes.byref(shape._c()), _ptr(dy), _ptr(x), _ptr(weight), _ptr(dx), _ptr(dweight),
+            _ptr(dbias), _ptr(workspace), int(workspace_size), _ptr(stream)))
+
+    def __repr__(self) -> str:
+        state = "closed" if self._handle is None else f"device={self.device}"
+        return (f"Conv1dPlan(kernel_size={self.kernel_size}, padding={self.padding}, dtype={self.dtype.name}, "
+                f"layout={self.layout.name}, backend={self.backend.name}, {state})")
+
+
+_Conv1dKey = Tuple[int, int, int, DType, Layout, Backend, int]
+_conv1d_cache: Dict[_Conv1dKey, Conv1dPlan] = {}
+
+
+def get_conv1d_plan(kernel_size: int, padding, dtype, layout, backend, device: int = -1) -> Conv1dPlan:
+    """The cached short-convolution plan for (K, padding, dtype, layout, backend,
+    device), created on first use."""
+    left, right = resolve_padding(padding, kernel_size)
+    lay = _lib.as_layout(layout)
+    if not isinstance(lay, Layout):
+        # Not cached: let the library refuse it.
+        return Conv1dPlan(kernel_size, (left, right), dtype, lay, backend, device)
+    key = (int(kernel_size), left, right, as_dtype(dtype), lay, resolve_backend(backend), int(device))
+    plan = _conv1d_cache.get(key)
+    if plan is not None:
+        return plan
+    with _cache_lock:
+        plan = _conv1d_cache.get(key)
+        if plan is None:
+            plan = Conv1dPlan(key[0], (left, right), key[3], key[4], key[5], key[6])
+            _conv1d_cache[key] = plan
+        return plan
+
+
+def cached_conv1d_plans() -> Dict[_Conv1dKey, Conv1dPlan]:
+    """A snapshot of the short-convolution plan cache, keyed by
+    (kernel_size, padding_left, padding_right, dtype, layout, backend, device)."""
+    with _cache_lock:
+        return dict(_conv1d_cache)

@@ -1,5 +1,6 @@
-"""Functional API: fftconv() and fftconv_backward() on NumPy, torch, CuPy or any
-CUDA array (see _arrays.py), using cached plans.
+"""Functional API: fftconv() and fftconv_backward() (long FFT convolutions), and
+depthwise_conv1d() and depthwise_conv1d_backward() (short depthwise convolutions),
+on NumPy, torch, CuPy or any CUDA array (see _arrays.py), using cached plans.
 
 Semantics (DESIGN §1), for u of shape (B, H, L) and k of shape (H, K):
 
@@ -14,8 +15,8 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 from . import _arrays
-from ._lib import MAX_FFT_SIZE, MIN_FFT_SIZE, FlashFFTConvError, Status
-from ._plan import Shape, get_plan
+from ._lib import MAX_FFT_SIZE, MIN_FFT_SIZE, FlashFFTConvError, Layout, Status, as_layout
+from ._plan import Conv1dShape, Shape, get_conv1d_plan, get_plan, resolve_padding
 
 
 class Gradients(NamedTuple):
@@ -178,3 +179,164 @@ def fftconv_backward(
         c.plan.backward_ptr(c.shape, c.p(dy), c.p(c.u), c.p(c.k), c.p(c.in_gate), c.p(c.out_gate),
                             c.p(du), c.p(dk), c.p(dig), c.p(dog), c.p(ws), ws_size, ns.stream(c.device))
     return Gradients(du, dk, dig, dog)
+
+
+# -- short depthwise convolution ---------------------------------------------------------
+
+
+class Conv1dGradients(NamedTuple):
+    """Gradients returned by depthwise_conv1d_backward(); None where not requested."""
+
+    dx: object
+    dweight: object
+    dbias: object
+
+
+class _Conv1dCall:
+    """Validated operands of one short-convolution call."""
+
+    def __init__(self, x, weight, bias, padding, layout, dy=None):
+        ns, (x, weight, bias, dy) = _arrays.normalise(x, weight, bias, dy)
+        lay = as_layout(layout)
+        if not isinstance(lay, Layout):
+            raise FlashFFTConvError(Status.ERROR_INVALID_ARGUMENT, f"unknown layout {layout!r} (\"bhl\" or \"blh\")")
+        xshape = ns.shape(x)
+        dims = "(B, H, L)" if lay == Layout.BHL else "(B, L, H)"
+        if len(xshape) != 3:
+            raise _shape_error(f"x must be 3-D {dims}, got shape {xshape}")
+        B, H, L = (xshape[0], xshape[1], xshape[2]) if lay == Layout.BHL else (xshape[0], xshape[2], xshape[1])
+        wshape = ns.shape(weight)
+        # (H, K), or PyTorch's Conv1d weight (H, 1, K).
+        if not (len(wshape) == 2 or (len(wshape) == 3 and wshape[1] == 1)):
+            raise _shape_error(f"weight must be (H, K) or (H, 1, K), got shape {wshape}")
+        if wshape[0] != H:
+            raise _shape_error(
+                f"weight has {wshape[0]} channels but x has H = {H} (x {xshape} {dims}, weight {wshape})"
+            )
+        K = int(wshape[-1])
+        if bias is not None and ns.shape(bias) != (H,):
+            raise _shape_error(f"bias has shape {ns.shape(bias)}, expected ({H},)")
+
+        dtype = ns.dtype(x)
+        if dtype is None:
+            raise FlashFFTConvError(
+                Status.ERROR_INVALID_DTYPE,
+                f"x has dtype {getattr(x, 'dtype', '?')}; supported: float32, float16, bfloat16 "
+                "(bfloat16 NumPy arrays via ml_dtypes)",
+            )
+        if dy is not None and ns.dtype(dy) != dtype:
+            raise FlashFFTConvError(
+                Status.ERROR_INVALID_DTYPE, f"dy has dtype {dy.dtype}, but x has {x.dtype}; they must match"
+            )
+        device = ns.device(x)
+        for name, a in (("weight", weight), ("bias", bias), ("dy", dy)):
+            if a is not None and ns.device(a) != device:
+                raise FlashFFTConvError(
+                    Status.ERROR_INVALID_POINTER, f"{name} is on device {ns.device(a)} but x is on {device}"
+                )
+
+        self.ns = ns
+        self.layout = lay
+        self.device = device
+        self.shape = Conv1dShape(int(B), int(H), int(L))
+        self.plan = get_conv1d_plan(K, resolve_padding(padding, K), dtype, lay, _arrays.backend_for(device), device)
+        # The library checks L >= 1 and L_out >= 1 (ERROR_INVALID_SHAPE with its message).
+        self.out_len = self.plan.output_length(L)
+        self.x = ns.contiguous(x)
+        self.weight = ns.to_f32(weight)  # the library takes weight and bias (and returns their grads) in float32
+        self.bias = None if bias is None else ns.to_f32(bias)
+        self.wshape = wshape
+        if dy is not None:
+            want = self.out_shape()
+            if ns.shape(dy) != want:
+                raise _shape_error(f"dy has shape {ns.shape(dy)}, expected {want} (L_out = {self.out_len})")
+            dy = ns.contiguous(dy)
+        self.dy = dy
+
+    def out_shape(self):
+        s = self.shape
+        return (s.batch, s.channels, self.out_len) if self.layout == Layout.BHL else (s.batch, self.out_len, s.channels)
+
+    def p(self, a) -> Optional[int]:
+        return None if a is None else self.ns.ptr(a)
+
+    def workspace(self):
+        n = self.plan.workspace_size(self.shape)
+        return (self.ns.workspace(n, self.x), n) if n > 0 else (None, 0)
+
+
+def depthwise_conv1d(x, weight, bias=None, padding=0, layout="bhl"):
+    """Short depthwise convolution: PyTorch's
+    ``conv1d(x, weight, bias, padding=padding, groups=H)`` (a cross-correlation),
+    for K = 1..128 taps, computed directly by the library::
+
+        y[b,h,t] = bias[h] + sum_j weight[h,j] * x[b,h,t + j - padding_left]   (x zero outside [0, L))
+
+    Args:
+        x: (B, H, L) for layout "bhl", (B, L, H) for "blh"; float32, float16 or
+            bfloat16: NumPy (CPU backend), a torch tensor (CPU or CUDA), a CuPy
+            array, or any CUDA array exposing __cuda_array_interface__ or DLPack.
+        weight: (H, K) or PyTorch's (H, 1, K); converted to float32.
+        bias: optional (H,); converted to float32.
+        padding: an int p (p zeros on both sides, as PyTorch), "valid", "same",
+            "causal" (K-1 on the left) or (left, right); each side at most K-1.
+        layout: "bhl" or "blh" (or a Layout), for x and y.
+
+    Returns:
+        y, (B, H, L_out) or (B, L_out, H) with L_out = L + left + right - K + 1, in
+        x's dtype, library and device. CUDA work is enqueued on the framework's
+        current stream and not synchronised.
+
+    Raises:
+        FlashFFTConvError: invalid shapes, dtypes, paddings or kernel sizes, or a
+            library failure (carrying the library's message).
+    """
+    c = _Conv1dCall(x, weight, bias, padding, layout)
+    ns = c.ns
+    with ns.device_guard(c.device):
+        y = ns.empty(c.out_shape(), c.x)
+        ws, ws_size = c.workspace()
+        c.plan.forward_ptr(c.shape, c.p(c.x), c.p(c.weight), c.p(c.bias), c.p(y), c.p(ws), ws_size,
+                           ns.stream(c.device))
+    return y
+
+
+def depthwise_conv1d_backward(
+    dy,
+    x,
+    weight,
+    padding=0,
+    layout="bhl",
+    *,
+    need_dx: bool = True,
+    need_dweight: bool = True,
+    need_dbias: bool = True,
+) -> Conv1dGradients:
+    """Gradients of depthwise_conv1d() for upstream gradient ``dy``.
+
+    Args:
+        dy: y's shape, x's dtype.
+        x, weight, padding, layout: as passed to depthwise_conv1d() (the bias does
+            not enter the gradients).
+        need_dx, need_dweight, need_dbias: which gradients to compute; the library
+            skips the work that only feeds one not requested.
+
+    Returns:
+        Conv1dGradients(dx, dweight, dbias), None for each one not requested. dx
+        has x's shape and dtype; dweight (float32) has weight's shape ((H, K) or
+        (H, 1, K)); dbias is float32 (H,). dweight and dbias are reduced in a
+        fixed order: identical bits on every run.
+    """
+    c = _Conv1dCall(x, weight, None, padding, layout, dy=dy)
+    ns = c.ns
+    H = c.shape.channels
+    with ns.device_guard(c.device):
+        dx = ns.empty_like(c.x) if need_dx else None
+        dw = ns.empty_f32(tuple(c.wshape), c.x) if need_dweight else None
+        db = ns.empty_f32((H,), c.x) if need_dbias else None
+        if dx is not None or dw is not None or db is not None:
+            ws, ws_size = c.workspace()
+            c.plan.backward_ptr(c.shape, c.p(c.dy), c.p(c.x) if need_dweight else None,
+                                c.p(c.weight) if need_dx else None, c.p(dx), c.p(dw), c.p(db), c.p(ws), ws_size,
+                                ns.stream(c.device))
+    return Conv1dGradients(dx, dw, db)

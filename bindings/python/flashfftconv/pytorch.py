@@ -1,8 +1,13 @@
-"""PyTorch integration: a torch.library custom op (so torch.compile sees one opaque
-node instead of a graph break), a torch.autograd.Function (for eager use and for
-PyTorch versions without torch.library.custom_op), and the nn.Module
-``FlashFFTConv(seqlen, dtype=torch.bfloat16)`` whose ``forward(u, k, in_gate=None,
-out_gate=None)`` has the original project's signature.
+"""PyTorch integration: torch.library custom ops (so torch.compile sees one opaque
+node instead of a graph break), torch.autograd.Functions (for eager use and for
+PyTorch versions without torch.library.custom_op), and two nn.Modules:
+
+- ``FlashFFTConv(seqlen, dtype=torch.bfloat16)``, whose ``forward(u, k,
+  in_gate=None, out_gate=None)`` has the original project's signature (long FFT
+  convolutions);
+- ``FlashDepthwiseConv1d(channels, kernel_size, padding=0, bias=True,
+  layout="bhl")``, ``nn.Conv1d(channels, channels, kernel_size, groups=channels)``
+  computed by the library's short depthwise convolution (1 to 128 taps).
 
 CPU tensors run on the library's CPU backend, CUDA tensors on its CUDA backend on
 torch's current stream.
@@ -15,7 +20,8 @@ from typing import Optional, Tuple
 import torch
 
 from . import functional as _F
-from ._lib import MAX_FFT_SIZE, MIN_FFT_SIZE, FlashFFTConvError, Status
+from ._lib import MAX_FFT_SIZE, MIN_FFT_SIZE, FlashFFTConvError, Layout, Status, as_layout
+from ._plan import resolve_padding
 
 Tensor = torch.Tensor
 
@@ -202,3 +208,220 @@ class FlashFFTConv(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"fft_size={self.fft_size}, dtype={self.dtype}"
+
+
+
+# =====================================================================================
+# Short depthwise convolution
+# =====================================================================================
+
+
+def _dw_forward_impl(x: Tensor, weight: Tensor, bias: Optional[Tensor], padding_left: int, padding_right: int,
+                     layout: int) -> Tensor:
+    return _F.depthwise_conv1d(x, weight, bias, (padding_left, padding_right), layout)
+
+
+def _dw_backward_impl(dy, x, weight, padding_left, padding_right, layout, need_dx, need_dweight, need_dbias):
+    g = _F.depthwise_conv1d_backward(
+        dy, x, weight, (padding_left, padding_right), layout,
+        need_dx=need_dx, need_dweight=need_dweight, need_dbias=need_dbias,
+    )
+    # As for fftconv: an empty tensor stands for "not computed" (a custom op returns tensors only).
+    return tuple(t if t is not None else x.new_empty(0) for t in g)
+
+
+def _dw_grads_wanted(ctx):
+    need = ctx.needs_input_grad
+    return bool(need[0]), bool(need[1]), bool(need[2] and ctx.has_bias)
+
+
+def _dw_grads_out(ctx, wanted, grads):
+    dx, dw, db = grads
+    nx, nw, nb = wanted
+    # The library's dweight and dbias are float32; autograd wants each in its parameter's dtype.
+    return (dx if nx else None, dw.to(ctx.weight_dtype) if nw else None, db.to(ctx.bias_dtype) if nb else None,
+            None, None, None)
+
+
+def _dw_save(ctx, x, weight, bias, padding_left, padding_right, layout):
+    ctx.save_for_backward(x, weight)
+    ctx.has_bias = bias is not None
+    ctx.weight_dtype = weight.dtype
+    ctx.bias_dtype = bias.dtype if bias is not None else None
+    ctx.padding = (padding_left, padding_right)
+    ctx.layout = layout
+
+
+class DepthwiseConv1dFunction(torch.autograd.Function):
+    """y = depthwise_conv1d(x, weight, bias) with the library's backward.
+
+    ``DepthwiseConv1dFunction.apply(x, weight, bias, padding_left, padding_right,
+    layout)``: weight (H, K), bias (H,) or None, layout 0 (B, H, L) or 1 (B, L, H).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding_left, padding_right, layout):
+        _dw_save(ctx, x, weight, bias, padding_left, padding_right, layout)
+        return _dw_forward_impl(x, weight, bias, padding_left, padding_right, layout)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight = ctx.saved_tensors
+        wanted = _dw_grads_wanted(ctx)
+        if not any(wanted):
+            return None, None, None, None, None, None
+        grads = _dw_backward_impl(dy, x, weight, *ctx.padding, ctx.layout, *wanted)
+        return _dw_grads_out(ctx, wanted, grads)
+
+
+if HAS_CUSTOM_OP:
+
+    @torch.library.custom_op("flashfftconv::depthwise_conv1d", mutates_args=())
+    def _depthwise_conv1d_op(
+        x: Tensor, weight: Tensor, bias: Optional[Tensor], padding_left: int, padding_right: int, layout: int
+    ) -> Tensor:
+        return _dw_forward_impl(x, weight, bias, padding_left, padding_right, layout)
+
+    @_depthwise_conv1d_op.register_fake
+    def _(x, weight, bias, padding_left, padding_right, layout):
+        time_dim = 2 if layout == int(Layout.BHL) else 1
+        shape = list(x.shape)
+        shape[time_dim] = x.shape[time_dim] + padding_left + padding_right - weight.shape[-1] + 1
+        return x.new_empty(shape)  # contiguous, like the real output
+
+    @torch.library.custom_op("flashfftconv::depthwise_conv1d_backward", mutates_args=())
+    def _depthwise_conv1d_backward_op(
+        dy: Tensor,
+        x: Tensor,
+        weight: Tensor,
+        padding_left: int,
+        padding_right: int,
+        layout: int,
+        need_dx: bool,
+        need_dweight: bool,
+        need_dbias: bool,
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        return _dw_backward_impl(dy, x, weight, padding_left, padding_right, layout, need_dx, need_dweight,
+                                 need_dbias)
+
+    @_depthwise_conv1d_backward_op.register_fake
+    def _(dy, x, weight, padding_left, padding_right, layout, need_dx, need_dweight, need_dbias):
+        dx = x.new_empty(x.shape) if need_dx else x.new_empty(0)
+        dw = weight.new_empty(weight.shape, dtype=torch.float32) if need_dweight else x.new_empty(0)
+        db = x.new_empty((weight.shape[0],), dtype=torch.float32) if need_dbias else x.new_empty(0)
+        return dx, dw, db
+
+    def _dw_setup_context(ctx, inputs, output):
+        _dw_save(ctx, *inputs)
+
+    def _dw_op_backward(ctx, dy):
+        x, weight = ctx.saved_tensors
+        wanted = _dw_grads_wanted(ctx)
+        if not any(wanted):
+            return None, None, None, None, None, None
+        grads = _depthwise_conv1d_backward_op(dy, x, weight, *ctx.padding, ctx.layout, *wanted)
+        return _dw_grads_out(ctx, wanted, grads)
+
+    _depthwise_conv1d_op.register_autograd(_dw_op_backward, setup_context=_dw_setup_context)
+
+
+def _layout_int(layout) -> int:
+    lay = as_layout(layout)
+    if not isinstance(lay, Layout):
+        raise FlashFFTConvError(Status.ERROR_INVALID_ARGUMENT, f"unknown layout {layout!r} (\"bhl\" or \"blh\")")
+    return int(lay)
+
+
+def depthwise_conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, padding=0,
+                     layout="bhl") -> Tensor:
+    """Differentiable short depthwise convolution on torch tensors:
+    ``torch.nn.functional.conv1d(x, weight, bias, padding=padding, groups=H)``
+    for layout "bhl".
+
+    x is (B, H, L) ("bhl") or (B, L, H) ("blh"), or unbatched (H, L) / (L, H);
+    float32, float16 or bfloat16. weight is (H, 1, K) or (H, K) with K <= 128, bias
+    (H,) or None, of any float dtype (the library computes with float32 copies; the
+    gradients come back in their dtypes). padding: an int, "valid", "same",
+    "causal" or (left, right), each side at most K - 1. Uses the custom op
+    ``torch.ops.flashfftconv.depthwise_conv1d`` when this PyTorch has
+    torch.library.custom_op, else DepthwiseConv1dFunction.
+    """
+    lay = _layout_int(layout)
+    if weight.dim() == 3 and weight.shape[1] == 1:
+        weight = weight.reshape(weight.shape[0], weight.shape[2])  # a view; autograd reshapes the gradient back
+    elif weight.dim() != 2:
+        raise FlashFFTConvError(
+            Status.ERROR_INVALID_SHAPE, f"weight must be (H, 1, K) or (H, K), got shape {tuple(weight.shape)}"
+        )
+    left, right = resolve_padding(padding, weight.shape[-1])
+    unbatched = x.dim() == 2
+    if unbatched:
+        x = x.unsqueeze(0)
+    if HAS_CUSTOM_OP:
+        y = _depthwise_conv1d_op(x, weight, bias, int(left), int(right), lay)
+    else:
+        y = DepthwiseConv1dFunction.apply(x, weight, bias, int(left), int(right), lay)
+    return y.squeeze(0) if unbatched else y
+
+
+class FlashDepthwiseConv1d(torch.nn.Module):
+    """``nn.Conv1d(channels, channels, kernel_size, groups=channels, padding=...,
+    bias=bias)`` on the library's short depthwise convolution (forward and
+    backward), for K = 1..128 taps.
+
+    The parameters are those of nn.Conv1d: ``weight`` (channels, 1, kernel_size)
+    and ``bias`` (channels,), float32, initialised as nn.Conv1d initialises them,
+    so state dicts move between the two modules unchanged. Activations are
+    float32, float16 or bfloat16 and keep their dtype; CPU tensors run on the CPU
+    backend, CUDA tensors on the CUDA backend on torch's current stream.
+
+    Args:
+        channels: H (in = out channels, one filter each).
+        kernel_size: K, 1 to 128.
+        padding: an int p (p zeros on both sides, as nn.Conv1d), "valid", "same"
+            (L_out = L; for even K the extra zero goes on the right, as PyTorch),
+            "causal" (K - 1 zeros on the left: y[t] depends on x[t-K+1 .. t]) or
+            (left, right). Each side is at most K - 1.
+        bias: whether to learn a bias.
+        layout: "bhl": x is (B, H, L) as for nn.Conv1d; "blh": x is (B, L, H), a
+            sequence model's activations, with no transposes.
+        device: where to create the parameters.
+    """
+
+    def __init__(self, channels: int, kernel_size: int, padding=0, bias: bool = True, layout="bhl",
+                 device=None):
+        super().__init__()
+        channels, kernel_size = int(channels), int(kernel_size)
+        if channels < 1:
+            raise FlashFFTConvError(Status.ERROR_INVALID_SHAPE, f"channels = {channels} (must be >= 1)")
+        self.in_channels = self.out_channels = self.groups = channels
+        self.kernel_size = (kernel_size,)
+        self.padding = padding
+        self.padding_left, self.padding_right = resolve_padding(padding, kernel_size)
+        self.layout = Layout(_layout_int(layout)).name.lower()
+        self.weight = torch.nn.Parameter(torch.empty(channels, 1, kernel_size, device=device, dtype=torch.float32))
+        if bias:
+            self.bias = torch.nn.Parameter(torch.empty(channels, device=device, dtype=torch.float32))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """nn.Conv1d's initialisation: U(-1/sqrt(K), 1/sqrt(K)) for weight and bias
+        (fan_in = in_channels / groups * K = K)."""
+        torch.nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+        if self.bias is not None:
+            bound = 1.0 / self.kernel_size[0] ** 0.5
+            torch.nn.init.uniform_(self.bias, -bound, bound)
+
+    def output_length(self, seq_len: int) -> int:
+        """L_out = L + padding_left + padding_right - K + 1."""
+        return int(seq_len) + self.padding_left + self.padding_right - self.kernel_size[0] + 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return depthwise_conv1d(x, self.weight, self.bias, (self.padding_left, self.padding_right), self.layout)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"padding={self.padding!r} (left={self.padding_left}, right={self.padding_right}), "
+                f"groups={self.groups}, bias={self.bias is not None}, layout={self.layout!r}")

@@ -74,3 +74,64 @@ def tolerance(ref, dtype):
     if np.dtype(dtype) == np.float32:
         tol = max(tol, FP32_FLOOR)
     return tol
+
+
+# -- short depthwise convolution (ffc_conv1d_*) -------------------------------------------
+
+
+def _to_bhl(a, layout):
+    return a if layout == "bhl" else np.swapaxes(a, 1, 2)
+
+
+def conv1d_ref(x, w, bias=None, padding=(0, 0), layout="bhl"):
+    """y[b,h,t] = bias[h] + sum_j w[h,j] x[b,h,t+j-left] (x zero outside [0, L)) in float64;
+    x and y in ``layout``; w (H, K) or (H, 1, K)."""
+    left, right = padding
+    x = _to_bhl(f64(x), layout)
+    w = f64(w).reshape(x.shape[1], -1)
+    K = w.shape[1]
+    xp = np.pad(x, ((0, 0), (0, 0), (left, right)))
+    n_out = xp.shape[2] - K + 1
+    y = np.zeros(x.shape[:2] + (n_out,))
+    for j in range(K):
+        y += w[None, :, j, None] * xp[:, :, j:j + n_out]
+    if bias is not None:
+        y += f64(bias)[None, :, None]
+    return _to_bhl(y, layout)
+
+
+def conv1d_backward_ref(dy, x, w, padding=(0, 0), layout="bhl"):
+    """(dx, dw (H, K), dbias) of conv1d_ref for upstream gradient dy, in float64."""
+    left, right = padding
+    x = _to_bhl(f64(x), layout)
+    dy = _to_bhl(f64(dy), layout)
+    w = f64(w).reshape(x.shape[1], -1)
+    K, L = w.shape[1], x.shape[2]
+    xp = np.pad(x, ((0, 0), (0, 0), (left, right)))
+    n_out = dy.shape[2]
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for j in range(K):
+        dxp[:, :, j:j + n_out] += w[None, :, j, None] * dy
+        dw[:, j] = np.einsum("bht,bht->h", dy, xp[:, :, j:j + n_out])
+    dx = dxp[:, :, left:left + L]
+    return _to_bhl(dx, layout), dw, dy.sum(axis=(0, 2))
+
+
+def conv1d_loops(x, w, bias, left, right):
+    """The header's formula with explicit loops, (B, H, L) only: a check of conv1d_ref."""
+    x, w = f64(x), f64(w)
+    B, H, L = x.shape
+    K = w.shape[1]
+    n_out = L + left + right - K + 1
+    y = np.zeros((B, H, n_out))
+    for b in range(B):
+        for h in range(H):
+            for t in range(n_out):
+                acc = 0.0 if bias is None else float(bias[h])
+                for j in range(K):
+                    s = t + j - left
+                    if 0 <= s < L:
+                        acc += w[h, j] * x[b, h, s]
+                y[b, h, t] = acc
+    return y

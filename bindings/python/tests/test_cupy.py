@@ -92,3 +92,25 @@ def test_foreign_cuda_arrays(wrap):
     y = ffc.fftconv(*(wrap(cp.asarray(a)) for a in (u, k, ig, og)))
     ref = forward_ref(u, k, ig, og)
     assert rel_l2(cp.asnumpy(cp.asarray(y)), ref) <= tolerance(ref, np.float16)
+
+
+@pytest.mark.parametrize("layout", ["bhl", "blh"])
+def test_cupy_depthwise_conv1d(layout):
+    from _reference import conv1d_backward_ref, conv1d_ref
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 8, 300)).astype(np.float16)
+    if layout == "blh":
+        x = np.ascontiguousarray(x.transpose(0, 2, 1))
+    w = (rng.standard_normal((8, 4)) / 2).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    y = ffc.depthwise_conv1d(cp.asarray(x), cp.asarray(w), cp.asarray(b), padding="causal", layout=layout)
+    assert isinstance(y, cp.ndarray) and y.dtype == np.float16 and y.shape == x.shape
+    ref = conv1d_ref(x, w, b, (3, 0), layout)
+    assert rel_l2(cp.asnumpy(y), ref) <= tolerance(ref, np.float16)
+    dy = rng.standard_normal(x.shape).astype(np.float16)
+    g = ffc.depthwise_conv1d_backward(cp.asarray(dy), cp.asarray(x), cp.asarray(w), "causal", layout)
+    rdx, rdw, rdb = conv1d_backward_ref(dy, x, w, (3, 0), layout)
+    assert rel_l2(cp.asnumpy(g.dx), rdx) <= tolerance(rdx, np.float16)
+    assert rel_l2(cp.asnumpy(g.dweight), rdw) <= 1e-5
+    assert rel_l2(cp.asnumpy(g.dbias), rdb) <= 1e-5

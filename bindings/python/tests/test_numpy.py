@@ -70,6 +70,11 @@ def test_build_info():
     assert version_compatible(ffc.version_number())
     assert not version_compatible(10100)  # another major version
     assert not version_compatible(ffc.version_number() + 100)  # 0.x: another minor is another ABI
+    # These bindings target 0.2 (the short depthwise convolution's entry points).
+    assert version_compatible(200) and version_compatible(203)
+    assert not version_compatible(100) and not version_compatible(300)
+    assert ffc.version_number() // 100 == 2
+    assert ffc.__version__.split(".")[:2] == ffc.version().split(".")[:2] == ["0", "2"]
     assert ffc.backend_available("cpu")
     if not info["cuda"]:
         assert not ffc.backend_available("cuda")

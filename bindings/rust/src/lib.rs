@@ -10,6 +10,10 @@
 //!
 //! With L + K − 1 ≤ N this is the causal linear convolution.
 //!
+//! Short filters (1 to 128 taps) have their own plan, [`Conv1dPlan`]: PyTorch's
+//! depthwise `nn.Conv1d(H, H, K, groups=H)`, computed directly, in the (B, H, L)
+//! or (B, L, H) layout.
+//!
 //! ```no_run
 //! use flashfftconv::{Backend, DType, Plan, PlanDesc, Shape};
 //! let plan = Plan::new(&PlanDesc::new(1024).dtype(DType::F32).backend(Backend::Cpu))?;
@@ -932,6 +936,430 @@ impl Plan {
             in_gate,
             out_gate,
             y,
+            workspace,
+            workspace_size,
+            stream,
+        ))
+    }
+}
+
+// =====================================================================================
+// Short depthwise convolution (ffc_conv1d_*)
+// =====================================================================================
+
+/// Memory layout of a short convolution's (batch, channels, length) tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// (B, H, L): each channel's sequence contiguous (PyTorch's Conv1d layout).
+    Bhl,
+    /// (B, L, H): channels innermost (a sequence model's activations).
+    Blh,
+}
+
+impl Layout {
+    fn raw(self) -> sys::ffc_layout_t {
+        match self {
+            Layout::Bhl => sys::FFC_LAYOUT_BHL,
+            Layout::Blh => sys::FFC_LAYOUT_BLH,
+        }
+    }
+}
+
+/// Builder for a short-convolution descriptor (`ffc_conv1d_desc_t`, from
+/// `FFC_CONV1D_DESC_INIT`): PyTorch's `nn.Conv1d(H, H, K, groups=H)`, one filter
+/// of K taps per channel, computed directly (a cross-correlation):
+///
+/// ```text
+/// y[b,h,t] = bias[h] + Σ_{j<K} w[h,j]·x[b,h,t + j − padding_left],   0 ≤ t < L_out
+/// L_out    = L + padding_left + padding_right − K + 1
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv1dDesc {
+    raw: sys::ffc_conv1d_desc_t,
+}
+
+impl Conv1dDesc {
+    /// K taps (1 ≤ K ≤ 128), causal padding (K − 1, 0), fp16, (B, H, L), automatic
+    /// backend, current device: `FFC_CONV1D_DESC_INIT` with K set.
+    pub fn new(kernel_size: i32) -> Conv1dDesc {
+        let mut raw = sys::ffc_conv1d_desc_t::init();
+        raw.kernel_size = kernel_size;
+        raw.padding_left = kernel_size - 1;
+        raw.padding_right = 0;
+        Conv1dDesc { raw }
+    }
+    /// Element type of x, y, dy and dx (weights and bias are always f32).
+    pub fn dtype(mut self, dtype: DType) -> Self {
+        self.raw.dtype = dtype.raw();
+        self
+    }
+    /// Backend. `Auto` is resolved by [`Conv1dPlan::new`] as the library resolves
+    /// it (CUDA if [`Backend::available`], else CPU).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.raw.backend = backend.raw();
+        self
+    }
+    /// CUDA device ordinal (−1: the current device).
+    pub fn device(mut self, device: i32) -> Self {
+        self.raw.device = device;
+        self
+    }
+    /// Layout of x, y, dy and dx.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.raw.layout = layout.raw();
+        self
+    }
+    /// Zeros before and after x; each side at most K − 1 (checked by the library).
+    pub fn padding(mut self, left: i32, right: i32) -> Self {
+        self.raw.padding_left = left;
+        self.raw.padding_right = right;
+        self
+    }
+    /// Causal padding (K − 1, 0): `y[t]` depends on `x[t − K + 1 ..= t]` and L_out = L.
+    pub fn causal(self) -> Self {
+        let k = self.raw.kernel_size;
+        self.padding(k - 1, 0)
+    }
+    /// PyTorch's `padding="same"`: L_out = L, the odd zero of an even K on the right.
+    pub fn same(self) -> Self {
+        let total = self.raw.kernel_size - 1;
+        self.padding(total / 2, total - total / 2)
+    }
+    /// CPU backend worker threads (0: hardware concurrency, at most 16).
+    pub fn cpu_threads(mut self, threads: i32) -> Self {
+        self.raw.cpu_threads = threads;
+        self
+    }
+    /// The C descriptor.
+    pub fn as_raw(&self) -> &sys::ffc_conv1d_desc_t {
+        &self.raw
+    }
+}
+
+/// Shape of one short-convolution call: x and dx hold B·H·L elements, y and dy
+/// B·H·L_out, in the plan's layout; weight (and dweight) is (H, K), bias (H).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Conv1dShape {
+    pub batch: i64,
+    pub channels: i64,
+    pub seq_len: i64,
+}
+
+impl Conv1dShape {
+    pub fn new(batch: i64, channels: i64, seq_len: i64) -> Conv1dShape {
+        Conv1dShape { batch, channels, seq_len }
+    }
+
+    /// B·H·L: elements of x and dx (0 for a negative dimension).
+    pub fn input_len(&self) -> usize {
+        [self.batch, self.channels, self.seq_len].iter().map(|&d| d.max(0) as usize).product()
+    }
+
+    fn raw(&self) -> sys::ffc_conv1d_shape_t {
+        sys::ffc_conv1d_shape_t { batch: self.batch, channels: self.channels, seq_len: self.seq_len }
+    }
+}
+
+/// Optional outputs of [`Conv1dPlan::backward`]; `None` means "not wanted" and the
+/// library skips the work that only feeds it.
+#[derive(Debug, Default)]
+pub struct Conv1dGradients<'a, T> {
+    /// Like x.
+    pub dx: Option<&'a mut [T]>,
+    /// (H, K), overwritten; reduced in a fixed order (identical bits on every run).
+    pub dweight: Option<&'a mut [f32]>,
+    /// (H), overwritten; deterministic like dweight.
+    pub dbias: Option<&'a mut [f32]>,
+}
+
+/// An owned short depthwise convolution plan (`ffc_conv1d_plan_t`). Dropping it
+/// calls `ffc_conv1d_plan_destroy`. Immutable and `Send + Sync`, like [`Plan`].
+///
+/// ```no_run
+/// use flashfftconv::{Backend, Conv1dDesc, Conv1dGradients, Conv1dPlan, Conv1dShape, DType, Layout};
+/// // nn.Conv1d(8, 8, 4, groups=8) with causal padding, on (B, L, H) activations.
+/// let desc = Conv1dDesc::new(4).dtype(DType::F32).backend(Backend::Cpu).layout(Layout::Blh).causal();
+/// let plan = Conv1dPlan::new(&desc)?;
+/// let shape = Conv1dShape::new(2, 8, 100);
+/// let x = vec![1f32; shape.input_len()];
+/// let (w, b) = (vec![0.25f32; 8 * 4], vec![0f32; 8]);
+/// let mut y = vec![0f32; plan.output_elements(&shape)?];
+/// plan.forward(&shape, &x, &w, Some(&b), &mut y)?;
+/// let mut dw = vec![0f32; 8 * 4];
+/// plan.backward(&shape, &y, &x, &w, Conv1dGradients { dweight: Some(&mut dw), ..Default::default() })?;
+/// # Ok::<(), flashfftconv::Error>(())
+/// ```
+pub struct Conv1dPlan {
+    raw: NonNull<sys::ffc_conv1d_plan_s>,
+    desc: sys::ffc_conv1d_desc_t,
+}
+
+// SAFETY: as for Plan: the C API documents concurrent execute calls on one plan as
+// safe; destruction needs exclusive ownership, which Drop has.
+unsafe impl Send for Conv1dPlan {}
+unsafe impl Sync for Conv1dPlan {}
+
+impl Drop for Conv1dPlan {
+    fn drop(&mut self) {
+        // SAFETY: we own the handle and nothing else can use it any more.
+        unsafe { sys::ffc_conv1d_plan_destroy(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Conv1dPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conv1dPlan")
+            .field("dtype", &self.dtype())
+            .field("backend", &self.backend())
+            .field("layout", &self.layout())
+            .field("kernel_size", &self.kernel_size())
+            .field("padding", &self.padding())
+            .finish()
+    }
+}
+
+impl Conv1dPlan {
+    /// Creates a plan. `Backend::Auto` is resolved here (CUDA if available, else
+    /// CPU) and the resolved value is what the library receives, so that the plan
+    /// knows which memory it takes.
+    pub fn new(desc: &Conv1dDesc) -> Result<Conv1dPlan> {
+        let mut d = desc.raw;
+        if d.backend == sys::FFC_BACKEND_AUTO {
+            d.backend = if Backend::Cuda.available() { sys::FFC_BACKEND_CUDA } else { sys::FFC_BACKEND_CPU };
+        }
+        let mut raw: sys::ffc_conv1d_plan_t = ptr::null_mut();
+        // SAFETY: both pointers are valid for the call; the descriptor is fully initialised.
+        check(unsafe { sys::ffc_conv1d_plan_create(&mut raw, &d) })?;
+        let raw =
+            NonNull::new(raw).ok_or_else(|| Error::new(Status::Internal, "ffc_conv1d_plan_create returned NULL"))?;
+        Ok(Conv1dPlan { raw, desc: d })
+    }
+
+    /// The raw handle (still owned by `self`).
+    pub fn as_raw(&self) -> sys::ffc_conv1d_plan_t {
+        self.raw.as_ptr()
+    }
+
+    /// Gives up ownership; the caller must eventually call `ffc_conv1d_plan_destroy`.
+    pub fn into_raw(self) -> sys::ffc_conv1d_plan_t {
+        let raw = self.raw.as_ptr();
+        core::mem::forget(self);
+        raw
+    }
+
+    /// The plan's I/O dtype.
+    pub fn dtype(&self) -> DType {
+        DType::from_raw(self.desc.dtype)
+    }
+
+    /// The resolved backend (never `Auto`).
+    pub fn backend(&self) -> Backend {
+        Backend::from_raw(self.desc.backend)
+    }
+
+    /// The layout of x, y, dy and dx.
+    pub fn layout(&self) -> Layout {
+        if self.desc.layout == sys::FFC_LAYOUT_BLH {
+            Layout::Blh
+        } else {
+            Layout::Bhl
+        }
+    }
+
+    /// K.
+    pub fn kernel_size(&self) -> i32 {
+        self.desc.kernel_size
+    }
+
+    /// (padding_left, padding_right).
+    pub fn padding(&self) -> (i32, i32) {
+        (self.desc.padding_left, self.desc.padding_right)
+    }
+
+    /// L_out = L + padding_left + padding_right − K + 1 (`InvalidShape` when L < 1 or L_out < 1).
+    pub fn output_length(&self, seq_len: i64) -> Result<i64> {
+        let mut n = 0i64;
+        // SAFETY: valid handle and output pointer.
+        check(unsafe { sys::ffc_conv1d_output_length(self.as_raw(), seq_len, &mut n) })?;
+        Ok(n)
+    }
+
+    /// Workspace bytes that forward and backward need for `shape` (may be 0).
+    pub fn workspace_size(&self, shape: &Conv1dShape) -> Result<usize> {
+        let mut n = 0usize;
+        // SAFETY: valid handle, shape and output pointer.
+        check(unsafe { sys::ffc_conv1d_get_workspace_size(self.as_raw(), &shape.raw(), &mut n) })?;
+        Ok(n)
+    }
+
+    /// B·H·L_out: elements of y and dy for `shape` (the library validates the shape).
+    pub fn output_elements(&self, shape: &Conv1dShape) -> Result<usize> {
+        let l_out = self.output_length(shape.seq_len)?;
+        Ok(shape.batch.max(0) as usize * shape.channels.max(0) as usize * l_out as usize)
+    }
+
+    fn weight_elements(&self, shape: &Conv1dShape) -> usize {
+        shape.channels.max(0) as usize * self.desc.kernel_size.max(0) as usize
+    }
+
+    fn host_checks<T: Element>(&self, what: &str) -> Result<()> {
+        if self.backend() != Backend::Cpu {
+            return Err(Error::new(
+                Status::InvalidArgument,
+                format!("{what} on host slices needs a CPU plan; use the unsafe *_raw functions with device pointers"),
+            ));
+        }
+        if T::DTYPE != self.dtype() {
+            return Err(Error::new(
+                Status::InvalidDtype,
+                format!("the plan's dtype is {:?} but the slices hold {:?}", self.dtype(), T::DTYPE),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `y = bias + depthwise cross-correlation of x with weight` on host slices
+    /// (CPU plans): x B·H·L elements, weight H·K, bias H, y B·H·L_out, in the
+    /// plan's layout.
+    pub fn forward<T: Element>(
+        &self,
+        shape: &Conv1dShape,
+        x: &[T],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [T],
+    ) -> Result<()> {
+        self.host_checks::<T>("forward")?;
+        let n_out = self.output_elements(shape)?;
+        len_check("x", x.len(), shape.input_len())?;
+        len_check("weight", weight.len(), self.weight_elements(shape))?;
+        if let Some(b) = bias {
+            len_check("bias", b.len(), shape.channels.max(0) as usize)?;
+        }
+        len_check("y", y.len(), n_out)?;
+        let mut ws = vec![0u8; self.workspace_size(shape)?];
+        let ws_ptr = if ws.is_empty() { ptr::null_mut() } else { ws.as_mut_ptr().cast() };
+        // SAFETY: host slices of the lengths the shape implies; y is exclusively
+        // borrowed, so it cannot overlap the inputs.
+        unsafe {
+            self.forward_raw(
+                shape,
+                x.as_ptr().cast(),
+                weight.as_ptr(),
+                bias.map_or(ptr::null(), |b| b.as_ptr()),
+                y.as_mut_ptr().cast(),
+                ws_ptr,
+                ws.len(),
+                ptr::null_mut(),
+            )
+        }
+    }
+
+    /// Gradients of [`Conv1dPlan::forward`] on host slices (CPU plans). Only the
+    /// outputs set in `grads` are computed.
+    pub fn backward<T: Element>(
+        &self,
+        shape: &Conv1dShape,
+        dy: &[T],
+        x: &[T],
+        weight: &[f32],
+        mut grads: Conv1dGradients<'_, T>,
+    ) -> Result<()> {
+        self.host_checks::<T>("backward")?;
+        let n_out = self.output_elements(shape)?;
+        len_check("dy", dy.len(), n_out)?;
+        len_check("x", x.len(), shape.input_len())?;
+        len_check("weight", weight.len(), self.weight_elements(shape))?;
+        if let Some(g) = &grads.dx {
+            len_check("dx", g.len(), shape.input_len())?;
+        }
+        if let Some(g) = &grads.dweight {
+            len_check("dweight", g.len(), self.weight_elements(shape))?;
+        }
+        if let Some(g) = &grads.dbias {
+            len_check("dbias", g.len(), shape.channels.max(0) as usize)?;
+        }
+        let mut ws = vec![0u8; self.workspace_size(shape)?];
+        let ws_ptr = if ws.is_empty() { ptr::null_mut() } else { ws.as_mut_ptr().cast() };
+        // SAFETY: as in forward; the gradient slices are exclusive borrows.
+        unsafe {
+            self.backward_raw(
+                shape,
+                dy.as_ptr().cast(),
+                x.as_ptr().cast(),
+                weight.as_ptr(),
+                opt_mut_ptr(&mut grads.dx).cast(),
+                opt_mut_ptr(&mut grads.dweight),
+                opt_mut_ptr(&mut grads.dbias),
+                ws_ptr,
+                ws.len(),
+                ptr::null_mut(),
+            )
+        }
+    }
+
+    /// `ffc_conv1d_forward` on raw pointers: device pointers and a CUDA stream for
+    /// a CUDA plan (asynchronous: returns once the work is enqueued), host pointers
+    /// for a CPU plan. `bias` may be null.
+    ///
+    /// # Safety
+    /// Every non-null pointer must address memory of the size `shape` implies, of
+    /// the plan's dtype (weight, bias: f32), reachable by the plan's backend, and
+    /// stay valid (y unaliased) until the work completes on `stream`;
+    /// `workspace` must hold `workspace_size` bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn forward_raw(
+        &self,
+        shape: &Conv1dShape,
+        x: *const c_void,
+        weight: *const f32,
+        bias: *const f32,
+        y: *mut c_void,
+        workspace: *mut c_void,
+        workspace_size: usize,
+        stream: sys::ffc_stream_t,
+    ) -> Result<()> {
+        check(sys::ffc_conv1d_forward(
+            self.as_raw(),
+            &shape.raw(),
+            x,
+            weight,
+            bias,
+            y,
+            workspace,
+            workspace_size,
+            stream,
+        ))
+    }
+
+    /// `ffc_conv1d_backward` on raw pointers; null gradient pointers are not
+    /// computed (x may be null without dweight, weight without dx).
+    ///
+    /// # Safety
+    /// As [`Conv1dPlan::forward_raw`].
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn backward_raw(
+        &self,
+        shape: &Conv1dShape,
+        dy: *const c_void,
+        x: *const c_void,
+        weight: *const f32,
+        dx: *mut c_void,
+        dweight: *mut f32,
+        dbias: *mut f32,
+        workspace: *mut c_void,
+        workspace_size: usize,
+        stream: sys::ffc_stream_t,
+    ) -> Result<()> {
+        check(sys::ffc_conv1d_backward(
+            self.as_raw(),
+            &shape.raw(),
+            dy,
+            x,
+            weight,
+            dx,
+            dweight,
+            dbias,
             workspace,
             workspace_size,
             stream,

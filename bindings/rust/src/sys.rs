@@ -32,7 +32,7 @@ pub const FFC_ERROR_OUT_OF_MEMORY: ffc_status_t = 3001;
 pub const FFC_ERROR_INTERNAL: ffc_status_t = 4000;
 
 pub const FFC_VERSION_MAJOR: u32 = 0;
-pub const FFC_VERSION_MINOR: u32 = 1;
+pub const FFC_VERSION_MINOR: u32 = 2;
 pub const FFC_VERSION_PATCH: u32 = 0;
 pub const FFC_VERSION_NUMBER: u32 = FFC_VERSION_MAJOR * 10000 + FFC_VERSION_MINOR * 100 + FFC_VERSION_PATCH;
 pub const FFC_MIN_FFT_SIZE: u64 = 256;
@@ -167,6 +167,73 @@ impl ffc_plan_info_t {
     }
 }
 
+/// `ffc_layout_t`: memory layout of a short convolution's (batch, channels, length) tensors.
+pub type ffc_layout_t = c_int;
+/// (B, H, L): each channel's sequence contiguous (PyTorch's Conv1d layout).
+pub const FFC_LAYOUT_BHL: ffc_layout_t = 0;
+/// (B, L, H): channels innermost.
+pub const FFC_LAYOUT_BLH: ffc_layout_t = 1;
+
+pub const FFC_CONV1D_DESC_MAGIC: u32 = 0x4646_4331; // "FFC1"
+pub const FFC_CONV1D_DESC_VERSION: u32 = 1;
+/// Longest filter of a short convolution.
+pub const FFC_CONV1D_MAX_KERNEL_SIZE: i32 = 128;
+
+/// `ffc_conv1d_desc_t`
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ffc_conv1d_desc_t {
+    pub struct_size: usize,
+    pub magic: u32,
+    pub version: u32,
+    pub dtype: i32,
+    pub backend: i32,
+    pub device: i32,
+    pub layout: i32,
+    pub kernel_size: i32,
+    pub padding_left: i32,
+    pub padding_right: i32,
+    pub cpu_threads: i32,
+    pub reserved: [u64; 6],
+}
+
+impl ffc_conv1d_desc_t {
+    /// The value of `FFC_CONV1D_DESC_INIT`: fp16, (B, H, L), automatic backend,
+    /// current device, K = 3, causal padding (2, 0).
+    pub const fn init() -> Self {
+        ffc_conv1d_desc_t {
+            struct_size: core::mem::size_of::<ffc_conv1d_desc_t>(),
+            magic: FFC_CONV1D_DESC_MAGIC,
+            version: FFC_CONV1D_DESC_VERSION,
+            dtype: FFC_DTYPE_FP16,
+            backend: FFC_BACKEND_AUTO,
+            device: -1,
+            layout: FFC_LAYOUT_BHL,
+            kernel_size: 3,
+            padding_left: 2,
+            padding_right: 0,
+            cpu_threads: 0,
+            reserved: [0; 6],
+        }
+    }
+}
+
+/// `struct ffc_conv1d_plan_s`: opaque short-convolution plan.
+#[repr(C)]
+pub struct ffc_conv1d_plan_s {
+    _private: [u8; 0],
+}
+pub type ffc_conv1d_plan_t = *mut ffc_conv1d_plan_s;
+
+/// `ffc_conv1d_shape_t`
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ffc_conv1d_shape_t {
+    pub batch: i64,
+    pub channels: i64,
+    pub seq_len: i64,
+}
+
 extern "C" {
     pub fn ffc_status_string(status: ffc_status_t) -> *const c_char;
     pub fn ffc_last_error_message(buf: *mut c_char, buf_size: usize) -> usize;
@@ -246,7 +313,49 @@ extern "C" {
         workspace_size: usize,
         stream: ffc_stream_t,
     ) -> ffc_status_t;
+
+    // -- short depthwise convolution (0.2) ------------------------------------------
+
+    pub fn ffc_conv1d_plan_create(plan: *mut ffc_conv1d_plan_t, desc: *const ffc_conv1d_desc_t) -> ffc_status_t;
+    pub fn ffc_conv1d_plan_destroy(plan: ffc_conv1d_plan_t);
+    pub fn ffc_conv1d_output_length(plan: ffc_conv1d_plan_t, seq_len: i64, out_len: *mut i64) -> ffc_status_t;
+    pub fn ffc_conv1d_get_workspace_size(
+        plan: ffc_conv1d_plan_t,
+        shape: *const ffc_conv1d_shape_t,
+        workspace_size: *mut usize,
+    ) -> ffc_status_t;
+
+    pub fn ffc_conv1d_forward(
+        plan: ffc_conv1d_plan_t,
+        shape: *const ffc_conv1d_shape_t,
+        x: *const c_void,
+        weight: *const f32,
+        bias: *const f32,
+        y: *mut c_void,
+        workspace: *mut c_void,
+        workspace_size: usize,
+        stream: ffc_stream_t,
+    ) -> ffc_status_t;
+
+    pub fn ffc_conv1d_backward(
+        plan: ffc_conv1d_plan_t,
+        shape: *const ffc_conv1d_shape_t,
+        dy: *const c_void,
+        x: *const c_void,
+        weight: *const f32,
+        dx: *mut c_void,
+        dweight: *mut f32,
+        dbias: *mut f32,
+        workspace: *mut c_void,
+        workspace_size: usize,
+        stream: ffc_stream_t,
+    ) -> ffc_status_t;
 }
+
+// The ABI is defined for LP64 targets: the header's sizes, checked at compile time
+// (the library also rejects any other struct_size).
+const _: () = assert!(core::mem::size_of::<ffc_plan_desc_t>() == 128);
+const _: () = assert!(core::mem::size_of::<ffc_conv1d_desc_t>() == 96);
 
 #[cfg(test)]
 mod layout_tests {
@@ -298,6 +407,40 @@ mod layout_tests {
         assert_eq!(offset_of!(ffc_shape_t, channels), 8);
         assert_eq!(offset_of!(ffc_shape_t, seq_len), 16);
         assert_eq!(offset_of!(ffc_shape_t, kernel_len), 24);
+    }
+
+    #[test]
+    fn conv1d_desc_layout() {
+        assert_eq!(size_of::<ffc_conv1d_desc_t>(), 96);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, struct_size), 0);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, magic), 8);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, version), 12);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, dtype), 16);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, backend), 20);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, device), 24);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, layout), 28);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, kernel_size), 32);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, padding_left), 36);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, padding_right), 40);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, cpu_threads), 44);
+        assert_eq!(offset_of!(ffc_conv1d_desc_t, reserved), 48);
+        assert_eq!(size_of::<[u64; 6]>(), 96 - 48);
+        assert_eq!(size_of::<ffc_conv1d_shape_t>(), 24);
+        assert_eq!(offset_of!(ffc_conv1d_shape_t, channels), 8);
+        assert_eq!(offset_of!(ffc_conv1d_shape_t, seq_len), 16);
+        assert_eq!(size_of::<ffc_layout_t>(), 4);
+        assert_eq!(size_of::<ffc_conv1d_plan_t>(), size_of::<*mut c_void>());
+        let d = ffc_conv1d_desc_t::init();
+        assert_eq!((d.struct_size, d.magic, d.version), (96, 0x4646_4331, 1));
+        assert_eq!((d.dtype, d.backend, d.device, d.layout), (FFC_DTYPE_FP16, FFC_BACKEND_AUTO, -1, FFC_LAYOUT_BHL));
+        assert_eq!((d.kernel_size, d.padding_left, d.padding_right, d.cpu_threads), (3, 2, 0, 0));
+        assert_eq!(d.reserved, [0; 6]);
+    }
+
+    #[test]
+    fn version_is_0_2() {
+        assert_eq!((FFC_VERSION_MAJOR, FFC_VERSION_MINOR), (0, 2));
+        assert_eq!(FFC_VERSION_NUMBER, 200);
     }
 
     #[test]

@@ -340,6 +340,10 @@ fn plan_shared_across_threads() {
 #[test]
 fn version_and_build_info() {
     assert!(flashfftconv::version_compatible(), "loaded {}", flashfftconv::version_string());
+    // These bindings target 0.2 (the short depthwise convolution's entry points).
+    assert_eq!(flashfftconv::version_number() / 100, 2, "loaded {}", flashfftconv::version_string());
+    assert!(flashfftconv::version_string().starts_with("0.2."));
+    assert!(env!("CARGO_PKG_VERSION").starts_with("0.2."));
     let info = flashfftconv::build_info();
     assert!(info.contains(&format!("\"version_number\":{}", flashfftconv::version_number())), "{info}");
     assert!(Backend::Cpu.available());
@@ -544,4 +548,474 @@ fn plans_are_dropped_and_raw_handles_round_trip() {
     std::thread::spawn(move || drop(plan)).join().unwrap();
     // A failed creation leaves nothing to drop.
     assert!(Plan::new(&PlanDesc::new(3)).is_err());
+}
+
+// =========================================================================================
+// Short depthwise convolution (ffc_conv1d_*)
+// =========================================================================================
+
+use flashfftconv::{Conv1dDesc, Conv1dGradients, Conv1dPlan, Conv1dShape, Layout};
+
+/// A short-convolution problem in f64, with x and y in the given layout.
+struct Conv1dProblem {
+    b: usize,
+    h: usize,
+    l: usize,
+    k: usize,
+    left: usize,
+    right: usize,
+    layout: Layout,
+    x: Vec<f64>,
+    w: Vec<f64>,
+    bias: Option<Vec<f64>>,
+}
+
+impl Conv1dProblem {
+    #[allow(clippy::too_many_arguments)]
+    fn new(b: usize, h: usize, l: usize, k: usize, left: usize, right: usize, layout: Layout, seed: u64) -> Self {
+        let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        Conv1dProblem {
+            b,
+            h,
+            l,
+            k,
+            left,
+            right,
+            layout,
+            x: r.vec(b * h * l, 1.0),
+            w: r.vec(h * k, 1.0 / (k as f64).sqrt()).iter().map(|&v| v as f32 as f64).collect(),
+            bias: Some(r.vec(h, 1.0).iter().map(|&v| v as f32 as f64).collect()),
+        }
+    }
+    fn l_out(&self) -> usize {
+        self.l + self.left + self.right + 1 - self.k
+    }
+    fn shape(&self) -> Conv1dShape {
+        Conv1dShape::new(self.b as i64, self.h as i64, self.l as i64)
+    }
+    fn desc(&self, dtype: DType) -> Conv1dDesc {
+        Conv1dDesc::new(self.k as i32)
+            .dtype(dtype)
+            .backend(Backend::Cpu)
+            .layout(self.layout)
+            .padding(self.left as i32, self.right as i32)
+            .cpu_threads(2)
+    }
+    /// Element offset of (b, h, t) in a tensor of sequence length `len`.
+    fn at(&self, b: usize, h: usize, t: usize, len: usize) -> usize {
+        match self.layout {
+            Layout::Bhl => (b * self.h + h) * len + t,
+            Layout::Blh => (b * len + t) * self.h + h,
+        }
+    }
+    fn round<T: Conv>(&mut self) {
+        for v in self.x.iter_mut() {
+            *v = T::from_f64(*v).to_f64();
+        }
+    }
+    /// x[b,h,s] for any s (zero outside [0, L)).
+    fn xv(&self, b: usize, h: usize, s: isize) -> f64 {
+        if s < 0 || s as usize >= self.l {
+            0.0
+        } else {
+            self.x[self.at(b, h, s as usize, self.l)]
+        }
+    }
+    /// The header's formula, directly.
+    fn forward(&self) -> Vec<f64> {
+        let lo = self.l_out();
+        let mut y = vec![0.0; self.b * self.h * lo];
+        for b in 0..self.b {
+            for h in 0..self.h {
+                for t in 0..lo {
+                    let mut acc = self.bias.as_ref().map_or(0.0, |bias| bias[h]);
+                    for j in 0..self.k {
+                        acc += self.w[h * self.k + j] * self.xv(b, h, (t + j) as isize - self.left as isize);
+                    }
+                    y[self.at(b, h, t, lo)] = acc;
+                }
+            }
+        }
+        y
+    }
+    /// (dx, dw, dbias) by the header's formulas, directly.
+    fn backward(&self, dy: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let lo = self.l_out() as isize;
+        let mut dx = vec![0.0; self.x.len()];
+        let mut dw = vec![0.0; self.h * self.k];
+        let mut db = vec![0.0; self.h];
+        for b in 0..self.b {
+            for h in 0..self.h {
+                for s in 0..self.l {
+                    let mut acc = 0.0;
+                    for j in 0..self.k {
+                        let t = s as isize - j as isize + self.left as isize;
+                        if (0..lo).contains(&t) {
+                            acc += self.w[h * self.k + j] * dy[self.at(b, h, t as usize, lo as usize)];
+                        }
+                    }
+                    dx[self.at(b, h, s, self.l)] = acc;
+                }
+                for t in 0..lo as usize {
+                    let g = dy[self.at(b, h, t, lo as usize)];
+                    db[h] += g;
+                    for j in 0..self.k {
+                        dw[h * self.k + j] += g * self.xv(b, h, (t + j) as isize - self.left as isize);
+                    }
+                }
+            }
+        }
+        (dx, dw, db)
+    }
+}
+
+/// fp32 sums of n products (dweight, dbias): the f32 floor, or a few units of
+/// roundoff times sqrt(n).
+fn reduction_tolerance(n_terms: usize) -> f64 {
+    (4.0 * f64::powi(2.0, -24) * (n_terms as f64).sqrt()).max(2e-6)
+}
+
+// (B, H, L, K, left, right): K = 1, 3, 4, 7, 128; causal, same (even K), valid,
+// asymmetric, full, L_out = 1, L < K.
+const CONV1D_CASES: [(usize, usize, usize, usize, usize, usize); 9] = [
+    (2, 3, 37, 1, 0, 0),
+    (3, 5, 64, 3, 2, 0),
+    (2, 4, 40, 4, 1, 2),
+    (1, 3, 17, 3, 0, 0),
+    (2, 2, 31, 5, 3, 1),
+    (2, 3, 12, 7, 6, 6),
+    (3, 2, 7, 7, 0, 0),
+    (2, 3, 150, 128, 127, 0),
+    (1, 2, 60, 128, 100, 27),
+];
+
+fn run_conv1d_forward<T: Conv>(dtype: DType) {
+    for layout in [Layout::Bhl, Layout::Blh] {
+        for (i, &(b, h, l, k, left, right)) in CONV1D_CASES.iter().enumerate() {
+            let mut p = Conv1dProblem::new(b, h, l, k, left, right, layout, 100 + i as u64);
+            p.round::<T>();
+            if i % 2 == 1 {
+                p.bias = None;
+            }
+            let plan = Conv1dPlan::new(&p.desc(dtype)).unwrap();
+            assert_eq!(plan.output_length(l as i64).unwrap(), p.l_out() as i64);
+            let x: Vec<T> = to(&p.x);
+            let w: Vec<f32> = to(&p.w);
+            let bias: Option<Vec<f32>> = p.bias.as_deref().map(to);
+            let mut y = vec![T::default(); b * h * p.l_out()];
+            plan.forward(&p.shape(), &x, &w, bias.as_deref(), &mut y).unwrap();
+            let r = p.forward();
+            let (err, tol) = (rel_l2(&back(&y), &r), tolerance::<T>(&r));
+            assert!(err <= tol, "{dtype:?} {layout:?} case {i}: err {err:.3e} > tol {tol:.3e}");
+        }
+    }
+}
+
+#[test]
+fn conv1d_forward_f32() {
+    run_conv1d_forward::<f32>(DType::F32);
+}
+
+#[test]
+fn conv1d_forward_f16() {
+    run_conv1d_forward::<F16>(DType::F16);
+}
+
+#[test]
+fn conv1d_forward_bf16() {
+    run_conv1d_forward::<Bf16>(DType::Bf16);
+}
+
+fn run_conv1d_backward<T: Conv>(dtype: DType) {
+    for layout in [Layout::Bhl, Layout::Blh] {
+        for (i, &(b, h, l, k, left, right)) in CONV1D_CASES.iter().enumerate() {
+            let mut p = Conv1dProblem::new(b, h, l, k, left, right, layout, 200 + i as u64);
+            p.round::<T>();
+            let n_out = b * h * p.l_out();
+            let dy64: Vec<f64> = Rng(7 + i as u64).vec(n_out, 1.0).iter().map(|&v| T::from_f64(v).to_f64()).collect();
+            let plan = Conv1dPlan::new(&p.desc(dtype)).unwrap();
+            let (x, dy): (Vec<T>, Vec<T>) = (to(&p.x), to(&dy64));
+            let w: Vec<f32> = to(&p.w);
+            let mut dx = vec![T::default(); x.len()];
+            let mut dw = vec![0f32; w.len()];
+            let mut db = vec![0f32; h];
+            plan.backward(
+                &p.shape(),
+                &dy,
+                &x,
+                &w,
+                Conv1dGradients { dx: Some(&mut dx), dweight: Some(&mut dw), dbias: Some(&mut db) },
+            )
+            .unwrap();
+            let (rdx, rdw, rdb) = p.backward(&dy64);
+            let red = reduction_tolerance(b * p.l_out());
+            for (name, got, want, tol) in [
+                ("dx", back(&dx), rdx.clone(), tolerance::<T>(&rdx)),
+                ("dweight", back(&dw), rdw, red),
+                ("dbias", back(&db), rdb, red),
+            ] {
+                let err = rel_l2(&got, &want);
+                assert!(err <= tol, "{dtype:?} {layout:?} case {i} {name}: err {err:.3e} > tol {tol:.3e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn conv1d_backward_f32() {
+    run_conv1d_backward::<f32>(DType::F32);
+}
+
+#[test]
+fn conv1d_backward_f16() {
+    run_conv1d_backward::<F16>(DType::F16);
+}
+
+#[test]
+fn conv1d_backward_bf16() {
+    run_conv1d_backward::<Bf16>(DType::Bf16);
+}
+
+#[test]
+fn conv1d_backward_subsets_and_determinism() {
+    let p = Conv1dProblem::new(4, 6, 300, 4, 3, 0, Layout::Blh, 31);
+    let plan = Conv1dPlan::new(&p.desc(DType::F32)).unwrap();
+    let (x, w): (Vec<f32>, Vec<f32>) = (to(&p.x), to(&p.w));
+    let dy64 = Rng(5).vec(x.len(), 1.0);
+    let dy: Vec<f32> = to(&dy64);
+    let (rdx, rdw, rdb) = p.backward(&back(&dy));
+    // dbias only
+    let mut db = vec![0f32; 6];
+    plan.backward(&p.shape(), &dy, &x, &w, Conv1dGradients { dbias: Some(&mut db), ..Default::default() }).unwrap();
+    assert!(rel_l2(&back(&db), &rdb) <= 2e-6);
+    // dx only
+    let mut dx = vec![0f32; x.len()];
+    plan.backward(&p.shape(), &dy, &x, &w, Conv1dGradients { dx: Some(&mut dx), ..Default::default() }).unwrap();
+    assert!(rel_l2(&back(&dx), &rdx) <= 2e-6);
+    // dweight twice: identical bits
+    let mut dw1 = vec![0f32; w.len()];
+    let mut dw2 = vec![0f32; w.len()];
+    for dw in [&mut dw1, &mut dw2] {
+        plan.backward(&p.shape(), &dy, &x, &w, Conv1dGradients { dweight: Some(dw), ..Default::default() }).unwrap();
+    }
+    assert!(rel_l2(&back(&dw1), &rdw) <= reduction_tolerance(4 * 300));
+    assert_eq!(
+        dw1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        dw2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    // Through raw pointers: x may be null without dweight, weight without dx.
+    let ws = plan.workspace_size(&p.shape()).unwrap();
+    let mut wsv = vec![0u8; ws.max(1)];
+    let mut db2 = vec![0f32; 6];
+    // SAFETY: host buffers of the right sizes for a CPU plan.
+    unsafe {
+        plan.backward_raw(
+            &p.shape(),
+            dy.as_ptr().cast(),
+            core::ptr::null(),
+            core::ptr::null(),
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            db2.as_mut_ptr(),
+            wsv.as_mut_ptr().cast(),
+            wsv.len(),
+            core::ptr::null_mut(),
+        )
+        .unwrap();
+    }
+    assert_eq!(db, db2);
+}
+
+#[test]
+fn conv1d_desc_builder() {
+    let d = Conv1dDesc::new(4);
+    assert_eq!((d.as_raw().padding_left, d.as_raw().padding_right), (3, 0)); // causal by default
+    let s = Conv1dDesc::new(4).same();
+    assert_eq!((s.as_raw().padding_left, s.as_raw().padding_right), (1, 2)); // PyTorch's split
+    let s = Conv1dDesc::new(5).padding(0, 0).same();
+    assert_eq!((s.as_raw().padding_left, s.as_raw().padding_right), (2, 2));
+    let c = Conv1dDesc::new(7).padding(1, 1).causal();
+    assert_eq!((c.as_raw().padding_left, c.as_raw().padding_right), (6, 0));
+    assert_eq!(d.as_raw().struct_size, 96);
+    assert_eq!(d.as_raw().layout, flashfftconv::sys::FFC_LAYOUT_BHL);
+    assert_eq!(Conv1dDesc::new(3).layout(Layout::Blh).as_raw().layout, flashfftconv::sys::FFC_LAYOUT_BLH);
+    let plan = Conv1dPlan::new(&Conv1dDesc::new(3).dtype(DType::Bf16).backend(Backend::Cpu).same()).unwrap();
+    assert_eq!((plan.dtype(), plan.backend(), plan.layout()), (DType::Bf16, Backend::Cpu, Layout::Bhl));
+    assert_eq!((plan.kernel_size(), plan.padding()), (3, (1, 1)));
+    assert_eq!(plan.output_length(10).unwrap(), 10);
+    // Auto is resolved by the binding, as the library would.
+    let auto = Conv1dPlan::new(&Conv1dDesc::new(3).dtype(DType::F32)).unwrap();
+    let want = if Backend::Cuda.available() { Backend::Cuda } else { Backend::Cpu };
+    assert_eq!(auto.backend(), want);
+    assert!(format!("{plan:?}").contains("Bf16"));
+}
+
+#[test]
+fn conv1d_plan_shared_across_threads_and_dropped() {
+    let p = Conv1dProblem::new(2, 8, 500, 4, 3, 0, Layout::Bhl, 41);
+    let plan = Arc::new(Conv1dPlan::new(&p.desc(DType::F32)).unwrap());
+    let (x, w): (Vec<f32>, Vec<f32>) = (to(&p.x), to(&p.w));
+    let b: Vec<f32> = to(p.bias.as_ref().unwrap());
+    let mut expected = vec![0f32; x.len()];
+    plan.forward(&p.shape(), &x, &w, Some(&b), &mut expected).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (plan, x, w, b, shape) = (plan.clone(), x.clone(), w.clone(), b.clone(), p.shape());
+            std::thread::spawn(move || {
+                let mut y = vec![0f32; x.len()];
+                plan.forward(&shape, &x, &w, Some(&b), &mut y).unwrap();
+                y
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), expected);
+    }
+    for _ in 0..200 {
+        drop(Conv1dPlan::new(&Conv1dDesc::new(5).dtype(DType::F16).backend(Backend::Cpu)).unwrap());
+    }
+    let plan = Arc::try_unwrap(plan).unwrap();
+    let raw = plan.into_raw();
+    // SAFETY: raw came from into_raw and is destroyed exactly once.
+    unsafe { flashfftconv::sys::ffc_conv1d_plan_destroy(raw) };
+}
+
+#[test]
+fn conv1d_plan_errors() {
+    let cpu = |k: i32| Conv1dDesc::new(k).dtype(DType::F32).backend(Backend::Cpu);
+    for (desc, what) in [
+        (cpu(0), "K = 0"),
+        (cpu(129), "K = 129"),
+        (cpu(3).padding(3, 0), "left padding K"),
+        (cpu(3).padding(0, 3), "right padding K"),
+        (cpu(3).padding(-1, 0), "negative padding"),
+        (cpu(3).cpu_threads(-1), "negative cpu_threads"),
+    ] {
+        let e = err(Conv1dPlan::new(&desc));
+        assert_eq!(e.status, Status::InvalidArgument, "{what}: {e}");
+        assert!(!e.message.is_empty(), "{what}");
+    }
+    assert!(Conv1dPlan::new(&cpu(128).padding(127, 127)).is_ok());
+    if !Backend::Cuda.available() {
+        let e = err(Conv1dPlan::new(&Conv1dDesc::new(3).backend(Backend::Cuda)));
+        assert_eq!(e.status, Status::BackendUnavailable);
+    }
+}
+
+/// ffc_conv1d_plan_create on a raw descriptor: the status, destroying a plan it made.
+fn raw_conv1d_create(d: &flashfftconv::sys::ffc_conv1d_desc_t) -> Status {
+    use flashfftconv::sys;
+    let mut raw: sys::ffc_conv1d_plan_t = core::ptr::null_mut();
+    // SAFETY: valid pointers for the call; a created plan is destroyed right away.
+    let st = unsafe { sys::ffc_conv1d_plan_create(&mut raw, d) };
+    if !raw.is_null() {
+        // SAFETY: created above, destroyed once.
+        unsafe { sys::ffc_conv1d_plan_destroy(raw) };
+    }
+    Status::from_raw(st)
+}
+
+#[test]
+fn conv1d_raw_descriptor_errors() {
+    use flashfftconv::sys;
+    let base = *Conv1dDesc::new(3).dtype(DType::F32).backend(Backend::Cpu).as_raw();
+    assert_eq!(raw_conv1d_create(&base), Status::Success);
+    let with = |f: &dyn Fn(&mut sys::ffc_conv1d_desc_t)| {
+        let mut d = base;
+        f(&mut d);
+        raw_conv1d_create(&d)
+    };
+    assert_eq!(with(&|d| d.struct_size = 88), Status::InvalidDescriptor);
+    assert_eq!(with(&|d| d.magic = sys::FFC_PLAN_DESC_MAGIC), Status::InvalidDescriptor);
+    assert_eq!(with(&|d| d.reserved[0] = 1), Status::InvalidDescriptor);
+    assert_eq!(with(&|d| d.dtype = 5), Status::InvalidDtype);
+    assert_eq!(with(&|d| d.backend = 7), Status::InvalidBackend);
+    assert_eq!(with(&|d| d.layout = 2), Status::InvalidArgument);
+    let mut raw: sys::ffc_conv1d_plan_t = core::ptr::null_mut();
+    // SAFETY: a null descriptor is a documented error.
+    assert_eq!(unsafe { sys::ffc_conv1d_plan_create(&mut raw, core::ptr::null()) }, sys::FFC_ERROR_NULL_POINTER);
+    assert!(raw.is_null());
+}
+
+#[test]
+fn conv1d_call_errors() {
+    let plan = Conv1dPlan::new(&Conv1dDesc::new(5).dtype(DType::F32).backend(Backend::Cpu).padding(0, 0)).unwrap();
+    // L < 1 and L_out < 1: the library's InvalidShape.
+    for l in [0, 4] {
+        let e = err(plan.output_length(l));
+        assert_eq!(e.status, Status::InvalidShape, "L = {l}");
+        assert!(!e.message.is_empty());
+    }
+    let e = err(plan.workspace_size(&Conv1dShape::new(0, 2, 10)));
+    assert_eq!(e.status, Status::InvalidShape);
+    let shape = Conv1dShape::new(1, 2, 10); // L_out = 6
+    let (x, w) = (vec![0f32; 20], vec![0f32; 10]);
+    let mut y = vec![0f32; 12];
+    plan.forward(&shape, &x, &w, None, &mut y).unwrap();
+    // slice lengths (the bindings' check, with the library's status)
+    let e = err(plan.forward(&shape, &x[..19], &w, None, &mut y));
+    assert_eq!(e.status, Status::InvalidShape);
+    assert!(e.message.contains('x'), "{}", e.message);
+    let e = err(plan.forward(&shape, &x, &w, None, &mut [0f32; 20]));
+    assert_eq!(e.status, Status::InvalidShape);
+    let e = err(plan.forward(&shape, &x, &w[..9], None, &mut y));
+    assert_eq!(e.status, Status::InvalidShape);
+    let e = err(plan.forward(&shape, &x, &w, Some(&[0f32; 3]), &mut y));
+    assert_eq!(e.status, Status::InvalidShape);
+    // element type
+    let (xh, mut yh) = (vec![F16::default(); 20], vec![F16::default(); 12]);
+    let e = err(plan.forward(&shape, &xh, &w, None, &mut yh));
+    assert_eq!(e.status, Status::InvalidDtype);
+    // Through raw pointers, the library's own checks: NULL x, overlap, misalignment.
+    let mut ws = vec![0u8; plan.workspace_size(&shape).unwrap().max(1)];
+    let wsp = ws.as_mut_ptr().cast();
+    let wsl = ws.len();
+    let null: flashfftconv::sys::ffc_stream_t = core::ptr::null_mut();
+    // SAFETY: host buffers at least as large as the shape needs; the calls fail before writing.
+    unsafe {
+        let e = err(plan.forward_raw(
+            &shape,
+            core::ptr::null(),
+            w.as_ptr(),
+            core::ptr::null(),
+            y.as_mut_ptr().cast(),
+            wsp,
+            wsl,
+            null,
+        ));
+        assert_eq!(e.status, Status::NullPointer);
+        let mut buf = vec![1f32; 40];
+        let before = buf.clone();
+        let p = buf.as_mut_ptr();
+        let e = err(plan.forward_raw(&shape, p.cast(), w.as_ptr(), core::ptr::null(), p.add(5).cast(), wsp, wsl, null));
+        assert_eq!(e.status, Status::InvalidArgument);
+        assert_eq!(buf, before, "a failed call wrote its output");
+        let words = [0f32; 30]; // 4-byte aligned: 2 bytes in is misaligned for f32
+        let e = err(plan.forward_raw(
+            &shape,
+            words.as_ptr().cast::<u8>().add(2).cast(),
+            w.as_ptr(),
+            core::ptr::null(),
+            y.as_mut_ptr().cast(),
+            wsp,
+            wsl,
+            null,
+        ));
+        assert_eq!(e.status, Status::MisalignedPointer);
+        // backward: dweight wanted without x
+        let mut dw = vec![0f32; 10];
+        let e = err(plan.backward_raw(
+            &shape,
+            y.as_ptr().cast(),
+            core::ptr::null(),
+            w.as_ptr(),
+            core::ptr::null_mut(),
+            dw.as_mut_ptr(),
+            core::ptr::null_mut(),
+            wsp,
+            wsl,
+            null,
+        ));
+        assert_eq!(e.status, Status::NullPointer);
+    }
 }
