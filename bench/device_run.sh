@@ -3,9 +3,10 @@
 # compute-sanitizer on a sample, the benchmark. Logs go to $OUT (default
 # /tmp/ffc-device); the short bench table is printed last.
 #
-#   bash bench/device_run.sh [all|tests|python|bench|sanitize|profile|breakdown|source] [extra ffc_bench args...]
+#   bash bench/device_run.sh [all|tests|python|bench|conv1d|sanitize|profile|breakdown|source] [extra ffc_bench args...]
 #
-# "all" is tests + sanitize + bench; "profile" runs Nsight Compute on one
+# "all" is tests + sanitize + bench + conv1d; "conv1d" runs the short
+# convolution's tests, memcheck on them, its benchmark and PyTorch's conv1d; "profile" runs Nsight Compute on one
 # convolution launch per size in $FFC_PROFILE_SIZES (default 256,4096);
 # "breakdown" sums Nsight Compute's per-kernel times of a forward and a backward.
 #
@@ -60,6 +61,17 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
     log "benchmark"
     "$build/bench/ffc_bench" --json "$out/bench.json" "$@" > "$out/bench.log" 2>&1 || status=1
     sed -n '/^Candidates/,$p' "$out/bench.log"
+fi
+if [ "$what" = all ] || [ "$what" = conv1d ]; then
+    log "short depthwise convolution: [conv1d][gpu] tests, memcheck, benchmark, PyTorch baseline"
+    "$build/tests/ffc_tests" "[conv1d][gpu]" > "$out/conv1d_tests.log" 2>&1 || status=1
+    tail -2 "$out/conv1d_tests.log"
+    compute-sanitizer --tool memcheck --error-exitcode 9 "$build/tests/ffc_tests" "[conv1d][gpu]" \
+        > "$out/conv1d_memcheck.log" 2>&1 || status=1
+    echo "  memcheck: $(grep -E 'ERROR SUMMARY|passed|failed' "$out/conv1d_memcheck.log" | tr '\n' ' ')"
+    python3 "$root/bench/conv1d_torch.py" > "$out/conv1d_torch.log" 2>&1 || true
+    "$build/bench/conv1d_bench" --json "$out/conv1d_bench.json" > "$out/conv1d_bench.log" 2>&1 || status=1
+    cat "$out/conv1d_torch.log" "$out/conv1d_bench.log"
 fi
 if [ "$what" = profile ] || [ -n "${FFC_PROFILE:-}" ]; then
     log "ncu profile"
