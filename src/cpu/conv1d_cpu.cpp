@@ -23,12 +23,14 @@
 #include "common/conv1d.hpp"
 #include "common/half.hpp"
 #include "common/types.hpp"
+#include "cpu/parallel.hpp"
 
 namespace ffc::conv1d {
 
 namespace {
 
-constexpr int kMaxThreads = 64;
+using cpu::kMaxThreads;
+using cpu::parallel_ranges;
 // Below this many multiply-adds per thread, starting a thread costs more than it saves.
 constexpr int64_t kMinWorkPerThread = int64_t(1) << 15;
 
@@ -47,36 +49,6 @@ void store(void *p, int64_t i, float v) {
     else static_cast<uint16_t *>(p)[i] = float_to_bf16(v);
 }
 
-// Runs fn(first_item, end_item) over contiguous ranges of [0, items) on up to
-// `threads` threads (the caller is one of them). The first exception is rethrown.
-template <class Fn>
-void parallel_ranges(int64_t items, int threads, Fn &&fn) {
-    const int t_count = int(std::min<int64_t>(std::max(threads, 1), items));
-    if (t_count <= 1) {
-        if (items > 0) fn(int64_t(0), items);
-        return;
-    }
-    std::array<std::thread, kMaxThreads> pool;
-    std::array<std::exception_ptr, kMaxThreads> errors;
-    auto range = [&](int t) {
-        try {
-            fn(items * t / t_count, items * (t + 1) / t_count);
-        } catch (...) {
-            errors[size_t(t)] = std::current_exception();
-        }
-    };
-    int started = 1;
-    try {
-        for (; started < t_count; ++started) pool[size_t(started)] = std::thread(range, started);
-    } catch (...) {
-        // Could not start a thread: run the remaining ranges on this one.
-        for (int t = started; t < t_count; ++t) range(t);
-    }
-    range(0);
-    for (int t = 1; t < started; ++t) pool[size_t(t)].join();
-    for (int t = 0; t < t_count; ++t)
-        if (errors[size_t(t)]) std::rethrow_exception(errors[size_t(t)]);
-}
 
 class CpuExecutor final : public Executor {
 public:
@@ -115,7 +87,7 @@ private:
         const int64_t H = p.channels, L = p.seq_len, L_out = p.out_len(), K = p.kernel_size, pl = p.pad_left;
         const int64_t st = p.time_stride();
         const int64_t rows = p.batch * H;
-        parallel_ranges(rows, threads_for(rows, p.out_elements() * K), [&](int64_t r0, int64_t r1) {
+        parallel_ranges(rows, threads_for(rows, p.out_elements() * K), [&](int, int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t b = r / H, h = r % H;
                 const float *w = a.weight + h * K;
@@ -146,7 +118,7 @@ private:
         const int64_t H = p.channels, L = p.seq_len, L_out = p.out_len(), K = p.kernel_size, pl = p.pad_left;
         const int64_t st = p.time_stride();
         const int64_t rows = p.batch * H;
-        parallel_ranges(rows, threads_for(rows, p.in_elements() * K), [&](int64_t r0, int64_t r1) {
+        parallel_ranges(rows, threads_for(rows, p.in_elements() * K), [&](int, int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t b = r / H, h = r % H;
                 const float *w = a.weight + h * K;
@@ -171,7 +143,7 @@ private:
         const int64_t H = p.channels, L = p.seq_len, L_out = p.out_len(), K = p.kernel_size, pl = p.pad_left;
         const int64_t st = p.time_stride();
         const bool want_w = a.dweight != nullptr;
-        parallel_ranges(H, threads_for(H, p.out_elements() * (want_w ? K : 1)), [&](int64_t h0, int64_t h1) {
+        parallel_ranges(H, threads_for(H, p.out_elements() * (want_w ? K : 1)), [&](int, int64_t h0, int64_t h1) {
             std::vector<double> acc(static_cast<size_t>(K));
             for (int64_t h = h0; h < h1; ++h) {
                 std::fill(acc.begin(), acc.end(), 0.0);

@@ -22,6 +22,7 @@
 #include "common/half.hpp"
 #include "common/types.hpp"
 #include "cpu/monarch_fft.hpp"
+#include "cpu/parallel.hpp"
 #include "monarch/monarch.hpp"
 #include "plan/planner.hpp"
 
@@ -32,7 +33,8 @@ namespace {
 using cpu::cfloat;
 using cpu::MonarchFft;
 
-constexpr int kMaxThreads = 64;
+using cpu::kMaxThreads;
+using cpu::parallel_ranges;
 constexpr size_t kAlign = 64;  // cache line: slots never share a line
 
 size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
@@ -68,36 +70,6 @@ struct Slot {
     float *scratch = nullptr; // MonarchFft scratch
 };
 
-// Runs fn(slot_index, first_item, end_item) on `threads` threads over contiguous
-// ranges of [0, items). Thread 0 is the caller. The first exception is rethrown.
-template <class Fn>
-void parallel_ranges(int64_t items, int threads, Fn &&fn) {
-    const int t_count = int(std::min<int64_t>(std::max(threads, 1), items));
-    if (t_count <= 1) {
-        if (items > 0) fn(0, int64_t(0), items);
-        return;
-    }
-    std::array<std::thread, kMaxThreads> pool;
-    std::array<std::exception_ptr, kMaxThreads> errors;
-    auto range = [&](int t) {
-        try {
-            fn(t, items * t / t_count, items * (t + 1) / t_count);
-        } catch (...) {
-            errors[size_t(t)] = std::current_exception();
-        }
-    };
-    int started = 1;
-    try {
-        for (; started < t_count; ++started) pool[size_t(started)] = std::thread(range, started);
-    } catch (...) {
-        // Could not start a thread: finish the remaining ranges on this one.
-        for (int t = started; t < t_count; ++t) range(t);
-    }
-    range(0);
-    for (int t = 1; t < started; ++t) pool[size_t(t)].join();
-    for (int t = 0; t < t_count; ++t)
-        if (errors[size_t(t)]) std::rethrow_exception(errors[size_t(t)]);
-}
 
 // x[i] ← x[i]·(K[i] or conj K[i])·scale over n complex values.
 template <bool Conjugate>
