@@ -660,12 +660,14 @@ FFC_API ffc_status_t ffc_conv1d_forward(ffc_conv1d_plan_t plan, const ffc_conv1d
  * @brief Gradients of ffc_conv1d_forward(). Every output may be NULL (not
  * wanted); the work that only feeds a NULL output is skipped.
  *
+ * @param plan, shape  as for ffc_conv1d_forward().
  * @param dy       (B, H, L_out) or (B, L_out, H), plan dtype.
  * @param x        the forward input (needed for dweight only; may be NULL when dweight is NULL).
  * @param weight   (H, K) fp32 (needed for dx only; may be NULL when dx is NULL).
  * @param dx       like x, or NULL.
  * @param dweight  (H, K) fp32, or NULL. Overwritten, deterministic.
  * @param dbias    (H) fp32, or NULL. Overwritten, deterministic.
+ * @param workspace, workspace_size, stream  as for ffc_conv1d_forward().
  * @return as ffc_conv1d_forward(). The outputs and the workspace may not
  *         overlap each other or any input (checked).
  */
