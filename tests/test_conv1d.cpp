@@ -752,6 +752,48 @@ TEST_CASE("conv1d api: destroy(NULL), output length, workspace size", "[cpu][con
     CHECK(ws == 0);
 }
 
+TEST_CASE("conv1d api: get_desc reports the plan as resolved", "[cpu][conv1d]") {
+    for (ffc_backend_t requested : {FFC_BACKEND_AUTO, FFC_BACKEND_CPU}) {
+        if (requested == FFC_BACKEND_AUTO && ffc_backend_available(FFC_BACKEND_CUDA)) continue;  // AUTO is CUDA there
+        ffc_conv1d_desc_t d = FFC_CONV1D_DESC_INIT;
+        d.dtype = FFC_DTYPE_BF16;
+        d.backend = requested;
+        d.layout = FFC_LAYOUT_BLH;
+        d.kernel_size = 7;
+        d.padding_left = 2;
+        d.padding_right = 6;
+        d.cpu_threads = 3;
+        CPlan plan(d);
+        ffc_conv1d_desc_t got = FFC_CONV1D_DESC_INIT;
+        C1D_REQUIRE_OK(ffc_conv1d_plan_get_desc(plan.p, &got));
+        CHECK(got.struct_size == sizeof(ffc_conv1d_desc_t));
+        CHECK(got.magic == FFC_CONV1D_DESC_MAGIC);
+        CHECK(got.version == FFC_CONV1D_DESC_VERSION);
+        CHECK(got.dtype == FFC_DTYPE_BF16);
+        CHECK(got.backend == FFC_BACKEND_CPU);  // never AUTO
+        CHECK(got.device == -1);
+        CHECK(got.layout == FFC_LAYOUT_BLH);
+        CHECK(got.kernel_size == 7);
+        CHECK(got.padding_left == 2);
+        CHECK(got.padding_right == 6);
+        CHECK(got.cpu_threads == 3);
+        // Created from what it reports, a plan reports the same.
+        CPlan again(got);
+        ffc_conv1d_desc_t got2 = FFC_CONV1D_DESC_INIT;
+        C1D_REQUIRE_OK(ffc_conv1d_plan_get_desc(again.p, &got2));
+        CHECK(std::memcmp(&got, &got2, sizeof got) == 0);
+
+        // An uninitialised descriptor is rejected and left as it was.
+        ffc_conv1d_desc_t bad;
+        std::memset(&bad, 0x5a, sizeof bad);
+        const ffc_conv1d_desc_t before = bad;
+        require_error(ffc_conv1d_plan_get_desc(plan.p, &bad), FFC_ERROR_INVALID_DESCRIPTOR, "FFC_CONV1D_DESC_INIT");
+        CHECK(std::memcmp(&bad, &before, sizeof bad) == 0);
+        require_error(ffc_conv1d_plan_get_desc(nullptr, &got), FFC_ERROR_NULL_POINTER, "plan");
+        require_error(ffc_conv1d_plan_get_desc(plan.p, nullptr), FFC_ERROR_NULL_POINTER, "desc");
+    }
+}
+
 namespace {
 
 // Shapes every shape-taking entry point rejects with FFC_ERROR_INVALID_SHAPE, on

@@ -615,6 +615,16 @@ FFC_API ffc_status_t ffc_conv1d_plan_create(ffc_conv1d_plan_t *plan, const ffc_c
 FFC_API void ffc_conv1d_plan_destroy(ffc_conv1d_plan_t plan);
 
 /**
+ * @brief The plan's descriptor as resolved: @p desc (initialised with
+ * ::FFC_CONV1D_DESC_INIT) receives the plan's dtype, layout, K and padding,
+ * its backend (never FFC_BACKEND_AUTO), its device (the CUDA ordinal; −1 on
+ * the CPU backend) and cpu_threads (the CPU backend's thread count; 0 on CUDA).
+ * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_DESCRIPTOR
+ *         (@p desc not initialised with FFC_CONV1D_DESC_INIT; nothing written).
+ */
+FFC_API ffc_status_t ffc_conv1d_plan_get_desc(ffc_conv1d_plan_t plan, ffc_conv1d_desc_t *desc);
+
+/**
  * @brief L_out = L + padding_left + padding_right − K + 1 for @p seq_len = L.
  * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE when
  *         L < 1 or L_out < 1.

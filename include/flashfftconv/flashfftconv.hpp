@@ -268,7 +268,12 @@ public:
     /** @brief Creates a plan. @param desc the descriptor. @throws Error on failure. */
     explicit Plan(const PlanDesc &desc) {
         check(ffc_plan_create(&plan_, &desc.c_desc()));
-        backend_ = query_backend();
+        try {
+            backend_ = query_backend();
+        } catch (...) {  // a constructor that throws runs no destructor: release the handle here
+            ffc_plan_destroy(std::exchange(plan_, nullptr));
+            throw;
+        }
     }
 
     /**
@@ -587,11 +592,14 @@ public:
     /** @brief Creates a plan. @param desc the descriptor. @throws Error on failure. */
     explicit Conv1dPlan(const Conv1dDesc &desc) {
         check(ffc_conv1d_plan_create(&plan_, &desc.c_desc()));
-        // The library resolves AUTO by this same documented rule.
-        const Backend requested = static_cast<Backend>(desc.c_desc().backend);
-        backend_ = requested != Backend::automatic ? requested
-                   : backend_available(Backend::cuda) ? Backend::cuda
-                                                      : Backend::cpu;
+        ffc_conv1d_desc_t resolved = FFC_CONV1D_DESC_INIT;
+        const ffc_status_t status = ffc_conv1d_plan_get_desc(plan_, &resolved);
+        if (status != FFC_SUCCESS) {
+            Error e(status, last_error_message());
+            ffc_conv1d_plan_destroy(std::exchange(plan_, nullptr));
+            throw e;
+        }
+        backend_ = static_cast<Backend>(resolved.backend);
     }
 
     /** @brief Destroys the handle (if any). */

@@ -37,6 +37,7 @@ struct ffc_conv1d_plan_s {
     int pad_left = 0, pad_right = 0;
     ffc::Backend backend = ffc::Backend::cpu;
     int device = -1;
+    int cpu_threads = 0;  // threads of a CPU plan, 0 for CUDA
     std::unique_ptr<ffc::conv1d::Executor> executor;
 };
 
@@ -161,7 +162,8 @@ ffc_status_t ffc_conv1d_plan_create(ffc_conv1d_plan_t *out, const ffc_conv1d_des
         plan->device = resolved.device;
         if (resolved.backend == ffc::Backend::cpu) {
             const int threads = desc->cpu_threads > 0 ? desc->cpu_threads : int(std::thread::hardware_concurrency());
-            plan->executor = ffc::conv1d::make_cpu_executor(std::clamp(threads, 1, 16));
+            plan->cpu_threads = std::clamp(threads, 1, 16);
+            plan->executor = ffc::conv1d::make_cpu_executor(plan->cpu_threads);
         } else {
 #if FFC_WITH_CUDA
             plan->executor = ffc::conv1d::make_cuda_executor(resolved.device);
@@ -174,6 +176,26 @@ ffc_status_t ffc_conv1d_plan_create(ffc_conv1d_plan_t *out, const ffc_conv1d_des
 
 void ffc_conv1d_plan_destroy(ffc_conv1d_plan_t plan) {
     (void)guarded([&] { delete plan; });
+}
+
+ffc_status_t ffc_conv1d_plan_get_desc(ffc_conv1d_plan_t plan, ffc_conv1d_desc_t *desc) {
+    return guarded([&] {
+        require_plan(plan);
+        require(desc, "desc");
+        if (desc->magic != FFC_CONV1D_DESC_MAGIC || desc->version < 1 || desc->version > FFC_CONV1D_DESC_VERSION ||
+            desc->struct_size != sizeof(ffc_conv1d_desc_t))
+            ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc must be initialised with FFC_CONV1D_DESC_INIT");
+        ffc_conv1d_desc_t d = FFC_CONV1D_DESC_INIT;
+        d.dtype = int32_t(plan->dtype);
+        d.backend = int32_t(plan->backend);
+        d.device = plan->device;
+        d.layout = int32_t(plan->layout);
+        d.kernel_size = plan->kernel_size;
+        d.padding_left = plan->pad_left;
+        d.padding_right = plan->pad_right;
+        d.cpu_threads = plan->cpu_threads;
+        *desc = d;
+    });
 }
 
 ffc_status_t ffc_conv1d_output_length(ffc_conv1d_plan_t plan, int64_t seq_len, int64_t *out_len) {

@@ -44,6 +44,7 @@ int ffc_header_check_conv1d(void) {
     desc.padding_left = desc.kernel_size - 1;
     desc.padding_right = 0;
     status = ffc_conv1d_plan_create(&plan, &desc);
+    if (status == FFC_SUCCESS) status = ffc_conv1d_plan_get_desc(plan, &desc);
     if (status == FFC_SUCCESS) status = ffc_conv1d_output_length(plan, shape.seq_len, &out_len);
     if (status == FFC_SUCCESS) status = ffc_conv1d_get_workspace_size(plan, &shape, &bytes);
     if (status == FFC_SUCCESS)

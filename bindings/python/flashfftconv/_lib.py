@@ -279,6 +279,7 @@ _PROTOTYPES = {
     # Short depthwise convolution (0.2).
     "ffc_conv1d_plan_create": (_status, [ctypes.POINTER(_plan), ctypes.POINTER(Conv1dDescC)]),
     "ffc_conv1d_plan_destroy": (None, [_plan]),
+    "ffc_conv1d_plan_get_desc": (_status, [_plan, ctypes.POINTER(Conv1dDescC)]),
     "ffc_conv1d_output_length": (_status, [_plan, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]),
     "ffc_conv1d_get_workspace_size": (_status, [_plan, _c1shape_p, ctypes.POINTER(_sz)]),
     "ffc_conv1d_forward": (_status, [_plan, _c1shape_p, _vp, _vp, _vp, _vp, _vp, _sz, _vp]),

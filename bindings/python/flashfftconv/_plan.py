@@ -354,8 +354,8 @@ def resolve_padding(padding, kernel_size: int) -> Tuple[int, int]:
 
 def resolve_backend(backend) -> Backend:
     """AUTO resolved the way the library resolves it (CUDA if it can run here, else
-    CPU), so that a plan knows which memory it takes: the short-convolution C API
-    has no query for a plan's resolved backend."""
+    CPU), before a plan exists: the plan cache's key. A plan itself reports what it
+    resolved to (``ffc_conv1d_plan_get_desc``)."""
     b = _lib.as_backend(backend)
     if b == Backend.AUTO:
         return Backend.CUDA if _lib.backend_available(Backend.CUDA) else Backend.CPU
@@ -391,7 +391,7 @@ class Conv1dPlan:
                 ``FFC_CONV1D_DESC_INIT``.
             dtype: of x, y, dy and dx (float32, float16, bfloat16).
             layout: "bhl" (B, H, L) or "blh" (B, L, H), or a :class:`Layout`.
-            backend: "auto" (resolved here: CUDA when available, else CPU), "cpu"
+            backend: "auto" (CUDA when available, else CPU), "cpu"
                 or "cuda".
             device, cpu_threads: as in ``ffc_conv1d_desc_t``.
         """
@@ -413,10 +413,12 @@ class Conv1dPlan:
         self._handle = handle
         self.kernel_size = int(kernel_size)
         self.padding = (left, right)
-        self.dtype = DType(desc.dtype)
-        self.layout = Layout(desc.layout)
-        self.backend = Backend(desc.backend)
-        self.device = int(device)
+        resolved = Conv1dDescC.init()
+        check(L.ffc_conv1d_plan_get_desc(handle, ctypes.byref(resolved)))
+        self.dtype = DType(resolved.dtype)
+        self.layout = Layout(resolved.layout)
+        self.backend = Backend(resolved.backend)  # never AUTO
+        self.device = int(resolved.device)  # the CUDA ordinal, -1 on the CPU
 
     # -- lifetime -----------------------------------------------------------------
 

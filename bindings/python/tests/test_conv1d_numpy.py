@@ -252,6 +252,7 @@ def test_conv1d_plan_object():
     with Conv1dPlan(4, "same", "bf16", "blh", "cpu", cpu_threads=2) as plan:
         assert plan.kernel_size == 4 and plan.padding == (1, 2)
         assert plan.dtype == ffc.DType.BF16 and plan.layout == Layout.BLH and plan.backend == ffc.Backend.CPU
+        assert plan.device == -1  # as the library reports it (ffc_conv1d_plan_get_desc)
         assert plan.output_length(10) == 10
         assert plan.workspace_size(Conv1dShape(2, 3, 10)) >= 0
         assert "BF16" in repr(plan) and "BLH" in repr(plan)
@@ -264,9 +265,10 @@ def test_conv1d_plan_object():
     # The default is the header's: causal.
     with Conv1dPlan(3, dtype="fp32", backend="cpu") as causal:
         assert causal.padding == (2, 0) and causal.output_length(7) == 7
-    # "auto" is resolved by the bindings as the library resolves it.
+    # "auto" becomes CUDA where a device exists, else the CPU (the plan reports which).
     with Conv1dPlan(3, dtype="fp32", backend="auto") as auto:
         assert auto.backend == (ffc.Backend.CUDA if ffc.backend_available("cuda") else ffc.Backend.CPU)
+        assert (auto.device >= 0) == (auto.backend == ffc.Backend.CUDA)
 
 
 def test_conv1d_plan_cache():

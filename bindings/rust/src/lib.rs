@@ -1119,20 +1119,22 @@ impl fmt::Debug for Conv1dPlan {
 }
 
 impl Conv1dPlan {
-    /// Creates a plan. `Backend::Auto` is resolved here (CUDA if available, else
-    /// CPU) and the resolved value is what the library receives, so that the plan
-    /// knows which memory it takes.
+    /// Creates a plan. The plan keeps the descriptor as the library resolved it
+    /// (`ffc_conv1d_plan_get_desc`: the backend never `Auto`, the device ordinal),
+    /// so that it knows which memory it takes.
     pub fn new(desc: &Conv1dDesc) -> Result<Conv1dPlan> {
-        let mut d = desc.raw;
-        if d.backend == sys::FFC_BACKEND_AUTO {
-            d.backend = if Backend::Cuda.available() { sys::FFC_BACKEND_CUDA } else { sys::FFC_BACKEND_CPU };
-        }
         let mut raw: sys::ffc_conv1d_plan_t = ptr::null_mut();
         // SAFETY: both pointers are valid for the call; the descriptor is fully initialised.
-        check(unsafe { sys::ffc_conv1d_plan_create(&mut raw, &d) })?;
+        check(unsafe { sys::ffc_conv1d_plan_create(&mut raw, &desc.raw) })?;
         let raw =
             NonNull::new(raw).ok_or_else(|| Error::new(Status::Internal, "ffc_conv1d_plan_create returned NULL"))?;
-        Ok(Conv1dPlan { raw, desc: d })
+        // From here on Drop destroys the handle, whatever happens next.
+        let mut plan = Conv1dPlan { raw, desc: desc.raw };
+        let mut resolved = desc.raw;
+        // SAFETY: the handle is live and `resolved` is a valid, initialised descriptor.
+        check(unsafe { sys::ffc_conv1d_plan_get_desc(plan.raw.as_ptr(), &mut resolved) })?;
+        plan.desc = resolved;
+        Ok(plan)
     }
 
     /// The raw handle (still owned by `self`).
@@ -1155,6 +1157,11 @@ impl Conv1dPlan {
     /// The resolved backend (never `Auto`).
     pub fn backend(&self) -> Backend {
         Backend::from_raw(self.desc.backend)
+    }
+
+    /// The CUDA device ordinal the plan runs on (−1 on the CPU backend).
+    pub fn device(&self) -> i32 {
+        self.desc.device
     }
 
     /// The layout of x, y, dy and dx.

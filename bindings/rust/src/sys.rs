@@ -318,6 +318,7 @@ extern "C" {
 
     pub fn ffc_conv1d_plan_create(plan: *mut ffc_conv1d_plan_t, desc: *const ffc_conv1d_desc_t) -> ffc_status_t;
     pub fn ffc_conv1d_plan_destroy(plan: ffc_conv1d_plan_t);
+    pub fn ffc_conv1d_plan_get_desc(plan: ffc_conv1d_plan_t, desc: *mut ffc_conv1d_desc_t) -> ffc_status_t;
     pub fn ffc_conv1d_output_length(plan: ffc_conv1d_plan_t, seq_len: i64, out_len: *mut i64) -> ffc_status_t;
     pub fn ffc_conv1d_get_workspace_size(
         plan: ffc_conv1d_plan_t,

@@ -843,10 +843,12 @@ fn conv1d_desc_builder() {
     assert_eq!((plan.dtype(), plan.backend(), plan.layout()), (DType::Bf16, Backend::Cpu, Layout::Bhl));
     assert_eq!((plan.kernel_size(), plan.padding()), (3, (1, 1)));
     assert_eq!(plan.output_length(10).unwrap(), 10);
-    // Auto is resolved by the binding, as the library would.
+    assert_eq!(plan.device(), -1);
+    // Auto: the plan reports what the library resolved it to (CUDA where a device exists).
     let auto = Conv1dPlan::new(&Conv1dDesc::new(3).dtype(DType::F32)).unwrap();
     let want = if Backend::Cuda.available() { Backend::Cuda } else { Backend::Cpu };
     assert_eq!(auto.backend(), want);
+    assert_eq!(auto.device() >= 0, want == Backend::Cuda);
     assert!(format!("{plan:?}").contains("Bf16"));
 }
 
