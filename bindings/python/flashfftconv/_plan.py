@@ -90,7 +90,41 @@ def _ptr(p) -> Optional[int]:
     return p if p else None
 
 
-class Plan:
+class _OwnedPlan:
+    """The lifetime of a plan handle, shared by :class:`Plan` and :class:`Conv1dPlan`:
+    ``close()``, a ``with`` block or garbage collection destroys it, through the C
+    function named by ``_DESTROY``. Subclasses set ``_handle = None`` first in
+    ``__init__`` (so that ``__del__`` is safe if creation fails), then ``_L`` (kept
+    for ``__del__`` at interpreter shutdown) and ``_handle``."""
+
+    _DESTROY = ""
+    _handle = None
+
+    def close(self) -> None:
+        """Destroys the plan now (idempotent)."""
+        h, self._handle = self._handle, None
+        if h is not None:
+            getattr(self._L, self._DESTROY)(h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # never raise from a finalizer
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _h(self):
+        if self._handle is None:
+            raise FlashFFTConvError(Status.ERROR_NULL_POINTER, "the plan has been closed")
+        return self._handle
+
+
+class Plan(_OwnedPlan):
     """An owned libflashfftconv plan.
 
     A plan is immutable after creation and may be used from many threads at once
@@ -98,6 +132,8 @@ class Plan:
     ``with`` block, or garbage collection) destroys it; it must not race with
     other uses.
     """
+
+    _DESTROY = "ffc_plan_destroy"
 
     def __init__(
         self,
@@ -147,31 +183,6 @@ class Plan:
         self._L = L  # keep the library alive for __del__ at interpreter shutdown
         self._handle = handle
         self._info = self._query_info()
-
-    # -- lifetime -----------------------------------------------------------------
-
-    def close(self) -> None:
-        """Destroys the plan now (idempotent)."""
-        h, self._handle = self._handle, None
-        if h is not None:
-            self._L.ffc_plan_destroy(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # never raise from a finalizer
-            pass
-
-    def __enter__(self) -> "Plan":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _h(self):
-        if self._handle is None:
-            raise FlashFFTConvError(Status.ERROR_NULL_POINTER, "the plan has been closed")
-        return self._handle
 
     # -- queries ------------------------------------------------------------------
 
@@ -362,7 +373,7 @@ def resolve_backend(backend) -> Backend:
     return b
 
 
-class Conv1dPlan:
+class Conv1dPlan(_OwnedPlan):
     """An owned short depthwise convolution plan (``ffc_conv1d_plan_t``): PyTorch's
     ``nn.Conv1d(H, H, K, groups=H)`` with fp32 weights (H, K) and bias (H), on
     activations of the plan's dtype and layout.
@@ -372,6 +383,8 @@ class Conv1dPlan:
     memory for a CPU plan, device memory for a CUDA plan);
     :func:`flashfftconv.depthwise_conv1d` is the array-level API.
     """
+
+    _DESTROY = "ffc_conv1d_plan_destroy"
 
     def __init__(
         self,
@@ -419,31 +432,6 @@ class Conv1dPlan:
         self.layout = Layout(resolved.layout)
         self.backend = Backend(resolved.backend)  # never AUTO
         self.device = int(resolved.device)  # the CUDA ordinal, -1 on the CPU
-
-    # -- lifetime -----------------------------------------------------------------
-
-    def close(self) -> None:
-        """Destroys the plan now (idempotent)."""
-        h, self._handle = self._handle, None
-        if h is not None:
-            self._L.ffc_conv1d_plan_destroy(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # never raise from a finalizer
-            pass
-
-    def __enter__(self) -> "Conv1dPlan":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _h(self):
-        if self._handle is None:
-            raise FlashFFTConvError(Status.ERROR_NULL_POINTER, "the plan has been closed")
-        return self._handle
 
     # -- queries ------------------------------------------------------------------
 
