@@ -3,9 +3,11 @@
 # compute-sanitizer on a sample, the benchmark. Logs go to $OUT (default
 # /tmp/ffc-device); the short bench table is printed last.
 #
-#   bash bench/device_run.sh [all|tests|python|bench|conv1d|sanitize|profile|breakdown|source] [extra ffc_bench args...]
+#   bash bench/device_run.sh [all|tests|python|bench|conv1d|partial|sanitize|profile|breakdown|source] [extra ffc_bench args...]
 #
-# "all" is tests + sanitize + bench + conv1d; "conv1d" runs the short
+# "all" is tests + sanitize + bench + conv1d + partial; "partial" runs the
+# partial convolution's tests, memcheck and racecheck on its [sanitize] tests
+# and its benchmark; "conv1d" runs the short
 # convolution's tests, memcheck on them, its benchmark and PyTorch's conv1d; "profile" runs Nsight Compute on one
 # convolution launch per size in $FFC_PROFILE_SIZES (default 256,4096);
 # "breakdown" sums Nsight Compute's per-kernel times of a forward and a backward.
@@ -72,6 +74,18 @@ if [ "$what" = all ] || [ "$what" = conv1d ]; then
     python3 "$root/bench/conv1d_torch.py" > "$out/conv1d_torch.log" 2>&1 || true
     "$build/bench/conv1d_bench" --json "$out/conv1d_bench.json" > "$out/conv1d_bench.log" 2>&1 || status=1
     cat "$out/conv1d_torch.log" "$out/conv1d_bench.log"
+fi
+if [ "$what" = all ] || [ "$what" = partial ]; then
+    log "partial convolution: [partial][gpu] tests, memcheck on a sample, benchmark"
+    "$build/tests/ffc_tests" "[partial][gpu]" --durations yes > "$out/partial_tests.log" 2>&1 || status=1
+    grep -E "passed|failed|FAILED" "$out/partial_tests.log" | tail -5
+    for tool in memcheck racecheck; do
+        compute-sanitizer --tool "$tool" --error-exitcode 9 "$build/tests/ffc_tests" "[partial][sanitize]" \
+            > "$out/partial_$tool.log" 2>&1 || status=1
+        echo "  $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|passed|failed' "$out/partial_$tool.log" | tr '\n' ' ')"
+    done
+    stdbuf -oL "$build/bench/partial_bench" --json "$out/partial_bench.json" > "$out/partial_bench.log" 2>&1 || status=1
+    cat "$out/partial_bench.log"
 fi
 if [ "$what" = profile ] || [ -n "${FFC_PROFILE:-}" ]; then
     log "ncu profile"

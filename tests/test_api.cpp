@@ -579,7 +579,7 @@ TEST_CASE("ffc_plan_create rejects bad descriptors", "[cpu][api]") {
         }
     }
     SECTION("unknown flags") {
-        for (uint32_t f : {1u, 0x100u, 0x80000000u}) {
+        for (uint32_t f : {2u, 0x100u, 0x80000000u, FFC_PLAN_PARTIAL | 4u}) {  // bit 0 is FFC_PLAN_PARTIAL
             d.flags = f;
             expect(FFC_ERROR_INVALID_FLAGS, "flag");
         }

@@ -84,7 +84,7 @@ extern "C" {
 #endif
 
 #define FFC_VERSION_MAJOR 0 /**< Incompatible ABI changes. */
-#define FFC_VERSION_MINOR 2 /**< Backwards-compatible additions. */
+#define FFC_VERSION_MINOR 3 /**< Backwards-compatible additions. */
 #define FFC_VERSION_PATCH 0 /**< Fixes. */
 /** Version as one integer: MAJOR·10000 + MINOR·100 + PATCH. */
 #define FFC_VERSION_NUMBER \
@@ -238,6 +238,24 @@ FFC_API int ffc_backend_available(ffc_backend_t backend);
 
 /** Plan flags (bitwise OR). Unknown bits are rejected with FFC_ERROR_INVALID_FLAGS. */
 #define FFC_PLAN_DEFAULT 0u
+/**
+ * Partial convolution (long sequence, shorter kernel). With this flag the plan
+ * computes the causal linear convolution
+ *
+ *     z[t] = sum_{s < K} k[s] · v[t − s],   v[t] = 0 for t < 0,   t < L,
+ *
+ * for every seq_len L ≥ 1, including L > N: the FFT size is set by the kernel,
+ * not by the sequence (a 64K-tap filter over a 4M-long sequence runs on a plan
+ * of N = 128K). When L + K − 1 ≤ N nothing wraps and the call is the plain
+ * plan's; otherwise the plan runs overlap-save windows of N positions that keep
+ * N − r outputs each (r = K − 1 rounded up to a multiple of 8, the overlap),
+ * which needs kernel_len ≤ N/2 (else
+ * FFC_ERROR_INVALID_SHAPE). Forward, backward (all four gradients, dk still
+ * deterministic) and the precomputed-spectrum path all work; y may not be u
+ * (no in-place form), and the workspace grows by the window buffers of one
+ * chunk (see ffc_plan_get_workspace_size()). Since library version 0.3.
+ */
+#define FFC_PLAN_PARTIAL 1u
 
 /**
  * @brief Describes the plan to create. Initialise with ::FFC_PLAN_DESC_INIT, then
@@ -314,7 +332,8 @@ typedef struct ffc_plan_desc {
 
 /**
  * @brief Problem shape of one call. All four values must be ≥ 1, with
- * seq_len ≤ N and kernel_len ≤ N.
+ * seq_len ≤ N and kernel_len ≤ N (::FFC_PLAN_PARTIAL plans: any seq_len, and
+ * kernel_len ≤ N/2 when seq_len + kernel_len − 1 > N).
  */
 typedef struct ffc_shape {
     int64_t batch;      /**< B: any value ≥ 1 (odd too). */
@@ -363,8 +382,11 @@ FFC_API void ffc_plan_destroy(ffc_plan_t plan);
  * N), four buffers of one chunk of sequences each (at least 8·N bytes and at
  * most the plan's chunk: about 512 MiB, or 5/8 of the L2 for a "+l2" plan; so at
  * most about 2 GiB in all), and a fifth for a "+cublaslt" plan.
- * Smaller shapes need proportionally less. The value depends on the shape and
- * the plan only.
+ * Smaller shapes need proportionally less. A ::FFC_PLAN_PARTIAL plan whose
+ * call needs windows (seq_len + kernel_len − 1 > N) adds six buffers of one
+ * chunk of windows (512 windows of N, clamped to 2^24 ... 2^27 elements: 32 to
+ * 256 MiB each in fp16) to what the plain plan needs for that chunk. The value depends on the shape and the
+ * plan only.
  *
  * @return FFC_SUCCESS; FFC_ERROR_NULL_POINTER; FFC_ERROR_INVALID_SHAPE.
  */
@@ -442,8 +464,9 @@ FFC_API ffc_status_t ffc_plan_get_info(ffc_plan_t plan, ffc_plan_info_t *info);
  * @param in_gate   (B, H, L) or NULL.
  * @param out_gate  (B, H, L) or NULL.
  * @param y         (B, H, L) output, plan dtype. May be the same pointer as u
- *                  (in place); no other overlap with the inputs or the
- *                  workspace is allowed (checked: FFC_ERROR_INVALID_ARGUMENT).
+ *                  (in place), except on a ::FFC_PLAN_PARTIAL plan; no other
+ *                  overlap with the inputs or the workspace is allowed
+ *                  (checked: FFC_ERROR_INVALID_ARGUMENT).
  * @param workspace at least ffc_plan_get_workspace_size() bytes (NULL if that is 0).
  * @param workspace_size its size in bytes.
  * @param stream    CUDA stream (ignored by the CPU backend).

@@ -194,6 +194,16 @@ public:
     PlanDesc &flags(uint32_t f) noexcept { desc_.flags = f; return *this; }
 
     /**
+     * @brief Makes the plan a partial convolution (::FFC_PLAN_PARTIAL): causal
+     * linear convolution of any seq_len by overlap-save windows of N.
+     * @param on set or clear the flag. @return *this.
+     */
+    PlanDesc &partial(bool on = true) noexcept {
+        desc_.flags = on ? (desc_.flags | FFC_PLAN_PARTIAL) : (desc_.flags & ~uint32_t(FFC_PLAN_PARTIAL));
+        return *this;
+    }
+
+    /**
      * @brief Forces a Monarch factorisation, outermost factor first.
      * @param factors the factors (empty: the planner decides); at most ::FFC_MAX_FACTORS.
      * @return *this.

@@ -38,6 +38,7 @@ struct ffc_plan_s {
     ffc::plan::Decision decision;
     std::unique_ptr<ffc::Executor> executor;
     int device = -1;
+    bool partial = false;  // FFC_PLAN_PARTIAL: causal linear convolution of any length
     std::string description;
 };
 
@@ -61,10 +62,19 @@ ffc::Shape validate_shape(const ffc_plan_s *plan, const ffc_shape_t *s) {
     positive(s->channels, "channels");
     positive(s->seq_len, "seq_len");
     positive(s->kernel_len, "kernel_len");
-    if (s->seq_len > n)
-        ffc::fail(FFC_ERROR_INVALID_SHAPE, "seq_len = " + std::to_string(s->seq_len) + " exceeds the FFT size " + std::to_string(n));
+    if (!plan->partial && s->seq_len > n)
+        ffc::fail(FFC_ERROR_INVALID_SHAPE, "seq_len = " + std::to_string(s->seq_len) + " exceeds the FFT size " + std::to_string(n) +
+                                               " (a plan created with FFC_PLAN_PARTIAL takes any seq_len)");
     if (s->kernel_len > n)
         ffc::fail(FFC_ERROR_INVALID_SHAPE, "kernel_len = " + std::to_string(s->kernel_len) + " exceeds the FFT size " + std::to_string(n));
+    // A partial plan runs overlap-save windows that keep N − r outputs each
+    // (r = K − 1 rounded up to a multiple of 8)
+    // as soon as the convolution would wrap; K ≤ N/2 keeps that above half a window.
+    if (plan->partial && s->seq_len > n - s->kernel_len + 1 && s->kernel_len > n / 2)
+        ffc::fail(FFC_ERROR_INVALID_SHAPE, "kernel_len = " + std::to_string(s->kernel_len) + " exceeds N/2 = " +
+                                               std::to_string(n / 2) + ", the longest kernel a partial plan of FFT size " +
+                                               std::to_string(n) + " runs block-wise (seq_len = " + std::to_string(s->seq_len) +
+                                               " needs blocks: seq_len + kernel_len - 1 > N)");
     // Element counts must fit in int64 with room to spare (byte offsets are computed in 64 bits).
     const int64_t limit = int64_t(1) << 60;
     if (s->batch > limit / s->channels || s->batch * s->channels > limit / s->seq_len)
@@ -238,8 +248,8 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
             ffc::fail(FFC_ERROR_INVALID_DTYPE, "dtype = " + std::to_string(desc->dtype) + " is not an ffc_dtype_t");
         if (desc->backend != FFC_BACKEND_AUTO && desc->backend != FFC_BACKEND_CPU && desc->backend != FFC_BACKEND_CUDA)
             ffc::fail(FFC_ERROR_INVALID_BACKEND, "backend = " + std::to_string(desc->backend) + " is not an ffc_backend_t");
-        if (desc->flags != FFC_PLAN_DEFAULT)
-            ffc::fail(FFC_ERROR_INVALID_FLAGS, "unknown flag bits 0x" + [&] { char b[16]; std::snprintf(b, sizeof b, "%x", desc->flags); return std::string(b); }());
+        if (desc->flags & ~uint32_t(FFC_PLAN_PARTIAL))
+            ffc::fail(FFC_ERROR_INVALID_FLAGS, "unknown flag bits 0x" + [&] { char b[16]; std::snprintf(b, sizeof b, "%x", desc->flags & ~uint32_t(FFC_PLAN_PARTIAL)); return std::string(b); }());
         if (desc->cpu_threads < 0) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "cpu_threads must be >= 0");
         const std::vector<int> forced = forced_factors(*desc);
         const std::string kernel_name = forced_kernel(*desc);
@@ -266,6 +276,16 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
 #endif
         }
         plan->description = ffc::plan::describe(plan->decision);
+        if (desc->flags & FFC_PLAN_PARTIAL) {
+            plan->partial = true;
+            plan->executor = ffc::make_partial_executor(std::move(plan->executor), plan->decision);
+            // After the title line, beside the plan's other facts.
+            const size_t after_title = plan->description.find('\n') + 1;
+            plan->description.insert(after_title,
+                "  mode           partial (FFC_PLAN_PARTIAL): causal linear convolution of any seq_len; above\n"
+                "                 seq_len + kernel_len - 1 = " + std::to_string(n) + ", overlap-save windows of N = " +
+                std::to_string(n) + " overlapping by kernel_len - 1 rounded up to a multiple of 8 (kernel_len <= " + std::to_string(n / 2) + ")\n");
+        }
         *out = plan.release();
     });
 }
@@ -329,11 +349,14 @@ ffc_status_t ffc_conv_forward(ffc_plan_t plan, const ffc_shape_t *shape, const v
         check_tensor(plan, in_gate, es, "in_gate", false);
         check_tensor(plan, out_gate, es, "out_gate", false);
         check_tensor(plan, y, es, "y", true);
+        if (plan->partial && y == u)
+            ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "y == u: a partial plan has no in-place form (its overlapping "
+                                                  "windows read u after earlier windows have written y)");
         check_workspace(plan, s, workspace, workspace_size);
         const size_t tensor = size_t(s.elements()) * es, filter = size_t(s.filter_elements()) * sizeof(float);
         check_disjoint({{y, tensor, "y"}, {workspace, plan->executor->workspace_size(s), "workspace"}},
                        {{u, tensor, "u"}, {k, filter, "k"}, {in_gate, tensor, "in_gate"}, {out_gate, tensor, "out_gate"}},
-                       /*in_place=*/true);
+                       /*in_place=*/!plan->partial);
         ffc::ForwardArgs a;
         a.shape = s; a.u = u; a.k = k; a.in_gate = in_gate; a.out_gate = out_gate; a.y = y;
         a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;
@@ -415,12 +438,15 @@ ffc_status_t ffc_conv_forward_spectrum(ffc_plan_t plan, const ffc_shape_t *shape
         const size_t need = plan->executor->spectrum_size(s);
         if (spectrum_size < need)
             ffc::fail(FFC_ERROR_BUFFER_TOO_SMALL, "spectrum_size = " + std::to_string(spectrum_size) + ", needs " + std::to_string(need));
+        if (plan->partial && y == u)
+            ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "y == u: a partial plan has no in-place form (its overlapping "
+                                                  "windows read u after earlier windows have written y)");
         check_workspace(plan, s, workspace, workspace_size);
         const size_t tensor = size_t(s.elements()) * es;
         check_disjoint({{y, tensor, "y"}, {workspace, plan->executor->workspace_size(s), "workspace"}},
                        {{u, tensor, "u"}, {spectrum, need, "spectrum"}, {in_gate, tensor, "in_gate"},
                         {out_gate, tensor, "out_gate"}},
-                       /*in_place=*/true);
+                       /*in_place=*/!plan->partial);
         ffc::ForwardArgs a;
         a.shape = s; a.u = u; a.spectrum = spectrum; a.in_gate = in_gate; a.out_gate = out_gate; a.y = y;
         a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "common/types.hpp"
+#include "common/windows.hpp"
 
 namespace ffc {
 
@@ -61,10 +62,25 @@ public:
     // Throws FFC_ERROR_INVALID_POINTER if a tensor pointer cannot be used by this
     // backend (for CUDA: a host pointer, or memory of another device).
     virtual void check_pointer(const void *ptr, const char *name) const { (void)ptr; (void)name; }
+
+    // The copies that run a partial convolution block-wise on this backend
+    // (src/partial): gather fills the windows of the buffer c.dst from the
+    // tensor c.src, scatter writes the kept positions of the buffer c.src's
+    // windows into the tensor c.dst (common/windows.hpp), accumulate adds n
+    // floats of src to dst. Ordered on c.stream / stream like forward().
+    virtual void gather_windows(const WindowCopy &c) const = 0;
+    virtual void scatter_windows(const WindowCopy &c) const = 0;
+    virtual void accumulate(float *dst, const float *src, int64_t n, void *stream) const = 0;
 };
 
 // Factories; each backend lives in its own directory.
 std::unique_ptr<Executor> make_cpu_executor(const plan::Decision &decision, int threads);
+// Wraps a backend's executor into one that runs the partial convolution
+// (FFC_PLAN_PARTIAL): any seq_len, by overlap-save windows of the plan's N.
+// chunk_elements bounds the window elements copied per chunk (0: the library's
+// default, 2^24; tests pass small values to exercise the chunking).
+std::unique_ptr<Executor> make_partial_executor(std::unique_ptr<Executor> backend, const plan::Decision &decision,
+                                                int64_t chunk_elements = 0);
 #if FFC_WITH_CUDA
 std::unique_ptr<Executor> make_cuda_executor(const plan::Decision &decision, int device);
 #endif

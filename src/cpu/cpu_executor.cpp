@@ -141,6 +141,41 @@ public:
         }
     }
 
+    // Both copies visit (buffer position, tensor offset or −1) for t in [t0, t1)
+    // of every window row, rows spread over the threads.
+    template <class Fn>
+    void for_each_window_position(const WindowCopy &c, int64_t t0, int64_t t1, Fn &&fn) const {
+        parallel_ranges(c.rows(), threads_, [&](int, int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const WindowRow row = window_row(c, r);
+                for (int64_t t = t0; t < t1; ++t) fn(r * c.width + t, window_tensor_offset(c, row, t), t);
+            }
+        });
+    }
+
+    void gather_windows(const WindowCopy &c) const override {
+        const auto *src = static_cast<const unsigned char *>(c.src);
+        auto *dst = static_cast<unsigned char *>(c.dst);
+        const size_t e = size_t(c.elem_bytes);
+        for_each_window_position(c, 0, c.width, [&](int64_t at_buffer, int64_t at, int64_t t) {
+            if (at >= 0 && t >= c.lo) std::memcpy(dst + size_t(at_buffer) * e, src + size_t(at) * e, e);
+            else std::memset(dst + size_t(at_buffer) * e, 0, e);
+        });
+    }
+
+    void scatter_windows(const WindowCopy &c) const override {
+        const auto *src = static_cast<const unsigned char *>(c.src);
+        auto *dst = static_cast<unsigned char *>(c.dst);
+        const size_t e = size_t(c.elem_bytes);
+        for_each_window_position(c, c.lo, c.lo + c.step, [&](int64_t at_buffer, int64_t at, int64_t) {
+            if (at >= 0) std::memcpy(dst + size_t(at) * e, src + size_t(at_buffer) * e, e);
+        });
+    }
+
+    void accumulate(float *dst, const float *src, int64_t n, void *) const override {
+        for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+    }
+
 private:
     // Threads (= workspace slots) a call of this shape can use: never more than
     // there are (channel, pair) items.

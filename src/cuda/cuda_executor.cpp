@@ -43,6 +43,7 @@
 #include "cuda/launch.hpp"
 #include "cuda/multipass.hpp"
 #include "cuda/spectral_reduce.hpp"
+#include "cuda/windows.hpp"
 #include "plan/planner.hpp"
 
 namespace ffc {
@@ -191,6 +192,19 @@ public:
         DeviceGuard guard(device_);
         if (multipass_) return multipass_->compute_spectrum(a);
         launch_spectrum(a);
+    }
+
+    void gather_windows(const WindowCopy &c) const override {
+        DeviceGuard guard(device_);
+        cuda::launch_gather_windows(c);
+    }
+    void scatter_windows(const WindowCopy &c) const override {
+        DeviceGuard guard(device_);
+        cuda::launch_scatter_windows(c);
+    }
+    void accumulate(float *dst, const float *src, int64_t n, void *stream) const override {
+        DeviceGuard guard(device_);
+        cuda::launch_accumulate(dst, src, n, stream);
     }
 
 private:

@@ -42,7 +42,7 @@ const _lock = ReentrantLock()
 
 # The ABI these bindings mirror: same major, and (pre-1.0) the same minor version.
 const EXPECTED_MAJOR = 0
-const EXPECTED_MINOR = 2
+const EXPECTED_MINOR = 3
 
 function _lib()
     _handle[] != C_NULL && return _handle[]
@@ -88,6 +88,15 @@ const FFC_ERROR_INVALID_SHAPE = Int32(1003)
 const FFC_ERROR_INVALID_DTYPE = Int32(1004)
 const FFC_ERROR_BUFFER_TOO_SMALL = Int32(1007)
 const FFC_ERROR_INVALID_FLAGS = Int32(1010)
+
+# Plan flags (ffc_plan_desc_t.flags, bitwise OR); unknown bits are FFC_ERROR_INVALID_FLAGS.
+const FFC_PLAN_DEFAULT = UInt32(0)
+"""
+`FFC_PLAN_PARTIAL` (library 0.3): the plan computes the causal linear convolution
+z[t] = Σ_{s<K} k[s] v[t - s] (v zero before t = 0) for any seq_len, L > N included,
+by overlap-save windows of N when L + K - 1 > N (which needs K ≤ N/2). y may not be u.
+"""
+const FFC_PLAN_PARTIAL = UInt32(1)
 
 """
     BF16(bits::UInt16)
@@ -168,11 +177,12 @@ const FFC_PLAN_DESC_VERSION = UInt32(2)
 
 """
     PlanDesc(fft_size; dtype=FFC_FP16, backend=FFC_AUTO, device=-1, cpu_threads=0, force_factors=UInt32[],
-             force_kernel=nothing)
+             force_kernel=nothing, partial=false)
 
 A plan descriptor (the keyword form of the Rust builder). `force_kernel` names one
 compiled candidate as `describe(plan)` lists it in the candidate table's kernel
-column (CUDA backend only; the CPU backend refuses any name).
+column (CUDA backend only; the CPU backend refuses any name). `partial=true` sets
+`FFC_PLAN_PARTIAL`: the causal linear convolution of any seq_len (see there).
 """
 struct PlanDesc
     fft_size::UInt64
@@ -182,11 +192,13 @@ struct PlanDesc
     cpu_threads::Int32
     force_factors::Vector{UInt32}
     force_kernel::Union{Nothing,String}
+    partial::Bool
 end
 PlanDesc(fft_size::Integer; dtype::DType=FFC_FP16, backend::Backend=FFC_AUTO, device::Integer=-1,
-         cpu_threads::Integer=0, force_factors=UInt32[], force_kernel::Union{Nothing,AbstractString}=nothing) =
+         cpu_threads::Integer=0, force_factors=UInt32[], force_kernel::Union{Nothing,AbstractString}=nothing,
+         partial::Bool=false) =
     PlanDesc(UInt64(fft_size), dtype, backend, Int32(device), Int32(cpu_threads), UInt32.(collect(force_factors)),
-             force_kernel === nothing ? nothing : String(force_kernel))
+             force_kernel === nothing ? nothing : String(force_kernel), partial)
 
 # The C descriptor. Its force_kernel points into d.force_kernel: the caller keeps
 # that string rooted (GC.@preserve) for as long as the descriptor is used.
@@ -194,8 +206,9 @@ function _cdesc(d::PlanDesc)
     f = zeros(UInt32, FFC_MAX_FACTORS)
     f[1:length(d.force_factors)] .= d.force_factors
     name = d.force_kernel === nothing ? Ptr{UInt8}(C_NULL) : pointer(d.force_kernel)
+    flags = d.partial ? FFC_PLAN_PARTIAL : FFC_PLAN_DEFAULT
     PlanDescC(sizeof(PlanDescC), 0x46464344, FFC_PLAN_DESC_VERSION, d.fft_size, Int32(d.dtype), Int32(d.backend),
-              d.device, 0, Tuple(f), d.cpu_threads, 0, name, ntuple(_ -> UInt64(0), 5))
+              d.device, flags, Tuple(f), d.cpu_threads, 0, name, ntuple(_ -> UInt64(0), 5))
 end
 
 # ---------------------------------------------------------------------------------
@@ -244,7 +257,8 @@ backend_available(b::Backend) = ccall(_fn(:ffc_backend_available), Cint, (Cint,)
 
 An owned plan. A finalizer destroys it; `close(plan)` destroys it now. Plans are
 immutable: several tasks may execute on one plan at once, each with its own
-workspace and outputs.
+workspace and outputs. `plan.partial` tells whether it was made with
+`partial=true` (`FFC_PLAN_PARTIAL`).
 """
 # Resolved before the first plan exists, so that finalizers (which must not take
 # locks or switch tasks) only read it.
@@ -254,6 +268,7 @@ mutable struct Plan
     handle::Ptr{Cvoid}
     dtype::DType
     backend::Backend
+    partial::Bool
     function Plan(desc::PlanDesc)
         length(desc.force_factors) <= FFC_MAX_FACTORS ||
             throw(FlashFFTConvError(FFC_ERROR_INVALID_FLAGS, "at most $FFC_MAX_FACTORS forced factors"))
@@ -265,7 +280,7 @@ mutable struct Plan
         GC.@preserve name begin  # the C descriptor points into this string
             _check(ccall(_fn(:ffc_plan_create), Cint, (Ref{Ptr{Cvoid}}, Ref{PlanDescC}), h, _cdesc(desc)))
         end
-        p = new(h[], FFC_FP16, FFC_CPU)
+        p = new(h[], FFC_FP16, FFC_CPU, desc.partial)
         finalizer(close, p)
         i = info(p)
         p.dtype, p.backend = i.dtype, i.backend
@@ -432,19 +447,36 @@ function backward!(p::Plan, s::Shape, dy::Array{T}, u::Array{T}, k::Array{Float3
 end
 
 """
-    fftconv(u::Array{T,3}, k::Matrix{Float32}; in_gate=nothing, out_gate=nothing, fft_size=nothing)
+    default_fft_size(L, K; partial=false)
+
+The FFT size `fftconv` uses when none is given: the smallest power of two ≥ L + K − 1
+(at least 256), the causal convolution; with `partial=true`, the smallest power of
+two ≥ max(256, 4K) (at most 4194304), but no larger than that causal size
+(`ArgumentError` when 2K > 4194304).
+"""
+function default_fft_size(L::Integer, K::Integer; partial::Bool=false)
+    plain = max(256, nextpow(2, L + K - 1))
+    partial || return plain
+    2K > 4194304 && throw(ArgumentError("partial convolution: kernel_len = $K is too long (K ≤ N/2 ≤ 2097152)"))
+    min(max(256, nextpow(2, 4K)), 4194304, plain)
+end
+
+"""
+    fftconv(u::Array{T,3}, k::Matrix{Float32}; in_gate=nothing, out_gate=nothing, fft_size=nothing, partial=false)
 
 Convenience: `u` of size (L, H, B), `k` of size (K, H); a CPU plan of FFT size
-`fft_size` (default: the smallest power of two ≥ L + K − 1, at least 256, i.e.
-the causal convolution) is created for the call. Returns y like u.
+`fft_size` (default: `default_fft_size(L, K; partial)`, the smallest power of two
+≥ L + K − 1, at least 256, i.e. the causal convolution) is created for the call.
+`partial=true` makes it a partial plan: the causal linear convolution for any L,
+with N set by the kernel. Returns y like u.
 """
 function fftconv(u::Array{T,3}, k::Matrix{Float32}; in_gate=nothing, out_gate=nothing,
-                 fft_size=nothing) where {T<:_Elem}
+                 fft_size=nothing, partial::Bool=false) where {T<:_Elem}
     L, H, B = size(u)
     K = size(k, 1)
     size(k, 2) == H || throw(FlashFFTConvError(FFC_ERROR_INVALID_SHAPE, "k has $(size(k, 2)) channels, u has $H"))
-    n = fft_size === nothing ? max(256, nextpow(2, L + K - 1)) : fft_size
-    plan = Plan(n; dtype=_dtype(T), backend=FFC_CPU)
+    n = fft_size === nothing ? default_fft_size(L, K; partial=partial) : fft_size
+    plan = Plan(n; dtype=_dtype(T), backend=FFC_CPU, partial=partial)
     try
         return forward!(plan, Shape(B, H, L, K), similar(u), u, k; in_gate=in_gate, out_gate=out_gate)
     finally

@@ -121,9 +121,57 @@ end
         end
     end
 
-    @testset "version 0.2" begin
-        @test FlashFFTConv.version_number() ÷ 100 == 2
-        @test startswith(version(), "0.2.")
+    @testset "version 0.3" begin
+        @test FlashFFTConv.version_number() ÷ 100 == 3
+        @test startswith(version(), "0.3.")
+    end
+
+    @testset "partial convolution" begin
+        # L > N: overlap-save windows. The reference is the direct definition with a
+        # circular size L + K, which cannot wrap: the causal linear convolution.
+        for (B, H, L, K) in ((3, 2, 1000, 1), (3, 2, 1000, 5), (1, 2, 2049, 128))
+            up, igp, ogp = randn(Float32, L, H, B), randn(Float32, L, H, B), randn(Float32, L, H, B)
+            kp = randn(Float32, K, H) ./ Float32(sqrt(K))
+            plan = Plan(256; dtype=FFC_FP32, backend=FFC_CPU, partial=true)
+            @test plan.partial
+            s = Shape(B, H, L, K)
+            y = forward!(plan, s, similar(up), up, kp; in_gate=igp, out_gate=ogp)
+            r = Float64.(ogp) .* direct(Float64.(igp) .* up, kp, L + K)
+            @test rel(y, r) < 2e-6
+            dy = randn(Float32, L, H, B)
+            # Gradients of <dy, y> without gates, from the definitions.
+            rdu = zeros(Float64, L, H, B)
+            rdk = zeros(Float64, K, H)
+            for b in 1:B, h in 1:H, t in 0:L-1, j in 0:min(K - 1, t)
+                rdu[t-j+1, h, b] += Float64(dy[t+1, h, b]) * kp[j+1, h]
+                rdk[j+1, h] += Float64(dy[t+1, h, b]) * up[t-j+1, h, b]
+            end
+            g = backward!(plan, s, dy, up, kp; dk=zeros(Float32, K, H), du=similar(up))
+            @test rel(g.du, rdu) < 2e-6
+            @test rel(g.dk, rdk) < 2e-6
+            u16 = Float16.(up)
+            y16 = fftconv(u16, kp; fft_size=256, partial=true)
+            r16 = direct(Float64.(u16), kp, L + K)
+            @test rel(y16, r16) <= 2 * rel(Float16.(r16), r16)
+            close(plan)
+        end
+        @test FlashFFTConv.default_fft_size(100000, 4096; partial=true) == 16384
+        @test FlashFFTConv.default_fft_size(100, 64; partial=true) == 256
+        @test FlashFFTConv.default_fft_size(500, 1000; partial=true) == 2048
+        @test FlashFFTConv.default_fft_size(100000, 4096) == 131072
+        @test_throws ArgumentError FlashFFTConv.default_fft_size(10, 2^21 + 1; partial=true)
+        # K > N/2 while the call would need windows: INVALID_SHAPE (1003).
+        plan = Plan(256; dtype=FFC_FP32, backend=FFC_CPU, partial=true)
+        e = try
+            workspace_size(plan, Shape(1, 1, 129, 129))
+        catch err
+            err
+        end
+        @test e isa FlashFFTConvError && e.status == 1003 && occursin("N/2", e.message)
+        @test workspace_size(plan, Shape(1, 1, 128, 129)) >= 0  # L + K - 1 = N: no windows
+        @test occursin("FFC_PLAN_PARTIAL", describe(plan))
+        close(plan)
+        @test !Plan(256; dtype=FFC_FP32, backend=FFC_CPU).partial
     end
 
     @testset "depthwise conv1d" begin

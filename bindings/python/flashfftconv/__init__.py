@@ -4,6 +4,7 @@ Functional API on NumPy / torch / CuPy / any CUDA array::
 
     from flashfftconv import fftconv, fftconv_backward
     y = fftconv(u, k, in_gate, out_gate)            # causal: N = next pow2 >= L + K - 1
+    y = fftconv(u, k, partial=True)                 # causal, any L: N set by K (overlap-save windows)
 
 Short depthwise convolutions (PyTorch's Conv1d with groups = channels, 1 to 128
 taps), computed directly::
@@ -26,6 +27,8 @@ package, then by the system loader, on first use.
 
 from ._lib import (
     CONV1D_MAX_KERNEL_SIZE,
+    PLAN_DEFAULT,
+    PLAN_PARTIAL,
     Backend,
     DType,
     FlashFFTConvError,
@@ -63,12 +66,12 @@ from .functional import (
     fftconv_backward,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Backend", "DType", "FlashFFTConvError", "LibraryNotFoundError", "Status",
     "backend_available", "build_info", "library_path", "load_library", "status_string",
-    "version", "version_number",
+    "version", "version_number", "PLAN_DEFAULT", "PLAN_PARTIAL",
     "Plan", "PlanInfo", "Shape", "cached_plans", "clear_plan_cache", "get_plan",
     "Gradients", "default_fft_size", "fftconv", "fftconv_backward",
     "CONV1D_MAX_KERNEL_SIZE", "Layout", "Conv1dPlan", "Conv1dShape", "Conv1dGradients", "cached_conv1d_plans",

@@ -20,7 +20,7 @@ from typing import Optional
 # one minor version (the library's SONAME is MAJOR.MINOR until 1.0). From 1.0 on,
 # a newer minor is accepted (minor releases only add).
 EXPECTED_MAJOR = 0
-EXPECTED_MINOR = 2
+EXPECTED_MINOR = 3
 
 
 def version_compatible(number: int) -> bool:
@@ -35,6 +35,10 @@ MAX_FFT_SIZE = 4194304
 MAX_FACTORS = 8
 
 MAX_KERNEL_NAME = 128  # bytes the library reads of force_kernel, NUL included
+
+# Plan flags (ffc_plan_desc_t.flags, bitwise OR); unknown bits are FFC_ERROR_INVALID_FLAGS.
+PLAN_DEFAULT = 0
+PLAN_PARTIAL = 1  # FFC_PLAN_PARTIAL (0.3): causal linear convolution of any seq_len (overlap-save windows of N)
 
 PLAN_DESC_MAGIC = 0x46464344  # "FFCD"
 PLAN_DESC_VERSION = 2  # 2 added force_kernel (in reserved[0]'s slot; the size did not change)

@@ -144,6 +144,7 @@ class Plan(_OwnedPlan):
         cpu_threads: int = 0,
         force_factors: Sequence[int] = (),
         force_kernel: Optional[str] = None,
+        partial: bool = False,
     ):
         """Creates a plan (runs the planner, builds tables).
 
@@ -157,10 +158,21 @@ class Plan(_OwnedPlan):
                 prints in its candidate table's kernel column (None: the planner
                 decides). CUDA backend only: the CPU backend has no kernel
                 variants and refuses any name with ``ERROR_NO_KERNEL``.
+            partial: set ``FFC_PLAN_PARTIAL`` (library 0.3): the plan computes
+                the causal *linear* convolution
+                ``z[t] = sum_{s<K} k[s] v[t-s]`` (v zero before t = 0) for any
+                seq_len L, L > N included. When L + K - 1 <= N the call is the
+                plain plan's; otherwise the library runs overlap-save windows
+                of N that overlap by K - 1 rounded up to a multiple of 8, which needs
+                K <= N/2 (else ``ERROR_INVALID_SHAPE``). Forward, backward and
+                the precomputed-spectrum path all work; y may not be u
+                (``ERROR_INVALID_ARGUMENT``).
         """
         self._handle = None  # set first so __del__ is safe if creation fails
+        self._partial = bool(partial)
         desc = PlanDescC.init()
         desc.fft_size = int(fft_size)
+        desc.flags = _lib.PLAN_PARTIAL if self._partial else _lib.PLAN_DEFAULT
         desc.dtype = as_dtype(dtype)
         desc.backend = _lib.as_backend(backend)
         desc.device = int(device)
@@ -216,6 +228,17 @@ class Plan(_OwnedPlan):
     def backend(self) -> Backend:
         return self._info.backend
 
+    @property
+    def partial(self) -> bool:
+        """Whether the plan was created with ``FFC_PLAN_PARTIAL`` (causal linear
+        convolution of any seq_len)."""
+        return self._partial
+
+    @property
+    def flags(self) -> int:
+        """The ``ffc_plan_desc_t.flags`` the plan was created with."""
+        return _lib.PLAN_PARTIAL if self._partial else _lib.PLAN_DEFAULT
+
     def describe(self) -> str:
         """The planner's decision in words (every candidate it considered)."""
         need = ctypes.c_size_t(0)
@@ -269,29 +292,34 @@ class Plan(_OwnedPlan):
     def __repr__(self) -> str:
         i = self._info
         state = "closed" if self._handle is None else f"factors={list(i.factors)}"
-        return f"Plan(fft_size={i.fft_size}, dtype={i.dtype.name}, backend={i.backend.name}, device={i.device}, {state})"
+        mode = ", partial=True" if self._partial else ""
+        return (f"Plan(fft_size={i.fft_size}, dtype={i.dtype.name}, backend={i.backend.name}, device={i.device}"
+                f"{mode}, {state})")
 
 
 # -- the plan cache ----------------------------------------------------------------
 #
 # Creating a plan runs the planner and builds DFT tables, which costs far more than
 # a small convolution; models call the same few sizes over and over. Plans are
-# immutable and thread-safe, so one per (fft_size, dtype, backend, device) is shared.
+# immutable and thread-safe, so one per (fft_size, dtype, backend, device, partial)
+# is shared.
 
-_cache: Dict[Tuple[int, DType, Backend, int], Plan] = {}
+_PlanKey = Tuple[int, DType, Backend, int, bool]
+_cache: Dict[_PlanKey, Plan] = {}
 _cache_lock = threading.Lock()
 
 
-def get_plan(fft_size: int, dtype, backend, device: int = -1) -> Plan:
-    """The cached plan for (fft_size, dtype, backend, device), created on first use."""
-    key = (int(fft_size), as_dtype(dtype), _lib.as_backend(backend), int(device))
+def get_plan(fft_size: int, dtype, backend, device: int = -1, partial: bool = False) -> Plan:
+    """The cached plan for (fft_size, dtype, backend, device, partial), created on
+    first use; ``partial`` selects an ``FFC_PLAN_PARTIAL`` plan (see :class:`Plan`)."""
+    key = (int(fft_size), as_dtype(dtype), _lib.as_backend(backend), int(device), bool(partial))
     plan = _cache.get(key)
     if plan is not None:
         return plan
     with _cache_lock:
         plan = _cache.get(key)
         if plan is None:
-            plan = Plan(key[0], key[1], key[2], key[3])
+            plan = Plan(key[0], key[1], key[2], key[3], partial=key[4])
             _cache[key] = plan
         return plan
 
@@ -304,8 +332,9 @@ def clear_plan_cache() -> None:
         _conv1d_cache.clear()
 
 
-def cached_plans() -> Dict[Tuple[int, DType, Backend, int], Plan]:
-    """A snapshot of the cache, for inspection."""
+def cached_plans() -> Dict[_PlanKey, Plan]:
+    """A snapshot of the cache, for inspection, keyed by
+    (fft_size, dtype, backend, device, partial)."""
     with _cache_lock:
         return dict(_cache)
 

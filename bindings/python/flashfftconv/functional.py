@@ -8,6 +8,12 @@ Semantics (DESIGN §1), for u of shape (B, H, L) and k of shape (H, K):
 
 With the default FFT size N (the smallest power of two >= L + K - 1, at least 256)
 this is the causal linear convolution; pass fft_size = L for a circular one.
+
+With ``partial=True`` (an ``FFC_PLAN_PARTIAL`` plan, library 0.3) the result is
+the causal linear convolution z[t] = sum_{s<K} k[s] v[t - s] for any L, L > N
+included: the FFT size follows the kernel (default: the smallest power of two
+>= max(256, 4K), capped at the causal default above) and the library runs
+overlap-save windows of N when L + K - 1 > N (which needs K <= N/2).
 """
 
 from __future__ import annotations
@@ -28,20 +34,47 @@ class Gradients(NamedTuple):
     d_out_gate: object
 
 
-def default_fft_size(seq_len: int, kernel_len: int) -> int:
-    """Smallest supported power of two N with N >= seq_len + kernel_len - 1: the FFT
-    size for which the circular convolution equals the causal linear one."""
+def _pow2_at_least(x: int) -> int:
+    n = MIN_FFT_SIZE
+    while n < x:
+        n *= 2
+    return n
+
+
+def default_fft_size(seq_len: int, kernel_len: int, partial: bool = False) -> int:
+    """The FFT size fftconv() uses when none is given.
+
+    Plain plans (``partial=False``): the smallest supported power of two N with
+    N >= seq_len + kernel_len - 1, the FFT size for which the circular
+    convolution equals the causal linear one (FlashFFTConvError with
+    ERROR_INVALID_SHAPE above 4194304).
+
+    Partial plans (``partial=True``): the smallest power of two N >= max(256,
+    4 * kernel_len) (at most 4194304), but no larger than the plain size
+    above: the kernel, not the sequence, sets N, and any seq_len runs in
+    overlap-save windows of N. ValueError when 2 * kernel_len > 4194304, since
+    a partial plan that needs windows takes K <= N/2 only.
+    """
+    if partial:
+        kernel_len = int(kernel_len)
+        if 2 * kernel_len > MAX_FFT_SIZE:
+            raise ValueError(
+                f"partial convolution: kernel_len = {kernel_len} is too long; a partial plan runs K <= N/2 and the "
+                f"largest FFT size is {MAX_FFT_SIZE}, so K may be at most {MAX_FFT_SIZE // 2}"
+            )
+        n = min(_pow2_at_least(4 * kernel_len), MAX_FFT_SIZE)
+        # Never above the plain causal size: a short sequence then runs as one
+        # FFT, exactly as on a plain plan.
+        return min(n, _pow2_at_least(int(seq_len) + kernel_len - 1))
     need = max(int(seq_len) + int(kernel_len) - 1, MIN_FFT_SIZE)
     if need > MAX_FFT_SIZE:
         raise FlashFFTConvError(
             Status.ERROR_INVALID_SHAPE,
             f"a causal convolution of L = {seq_len} and K = {kernel_len} needs N >= {need}, above the largest "
-            f"FFT size {MAX_FFT_SIZE}; pass fft_size explicitly for a circular convolution",
+            f"FFT size {MAX_FFT_SIZE}; pass fft_size explicitly for a circular convolution, or use "
+            "partial=True for a long sequence with a shorter kernel",
         )
-    n = MIN_FFT_SIZE
-    while n < need:
-        n *= 2
-    return n
+    return _pow2_at_least(need)
 
 
 def _shape_error(msg: str) -> FlashFFTConvError:
@@ -51,7 +84,7 @@ def _shape_error(msg: str) -> FlashFFTConvError:
 class _Call:
     """Validated operands of one call: namespace, contiguous arrays, shape, dtype, plan."""
 
-    def __init__(self, u, k, in_gate, out_gate, fft_size, extra=()):
+    def __init__(self, u, k, in_gate, out_gate, fft_size, partial=False, extra=()):
         ns, arrs = _arrays.normalise(u, k, in_gate, out_gate, *extra)
         u, k, in_gate, out_gate, *extra = arrs
         ushape = ns.shape(u)
@@ -95,14 +128,15 @@ class _Call:
         self.extra = [None if e is None else ns.contiguous(e) for e in extra]
         self.device = device
         self.shape = Shape(int(B), int(H), int(L), int(kshape[1]))
-        n = default_fft_size(L, kshape[1]) if fft_size is None else int(fft_size)
-        self.plan = get_plan(n, dtype, _arrays.backend_for(device), device)
+        partial = bool(partial)
+        n = default_fft_size(L, kshape[1], partial) if fft_size is None else int(fft_size)
+        self.plan = get_plan(n, dtype, _arrays.backend_for(device), device, partial)
 
     def p(self, x) -> Optional[int]:
         return None if x is None else self.ns.ptr(x)
 
 
-def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None):
+def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None, partial: bool = False):
     """y = out_gate * conv(in_gate * u, k).
 
     Args:
@@ -112,7 +146,11 @@ def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None):
         k: (H, K) filter; converted to float32 (the library's filter type).
         in_gate, out_gate: optional (B, H, L) gates of u's dtype.
         fft_size: N; default the smallest power of two >= L + K - 1 (causal linear
-            convolution). L and K must not exceed N.
+            convolution). L and K must not exceed N (except with partial).
+        partial: a partial plan (``FFC_PLAN_PARTIAL``): the causal linear
+            convolution for any L, L > N included; fft_size then defaults to
+            :func:`default_fft_size` (L, K, partial=True), and K must be at most
+            N/2 when L + K - 1 > N.
 
     Returns:
         y, shape and dtype of u, from the same library and device as u. CUDA work
@@ -122,7 +160,7 @@ def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None):
         FlashFFTConvError: invalid shapes, dtypes or sizes, or a library failure
             (carrying the library's message).
     """
-    c = _Call(u, k, in_gate, out_gate, fft_size)
+    c = _Call(u, k, in_gate, out_gate, fft_size, partial)
     ns = c.ns
     with ns.device_guard(c.device):
         y = ns.empty_like(c.u)
@@ -140,6 +178,7 @@ def fftconv_backward(
     in_gate=None,
     out_gate=None,
     fft_size: Optional[int] = None,
+    partial: bool = False,
     *,
     need_du: bool = True,
     need_dk: bool = True,
@@ -150,7 +189,7 @@ def fftconv_backward(
 
     Args:
         dy: (B, H, L) upstream gradient, u's dtype.
-        u, k, in_gate, out_gate, fft_size: as passed to fftconv().
+        u, k, in_gate, out_gate, fft_size, partial: as passed to fftconv().
         need_du, need_dk: whether to compute du and dk.
         need_d_in_gate, need_d_out_gate: default: whenever the gate is given.
 
@@ -159,7 +198,7 @@ def fftconv_backward(
         dk is float32 (H, K); the others have u's shape and dtype. Work that only
         feeds an unrequested gradient is skipped by the library.
     """
-    c = _Call(u, k, in_gate, out_gate, fft_size, extra=(dy,))
+    c = _Call(u, k, in_gate, out_gate, fft_size, partial, extra=(dy,))
     ns = c.ns
     if need_d_in_gate is None:
         need_d_in_gate = c.in_gate is not None

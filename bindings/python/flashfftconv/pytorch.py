@@ -4,7 +4,8 @@ PyTorch versions without torch.library.custom_op), and two nn.Modules:
 
 - ``FlashFFTConv(seqlen, dtype=torch.bfloat16)``, whose ``forward(u, k,
   in_gate=None, out_gate=None)`` has the original project's signature (long FFT
-  convolutions);
+  convolutions; ``partial=True`` makes it a causal linear convolution of any
+  sequence length with FFT size ``seqlen``);
 - ``FlashDepthwiseConv1d(channels, kernel_size, padding=0, bias=True,
   layout="bhl")``, ``nn.Conv1d(channels, channels, kernel_size, groups=channels)``
   computed by the library's short depthwise convolution (1 to 128 taps).
@@ -31,13 +32,14 @@ _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
 # -- the computations on plain tensors (no autograd inside) -------------------------
 
 
-def _forward_impl(u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Optional[Tensor], fft_size: int) -> Tensor:
-    return _F.fftconv(u, k, in_gate, out_gate, fft_size)
+def _forward_impl(u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Optional[Tensor], fft_size: int,
+                  partial: bool) -> Tensor:
+    return _F.fftconv(u, k, in_gate, out_gate, fft_size, partial)
 
 
-def _backward_impl(dy, u, k, in_gate, out_gate, fft_size, need_du, need_dk, need_dig, need_dog):
+def _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, need_du, need_dk, need_dig, need_dog):
     g = _F.fftconv_backward(
-        dy, u, k, in_gate, out_gate, fft_size,
+        dy, u, k, in_gate, out_gate, fft_size, partial,
         need_du=need_du, need_dk=need_dk, need_d_in_gate=need_dig, need_d_out_gate=need_dog,
     )
     # A custom op returns tensors only: an empty tensor stands for "not computed".
@@ -54,7 +56,9 @@ def _grads_out(k, wanted, grads):
     du, dk, dig, dog = grads
     nu, nk, nig, nog = wanted
     # The library's dk is float32; autograd wants the gradient in k's own dtype.
-    return (du if nu else None, dk.to(k.dtype) if nk else None, dig if nig else None, dog if nog else None, None)
+    # The trailing Nones are for fft_size and partial.
+    return (du if nu else None, dk.to(k.dtype) if nk else None, dig if nig else None, dog if nog else None, None,
+            None)
 
 
 # -- autograd.Function --------------------------------------------------------------
@@ -63,22 +67,24 @@ def _grads_out(k, wanted, grads):
 class FFTConvFunction(torch.autograd.Function):
     """y = out_gate * conv(in_gate * u, k) with the library's backward.
 
-    ``FFTConvFunction.apply(u, k, in_gate, out_gate, fft_size)``; gates may be None.
+    ``FFTConvFunction.apply(u, k, in_gate, out_gate, fft_size, partial=False)``;
+    gates may be None; ``partial`` selects an ``FFC_PLAN_PARTIAL`` plan.
     """
 
     @staticmethod
-    def forward(ctx, u, k, in_gate, out_gate, fft_size):
+    def forward(ctx, u, k, in_gate, out_gate, fft_size, partial=False):
         ctx.save_for_backward(u, k, in_gate, out_gate)
         ctx.fft_size = fft_size
-        return _forward_impl(u, k, in_gate, out_gate, fft_size)
+        ctx.partial = bool(partial)
+        return _forward_impl(u, k, in_gate, out_gate, fft_size, bool(partial))
 
     @staticmethod
     def backward(ctx, dy):
         u, k, in_gate, out_gate = ctx.saved_tensors
         wanted = _grads_wanted(ctx, in_gate, out_gate)
         if not any(wanted):
-            return None, None, None, None, None
-        grads = _backward_impl(dy, u, k, in_gate, out_gate, ctx.fft_size, *wanted)
+            return None, None, None, None, None, None
+        grads = _backward_impl(dy, u, k, in_gate, out_gate, ctx.fft_size, ctx.partial, *wanted)
         return _grads_out(k, wanted, grads)
 
 
@@ -88,14 +94,17 @@ HAS_CUSTOM_OP = hasattr(torch.library, "custom_op")
 
 if HAS_CUSTOM_OP:
 
+    # partial has a default so that calls written for the five-argument schema
+    # (before library 0.3) keep working.
     @torch.library.custom_op("flashfftconv::fftconv", mutates_args=())
     def _fftconv_op(
-        u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Optional[Tensor], fft_size: int
+        u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Optional[Tensor], fft_size: int,
+        partial: bool = False,
     ) -> Tensor:
-        return _forward_impl(u, k, in_gate, out_gate, fft_size)
+        return _forward_impl(u, k, in_gate, out_gate, fft_size, partial)
 
     @_fftconv_op.register_fake
-    def _(u, k, in_gate, out_gate, fft_size):
+    def _(u, k, in_gate, out_gate, fft_size, partial=False):
         return u.new_empty(u.shape)  # contiguous, like the real output
 
     @torch.library.custom_op("flashfftconv::fftconv_backward", mutates_args=())
@@ -106,16 +115,17 @@ if HAS_CUSTOM_OP:
         in_gate: Optional[Tensor],
         out_gate: Optional[Tensor],
         fft_size: int,
+        partial: bool,
         need_du: bool,
         need_dk: bool,
         need_d_in_gate: bool,
         need_d_out_gate: bool,
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        return _backward_impl(dy, u, k, in_gate, out_gate, fft_size, need_du, need_dk, need_d_in_gate,
+        return _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, need_du, need_dk, need_d_in_gate,
                               need_d_out_gate)
 
     @_fftconv_backward_op.register_fake
-    def _(dy, u, k, in_gate, out_gate, fft_size, need_du, need_dk, need_d_in_gate, need_d_out_gate):
+    def _(dy, u, k, in_gate, out_gate, fft_size, partial, need_du, need_dk, need_d_in_gate, need_d_out_gate):
         def like_u(need):
             return u.new_empty(u.shape) if need else u.new_empty(0)
 
@@ -123,16 +133,17 @@ if HAS_CUSTOM_OP:
         return like_u(need_du), dk, like_u(need_d_in_gate), like_u(need_d_out_gate)
 
     def _setup_context(ctx, inputs, output):
-        u, k, in_gate, out_gate, fft_size = inputs
+        u, k, in_gate, out_gate, fft_size = inputs[:5]
         ctx.save_for_backward(u, k, in_gate, out_gate)
         ctx.fft_size = fft_size
+        ctx.partial = bool(inputs[5]) if len(inputs) > 5 else False
 
     def _op_backward(ctx, dy):
         u, k, in_gate, out_gate = ctx.saved_tensors
         wanted = _grads_wanted(ctx, in_gate, out_gate)
         if not any(wanted):
-            return None, None, None, None, None
-        grads = _fftconv_backward_op(dy, u, k, in_gate, out_gate, ctx.fft_size, *wanted)
+            return None, None, None, None, None, None
+        grads = _fftconv_backward_op(dy, u, k, in_gate, out_gate, ctx.fft_size, ctx.partial, *wanted)
         return _grads_out(k, wanted, grads)
 
     _fftconv_op.register_autograd(_op_backward, setup_context=_setup_context)
@@ -150,19 +161,24 @@ def _check_fft_size(n: int) -> None:
 
 
 def fftconv(u: Tensor, k: Tensor, in_gate: Optional[Tensor] = None, out_gate: Optional[Tensor] = None,
-            fft_size: Optional[int] = None) -> Tensor:
+            fft_size: Optional[int] = None, partial: bool = False) -> Tensor:
     """Differentiable y = out_gate * conv(in_gate * u, k) on torch tensors.
 
-    fft_size defaults to the smallest power of two >= L + K - 1 (causal). Uses the
-    custom op ``torch.ops.flashfftconv.fftconv`` when this PyTorch has
+    fft_size defaults to the smallest power of two >= L + K - 1 (causal). With
+    ``partial=True`` (an ``FFC_PLAN_PARTIAL`` plan) the result is the causal
+    linear convolution for any L, L > fft_size included, and fft_size defaults
+    to ``default_fft_size(L, K, partial=True)`` (the smallest power of two
+    >= max(256, 4K), capped at the causal size). Uses the custom op
+    ``torch.ops.flashfftconv.fftconv`` when this PyTorch has
     torch.library.custom_op (torch.compile traces it without a graph break), else
     FFTConvFunction.
     """
+    partial = bool(partial)
     if fft_size is None:
-        fft_size = _F.default_fft_size(u.shape[-1], k.shape[-1])
+        fft_size = _F.default_fft_size(u.shape[-1], k.shape[-1], partial)
     if HAS_CUSTOM_OP:
-        return _fftconv_op(u, k, in_gate, out_gate, int(fft_size))
-    return FFTConvFunction.apply(u, k, in_gate, out_gate, int(fft_size))
+        return _fftconv_op(u, k, in_gate, out_gate, int(fft_size), partial)
+    return FFTConvFunction.apply(u, k, in_gate, out_gate, int(fft_size), partial)
 
 
 class FlashFFTConv(torch.nn.Module):
@@ -174,6 +190,11 @@ class FlashFFTConv(torch.nn.Module):
     out_gate * conv(in_gate * u, k) with u and k zero-padded to N (N = 2L gives
     the causal convolution). Unlike the original, any L (odd too) and any H work.
 
+    ``FlashFFTConv(N, partial=True)`` (an ``FFC_PLAN_PARTIAL`` plan) computes the
+    causal linear convolution z[t] = sum_{s<K} k[s] (in_gate * u)[t - s] for any
+    L, L > N included, by overlap-save windows of N when L + K - 1 > N (which
+    needs K <= N/2): N is chosen for the kernel, not the sequence.
+
     u keeps its own dtype when it is float32, float16 or bfloat16; other dtypes
     are cast to ``dtype`` for the computation and the result is cast back. Gates
     are cast to u's dtype. k may be any floating dtype (the library computes with
@@ -181,7 +202,8 @@ class FlashFFTConv(torch.nn.Module):
     shared by every layer of a model, as with the original.
     """
 
-    def __init__(self, seqlen: int, dtype: torch.dtype = torch.bfloat16, use_32_butterfly: bool = True):
+    def __init__(self, seqlen: int, dtype: torch.dtype = torch.bfloat16, use_32_butterfly: bool = True,
+                 partial: bool = False):
         super().__init__()
         _check_fft_size(int(seqlen))
         if dtype not in _SUPPORTED:
@@ -192,6 +214,7 @@ class FlashFFTConv(torch.nn.Module):
         # Accepted for source compatibility with the original module; the planner
         # chooses the factorisation here.
         self.use_32_butterfly = use_32_butterfly
+        self.partial = bool(partial)
 
     def forward(self, u: Tensor, k: Tensor, in_gate: Optional[Tensor] = None,
                 out_gate: Optional[Tensor] = None) -> Tensor:
@@ -203,11 +226,12 @@ class FlashFFTConv(torch.nn.Module):
             in_gate = in_gate.to(compute)
         if out_gate is not None and out_gate.dtype != compute:
             out_gate = out_gate.to(compute)
-        y = fftconv(u, k, in_gate, out_gate, self.fft_size)
+        y = fftconv(u, k, in_gate, out_gate, self.fft_size, self.partial)
         return y if y.dtype == out_dtype else y.to(out_dtype)
 
     def extra_repr(self) -> str:
-        return f"fft_size={self.fft_size}, dtype={self.dtype}"
+        mode = ", partial=True" if self.partial else ""
+        return f"fft_size={self.fft_size}, dtype={self.dtype}{mode}"
 
 
 

@@ -11,20 +11,9 @@ import pytest
 import flashfftconv as ffc
 from flashfftconv import Conv1dPlan, Conv1dShape, FlashFFTConvError, Layout, Status
 
-from _reference import FP32_FLOOR, conv1d_backward_ref, conv1d_loops, conv1d_ref, rel_l2, tolerance
+from _helpers import DTYPE_PARAMS, DTYPES, assert_close
+from _reference import FP32_FLOOR, conv1d_backward_ref, conv1d_loops, conv1d_ref, rel_l2
 
-try:
-    import ml_dtypes
-
-    _BF16 = ml_dtypes.bfloat16
-except ImportError:
-    _BF16 = None
-
-DTYPES = {"fp32": np.float32, "fp16": np.float16, "bf16": _BF16}
-DTYPE_PARAMS = [
-    pytest.param(name, marks=pytest.mark.skipif(dt is None, reason="ml_dtypes is not installed"))
-    for name, dt in DTYPES.items()
-]
 LAYOUTS = ["bhl", "blh"]
 
 # (K, padding, L): K = 1, 2, 3, 4 (odd and even), 5, 7, 31, 128; causal, same
@@ -64,11 +53,6 @@ def make(K, L, dtype, layout, B=3, H=5, bias=True, seed=0):
     w = (rng.standard_normal((H, K)) / np.sqrt(K)).astype(np.float32)
     b = rng.standard_normal(H).astype(np.float32) if bias else None
     return x, w, b
-
-
-def assert_close(x, ref, dtype, what):
-    err, tol = rel_l2(x, ref), tolerance(ref, dtype)
-    assert err <= tol, f"{what}: rel-L2 error {err:.3e} > tolerance {tol:.3e}"
 
 
 def reduction_tolerance(n_terms):

@@ -12,7 +12,8 @@ import flashfftconv as ffc  # noqa: E402
 from flashfftconv import FlashDepthwiseConv1d, FlashFFTConvError, Status  # noqa: E402
 from flashfftconv import pytorch as fpt  # noqa: E402
 
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+from _torch_helpers import DTYPES, cuda, d, needs_custom_op, rel_l2, tolerance  # noqa: E402
+
 LAYOUTS = ["bhl", "blh"]
 # (K, padding, L)
 CASES = [
@@ -41,17 +42,6 @@ def ref_conv(x, weight, bias, padding, layout):
     return y.transpose(1, 2) if layout == "blh" else y
 
 
-def rel_l2(x, ref):
-    x, ref = x.detach().double().cpu(), ref.detach().double().cpu()
-    return ((x - ref).norm() / ref.norm().clamp_min(1e-300)).item()
-
-
-def tolerance(ref, dtype):
-    """DESIGN §3: 2 x the error of rounding the exact result to dtype (fp32: a floor)."""
-    tol = 2 * rel_l2(ref.to(dtype), ref)
-    return max(tol, 2e-6) if dtype == torch.float32 else tol
-
-
 def reduction_tolerance(n_terms):
     """fp32 sums of n_terms products (dweight, dbias)."""
     return max(2e-6, 4 * 2.0**-24 * n_terms**0.5)
@@ -63,10 +53,6 @@ def make_x(B, H, L, dtype, layout, device="cpu", seed=0):
     if layout == "blh":
         x = x.transpose(1, 2).contiguous()
     return x.to(device)
-
-
-def d(t):
-    return None if t is None else t.detach().double().cpu()
 
 
 # -- CPU tensors -------------------------------------------------------------------------
@@ -205,7 +191,7 @@ def test_module_errors():
     assert ei.value.status == Status.ERROR_INVALID_SHAPE
 
 
-@pytest.mark.skipif(not fpt.HAS_CUSTOM_OP, reason="torch.library.custom_op needs PyTorch >= 2.4")
+@needs_custom_op
 def test_opcheck():
     x = torch.randn(2, 3, 40, requires_grad=True)
     w = torch.randn(3, 4, requires_grad=True)
@@ -217,7 +203,7 @@ def test_opcheck():
     torch.library.opcheck(op, (xt, w, b, 0, 0, 1))
 
 
-@pytest.mark.skipif(not fpt.HAS_CUSTOM_OP, reason="torch.library.custom_op needs PyTorch >= 2.4")
+@needs_custom_op
 def test_torch_compile_has_no_graph_break():
     torch._dynamo.reset()
     conv = FlashDepthwiseConv1d(6, 4, padding="causal", layout="blh")
@@ -242,11 +228,6 @@ def test_torch_compile_has_no_graph_break():
 
 
 # -- CUDA tensors ------------------------------------------------------------------------
-
-cuda = pytest.mark.skipif(
-    not (torch.cuda.is_available() and ffc.backend_available("cuda")),
-    reason="needs a CUDA device and a library built with the CUDA backend",
-)
 
 
 @cuda

@@ -12,20 +12,9 @@ import pytest
 import flashfftconv as ffc
 from flashfftconv import DType, FlashFFTConvError, Status
 
-from _reference import backward_ref, direct_conv, forward_ref, rel_l2, tolerance
+from _helpers import DTYPE_PARAMS, DTYPES, assert_close, assert_gradients_close, forward_with_spectrum, make
+from _reference import backward_ref, direct_conv, forward_ref, rel_l2
 
-try:  # bfloat16 NumPy arrays need ml_dtypes; only the bf16 cases depend on it
-    import ml_dtypes
-
-    _BF16 = ml_dtypes.bfloat16
-except ImportError:
-    _BF16 = None
-
-DTYPES = {"fp32": np.float32, "fp16": np.float16, "bf16": _BF16}
-DTYPE_PARAMS = [
-    pytest.param(name, marks=pytest.mark.skipif(dt is None, reason="ml_dtypes is not installed"))
-    for name, dt in DTYPES.items()
-]
 GATES = ["none", "in", "out", "both"]
 
 # (B, H, L, K, N): causal with the default N, odd B, L not a multiple of anything,
@@ -36,22 +25,6 @@ SHAPES = [
     (1, 2, 256, 256, 256),
     (2, 1, 200, 512, 512),
 ]
-
-
-def make(shape, dtype, gates, seed=0):
-    """Random operands already rounded to dtype (the reference uses the same values)."""
-    B, H, L, K = shape
-    rng = np.random.default_rng(seed)
-    u = rng.standard_normal((B, H, L)).astype(dtype)
-    k = (rng.standard_normal((H, K)) / np.sqrt(K)).astype(np.float32)
-    ig = rng.standard_normal((B, H, L)).astype(dtype) if gates in ("in", "both") else None
-    og = rng.standard_normal((B, H, L)).astype(dtype) if gates in ("out", "both") else None
-    return u, k, ig, og
-
-
-def assert_close(x, ref, dtype, what):
-    err, tol = rel_l2(x, ref), tolerance(ref, dtype)
-    assert err <= tol, f"{what}: rel-L2 error {err:.3e} > tolerance {tol:.3e}"
 
 
 # -- library information --------------------------------------------------------------
@@ -70,11 +43,11 @@ def test_build_info():
     assert version_compatible(ffc.version_number())
     assert not version_compatible(10100)  # another major version
     assert not version_compatible(ffc.version_number() + 100)  # 0.x: another minor is another ABI
-    # These bindings target 0.2 (the short depthwise convolution's entry points).
-    assert version_compatible(200) and version_compatible(203)
-    assert not version_compatible(100) and not version_compatible(300)
-    assert ffc.version_number() // 100 == 2
-    assert ffc.__version__.split(".")[:2] == ffc.version().split(".")[:2] == ["0", "2"]
+    # These bindings target 0.3 (FFC_PLAN_PARTIAL).
+    assert version_compatible(300) and version_compatible(303)
+    assert not version_compatible(200) and not version_compatible(400)
+    assert ffc.version_number() // 100 == 3
+    assert ffc.__version__.split(".")[:2] == ffc.version().split(".")[:2] == ["0", "3"]
     assert ffc.backend_available("cpu")
     if not info["cuda"]:
         assert not ffc.backend_available("cuda")
@@ -124,14 +97,7 @@ def test_backward(dtype, gates, shape):
     u, k, ig, og = make(shape[:4], dt, gates, seed=7)
     dy = np.random.default_rng(8).standard_normal(u.shape).astype(dt)
     g = ffc.fftconv_backward(dy, u, k, ig, og, fft_size=shape[4])
-    ref = backward_ref(dy, u, k, ig, og, n=shape[4])
-    assert g.du.dtype == u.dtype and g.dk.dtype == np.float32 and g.dk.shape == k.shape
-    assert_close(g.du, ref[0], dt, "du")
-    assert_close(g.dk, ref[1], np.float32, "dk")
-    for name, got, want in (("d_in_gate", g.d_in_gate, ref[2]), ("d_out_gate", g.d_out_gate, ref[3])):
-        assert (got is None) == (want is None), name
-        if want is not None:
-            assert_close(got, want, dt, name)
+    assert_gradients_close(g, backward_ref(dy, u, k, ig, og, n=shape[4]), u, k, dt)
 
 
 def test_backward_requested_subset():
@@ -446,21 +412,18 @@ def test_plan_cache():
     assert a is b and a is not c
     u, k, _, _ = make((1, 1, 100, 100), np.float16, "none")
     ffc.fftconv(u, k, fft_size=512)
-    assert (512, DType.FP16, ffc.Backend.CPU, -1) in ffc.cached_plans()
+    assert (512, DType.FP16, ffc.Backend.CPU, -1, False) in ffc.cached_plans()
+    # Partial plans are cached apart from plain ones of the same size.
+    p = ffc.get_plan(512, "fp16", "cpu", partial=True)
+    assert p is not a and p.partial and not a.partial
+    assert ffc.get_plan(512, "fp16", "cpu", -1, True) is p
+    assert (512, DType.FP16, ffc.Backend.CPU, -1, True) in ffc.cached_plans()
 
 
 def test_spectrum_reuse():
     u, k, ig, og = make((2, 3, 120, 120), np.float32, "both")
     plan = ffc.get_plan(256, "fp32", "cpu")
-    shape = ffc.Shape(2, 3, 120, 120)
-    spec = np.empty(plan.spectrum_size(shape) + 16, np.uint8)
-    off = (-spec.ctypes.data) % 16  # the library wants the spectrum 16-byte aligned
-    spec = spec[off:off + plan.spectrum_size(shape)]
-    plan.compute_spectrum_ptr(shape, k.ctypes.data, spec.ctypes.data, spec.nbytes)
-    ws = np.empty(max(plan.workspace_size(shape), 1), np.uint8)
-    y = np.empty_like(u)
-    plan.forward_spectrum_ptr(shape, u.ctypes.data, spec.ctypes.data, spec.nbytes, ig.ctypes.data, og.ctypes.data,
-                              y.ctypes.data, ws.ctypes.data, ws.nbytes)
+    y = forward_with_spectrum(plan, ffc.Shape(2, 3, 120, 120), u, k, ig, og)
     assert_close(y, forward_ref(u, k, ig, og, n=256), np.float32, "y")
 
 

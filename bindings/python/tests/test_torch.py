@@ -9,40 +9,8 @@ import flashfftconv as ffc  # noqa: E402
 from flashfftconv import FlashFFTConv, FlashFFTConvError, Status  # noqa: E402
 from flashfftconv import pytorch as fpt  # noqa: E402
 
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-
-
-def ref_conv(u, k, ig, og, n):
-    """Differentiable torch.fft reference of DESIGN §1 (used in float64)."""
-    L = u.shape[-1]
-    v = u if ig is None else ig * u
-    z = torch.fft.irfft(torch.fft.rfft(v, n=n) * torch.fft.rfft(k, n=n), n=n)[..., :L]
-    return z if og is None else og * z
-
-
-def rel_l2(x, ref):
-    x, ref = x.detach().double().cpu(), ref.detach().double().cpu()
-    return ((x - ref).norm() / ref.norm().clamp_min(1e-300)).item()
-
-
-def tolerance(ref, dtype):
-    """DESIGN §3: 2 x the error of rounding the exact result to dtype (fp32: a floor)."""
-    tol = 2 * rel_l2(ref.to(dtype), ref)
-    return max(tol, 2e-6) if dtype == torch.float32 else tol
-
-
-def make(B, H, L, K, dtype, device="cpu", gates=True, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    u = torch.randn(B, H, L, generator=g).to(dtype)
-    k = (torch.randn(H, K, generator=g) / K**0.5).float()
-    ig = torch.randn(B, H, L, generator=g).to(dtype) if gates else None
-    og = torch.randn(B, H, L, generator=g).to(dtype) if gates else None
-    mv = lambda t: None if t is None else t.to(device)  # noqa: E731
-    return mv(u), mv(k), mv(ig), mv(og)
-
-
-def d(t):
-    return None if t is None else t.detach().double().cpu()
+from _torch_helpers import DTYPES, GRAD_NAMES, backward_or_skip, check_autograd_float32, cuda, d, make  # noqa: E402
+from _torch_helpers import check_compile_has_no_graph_break, needs_custom_op, ref_conv, rel_l2, tolerance  # noqa: E402
 
 
 # -- CPU tensors -----------------------------------------------------------------------------
@@ -63,21 +31,8 @@ def test_module_forward_cpu(dtype, gates):
 @pytest.mark.parametrize("use_function", [False, True], ids=["custom_op", "autograd_function"])
 def test_autograd_matches_reference(use_function):
     B, H, L, N = 3, 2, 200, 512
-    u, k, ig, og = make(B, H, L, L, torch.float32)
-    leaves = [t.clone().requires_grad_(True) for t in (u, k, ig, og)]
-    leaves64 = [t.detach().double().requires_grad_(True) for t in (u, k, ig, og)]
-    w = torch.randn(B, H, L, dtype=torch.float64)
-
-    if use_function:
-        y = fpt.FFTConvFunction.apply(*leaves, N)
-    else:
-        y = FlashFFTConv(N)(*leaves)
-    (y.double() * w).sum().backward()
-    (ref_conv(*leaves64, N) * w).sum().backward()
-    for name, a, b in zip(("du", "dk", "d_in_gate", "d_out_gate"), leaves, leaves64):
-        assert a.grad is not None, name
-        assert a.grad.dtype == a.dtype
-        assert rel_l2(a.grad, b.grad) < 1e-5, name
+    inputs = make(B, H, L, L, torch.float32)
+    check_autograd_float32(inputs, N, use_function, lambda *args: ref_conv(*args, N))
 
 
 def test_gradients_only_where_required():
@@ -120,7 +75,7 @@ def test_functional_api_on_cpu_tensors():
     assert g.dk.dtype == torch.float32 and g.du.shape == u.shape
 
 
-@pytest.mark.skipif(not fpt.HAS_CUSTOM_OP, reason="torch.library.custom_op needs PyTorch >= 2.4")
+@needs_custom_op
 def test_opcheck():
     u, k, ig, og = make(2, 2, 100, 100, torch.float32)
     k.requires_grad_(True)
@@ -129,47 +84,12 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.flashfftconv.fftconv.default, (u, k, None, None, 256))
 
 
-@pytest.mark.skipif(not fpt.HAS_CUSTOM_OP, reason="torch.library.custom_op needs PyTorch >= 2.4")
+@needs_custom_op
 def test_torch_compile_has_no_graph_break():
-    torch._dynamo.reset()
-    conv = FlashFFTConv(512, dtype=torch.float32)
-
-    def step(u, k, ig, og):
-        return (conv(u * 2, k, ig, og) + 1).square().sum()
-
-    u, k, ig, og = make(2, 3, 200, 200, torch.float32)
-    k.requires_grad_(True)
-    explanation = torch._dynamo.explain(step)(u, k, ig, og)
-    assert explanation.graph_break_count == 0, explanation.break_reasons
-    # fullgraph=True turns any graph break into an error; aot_eager also traces the
-    # backward through the registered fake and autograd formulas.
-    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
-    loss = compiled(u, k, ig, og)
-    loss.backward()
-    k_grad, k.grad = k.grad.clone(), None
-    eager = step(u, k, ig, og)
-    eager.backward()
-    assert torch.allclose(loss, eager, rtol=1e-5)
-    assert torch.allclose(k_grad, k.grad, rtol=1e-4, atol=1e-5)
+    check_compile_has_no_graph_break(lambda: FlashFFTConv(512, dtype=torch.float32), 2, 3, 200, 200)
 
 
 # -- CUDA tensors ----------------------------------------------------------------------------
-
-cuda = pytest.mark.skipif(
-    not (torch.cuda.is_available() and ffc.backend_available("cuda")),
-    reason="needs a CUDA device and a library built with the CUDA backend",
-)
-
-
-def backward_or_skip(y, dy):
-    """y.backward(dy), skipping the test when this library build has no CUDA backward
-    yet (the bindings' part is what these tests check)."""
-    try:
-        y.backward(dy)
-    except FlashFFTConvError as e:
-        if e.status == Status.ERROR_NOT_SUPPORTED:
-            pytest.skip(f"library: {e.message}")
-        raise
 
 
 @cuda
@@ -199,7 +119,7 @@ def test_cuda_backward(dtype, N):
     ref.backward(d(dy))
     # dk is returned in fp32 but is computed from 16-bit operands on tensor cores,
     # so it is held to the I/O dtype's rule like the other gradients.
-    for name, a, b in zip(("du", "dk", "d_in_gate", "d_out_gate"), leaves, ref_leaves):
+    for name, a, b in zip(GRAD_NAMES, leaves, ref_leaves):
         assert rel_l2(a.grad, b.grad) <= tolerance(b.grad, dtype), name
 
 

@@ -8,7 +8,10 @@
 //! v = in_gate ⊙ u;   z[t] = Σ_s k[s]·v[(t − s) mod N], t < L;   y = out_gate ⊙ z
 //! ```
 //!
-//! With L + K − 1 ≤ N this is the causal linear convolution.
+//! With L + K − 1 ≤ N this is the causal linear convolution. A partial plan
+//! ([`PlanDesc::partial`], library 0.3) computes the causal linear convolution
+//! `z[t] = Σ_{s<K} k[s]·v[t − s]` for any L, L > N included, by overlap-save
+//! windows of N (which needs K ≤ N/2 once L + K − 1 > N).
 //!
 //! Short filters (1 to 128 taps) have their own plan, [`Conv1dPlan`]: PyTorch's
 //! depthwise `nn.Conv1d(H, H, K, groups=H)`, computed directly, in the (B, H, L)
@@ -380,10 +383,30 @@ impl PlanDesc {
         self.raw.cpu_threads = threads;
         self
     }
-    /// Raw `FFC_PLAN_*` flags.
+    /// Raw `FFC_PLAN_*` flags (replaces all of them, [`PlanDesc::partial`] included).
     pub fn flags(mut self, flags: u32) -> Self {
         self.raw.flags = flags;
         self
+    }
+    /// Sets or clears `FFC_PLAN_PARTIAL` (library 0.3): the plan then computes
+    /// the causal linear convolution `z[t] = Σ_{s<K} k[s]·v[t − s]` (v zero
+    /// before t = 0) for any `seq_len`, longer than the FFT size included. When
+    /// L + K − 1 ≤ N the call is the plain plan's; otherwise the library runs
+    /// overlap-save windows of N overlapping by K − 1 rounded up to 8, which needs
+    /// K ≤ N/2 (else `InvalidShape`). Forward, backward and the spectrum path
+    /// all work; y may not be u (`InvalidArgument`; the slice API cannot alias
+    /// them anyway). Other flag bits are kept.
+    pub fn partial(mut self, on: bool) -> Self {
+        if on {
+            self.raw.flags |= sys::FFC_PLAN_PARTIAL;
+        } else {
+            self.raw.flags &= !sys::FFC_PLAN_PARTIAL;
+        }
+        self
+    }
+    /// Whether `FFC_PLAN_PARTIAL` is set.
+    pub fn is_partial(&self) -> bool {
+        self.raw.flags & sys::FFC_PLAN_PARTIAL != 0
     }
     /// Forces a Monarch factorisation, outermost first (empty: the planner decides).
     /// More than 8 factors make [`Plan::new`] fail with `InvalidFlags`.
@@ -473,6 +496,7 @@ pub struct Plan {
     raw: NonNull<sys::ffc_plan_s>,
     dtype: DType,
     backend: Backend,
+    partial: bool,
 }
 
 // SAFETY: see the type's documentation: the C API documents concurrent execute
@@ -489,7 +513,11 @@ impl Drop for Plan {
 
 impl fmt::Debug for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Plan").field("dtype", &self.dtype).field("backend", &self.backend).finish()
+        f.debug_struct("Plan")
+            .field("dtype", &self.dtype)
+            .field("backend", &self.backend)
+            .field("partial", &self.partial)
+            .finish()
     }
 }
 
@@ -524,7 +552,7 @@ impl Plan {
         // SAFETY: both pointers are valid for the call; the descriptor is fully initialised.
         check(unsafe { sys::ffc_plan_create(&mut raw, &desc.raw) })?;
         let raw = NonNull::new(raw).ok_or_else(|| Error::new(Status::Internal, "ffc_plan_create returned NULL"))?;
-        let mut plan = Plan { raw, dtype: DType::F16, backend: Backend::Cpu };
+        let mut plan = Plan { raw, dtype: DType::F16, backend: Backend::Cpu, partial: desc.is_partial() };
         let info = plan.info()?; // on error, `plan` is dropped and the handle destroyed
         plan.dtype = info.dtype;
         plan.backend = info.backend;
@@ -537,10 +565,21 @@ impl Plan {
     /// `raw` must come from `ffc_plan_create` and not be owned or destroyed elsewhere.
     pub unsafe fn from_raw(raw: sys::ffc_plan_t) -> Result<Plan> {
         let raw = NonNull::new(raw).ok_or_else(|| Error::new(Status::NullPointer, "plan is NULL"))?;
-        let mut plan = Plan { raw, dtype: DType::F16, backend: Backend::Cpu };
+        let mut plan = Plan { raw, dtype: DType::F16, backend: Backend::Cpu, partial: false };
         let info = plan.info()?;
         plan.dtype = info.dtype;
         plan.backend = info.backend;
+        // The C API reports no flags: a partial plan is the one that accepts a
+        // sequence one longer than its FFT size (a query; nothing runs).
+        let probe = Shape::new(1, 1, info.fft_size as i64 + 1, 1).raw();
+        let mut n = 0usize;
+        // SAFETY: valid handle, shape and output pointer.
+        let st = sys::ffc_plan_get_workspace_size(plan.as_raw(), &probe, &mut n);
+        plan.partial = match st {
+            sys::FFC_SUCCESS => true,
+            sys::FFC_ERROR_INVALID_SHAPE => false,
+            _ => return Err(check(st).unwrap_err()),
+        };
         Ok(plan)
     }
 
@@ -564,6 +603,11 @@ impl Plan {
     /// The resolved backend.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether the plan is a partial one (`FFC_PLAN_PARTIAL`, [`PlanDesc::partial`]).
+    pub fn is_partial(&self) -> bool {
+        self.partial
     }
 
     /// What the plan resolved to.

@@ -32,7 +32,7 @@ pub const FFC_ERROR_OUT_OF_MEMORY: ffc_status_t = 3001;
 pub const FFC_ERROR_INTERNAL: ffc_status_t = 4000;
 
 pub const FFC_VERSION_MAJOR: u32 = 0;
-pub const FFC_VERSION_MINOR: u32 = 2;
+pub const FFC_VERSION_MINOR: u32 = 3;
 pub const FFC_VERSION_PATCH: u32 = 0;
 pub const FFC_VERSION_NUMBER: u32 = FFC_VERSION_MAJOR * 10000 + FFC_VERSION_MINOR * 100 + FFC_VERSION_PATCH;
 pub const FFC_MIN_FFT_SIZE: u64 = 256;
@@ -71,6 +71,10 @@ pub const FFC_MAX_FACTORS: usize = 8;
 /// Bytes the library reads of `force_kernel` at most, its NUL included.
 pub const FFC_MAX_KERNEL_NAME: usize = 128;
 pub const FFC_PLAN_DEFAULT: u32 = 0;
+/// Partial convolution (0.3): the causal linear convolution of any seq_len, by
+/// overlap-save windows of N when seq_len + kernel_len − 1 > N (which needs
+/// kernel_len ≤ N/2); no in-place form (y ≠ u).
+pub const FFC_PLAN_PARTIAL: u32 = 1;
 
 /// `ffc_plan_desc_t`
 #[repr(C)]
@@ -439,9 +443,10 @@ mod layout_tests {
     }
 
     #[test]
-    fn version_is_0_2() {
-        assert_eq!((FFC_VERSION_MAJOR, FFC_VERSION_MINOR), (0, 2));
-        assert_eq!(FFC_VERSION_NUMBER, 200);
+    fn version_is_0_3() {
+        assert_eq!((FFC_VERSION_MAJOR, FFC_VERSION_MINOR), (0, 3));
+        assert_eq!(FFC_VERSION_NUMBER, 300);
+        assert_eq!((FFC_PLAN_DEFAULT, FFC_PLAN_PARTIAL), (0, 1));
     }
 
     #[test]
@@ -456,6 +461,7 @@ mod layout_tests {
         let d = ffc_plan_desc_t::init();
         assert_eq!((d.struct_size, d.magic, d.version), (128, 0x4646_4344, 2));
         assert_eq!((d.dtype, d.backend, d.device), (FFC_DTYPE_FP16, FFC_BACKEND_AUTO, -1));
+        assert_eq!(d.flags, FFC_PLAN_DEFAULT);
         assert!(d.force_kernel.is_null());
         assert_eq!(d.reserved, [0; 5]);
         let i = ffc_plan_info_t::init();

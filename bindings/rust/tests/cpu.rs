@@ -1,6 +1,6 @@
 //! CPU-backend tests: forward and backward against a direct convolution in f64,
 //! the precision rule for 16-bit dtypes, error mapping, and Drop.
-use flashfftconv::{Backend, Bf16, DType, Element, Error, Gradients, Plan, PlanDesc, Shape, Status, F16};
+use flashfftconv::{Backend, Bf16, DType, Element, Error, Gradients, Plan, PlanDesc, Shape, Spectrum, Status, F16};
 use std::sync::Arc;
 
 // -- reference ---------------------------------------------------------------------------
@@ -60,6 +60,11 @@ impl Problem {
         for x in self.k.iter_mut() {
             *x = *x as f32 as f64;
         }
+    }
+
+    /// The operands as the library takes them: u and the gates in T, k in f32.
+    fn operands<T: Conv>(&self) -> Operands<T> {
+        Operands { u: to(&self.u), k: to(&self.k), ig: self.ig.as_deref().map(to), og: self.og.as_deref().map(to) }
     }
 
     fn dims(&self) -> (usize, usize, usize, usize) {
@@ -136,6 +141,14 @@ impl Problem {
     }
 }
 
+/// A problem's operands converted for a plan (see Problem::operands).
+struct Operands<T> {
+    u: Vec<T>,
+    k: Vec<f32>,
+    ig: Option<Vec<T>>,
+    og: Option<Vec<T>>,
+}
+
 trait Conv: Element + Default {
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
@@ -190,8 +203,80 @@ fn tolerance<T: Conv>(r: &[f64]) -> f64 {
     }
 }
 
+fn cpu_desc(n: u64, dtype: DType) -> PlanDesc {
+    PlanDesc::new(n).dtype(dtype).backend(Backend::Cpu).cpu_threads(2)
+}
+
 fn cpu_plan(n: u64, dtype: DType) -> Plan {
-    Plan::new(&PlanDesc::new(n).dtype(dtype).backend(Backend::Cpu).cpu_threads(2)).expect("plan")
+    Plan::new(&cpu_desc(n, dtype)).expect("plan")
+}
+
+// -- checks of one problem on one plan (shared by plain and partial plans) ----------------
+
+/// Rounds `p` to T, runs `plan.forward` and holds y to the precision rule against
+/// the f64 reference; `what` names the case in a failure.
+fn check_forward<T: Conv>(plan: &Plan, p: &mut Problem, what: &str) {
+    p.round::<T>();
+    let x = p.operands::<T>();
+    let mut y = vec![T::default(); p.shape.signal_len()];
+    plan.forward(&p.shape, &x.u, &x.k, x.ig.as_deref(), x.og.as_deref(), &mut y).unwrap();
+    let r = p.forward();
+    let (err, tol) = (rel_l2(&back(&y), &r), tolerance::<T>(&r));
+    assert!(err <= tol, "{what}: err {err:.3e} > tol {tol:.3e}");
+}
+
+/// What check_backward ran on and got, for further checks on the same call.
+struct BackwardRun<T> {
+    x: Operands<T>,
+    dy: Vec<T>,
+    dk: Vec<f32>,
+}
+
+/// Rounds `p` (with both gates) to T, runs `plan.backward` for all four gradients
+/// with dy drawn from Rng(dy_seed), and holds each to the precision rule against the
+/// f64 reference: dk (f32) to f32's, the others to T's.
+fn check_backward<T: Conv>(plan: &Plan, p: &mut Problem, dy_seed: u64, what: &str) -> BackwardRun<T> {
+    p.round::<T>();
+    let mut r = Rng(dy_seed);
+    let dy64: Vec<f64> = r.vec(p.shape.signal_len(), 1.0).iter().map(|&x| T::from_f64(x).to_f64()).collect();
+    let x = p.operands::<T>();
+    let dy: Vec<T> = to(&dy64);
+    let (ig, og) = (x.ig.as_deref().expect("in_gate"), x.og.as_deref().expect("out_gate"));
+    let m = p.shape.signal_len();
+    let (mut du, mut dig, mut dog) = (vec![T::default(); m], vec![T::default(); m], vec![T::default(); m]);
+    let mut dk = vec![0f32; p.shape.kernel_elements()];
+    plan.backward(
+        &p.shape,
+        &dy,
+        &x.u,
+        &x.k,
+        Some(ig),
+        Some(og),
+        Gradients { du: Some(&mut du), dk: Some(&mut dk), d_in_gate: Some(&mut dig), d_out_gate: Some(&mut dog) },
+    )
+    .unwrap();
+    let (rdu, rdk, rdig, rdog) = p.backward(&dy64);
+    let dk64: Vec<f64> = dk.iter().map(|&x| x as f64).collect();
+    for (name, got, want, tol) in [
+        ("du", back(&du), rdu.clone(), tolerance::<T>(&rdu)),
+        ("dk", dk64, rdk.clone(), tolerance::<f32>(&rdk)),
+        ("d_in_gate", back(&dig), rdig.clone().unwrap(), tolerance::<T>(rdig.as_ref().unwrap())),
+        ("d_out_gate", back(&dog), rdog.clone().unwrap(), tolerance::<T>(rdog.as_ref().unwrap())),
+    ] {
+        let err = rel_l2(&got, &want);
+        assert!(err <= tol, "{what} {name}: err {err:.3e} > tol {tol:.3e}");
+    }
+    BackwardRun { x, dy, dk }
+}
+
+/// y from `plan.compute_spectrum` then `plan.forward_spectrum` on f32 operands with
+/// both gates; the spectrum is returned too.
+fn forward_with_spectrum(plan: &Plan, p: &Problem) -> (Vec<f32>, Spectrum) {
+    let x = p.operands::<f32>();
+    let spec = plan.compute_spectrum(&p.shape, &x.k).unwrap();
+    let mut y = vec![0f32; p.shape.signal_len()];
+    plan.forward_spectrum(&p.shape, &x.u, &spec, x.ig.as_deref(), x.og.as_deref(), &mut y).unwrap();
+    (y, spec)
 }
 
 // -- forward / backward ------------------------------------------------------------------
@@ -200,17 +285,8 @@ fn run_forward<T: Conv>(dtype: DType, gates: bool) {
     // (B, H, L, K, N): causal (N >= L + K - 1) with odd B, and circular (L = N)
     for &(b, h, l, kl, n) in &[(3i64, 2i64, 100i64, 100i64, 256usize), (2, 3, 256, 40, 256), (1, 2, 300, 77, 512)] {
         let mut p = Problem::new(b, h, l, kl, n, gates, (b * 7 + l) as u64);
-        p.round::<T>();
-        let plan = cpu_plan(n as u64, dtype);
-        let u: Vec<T> = to(&p.u);
-        let k: Vec<f32> = p.k.iter().map(|&x| x as f32).collect();
-        let ig: Option<Vec<T>> = p.ig.as_deref().map(to);
-        let og: Option<Vec<T>> = p.og.as_deref().map(to);
-        let mut y = vec![T::default(); p.shape.signal_len()];
-        plan.forward(&p.shape, &u, &k, ig.as_deref(), og.as_deref(), &mut y).unwrap();
-        let r = p.forward();
-        let (err, tol) = (rel_l2(&back(&y), &r), tolerance::<T>(&r));
-        assert!(err <= tol, "{dtype:?} gates={gates} B={b} L={l} K={kl} N={n}: err {err:.3e} > tol {tol:.3e}");
+        let what = format!("{dtype:?} gates={gates} B={b} L={l} K={kl} N={n}");
+        check_forward::<T>(&cpu_plan(n as u64, dtype), &mut p, &what);
     }
 }
 
@@ -234,38 +310,7 @@ fn forward_bf16() {
 
 fn run_backward<T: Conv>(dtype: DType) {
     let mut p = Problem::new(3, 2, 120, 120, 256, true, 11);
-    p.round::<T>();
-    let mut r = Rng(99);
-    let dy64: Vec<f64> = r.vec(p.shape.signal_len(), 1.0).iter().map(|&x| T::from_f64(x).to_f64()).collect();
-    let plan = cpu_plan(256, dtype);
-    let (u, dy): (Vec<T>, Vec<T>) = (to(&p.u), to(&dy64));
-    let ig: Vec<T> = to(p.ig.as_ref().unwrap());
-    let og: Vec<T> = to(p.og.as_ref().unwrap());
-    let k: Vec<f32> = p.k.iter().map(|&x| x as f32).collect();
-    let m = p.shape.signal_len();
-    let (mut du, mut dig, mut dog) = (vec![T::default(); m], vec![T::default(); m], vec![T::default(); m]);
-    let mut dk = vec![0f32; p.shape.kernel_elements()];
-    plan.backward(
-        &p.shape,
-        &dy,
-        &u,
-        &k,
-        Some(&ig),
-        Some(&og),
-        Gradients { du: Some(&mut du), dk: Some(&mut dk), d_in_gate: Some(&mut dig), d_out_gate: Some(&mut dog) },
-    )
-    .unwrap();
-    let (rdu, rdk, rdig, rdog) = p.backward(&dy64);
-    let dk64: Vec<f64> = dk.iter().map(|&x| x as f64).collect();
-    for (name, got, want, tol) in [
-        ("du", back(&du), rdu.clone(), tolerance::<T>(&rdu)),
-        ("dk", dk64, rdk.clone(), tolerance::<f32>(&rdk)),
-        ("d_in_gate", back(&dig), rdig.clone().unwrap(), tolerance::<T>(rdig.as_ref().unwrap())),
-        ("d_out_gate", back(&dog), rdog.clone().unwrap(), tolerance::<T>(rdog.as_ref().unwrap())),
-    ] {
-        let err = rel_l2(&got, &want);
-        assert!(err <= tol, "{dtype:?} {name}: err {err:.3e} > tol {tol:.3e}");
-    }
+    check_backward::<T>(&cpu_plan(256, dtype), &mut p, 99, &format!("{dtype:?}"));
 }
 
 #[test]
@@ -300,15 +345,12 @@ fn backward_only_dk_without_gates() {
 fn spectrum_reuse_matches_forward() {
     let p = Problem::new(2, 3, 100, 100, 256, true, 21);
     let plan = cpu_plan(256, DType::F32);
-    let (u, k): (Vec<f32>, Vec<f32>) = (to(&p.u), to(&p.k));
-    let (ig, og): (Vec<f32>, Vec<f32>) = (to(p.ig.as_ref().unwrap()), to(p.og.as_ref().unwrap()));
-    let spec = plan.compute_spectrum(&p.shape, &k).unwrap();
+    let (mut y, spec) = forward_with_spectrum(&plan, &p);
     assert!(!spec.is_empty());
-    let mut y = vec![0f32; p.shape.signal_len()];
-    plan.forward_spectrum(&p.shape, &u, &spec, Some(&ig), Some(&og), &mut y).unwrap();
     assert!(rel_l2(&back(&y), &p.forward()) < 2e-6);
     // A spectrum belongs to its plan.
     let other = cpu_plan(256, DType::F32);
+    let u: Vec<f32> = to(&p.u);
     let e = other.forward_spectrum(&p.shape, &u, &spec, None, None, &mut y).unwrap_err();
     assert_eq!(e.status, Status::InvalidArgument);
 }
@@ -340,10 +382,10 @@ fn plan_shared_across_threads() {
 #[test]
 fn version_and_build_info() {
     assert!(flashfftconv::version_compatible(), "loaded {}", flashfftconv::version_string());
-    // These bindings target 0.2 (the short depthwise convolution's entry points).
-    assert_eq!(flashfftconv::version_number() / 100, 2, "loaded {}", flashfftconv::version_string());
-    assert!(flashfftconv::version_string().starts_with("0.2."));
-    assert!(env!("CARGO_PKG_VERSION").starts_with("0.2."));
+    // These bindings target 0.3 (FFC_PLAN_PARTIAL).
+    assert_eq!(flashfftconv::version_number() / 100, 3, "loaded {}", flashfftconv::version_string());
+    assert!(flashfftconv::version_string().starts_with("0.3."));
+    assert!(env!("CARGO_PKG_VERSION").starts_with("0.3."));
     let info = flashfftconv::build_info();
     assert!(info.contains(&format!("\"version_number\":{}", flashfftconv::version_number())), "{info}");
     assert!(Backend::Cpu.available());
@@ -548,6 +590,178 @@ fn plans_are_dropped_and_raw_handles_round_trip() {
     std::thread::spawn(move || drop(plan)).join().unwrap();
     // A failed creation leaves nothing to drop.
     assert!(Plan::new(&PlanDesc::new(3)).is_err());
+}
+
+// =========================================================================================
+// Partial convolution (FFC_PLAN_PARTIAL, library 0.3): causal linear convolution, any L
+// =========================================================================================
+
+fn partial_plan(n: u64, dtype: DType) -> Plan {
+    Plan::new(&cpu_desc(n, dtype).partial(true)).expect("plan")
+}
+
+/// A problem whose reference is the causal linear convolution: the direct
+/// definition with a circular size L + K, which cannot wrap.
+fn linear_problem(b: i64, h: i64, l: i64, kl: i64, gates: bool, seed: u64) -> Problem {
+    Problem::new(b, h, l, kl, (l + kl) as usize, gates, seed)
+}
+
+#[test]
+fn linear_reference_is_the_linear_convolution() {
+    // Guards the reference: z[t] = Σ_{s ≤ t} k[s] u[t − s], written out.
+    let p = linear_problem(1, 2, 30, 7, false, 1);
+    let z = p.forward();
+    for c in 0..2 {
+        for t in 0..30 {
+            let want: f64 = (0..7.min(t + 1)).map(|s| p.k[c * 7 + s] * p.u[c * 30 + t - s]).sum();
+            assert!((z[c * 30 + t] - want).abs() < 1e-12);
+        }
+    }
+}
+
+// (B, H, L, K) on N = 256 with L > N: overlap-save windows. K = 1, short, and
+// N/2 (the longest kernel a windowed call takes); odd B.
+const LONG: [(i64, i64, i64, i64); 5] =
+    [(3, 2, 1000, 1), (3, 2, 1000, 5), (3, 2, 1000, 128), (3, 2, 2049, 5), (1, 3, 2049, 128)];
+
+fn run_partial_forward<T: Conv>(dtype: DType, gates: bool) {
+    let plan = partial_plan(256, dtype);
+    assert!(plan.is_partial());
+    for &(b, h, l, kl) in &LONG {
+        let mut p = linear_problem(b, h, l, kl, gates, (l * 3 + kl) as u64);
+        check_forward::<T>(&plan, &mut p, &format!("partial {dtype:?} gates={gates} B={b} L={l} K={kl}"));
+    }
+}
+
+#[test]
+fn partial_forward_f32() {
+    run_partial_forward::<f32>(DType::F32, false);
+    run_partial_forward::<f32>(DType::F32, true);
+}
+
+#[test]
+fn partial_forward_f16() {
+    run_partial_forward::<F16>(DType::F16, false);
+    run_partial_forward::<F16>(DType::F16, true);
+}
+
+#[test]
+fn partial_forward_bf16() {
+    run_partial_forward::<Bf16>(DType::Bf16, false);
+    run_partial_forward::<Bf16>(DType::Bf16, true);
+}
+
+fn run_partial_backward<T: Conv>(dtype: DType) {
+    let plan = partial_plan(256, dtype);
+    for &(b, h, l, kl) in &[(3i64, 2i64, 1000i64, 100i64), (1, 2, 2049, 128), (3, 1, 777, 1)] {
+        let mut p = linear_problem(b, h, l, kl, true, (l + kl) as u64);
+        let what = format!("partial {dtype:?} L={l} K={kl}");
+        let BackwardRun { x, dy, dk } = check_backward::<T>(&plan, &mut p, l as u64 * 31 + 7, &what);
+        // dk is deterministic on partial plans too.
+        let mut dk2 = vec![0f32; p.shape.kernel_elements()];
+        plan.backward(
+            &p.shape,
+            &dy,
+            &x.u,
+            &x.k,
+            x.ig.as_deref(),
+            x.og.as_deref(),
+            Gradients { dk: Some(&mut dk2), ..Default::default() },
+        )
+        .unwrap();
+        assert!(dk.iter().zip(&dk2).all(|(a, b)| a.to_bits() == b.to_bits()), "dk differs between runs");
+    }
+}
+
+#[test]
+fn partial_backward_f32() {
+    run_partial_backward::<f32>(DType::F32);
+}
+
+#[test]
+fn partial_backward_f16() {
+    run_partial_backward::<F16>(DType::F16);
+}
+
+#[test]
+fn partial_backward_bf16() {
+    run_partial_backward::<Bf16>(DType::Bf16);
+}
+
+#[test]
+fn partial_spectrum_reuse_long_sequence() {
+    let p = linear_problem(3, 2, 1000, 100, true, 17);
+    let (y, _) = forward_with_spectrum(&partial_plan(256, DType::F32), &p);
+    let r = p.forward();
+    assert!(rel_l2(&back(&y), &r) <= tolerance::<f32>(&r));
+}
+
+#[test]
+fn partial_without_wrap_equals_plain_plan() {
+    // L + K − 1 ≤ N: the partial plan's call is the plain plan's, bit for bit.
+    let (partial, plain) = (partial_plan(256, DType::F16), cpu_plan(256, DType::F16));
+    assert!(!plain.is_partial());
+    for &(b, h, l, kl) in &[(3i64, 2i64, 200i64, 57i64), (1, 2, 129, 128), (2, 1, 100, 157)] {
+        let mut p = linear_problem(b, h, l, kl, true, 5);
+        p.round::<F16>();
+        let x = p.operands::<F16>();
+        let (ig, og) = (x.ig.as_deref(), x.og.as_deref());
+        let (mut y1, mut y2) = (vec![F16::default(); p.shape.signal_len()], vec![F16::default(); p.shape.signal_len()]);
+        partial.forward(&p.shape, &x.u, &x.k, ig, og, &mut y1).unwrap();
+        plain.forward(&p.shape, &x.u, &x.k, ig, og, &mut y2).unwrap();
+        assert!(y1.iter().zip(&y2).all(|(a, b)| a.to_bits() == b.to_bits()), "L={l} K={kl}");
+        let r = p.forward();
+        assert!(rel_l2(&back(&y1), &r) <= tolerance::<F16>(&r));
+    }
+}
+
+#[test]
+fn partial_kernel_above_half_fft_size() {
+    let plan = partial_plan(256, DType::F32);
+    // K = 129 > N/2 and L = 129 > N − K + 1: the call would need windows.
+    let shape = Shape::new(1, 2, 129, 129);
+    let e = err(plan.workspace_size(&shape));
+    assert_eq!(e.status, Status::InvalidShape);
+    assert!(e.message.contains("N/2") && e.message.contains("kernel_len = 129"), "{}", e.message);
+    let (u, k, mut y) = (vec![0.5f32; 258], vec![0.1f32; 258], vec![0f32; 258]);
+    assert_eq!(err(plan.forward(&shape, &u, &k, None, None, &mut y)).status, Status::InvalidShape);
+    let mut dk = vec![0f32; 258];
+    let e = err(plan.backward(&shape, &u, &u, &k, None, None, Gradients { dk: Some(&mut dk), ..Default::default() }));
+    assert_eq!(e.status, Status::InvalidShape);
+    // L = 128 (L + K − 1 = N) does not wrap and runs.
+    let shape = Shape::new(1, 2, 128, 129);
+    let mut y = vec![0f32; 256];
+    plan.forward(&shape, &u[..256], &k, None, None, &mut y).unwrap();
+    // K > N is refused by partial plans as by plain ones.
+    assert_eq!(err(plan.workspace_size(&Shape::new(1, 1, 100, 300))).status, Status::InvalidShape);
+}
+
+#[test]
+fn partial_plan_flags_and_describe() {
+    let d = PlanDesc::new(1024).partial(true);
+    assert!(d.is_partial());
+    assert_eq!(d.as_raw().flags, flashfftconv::sys::FFC_PLAN_PARTIAL);
+    assert!(!d.clone().partial(false).is_partial());
+    assert_eq!(PlanDesc::new(1024).flags(0x80).partial(true).as_raw().flags, 0x81);
+    assert_eq!(PlanDesc::new(1024).partial(true).partial(false).as_raw().flags, 0);
+    // Unknown flag bits stay a library error.
+    for flags in [2u32, 0x81] {
+        let e = err(Plan::new(&PlanDesc::new(1024).backend(Backend::Cpu).flags(flags)));
+        assert_eq!(e.status, Status::InvalidFlags, "{flags:#x}");
+    }
+    let plan = partial_plan(1024, DType::F32);
+    assert!(plan.is_partial() && format!("{plan:?}").contains("partial: true"));
+    assert!(plan.describe().unwrap().contains("FFC_PLAN_PARTIAL"));
+    // Any seq_len is a valid shape for a partial plan, not for a plain one.
+    let long = Shape::new(2, 3, 100_000, 512);
+    assert!(plan.workspace_size(&long).unwrap() > 0);
+    assert_eq!(err(cpu_plan(1024, DType::F32).workspace_size(&long)).status, Status::InvalidShape);
+    // A raw handle round trip finds out which kind of plan it holds.
+    // SAFETY: the handles come from into_raw and are owned by nobody else.
+    let back_plan = unsafe { Plan::from_raw(plan.into_raw()) }.unwrap();
+    assert!(back_plan.is_partial());
+    let plain = unsafe { Plan::from_raw(cpu_plan(1024, DType::F32).into_raw()) }.unwrap();
+    assert!(!plain.is_partial());
 }
 
 // =========================================================================================

@@ -1,0 +1,565 @@
+// Partial convolution (FFC_PLAN_PARTIAL): the causal linear convolution of any
+// seq_len on a plan of FFT size N, by overlap-save windows (src/partial).
+//
+// The oracle is the same fp64 reference as everywhere, asked for the linear
+// convolution: a reference FFT size of at least L + K − 1 means nothing wraps.
+// Tolerances are the precision rule's (2× correct rounding for fp16/bf16, the
+// fp32 bound of the plan's N for fp32 and dk; on CUDA with its documented
+// split-bf16 factor). Every output is NaN-poisoned before each call and the
+// workspace is filled with NaN bytes.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/executor.hpp"
+#include "common/half.hpp"
+#include "flashfftconv/flashfftconv.h"
+#include "oracle.hpp"
+#include "plan/planner.hpp"
+
+#if FFC_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "cuda/cuda_host.hpp"
+#include "cuda_test_util.hpp"
+#endif
+
+using ffc_test::HostTensor;
+
+namespace {
+
+std::string last_error() {
+    char buf[512];
+    ffc_last_error_message(buf, sizeof buf);
+    return buf;
+}
+
+#define PARTIAL_REQUIRE_OK(call)                                          \
+    do {                                                                  \
+        const ffc_status_t st_ = (call);                                  \
+        INFO(#call << " -> " << int(st_) << ": " << last_error());        \
+        REQUIRE(st_ == FFC_SUCCESS);                                      \
+    } while (0)
+
+int64_t next_pow2(int64_t x) {
+    int64_t p = 1;
+    while (p < x) p *= 2;
+    return p;
+}
+
+// ---------------------------------------------------------------------------
+// Memory on either backend: host vectors, or device buffers filled from the host.
+// ---------------------------------------------------------------------------
+struct Memory {
+    bool cuda = false;
+    std::vector<std::shared_ptr<void>> owned;
+
+    void *alloc(size_t bytes) {
+        if (bytes == 0) return nullptr;
+#if FFC_WITH_CUDA
+        if (cuda) {
+            void *p = nullptr;
+            REQUIRE(cudaMalloc(&p, bytes) == cudaSuccess);
+            owned.emplace_back(p, [](void *q) { cudaFree(q); });
+            REQUIRE(cudaMemset(p, 0xff, bytes) == cudaSuccess);  // NaN bytes
+            return p;
+        }
+#endif
+        std::shared_ptr<void> p(::operator new(bytes), [](void *q) { ::operator delete(q); });
+        std::memset(p.get(), 0xff, bytes);
+        owned.push_back(p);
+        return p.get();
+    }
+    void *put(const void *host, size_t bytes) {
+        if (!host || bytes == 0) return nullptr;
+        void *p = alloc(bytes);
+#if FFC_WITH_CUDA
+        if (cuda) {
+            REQUIRE(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice) == cudaSuccess);
+            return p;
+        }
+#endif
+        std::memcpy(p, host, bytes);
+        return p;
+    }
+    void get(void *host, const void *p, size_t bytes) {
+#if FFC_WITH_CUDA
+        if (cuda) {
+            REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+            REQUIRE(cudaMemcpy(host, p, bytes, cudaMemcpyDeviceToHost) == cudaSuccess);
+            return;
+        }
+#endif
+        std::memcpy(host, p, bytes);
+    }
+    // An output: poisoned like the oracle's poison() so that all_poisoned() can tell.
+    void *output(ffc_dtype_t dtype, int64_t count) {
+        HostTensor t(dtype, count);
+        ffc_test::poison(t);
+        return put(t.data(), t.bytes());
+    }
+    float *output_f32(int64_t count) {
+        std::vector<float> v(static_cast<size_t>(count));
+        ffc_test::poison(v);
+        return static_cast<float *>(put(v.data(), v.size() * sizeof(float)));
+    }
+};
+
+// ---------------------------------------------------------------------------
+// One problem: shape, inputs (fresh), dy, and the linear-convolution oracle.
+// ---------------------------------------------------------------------------
+struct Case {
+    int64_t n = 256, B = 3, H = 2, L = 1000, K = 100;
+    ffc_dtype_t dtype = FFC_DTYPE_FP16;
+    bool gated = true;
+    std::string str() const {
+        return "N=" + std::to_string(n) + " B=" + std::to_string(B) + " H=" + std::to_string(H) + " L=" +
+               std::to_string(L) + " K=" + std::to_string(K) + " " + ffc_test::dtype_label(dtype) +
+               (gated ? " gated" : " ungated");
+    }
+    ffc_shape_t shape() const { return ffc_shape_t{B, H, L, K}; }
+    int64_t elements() const { return B * H * L; }
+    // The oracle's problem: an FFT size at which the convolution does not wrap.
+    ffc_test::ConvProblem linear_problem() const {
+        ffc_test::ConvProblem p;
+        p.batch = B; p.channels = H; p.seq_len = L; p.kernel_len = K;
+        p.fft_size = std::max<int64_t>(next_pow2(L + K - 1), 256);
+        p.dtype = dtype;
+        return p;
+    }
+};
+
+struct Problem {
+    Case c;
+    HostTensor u, ig, og, dy;
+    std::vector<float> k;
+    explicit Problem(const Case &cs, ffc_test::Rng &rng) : c(cs) {
+        u = HostTensor(c.dtype, c.elements());
+        dy = HostTensor(c.dtype, c.elements());
+        ffc_test::fill_normal(u, rng);
+        ffc_test::fill_normal(dy, rng);
+        if (c.gated) {
+            ig = HostTensor(c.dtype, c.elements());
+            og = HostTensor(c.dtype, c.elements());
+            ffc_test::fill_normal(ig, rng);
+            ffc_test::fill_normal(og, rng);
+        }
+        k.resize(size_t(c.H * c.K));
+        ffc_test::fill_normal(k, rng, 1.0 / std::sqrt(double(c.K)));
+    }
+    ffc_test::ConvInputs inputs() const { return ffc_test::ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
+};
+
+struct Outputs {
+    HostTensor y, du, d_in_gate, d_out_gate;
+    std::vector<float> dk;
+};
+
+struct Wanted {
+    bool du = true, dk = true, d_in_gate = true, d_out_gate = true;
+};
+
+// Runs forward and backward through `fwd` / `bwd` (the C API or an executor),
+// on the memory of `mem`, and returns the outputs on the host. Unwanted
+// outputs come back still poisoned.
+template <class Forward, class Backward>
+Outputs run(const Problem &p, Memory &mem, Wanted w, Forward &&fwd, Backward &&bwd) {
+    const Case &c = p.c;
+    const size_t tensor = p.u.bytes();
+    const void *u = mem.put(p.u.data(), tensor), *dy = mem.put(p.dy.data(), tensor);
+    const void *ig = mem.put(p.ig.data(), p.ig.bytes()), *og = mem.put(p.og.data(), p.og.bytes());
+    const float *k = static_cast<const float *>(mem.put(p.k.data(), p.k.size() * sizeof(float)));
+    void *y = mem.output(c.dtype, c.elements()), *du = mem.output(c.dtype, c.elements());
+    void *dig = c.gated ? mem.output(c.dtype, c.elements()) : nullptr;
+    void *dog = c.gated ? mem.output(c.dtype, c.elements()) : nullptr;
+    float *dk = mem.output_f32(c.H * c.K);
+    fwd(u, k, ig, og, y);
+    bwd(dy, u, k, ig, og, w.du ? du : nullptr, w.dk ? dk : nullptr, w.d_in_gate ? dig : nullptr,
+        w.d_out_gate ? dog : nullptr);
+    Outputs o;
+    o.y = HostTensor(c.dtype, c.elements());
+    o.du = HostTensor(c.dtype, c.elements());
+    o.d_in_gate = HostTensor(c.dtype, c.gated ? c.elements() : 0);
+    o.d_out_gate = HostTensor(c.dtype, c.gated ? c.elements() : 0);
+    o.dk.resize(size_t(c.H * c.K));
+    mem.get(o.y.data(), y, tensor);
+    mem.get(o.du.data(), du, tensor);
+    if (c.gated) {
+        mem.get(o.d_in_gate.data(), dig, tensor);
+        mem.get(o.d_out_gate.data(), dog, tensor);
+    }
+    mem.get(o.dk.data(), dk, o.dk.size() * sizeof(float));
+    return o;
+}
+
+// A partial plan through the public API.
+struct PartialPlan {
+    ffc_plan_t handle = nullptr;
+    PartialPlan(int64_t n, ffc_dtype_t dtype, ffc_backend_t backend, uint32_t flags = FFC_PLAN_PARTIAL) {
+        ffc_plan_desc_t d = FFC_PLAN_DESC_INIT;
+        d.fft_size = uint64_t(n);
+        d.dtype = dtype;
+        d.backend = backend;
+        d.flags = flags;
+        PARTIAL_REQUIRE_OK(ffc_plan_create(&handle, &d));
+    }
+    ~PartialPlan() { ffc_plan_destroy(handle); }
+    PartialPlan(const PartialPlan &) = delete;
+    PartialPlan &operator=(const PartialPlan &) = delete;
+};
+
+Outputs run_api(ffc_plan_t plan, const Problem &p, bool cuda, Wanted w = {}) {
+    Memory mem;
+    mem.cuda = cuda;
+    const ffc_shape_t s = p.c.shape();
+    size_t ws_size = 0;
+    PARTIAL_REQUIRE_OK(ffc_plan_get_workspace_size(plan, &s, &ws_size));
+    void *ws = mem.alloc(ws_size);
+    return run(
+        p, mem, w,
+        [&](const void *u, const float *k, const void *ig, const void *og, void *y) {
+            PARTIAL_REQUIRE_OK(ffc_conv_forward(plan, &s, u, k, ig, og, y, ws, ws_size, nullptr));
+        },
+        [&](const void *dy, const void *u, const float *k, const void *ig, const void *og, void *du, float *dk,
+            void *dig, void *dog) {
+            if (!du && !dk && !dig && !dog) return;
+            PARTIAL_REQUIRE_OK(ffc_conv_backward(plan, &s, dy, u, k, ig, og, du, dk, dig, dog, ws, ws_size, nullptr));
+        });
+}
+
+// The CUDA backend's tolerance factor for fp32 outputs and dk (see cuda_test_util.hpp).
+double fp32_factor(bool cuda) { return cuda ? 128.0 : 1.0; }
+
+void check_against_oracle(const Problem &p, const Outputs &o, bool cuda, Wanted w = {}) {
+    const Case &c = p.c;
+    const ffc_test::ConvProblem lp = c.linear_problem();
+    const ffc_test::ConvInputs in = p.inputs();
+    const ffc_test::ErrorScales sc = ffc_test::error_scales(lp, in, p.dy.data());
+    auto tol = [&](const std::vector<double> &ref, double scale) {
+        const double t = ffc_test::tolerance(ref, c.dtype, c.n, scale);
+        return c.dtype == FFC_DTYPE_FP32 ? t * fp32_factor(cuda) : t;
+    };
+    const std::vector<double> y_ref = ffc_test::reference_forward(lp, in);
+    const double ey = ffc_test::rel_l2(o.y, y_ref), ty = tol(y_ref, sc.y);
+    INFO("y: rel-L2 " << ey << ", tolerance " << ty);
+    CHECK(ey <= ty);
+
+    const ffc_test::BackwardReference ref = ffc_test::reference_backward(lp, in, p.dy.data());
+    if (w.du) {
+        const double e = ffc_test::rel_l2(o.du, ref.du), t = tol(ref.du, sc.du);
+        INFO("du: rel-L2 " << e << ", tolerance " << t);
+        CHECK(e <= t);
+    } else {
+        CHECK(ffc_test::all_poisoned(o.du));
+    }
+    if (w.dk) {
+        const double e = ffc_test::rel_l2(o.dk, ref.dk), t = ffc_test::dk_tolerance(ref.dk, c.n, sc.dk) * fp32_factor(cuda);
+        INFO("dk: rel-L2 " << e << ", tolerance " << t);
+        CHECK(e <= t);
+    } else {
+        CHECK(ffc_test::all_poisoned(o.dk));
+    }
+    if (!c.gated) return;
+    if (w.d_in_gate) {
+        const double e = ffc_test::rel_l2(o.d_in_gate, ref.d_in_gate), t = tol(ref.d_in_gate, sc.d_in_gate);
+        INFO("d_in_gate: rel-L2 " << e << ", tolerance " << t);
+        CHECK(e <= t);
+    } else {
+        CHECK(ffc_test::all_poisoned(o.d_in_gate));
+    }
+    if (w.d_out_gate) {
+        const double e = ffc_test::rel_l2(o.d_out_gate, ref.d_out_gate), t = tol(ref.d_out_gate, sc.d_out_gate);
+        INFO("d_out_gate: rel-L2 " << e << ", tolerance " << t);
+        CHECK(e <= t);
+    } else {
+        CHECK(ffc_test::all_poisoned(o.d_out_gate));
+    }
+}
+
+// Shapes that need windows (L + K − 1 > N) on a plan of N = 256 or 512, and two
+// that do not: K = 1 (a window keeps all N), K = N/2 (the longest), L just
+// above one window, L = N itself (linear, unlike the plain plan's circular
+// result), odd L and B, one channel, a tail window that keeps a single output.
+std::vector<Case> small_cases(ffc_dtype_t dt, bool gated) {
+    std::vector<Case> v = {
+        {256, 3, 2, 1000, 1}, {256, 3, 2, 1000, 5},  {256, 1, 3, 2049, 128}, {256, 2, 1, 257, 2},
+        {256, 3, 2, 256, 7},  {512, 3, 2, 4099, 100}, {256, 1, 1, 2 * 128 + 1, 128},  // step 128: the last window keeps 1
+        {256, 2, 2, 200, 57},                                                        // one window: the plain plan's path
+    };
+    for (Case &c : v) {
+        c.dtype = dt;
+        c.gated = gated;
+    }
+    return v;
+}
+
+const ffc_dtype_t kDtypes[] = {FFC_DTYPE_FP16, FFC_DTYPE_BF16, FFC_DTYPE_FP32};
+
+// The library's own executors, wrapped with a small chunk budget: on the CPU
+// (cuda = false) or the current CUDA device.
+struct SmallChunks {
+    ffc::plan::Decision decision;
+    std::unique_ptr<ffc::Executor> exec;
+    SmallChunks(int64_t n, ffc_dtype_t dtype, bool cuda, int64_t chunk_elements) {
+        ffc::plan::DeviceCaps caps = ffc::plan::device_preset("cpu");
+#if FFC_WITH_CUDA
+        int device = 0;
+        if (cuda) {
+            device = ffc::cuda::current_device();
+            caps = ffc::cuda::query_device_caps(device);
+        }
+#endif
+        decision = ffc::plan::make_plan(uint64_t(n), ffc::DType(dtype), cuda ? ffc::Backend::cuda : ffc::Backend::cpu,
+                                        caps, {}, "");
+        std::unique_ptr<ffc::Executor> backend;
+#if FFC_WITH_CUDA
+        if (cuda) backend = ffc::make_cuda_executor(decision, device);
+#endif
+        if (!cuda) backend = ffc::make_cpu_executor(decision, 2);
+        exec = ffc::make_partial_executor(std::move(backend), decision, chunk_elements);
+    }
+};
+
+Outputs run_small_chunks(const SmallChunks &sc, const Problem &p, bool cuda) {
+    Memory mem;
+    mem.cuda = cuda;
+    const ffc::Shape s{p.c.B, p.c.H, p.c.L, p.c.K};
+    const size_t ws_size = sc.exec->workspace_size(s);
+    void *ws = mem.alloc(ws_size);
+    return run(
+        p, mem, Wanted{},
+        [&](const void *u, const float *k, const void *ig, const void *og, void *y) {
+            ffc::ForwardArgs a;
+            a.shape = s; a.u = u; a.k = k; a.in_gate = ig; a.out_gate = og; a.y = y;
+            a.workspace = ws; a.workspace_size = ws_size;
+            sc.exec->forward(a);
+        },
+        [&](const void *dy, const void *u, const float *k, const void *ig, const void *og, void *du, float *dk,
+            void *dig, void *dog) {
+            ffc::BackwardArgs a;
+            a.shape = s; a.dy = dy; a.u = u; a.k = k; a.in_gate = ig; a.out_gate = og;
+            a.du = du; a.dk = dk; a.d_in_gate = dig; a.d_out_gate = dog;
+            a.workspace = ws; a.workspace_size = ws_size;
+            sc.exec->backward(a);
+        });
+}
+
+bool bitwise_equal(const Outputs &a, const Outputs &b) {
+    return a.y.bitwise_equal(b.y) && a.du.bitwise_equal(b.du) && a.d_in_gate.bitwise_equal(b.d_in_gate) &&
+           a.d_out_gate.bitwise_equal(b.d_out_gate) && std::memcmp(a.dk.data(), b.dk.data(), a.dk.size() * 4) == 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// CPU backend
+// ---------------------------------------------------------------------------
+
+TEST_CASE("partial: forward and all four gradients are the causal linear convolution's, L > N", "[cpu][partial]") {
+    for (ffc_dtype_t dt : kDtypes) {
+        PartialPlan p256(256, dt, FFC_BACKEND_CPU), p512(512, dt, FFC_BACKEND_CPU);
+        for (int gated = 0; gated < 2; ++gated)
+            for (const Case &c : small_cases(dt, gated != 0)) {
+                ffc_test::Rng rng;
+                INFO(c.str() << ", seed " << rng.seed());
+                const Problem p(c, rng);
+                check_against_oracle(p, run_api(c.n == 256 ? p256.handle : p512.handle, p, false), false);
+            }
+    }
+}
+
+TEST_CASE("partial: small chunks (channels and windows split, dk summed over chunks) give the oracle's result",
+          "[cpu][partial]") {
+    // N = 256, chunks of 3 windows (odd: the pairs of two-for-one cross no
+    // chunk) or 2·N elements: every channel's dk is the sum of several chunks.
+    for (int64_t chunk : {int64_t(3) * 256, int64_t(2) * 256, int64_t(40) * 256}) {
+        for (ffc_dtype_t dt : {FFC_DTYPE_FP16, FFC_DTYPE_FP32}) {
+            const SmallChunks sc(256, dt, false, chunk);
+            Case c{256, 3, 5, 1500, 77, dt, true};
+            ffc_test::Rng rng;
+            INFO(c.str() << ", chunk " << chunk << " elements, seed " << rng.seed());
+            const Problem p(c, rng);
+            const Outputs a = run_small_chunks(sc, p, false);
+            check_against_oracle(p, a, false);
+            // Deterministic: the same bits again (dk's chunk sums included).
+            CHECK(bitwise_equal(a, run_small_chunks(sc, p, false)));
+        }
+    }
+}
+
+TEST_CASE("partial: without a wrap the result is the plain plan's, bit for bit", "[cpu][partial]") {
+    ffc_test::Rng rng;
+    INFO("seed " << rng.seed());
+    for (const Case &c : {Case{256, 3, 2, 200, 57, FFC_DTYPE_FP16, true}, Case{512, 2, 2, 512, 1, FFC_DTYPE_BF16, true},
+                          Case{256, 1, 2, 129, 128, FFC_DTYPE_FP32, false}}) {
+        INFO(c.str());
+        const Problem p(c, rng);
+        PartialPlan partial(c.n, c.dtype, FFC_BACKEND_CPU), plain(c.n, c.dtype, FFC_BACKEND_CPU, FFC_PLAN_DEFAULT);
+        CHECK(bitwise_equal(run_api(partial.handle, p, false), run_api(plain.handle, p, false)));
+    }
+}
+
+TEST_CASE("partial: each backward output alone; the others stay untouched", "[cpu][partial]") {
+    PartialPlan plan(256, FFC_DTYPE_FP16, FFC_BACKEND_CPU);
+    const Case c{256, 3, 2, 900, 60, FFC_DTYPE_FP16, true};
+    ffc_test::Rng rng;
+    INFO("seed " << rng.seed());
+    const Problem p(c, rng);
+    for (int which = 0; which < 4; ++which) {
+        Wanted w{which == 0, which == 1, which == 2, which == 3};
+        INFO("only output " << which << " (du, dk, d_in_gate, d_out_gate)");
+        check_against_oracle(p, run_api(plan.handle, p, false, w), false, w);
+    }
+}
+
+TEST_CASE("partial: a precomputed spectrum gives exactly ffc_conv_forward's result", "[cpu][partial]") {
+    PartialPlan plan(256, FFC_DTYPE_BF16, FFC_BACKEND_CPU);
+    const Case c{256, 3, 3, 1111, 100, FFC_DTYPE_BF16, true};
+    ffc_test::Rng rng;
+    INFO("seed " << rng.seed());
+    const Problem p(c, rng);
+    const ffc_shape_t s = c.shape();
+    size_t ws_size = 0, spec_size = 0;
+    PARTIAL_REQUIRE_OK(ffc_plan_get_workspace_size(plan.handle, &s, &ws_size));
+    PARTIAL_REQUIRE_OK(ffc_kernel_spectrum_get_size(plan.handle, &s, &spec_size));
+    std::vector<unsigned char> ws(ws_size, 0xff), spec(spec_size, 0xff);
+    PARTIAL_REQUIRE_OK(ffc_kernel_spectrum_compute(plan.handle, &s, p.k.data(), spec.data(), spec_size, nullptr));
+    HostTensor y1(c.dtype, c.elements()), y2(c.dtype, c.elements());
+    ffc_test::poison(y1);
+    ffc_test::poison(y2);
+    PARTIAL_REQUIRE_OK(ffc_conv_forward(plan.handle, &s, p.u.data(), p.k.data(), p.ig.data(), p.og.data(), y1.data(),
+                                        ws.data(), ws_size, nullptr));
+    PARTIAL_REQUIRE_OK(ffc_conv_forward_spectrum(plan.handle, &s, p.u.data(), spec.data(), spec_size, p.ig.data(),
+                                                 p.og.data(), y2.data(), ws.data(), ws_size, nullptr));
+    CHECK(y1.bitwise_equal(y2));
+    CHECK(!ffc_test::all_poisoned(y1));
+}
+
+TEST_CASE("partial: argument errors get their status and write nothing", "[cpu][partial]") {
+    PartialPlan plan(256, FFC_DTYPE_FP16, FFC_BACKEND_CPU);
+    ffc_plan_t plain = nullptr;
+    ffc_plan_desc_t d = FFC_PLAN_DESC_INIT;
+    d.fft_size = 256;
+    d.backend = FFC_BACKEND_CPU;
+    REQUIRE(ffc_plan_create(&plain, &d) == FFC_SUCCESS);
+    size_t ws = 0;
+
+    // Shapes: the plain plan takes no L > N; the partial plan takes any L, but a
+    // kernel above N/2 only without windows.
+    ffc_shape_t s{1, 1, 257, 3};
+    CHECK(ffc_plan_get_workspace_size(plain, &s, &ws) == FFC_ERROR_INVALID_SHAPE);
+    CHECK(last_error().find("FFC_PLAN_PARTIAL") != std::string::npos);
+    CHECK(ffc_plan_get_workspace_size(plan.handle, &s, &ws) == FFC_SUCCESS);
+    s = ffc_shape_t{1, 1, 1000, 129};
+    CHECK(ffc_plan_get_workspace_size(plan.handle, &s, &ws) == FFC_ERROR_INVALID_SHAPE);
+    CHECK(last_error().find("N/2") != std::string::npos);
+    s = ffc_shape_t{1, 1, 128, 129};  // L + K − 1 = 256: no window needed
+    CHECK(ffc_plan_get_workspace_size(plan.handle, &s, &ws) == FFC_SUCCESS);
+    s = ffc_shape_t{1, 1, 1000, 257};
+    CHECK(ffc_plan_get_workspace_size(plan.handle, &s, &ws) == FFC_ERROR_INVALID_SHAPE);
+    s = ffc_shape_t{int64_t(1) << 40, int64_t(1) << 10, int64_t(1) << 20, 3};
+    CHECK(ffc_plan_get_workspace_size(plan.handle, &s, &ws) == FFC_ERROR_INVALID_SHAPE);
+
+    // Unknown flag bits next to FFC_PLAN_PARTIAL.
+    ffc_plan_t bad = nullptr;
+    d.flags = FFC_PLAN_PARTIAL | 2u;
+    CHECK(ffc_plan_create(&bad, &d) == FFC_ERROR_INVALID_FLAGS);
+    CHECK(bad == nullptr);
+
+    // y == u has no partial form; a short workspace is refused. y stays poisoned.
+    const Case c{256, 1, 1, 1000, 10, FFC_DTYPE_FP16, false};
+    ffc_test::Rng rng;
+    const Problem p(c, rng);
+    s = c.shape();
+    REQUIRE(ffc_plan_get_workspace_size(plan.handle, &s, &ws) == FFC_SUCCESS);
+    std::vector<unsigned char> work(ws);
+    HostTensor inplace = p.u;
+    CHECK(ffc_conv_forward(plan.handle, &s, inplace.data(), p.k.data(), nullptr, nullptr, inplace.data(), work.data(),
+                           ws, nullptr) == FFC_ERROR_INVALID_ARGUMENT);
+    CHECK(last_error().find("in-place") != std::string::npos);
+    CHECK(inplace.bitwise_equal(p.u));
+    HostTensor y(c.dtype, c.elements());
+    ffc_test::poison(y);
+    CHECK(ffc_conv_forward(plan.handle, &s, p.u.data(), p.k.data(), nullptr, nullptr, y.data(), work.data(), ws - 1,
+                           nullptr) == FFC_ERROR_WORKSPACE_TOO_SMALL);
+    CHECK(ffc_test::all_poisoned(y));
+
+    // The description says what the plan does.
+    size_t need = 0;
+    ffc_plan_describe(plan.handle, nullptr, 0, &need);
+    std::string text(need, '\0');
+    REQUIRE(ffc_plan_describe(plan.handle, &text[0], need, nullptr) == FFC_SUCCESS);
+    CHECK(text.find("partial (FFC_PLAN_PARTIAL)") != std::string::npos);
+    ffc_plan_destroy(plain);
+}
+
+// ---------------------------------------------------------------------------
+// CUDA backend
+// ---------------------------------------------------------------------------
+#if FFC_WITH_CUDA
+
+TEST_CASE("partial cuda: fused and multi-pass plans, fp16/bf16/fp32, against the oracle", "[gpu][partial]") {
+    // Several windows per sequence at each size; the last a multi-pass plan on
+    // every GPU (N above the fused limit).
+    const std::vector<Case> shapes = {
+        {256, 3, 2, 3001, 100}, {1024, 2, 3, 5000, 512}, {4096, 3, 2, 20000, 1000},
+        {16384, 1, 2, 100000, 4097}, {65536, 2, 1, 200000, 30000}, {262144, 1, 1, 600000, 100000},
+    };
+    for (const Case &shape : shapes)
+        for (ffc_dtype_t dt : kDtypes) {
+            Case c = shape;
+            c.dtype = dt;
+            c.gated = dt != FFC_DTYPE_BF16 || c.n < 65536;
+            ffc_test::Rng rng;
+            INFO(c.str() << ", seed " << rng.seed());
+            const Problem p(c, rng);
+            PartialPlan plan(c.n, dt, FFC_BACKEND_CUDA);
+            const Outputs a = run_api(plan.handle, p, true);
+            check_against_oracle(p, a, true);
+            // dk is deterministic through the chunks too.
+            CHECK(bitwise_equal(a, run_api(plan.handle, p, true)));
+        }
+}
+
+TEST_CASE("partial cuda: many channels split into chunks by the default budget", "[gpu][partial]") {
+    // 70 windows × 4096 × 64 channels > 2^24 elements: two channel chunks.
+    const Case c{4096, 2, 64, 70000, 2048, FFC_DTYPE_FP16, true};
+    ffc_test::Rng rng;
+    INFO(c.str() << ", seed " << rng.seed());
+    const Problem p(c, rng);
+    PartialPlan plan(c.n, c.dtype, FFC_BACKEND_CUDA);
+    check_against_oracle(p, run_api(plan.handle, p, true), true);
+}
+
+TEST_CASE("partial cuda: small chunks (windows split, dk summed over chunks) give the oracle's result",
+          "[gpu][partial][sanitize]") {
+    for (int64_t chunk : {int64_t(3) * 1024, int64_t(8) * 1024}) {
+        const SmallChunks sc(1024, FFC_DTYPE_FP16, true, chunk);
+        const Case c{1024, 3, 3, 6000, 300, FFC_DTYPE_FP16, true};
+        ffc_test::Rng rng;
+        INFO(c.str() << ", chunk " << chunk << ", seed " << rng.seed());
+        const Problem p(c, rng);
+        const Outputs a = run_small_chunks(sc, p, true);
+        check_against_oracle(p, a, true);
+        CHECK(bitwise_equal(a, run_small_chunks(sc, p, true)));
+    }
+}
+
+TEST_CASE("partial cuda: each backward output alone; the others stay untouched", "[gpu][partial][sanitize]") {
+    const Case c{2048, 3, 2, 9000, 700, FFC_DTYPE_BF16, true};
+    ffc_test::Rng rng;
+    INFO(c.str() << ", seed " << rng.seed());
+    const Problem p(c, rng);
+    PartialPlan gpu(c.n, c.dtype, FFC_BACKEND_CUDA);
+    for (int which = 0; which < 4; ++which) {
+        Wanted w{which == 0, which == 1, which == 2, which == 3};
+        INFO("only output " << which << " (du, dk, d_in_gate, d_out_gate)");
+        check_against_oracle(p, run_api(gpu.handle, p, true, w), true, w);
+    }
+}
+
+#endif
