@@ -344,6 +344,21 @@ public:
     }
 
 private:
+    template <class T>
+    struct ElementTag {
+        using type = T;
+    };
+    // fn(ElementTag<T>{}) for the device element type T of `dtype`: the one
+    // place where a dtype becomes a kernel template argument.
+    template <class Fn>
+    static void with_element_type(DType dtype, Fn &&fn) {
+        switch (dtype) {
+        case DType::f32: fn(ElementTag<float>{}); break;
+        case DType::f16: fn(ElementTag<__half>{}); break;
+        case DType::bf16: fn(ElementTag<__nv_bfloat16>{}); break;
+        }
+    }
+
     template <class T, class F>
     static void allow_all(F &&allow) {
         allow(reinterpret_cast<const void *>(&correlate_rows<T>));
@@ -386,21 +401,21 @@ private:
             const int warps = warps_for(per_warp);
             const int64_t items = c.batch * c.channels * ceil_div_host(c.out_len, kRowTile);
             const unsigned grid = grid_for(items, warps);
-            switch (p.dtype) {
-            case DType::f32: correlate_rows<float><<<grid, warps * kWarp, warps * per_warp, st>>>(static_cast<const float *>(in), w, bias, static_cast<float *>(out), c); break;
-            case DType::f16: correlate_rows<__half><<<grid, warps * kWarp, warps * per_warp, st>>>(static_cast<const __half *>(in), w, bias, static_cast<__half *>(out), c); break;
-            case DType::bf16: correlate_rows<__nv_bfloat16><<<grid, warps * kWarp, warps * per_warp, st>>>(static_cast<const __nv_bfloat16 *>(in), w, bias, static_cast<__nv_bfloat16 *>(out), c); break;
-            }
+            with_element_type(p.dtype, [&](auto tag) {
+                using T = typename decltype(tag)::type;
+                correlate_rows<T><<<grid, warps * kWarp, warps * per_warp, st>>>(static_cast<const T *>(in), w, bias,
+                                                                                 static_cast<T *>(out), c);
+            });
         } else {
             const size_t per_warp = size_t(kColTile + K - 1 + K) * kWarp * sizeof(float);
             const int warps = warps_for(per_warp);
             const int64_t items = c.batch * ceil_div_host(c.channels, kWarp) * ceil_div_host(c.out_len, kColTile);
             const unsigned grid = grid_for(items, warps);
-            switch (p.dtype) {
-            case DType::f32: correlate_cols<float><<<grid, warps * kWarp, warps * per_warp, st>>>(static_cast<const float *>(in), w, bias, static_cast<float *>(out), c); break;
-            case DType::f16: correlate_cols<__half><<<grid, warps * kWarp, warps * per_warp, st>>>(static_cast<const __half *>(in), w, bias, static_cast<__half *>(out), c); break;
-            case DType::bf16: correlate_cols<__nv_bfloat16><<<grid, warps * kWarp, warps * per_warp, st>>>(static_cast<const __nv_bfloat16 *>(in), w, bias, static_cast<__nv_bfloat16 *>(out), c); break;
-            }
+            with_element_type(p.dtype, [&](auto tag) {
+                using T = typename decltype(tag)::type;
+                correlate_cols<T><<<grid, warps * kWarp, warps * per_warp, st>>>(static_cast<const T *>(in), w, bias,
+                                                                                 static_cast<T *>(out), c);
+            });
         }
         cuda::check(cudaGetLastError(), "short convolution launch");
     }
@@ -416,30 +431,22 @@ private:
             const size_t per_warp = size_t(kRowTile + kRowTile + K - 1 + (K + 1) * kWarp) * sizeof(float);
             const int warps = warps_for(per_warp);
             const unsigned grid = grid_for(items, warps);
-#define FFC_FILTER_GRAD(T)                                                                                       \
-    filter_grad_rows<T><<<grid, warps * kWarp, warps * per_warp, st>>>(                                          \
-        static_cast<const T *>(a.dy), static_cast<const T *>(a.x), part, p.batch, p.channels, p.seq_len,         \
-        p.out_len(), K, p.pad_left, s.groups, s.per_group, want_dw)
-            switch (p.dtype) {
-            case DType::f32: FFC_FILTER_GRAD(float); break;
-            case DType::f16: FFC_FILTER_GRAD(__half); break;
-            case DType::bf16: FFC_FILTER_GRAD(__nv_bfloat16); break;
-            }
-#undef FFC_FILTER_GRAD
+            with_element_type(p.dtype, [&](auto tag) {
+                using T = typename decltype(tag)::type;
+                filter_grad_rows<T><<<grid, warps * kWarp, warps * per_warp, st>>>(
+                    static_cast<const T *>(a.dy), static_cast<const T *>(a.x), part, p.batch, p.channels, p.seq_len,
+                    p.out_len(), K, p.pad_left, s.groups, s.per_group, want_dw);
+            });
         } else {
             const size_t per_warp = size_t(kColTile + kColTile + K - 1) * kWarp * sizeof(float);
             const int warps = warps_for(per_warp);
             const unsigned grid = grid_for(items, warps);
-#define FFC_FILTER_GRAD(T)                                                                                       \
-    filter_grad_cols<T><<<grid, warps * kWarp, warps * per_warp, st>>>(                                          \
-        static_cast<const T *>(a.dy), static_cast<const T *>(a.x), part, p.batch, p.channels, p.seq_len,         \
-        p.out_len(), K, p.pad_left, s.groups, s.per_group, want_dw)
-            switch (p.dtype) {
-            case DType::f32: FFC_FILTER_GRAD(float); break;
-            case DType::f16: FFC_FILTER_GRAD(__half); break;
-            case DType::bf16: FFC_FILTER_GRAD(__nv_bfloat16); break;
-            }
-#undef FFC_FILTER_GRAD
+            with_element_type(p.dtype, [&](auto tag) {
+                using T = typename decltype(tag)::type;
+                filter_grad_cols<T><<<grid, warps * kWarp, warps * per_warp, st>>>(
+                    static_cast<const T *>(a.dy), static_cast<const T *>(a.x), part, p.batch, p.channels, p.seq_len,
+                    p.out_len(), K, p.pad_left, s.groups, s.per_group, want_dw);
+            });
         }
         cuda::check(cudaGetLastError(), "short convolution filter gradient launch");
         constexpr int threads = 256;
