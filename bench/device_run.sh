@@ -3,9 +3,10 @@
 # compute-sanitizer on a sample, the benchmark. Logs go to $OUT (default
 # /tmp/ffc-device); the short bench table is printed last.
 #
-#   bash bench/device_run.sh [all|tests|python|bench|conv1d|partial|sanitize|profile|breakdown|source] [extra ffc_bench args...]
+#   bash bench/device_run.sh [all|tests|python|bench|conv1d|partial|sparse|sanitize|profile|breakdown|source] [extra ffc_bench args...]
 #
-# "all" is tests + sanitize + bench + conv1d + partial; "partial" runs the
+# "all" is tests + sanitize + bench + conv1d + partial + sparse; "partial" (and
+# "sparse", for frequency-sparse plans) runs the
 # partial convolution's tests, memcheck and racecheck on its [sanitize] tests
 # and its benchmark; "conv1d" runs the short
 # convolution's tests, memcheck on them, its benchmark and PyTorch's conv1d; "profile" runs Nsight Compute on one
@@ -86,6 +87,18 @@ if [ "$what" = all ] || [ "$what" = partial ]; then
     done
     stdbuf -oL "$build/bench/partial_bench" --json "$out/partial_bench.json" > "$out/partial_bench.log" 2>&1 || status=1
     cat "$out/partial_bench.log"
+fi
+if [ "$what" = all ] || [ "$what" = sparse ]; then
+    log "frequency-sparse plans: [sparse][gpu] tests, memcheck and racecheck on a sample, benchmark"
+    "$build/tests/ffc_tests" "[sparse][gpu]" --durations yes > "$out/sparse_tests.log" 2>&1 || status=1
+    grep -E "passed|failed|FAILED" "$out/sparse_tests.log" | tail -5
+    for tool in memcheck racecheck; do
+        compute-sanitizer --tool "$tool" --error-exitcode 9 "$build/tests/ffc_tests" "[sparse][sanitize]" \
+            > "$out/sparse_$tool.log" 2>&1 || status=1
+        echo "  $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|passed|failed' "$out/sparse_$tool.log" | tr '\n' ' ')"
+    done
+    stdbuf -oL "$build/bench/sparse_bench" --json "$out/sparse_bench.json" > "$out/sparse_bench.log" 2>&1 || status=1
+    cat "$out/sparse_bench.log"
 fi
 if [ "$what" = profile ] || [ -n "${FFC_PROFILE:-}" ]; then
     log "ncu profile"

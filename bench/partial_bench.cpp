@@ -21,60 +21,17 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "flashfftconv/flashfftconv.h"
 
 namespace {
 
-void check_cuda(cudaError_t e, const char *what) {
-    if (e != cudaSuccess) {
-        std::fprintf(stderr, "partial_bench: %s: %s\n", what, cudaGetErrorString(e));
-        std::exit(1);
-    }
-}
-void check_ffc(ffc_status_t s, const char *what) {
-    if (s != FFC_SUCCESS) {
-        char msg[512];
-        ffc_last_error_message(msg, sizeof msg);
-        std::fprintf(stderr, "partial_bench: %s: %s (%s)\n", what, ffc_status_string(s), msg);
-        std::exit(1);
-    }
-}
-
-struct Buffer {
-    void *p = nullptr;
-    explicit Buffer(size_t bytes) { check_cuda(cudaMalloc(&p, std::max<size_t>(bytes, 1)), "cudaMalloc"); }
-    ~Buffer() { cudaFree(p); }
-    Buffer(const Buffer &) = delete;
-    Buffer &operator=(const Buffer &) = delete;
-};
-
-uint16_t to_half(float f) {  // round to nearest even; inputs are small normals
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    const uint32_t sign = (x >> 16) & 0x8000u;
-    const int exp = int((x >> 23) & 0xff) - 127 + 15;
-    uint32_t mant = x & 0x7fffffu;
-    if (exp <= 0) return uint16_t(sign);
-    if (exp >= 31) return uint16_t(sign | 0x7c00u);
-    uint32_t h = sign | (uint32_t(exp) << 10) | (mant >> 13);
-    const uint32_t rest = mant & 0x1fffu;
-    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;
-    return uint16_t(h);
-}
-float from_half(uint16_t h) {
-    const uint32_t sign = uint32_t(h & 0x8000u) << 16;
-    const int exp = (h >> 10) & 0x1f;
-    const uint32_t mant = h & 0x3ffu;
-    float f;
-    if (exp == 0) f = std::ldexp(float(mant), -24);
-    else if (exp == 31) f = mant ? NAN : INFINITY;
-    else f = std::ldexp(float(mant | 0x400u), exp - 25);
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    x |= sign;
-    std::memcpy(&f, &x, 4);
-    return f;
-}
+using bench::Buffer;
+using bench::check_cuda;
+using bench::check_ffc;
+using bench::from_half;
+using bench::time_ms;
+using bench::to_half;
 
 struct Shape {
     int64_t B, H, L, K;
@@ -92,31 +49,6 @@ struct Plan {
     }
     ~Plan() { ffc_plan_destroy(h); }
 };
-
-// Median of `reps` timed runs of fn (after one warm-up), in ms.
-template <class Fn>
-double time_ms(int reps, Fn &&fn) {
-    cudaEvent_t a, b;
-    cudaEventCreate(&a);
-    cudaEventCreate(&b);
-    fn();
-    check_cuda(cudaDeviceSynchronize(), "warm-up");
-    std::vector<float> t;
-    for (int r = 0; r < reps; ++r) {
-        cudaEventRecord(a);
-        fn();
-        cudaEventRecord(b);
-        cudaEventSynchronize(b);
-        float ms = 0;
-        cudaEventElapsedTime(&ms, a, b);
-        t.push_back(ms);
-    }
-    check_cuda(cudaGetLastError(), "timed runs");
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
 
 uint64_t next_pow2(uint64_t x) {
     uint64_t p = 1;
@@ -146,10 +78,7 @@ int main(int argc, char **argv) {
     cudaDeviceProp prop{};
     cudaGetDeviceProperties(&prop, 0);
     // The memory floor uses the device's peak DRAM bandwidth as the driver reports it.
-    int mem_clock_khz = 0, bus_bits = 0;
-    cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, 0);
-    cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, 0);
-    const double peak_gbs = 2.0 * mem_clock_khz * 1e3 * (bus_bits / 8) / 1e9;
+    const double peak_gbs = bench::peak_bandwidth_gbs(0);
     std::printf("partial convolution, fp16, gated; %s, peak %.0f GB/s; median of %d\n", prop.name, peak_gbs, reps);
 
     const Shape shapes[] = {

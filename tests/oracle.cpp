@@ -156,6 +156,14 @@ std::vector<double> kernel_row(const float *k, int64_t h, int64_t K) {
     return std::vector<double>(k + h * K, k + (h + 1) * K);
 }
 
+// Zeroes the half-complex bins f ≤ N/2 the frequency mask drops (the mask is
+// symmetric, so this is the full spectrum's mask).
+void apply_freq_mask(const ConvInputs &in, std::vector<std::complex<double>> &spec) {
+    if (!in.freq_mask) return;
+    for (size_t f = 0; f < spec.size(); ++f)
+        if (!in.freq_mask[int64_t(f) % in.freq_mask_len]) spec[f] = 0.0;
+}
+
 }  // namespace
 
 size_t dtype_bytes(ffc_dtype_t dtype) { return dtype == FFC_DTYPE_FP32 ? 4 : 2; }
@@ -247,13 +255,16 @@ std::vector<double> reference_forward(const ConvProblem &p, const ConvInputs &in
     check_problem(p);
     const int64_t B = p.batch, H = p.channels, L = p.seq_len, K = p.kernel_len, N = p.fft_size;
     std::vector<double> y(size_t(B * H * L));
-    const bool direct = use_direct(p, method);
+    const bool direct = use_direct(p, method) && !in.freq_mask;
     std::unique_ptr<RealFft> fft;
     if (!direct) fft = std::make_unique<RealFft>(N);
     for (int64_t h = 0; h < H; ++h) {
         const std::vector<double> k = kernel_row(in.k, h, K);
         std::vector<std::complex<double>> kspec;
-        if (!direct) kspec = fft->forward(k.data(), K);
+        if (!direct) {
+            kspec = fft->forward(k.data(), K);
+            apply_freq_mask(in, kspec);
+        }
         for (int64_t b = 0; b < B; ++b) {
             const int64_t row = (b * H + h) * L;
             const std::vector<double> v = gated_row(in.u, in.in_gate, row, L, p.dtype);
@@ -285,7 +296,7 @@ BackwardReference reference_backward(const ConvProblem &p, const ConvInputs &in,
     if (req.d_out_gate) r.d_out_gate.assign(size_t(B * H * L), 0.0);
     if (req.dk) r.dk.assign(size_t(H * K), 0.0);
 
-    const bool direct = use_direct(p, method);
+    const bool direct = use_direct(p, method) && !in.freq_mask;
     std::unique_ptr<RealFft> fft;
     if (!direct) fft = std::make_unique<RealFft>(N);
     for (int64_t h = 0; h < H; ++h) {
@@ -293,6 +304,7 @@ BackwardReference reference_backward(const ConvProblem &p, const ConvInputs &in,
         std::vector<std::complex<double>> kspec, dk_spec;
         if (!direct) {
             kspec = fft->forward(k.data(), K);
+            apply_freq_mask(in, kspec);
             if (req.dk) dk_spec.assign(kspec.size(), 0.0);
         }
         for (int64_t b = 0; b < B; ++b) {
@@ -331,6 +343,7 @@ BackwardReference reference_backward(const ConvProblem &p, const ConvInputs &in,
             }
         }
         if (req.dk && !direct) {
+            apply_freq_mask(in, dk_spec);  // the gradient of a masked filter
             const std::vector<double> c = fft->inverse(dk_spec, K);
             std::copy(c.begin(), c.end(), r.dk.begin() + h * K);
         }

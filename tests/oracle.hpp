@@ -88,6 +88,11 @@ struct ConvInputs {
     const float *k = nullptr;        // (H, K)
     const void *in_gate = nullptr;   // (B, H, L) or NULL
     const void *out_gate = nullptr;  // (B, H, L) or NULL
+    // Frequency-sparse plans (ffc_plan_desc_t::freq_mask): bin f of the filter's
+    // spectrum is kept iff freq_mask[f mod freq_mask_len] != 0 (NULL: dense).
+    // The reference then takes the FFT method whatever is asked.
+    const uint8_t *freq_mask = nullptr;
+    int64_t freq_mask_len = 0;
 };
 
 // direct: O(L·K) sums, exact up to double rounding; fft: FFTW (double) of size N;

@@ -546,6 +546,9 @@ TEST_CASE("ffc_plan_create rejects bad descriptors", "[cpu][api]") {
         d = cpu_desc(kN);
         d.reserved0 = 1;
         expect(FFC_ERROR_INVALID_DESCRIPTOR, "reserved0");
+        d.reserved0 = 0;
+        d.reserved1 = 1;
+        expect(FFC_ERROR_INVALID_DESCRIPTOR, "reserved1");
     }
     SECTION("FFT size not a power of two, below 256 or above 4194304") {
         for (uint64_t n : {uint64_t(0), uint64_t(1), uint64_t(128), uint64_t(255), uint64_t(257),
@@ -603,19 +606,25 @@ TEST_CASE("ffc_plan_create rejects bad descriptors", "[cpu][api]") {
     }
 }
 
-TEST_CASE("ffc_plan_desc_t: the layout is locked, version 2 added force_kernel in reserved[0]'s slot", "[cpu][api]") {
+TEST_CASE("ffc_plan_desc_t: the layout is locked; versions 2 and 3 gave reserved slots a meaning", "[cpu][api]") {
     // LP64 numbers (the header documents LP64 only); the library static_asserts the same.
     STATIC_REQUIRE(sizeof(ffc_plan_desc_t) == 128);
     STATIC_REQUIRE(offsetof(ffc_plan_desc_t, force_factors) == 40);
     STATIC_REQUIRE(offsetof(ffc_plan_desc_t, cpu_threads) == 72);
     STATIC_REQUIRE(offsetof(ffc_plan_desc_t, reserved0) == 76);
-    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, force_kernel) == 80);
-    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, reserved) == 88);
-    STATIC_REQUIRE(sizeof(ffc_plan_desc_t::reserved) == 5 * sizeof(uint64_t));
-    STATIC_REQUIRE(FFC_PLAN_DESC_VERSION == 2u);
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, force_kernel) == 80);   // version 2: version 1's reserved[0]
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, freq_mask) == 88);      // version 3: version 2's reserved[0]
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, freq_mask_len) == 96);  // version 3: version 2's reserved[1]
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, reserved1) == 100);
+    STATIC_REQUIRE(offsetof(ffc_plan_desc_t, reserved) == 104);
+    STATIC_REQUIRE(sizeof(ffc_plan_desc_t::reserved) == 3 * sizeof(uint64_t));
+    STATIC_REQUIRE(FFC_PLAN_DESC_VERSION == 3u);
     const ffc_plan_desc_t d = FFC_PLAN_DESC_INIT;
     CHECK(d.version == FFC_PLAN_DESC_VERSION);
     CHECK(d.force_kernel == nullptr);
+    CHECK(d.freq_mask == nullptr);
+    CHECK(d.freq_mask_len == 0);
+    CHECK(d.reserved1 == 0);
     for (uint64_t r : d.reserved) CHECK(r == 0);
 }
 

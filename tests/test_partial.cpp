@@ -18,6 +18,7 @@
 #include "common/executor.hpp"
 #include "common/half.hpp"
 #include "flashfftconv/flashfftconv.h"
+#include "api_harness.hpp"
 #include "oracle.hpp"
 #include "plan/planner.hpp"
 
@@ -29,6 +30,10 @@
 #endif
 
 using ffc_test::HostTensor;
+using ffc_test::Memory;
+using ffc_test::Outputs;
+using ffc_test::Wanted;
+using ffc_test::bitwise_equal;
 
 namespace {
 
@@ -50,64 +55,6 @@ int64_t next_pow2(int64_t x) {
     while (p < x) p *= 2;
     return p;
 }
-
-// ---------------------------------------------------------------------------
-// Memory on either backend: host vectors, or device buffers filled from the host.
-// ---------------------------------------------------------------------------
-struct Memory {
-    bool cuda = false;
-    std::vector<std::shared_ptr<void>> owned;
-
-    void *alloc(size_t bytes) {
-        if (bytes == 0) return nullptr;
-#if FFC_WITH_CUDA
-        if (cuda) {
-            void *p = nullptr;
-            REQUIRE(cudaMalloc(&p, bytes) == cudaSuccess);
-            owned.emplace_back(p, [](void *q) { cudaFree(q); });
-            REQUIRE(cudaMemset(p, 0xff, bytes) == cudaSuccess);  // NaN bytes
-            return p;
-        }
-#endif
-        std::shared_ptr<void> p(::operator new(bytes), [](void *q) { ::operator delete(q); });
-        std::memset(p.get(), 0xff, bytes);
-        owned.push_back(p);
-        return p.get();
-    }
-    void *put(const void *host, size_t bytes) {
-        if (!host || bytes == 0) return nullptr;
-        void *p = alloc(bytes);
-#if FFC_WITH_CUDA
-        if (cuda) {
-            REQUIRE(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice) == cudaSuccess);
-            return p;
-        }
-#endif
-        std::memcpy(p, host, bytes);
-        return p;
-    }
-    void get(void *host, const void *p, size_t bytes) {
-#if FFC_WITH_CUDA
-        if (cuda) {
-            REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
-            REQUIRE(cudaMemcpy(host, p, bytes, cudaMemcpyDeviceToHost) == cudaSuccess);
-            return;
-        }
-#endif
-        std::memcpy(host, p, bytes);
-    }
-    // An output: poisoned like the oracle's poison() so that all_poisoned() can tell.
-    void *output(ffc_dtype_t dtype, int64_t count) {
-        HostTensor t(dtype, count);
-        ffc_test::poison(t);
-        return put(t.data(), t.bytes());
-    }
-    float *output_f32(int64_t count) {
-        std::vector<float> v(static_cast<size_t>(count));
-        ffc_test::poison(v);
-        return static_cast<float *>(put(v.data(), v.size() * sizeof(float)));
-    }
-};
 
 // ---------------------------------------------------------------------------
 // One problem: shape, inputs (fresh), dy, and the linear-convolution oracle.
@@ -154,48 +101,6 @@ struct Problem {
     ffc_test::ConvInputs inputs() const { return ffc_test::ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
 };
 
-struct Outputs {
-    HostTensor y, du, d_in_gate, d_out_gate;
-    std::vector<float> dk;
-};
-
-struct Wanted {
-    bool du = true, dk = true, d_in_gate = true, d_out_gate = true;
-};
-
-// Runs forward and backward through `fwd` / `bwd` (the C API or an executor),
-// on the memory of `mem`, and returns the outputs on the host. Unwanted
-// outputs come back still poisoned.
-template <class Forward, class Backward>
-Outputs run(const Problem &p, Memory &mem, Wanted w, Forward &&fwd, Backward &&bwd) {
-    const Case &c = p.c;
-    const size_t tensor = p.u.bytes();
-    const void *u = mem.put(p.u.data(), tensor), *dy = mem.put(p.dy.data(), tensor);
-    const void *ig = mem.put(p.ig.data(), p.ig.bytes()), *og = mem.put(p.og.data(), p.og.bytes());
-    const float *k = static_cast<const float *>(mem.put(p.k.data(), p.k.size() * sizeof(float)));
-    void *y = mem.output(c.dtype, c.elements()), *du = mem.output(c.dtype, c.elements());
-    void *dig = c.gated ? mem.output(c.dtype, c.elements()) : nullptr;
-    void *dog = c.gated ? mem.output(c.dtype, c.elements()) : nullptr;
-    float *dk = mem.output_f32(c.H * c.K);
-    fwd(u, k, ig, og, y);
-    bwd(dy, u, k, ig, og, w.du ? du : nullptr, w.dk ? dk : nullptr, w.d_in_gate ? dig : nullptr,
-        w.d_out_gate ? dog : nullptr);
-    Outputs o;
-    o.y = HostTensor(c.dtype, c.elements());
-    o.du = HostTensor(c.dtype, c.elements());
-    o.d_in_gate = HostTensor(c.dtype, c.gated ? c.elements() : 0);
-    o.d_out_gate = HostTensor(c.dtype, c.gated ? c.elements() : 0);
-    o.dk.resize(size_t(c.H * c.K));
-    mem.get(o.y.data(), y, tensor);
-    mem.get(o.du.data(), du, tensor);
-    if (c.gated) {
-        mem.get(o.d_in_gate.data(), dig, tensor);
-        mem.get(o.d_out_gate.data(), dog, tensor);
-    }
-    mem.get(o.dk.data(), dk, o.dk.size() * sizeof(float));
-    return o;
-}
-
 // A partial plan through the public API.
 struct PartialPlan {
     ffc_plan_t handle = nullptr;
@@ -219,7 +124,7 @@ Outputs run_api(ffc_plan_t plan, const Problem &p, bool cuda, Wanted w = {}) {
     size_t ws_size = 0;
     PARTIAL_REQUIRE_OK(ffc_plan_get_workspace_size(plan, &s, &ws_size));
     void *ws = mem.alloc(ws_size);
-    return run(
+    return ffc_test::run(
         p, mem, w,
         [&](const void *u, const float *k, const void *ig, const void *og, void *y) {
             PARTIAL_REQUIRE_OK(ffc_conv_forward(plan, &s, u, k, ig, og, y, ws, ws_size, nullptr));
@@ -330,7 +235,7 @@ Outputs run_small_chunks(const SmallChunks &sc, const Problem &p, bool cuda) {
     const ffc::Shape s{p.c.B, p.c.H, p.c.L, p.c.K};
     const size_t ws_size = sc.exec->workspace_size(s);
     void *ws = mem.alloc(ws_size);
-    return run(
+    return ffc_test::run(
         p, mem, Wanted{},
         [&](const void *u, const float *k, const void *ig, const void *og, void *y) {
             ffc::ForwardArgs a;
@@ -346,11 +251,6 @@ Outputs run_small_chunks(const SmallChunks &sc, const Problem &p, bool cuda) {
             a.workspace = ws; a.workspace_size = ws_size;
             sc.exec->backward(a);
         });
-}
-
-bool bitwise_equal(const Outputs &a, const Outputs &b) {
-    return a.y.bitwise_equal(b.y) && a.du.bitwise_equal(b.du) && a.d_in_gate.bitwise_equal(b.d_in_gate) &&
-           a.d_out_gate.bitwise_equal(b.d_out_gate) && std::memcmp(a.dk.data(), b.dk.data(), a.dk.size() * 4) == 0;
 }
 
 }  // namespace

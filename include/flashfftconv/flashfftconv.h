@@ -84,7 +84,7 @@ extern "C" {
 #endif
 
 #define FFC_VERSION_MAJOR 0 /**< Incompatible ABI changes. */
-#define FFC_VERSION_MINOR 3 /**< Backwards-compatible additions. */
+#define FFC_VERSION_MINOR 4 /**< Backwards-compatible additions. */
 #define FFC_VERSION_PATCH 0 /**< Fixes. */
 /** Version as one integer: MAJOR·10000 + MINOR·100 + PATCH. */
 #define FFC_VERSION_NUMBER \
@@ -226,9 +226,13 @@ FFC_API int ffc_backend_available(ffc_backend_t backend);
 /**
  * Version of ::ffc_plan_desc_t this header describes. 2 added
  * ffc_plan_desc_t::force_kernel (in version 1 that slot was reserved[0]);
- * the library accepts descriptors of versions 1 and 2.
+ * 3 added ffc_plan_desc_t::freq_mask and ffc_plan_desc_t::freq_mask_len (in
+ * version 2 those slots were reserved[0] and reserved[1]). The library accepts
+ * descriptors of versions 1 to 3, all of one size.
  */
-#define FFC_PLAN_DESC_VERSION 2u
+#define FFC_PLAN_DESC_VERSION 3u
+/** Longest frequency mask (ffc_plan_desc_t::freq_mask_len): one entry per spectrum bin of the largest N. */
+#define FFC_MAX_FREQ_MASK_LEN FFC_MAX_FFT_SIZE
 #define FFC_MAX_FACTORS 8 /**< Longest factorisation a plan may force. */
 /**
  * Bytes the library reads of ffc_plan_desc_t::force_kernel at most, its
@@ -319,7 +323,39 @@ typedef struct ffc_plan_desc {
      * descriptor the slot is reserved and must be NULL.
      */
     const char *force_kernel;
-    uint64_t reserved[5]; /**< Must be zero. */
+    /**
+     * Optional frequency mask (descriptor version ≥ 3): NULL (the default) for
+     * the dense convolution; otherwise ffc_plan_desc_t::freq_mask_len = G bytes
+     * that make the plan frequency-sparse. Bin f of the N-point spectrum of the
+     * filter (0 ≤ f < N) is kept when freq_mask[f mod G] is nonzero and zeroed
+     * when it is 0, so every call of the plan computes the dense convolution
+     * with the masked spectrum:
+     *
+     *     z = IFFT_N(FFT_N(v) · FFT_N(k) · m)[t < L],   m[f] = (freq_mask[f mod G] != 0).
+     *
+     * Backward is that function's exact gradient: du, d_in_gate and d_out_gate
+     * use the masked filter, and dk = IFFT_N(m · Σ_b conj(FFT_N(v_b)) · FFT_N(dz_b))[s < K].
+     * ffc_kernel_spectrum_compute() stores the masked spectrum.
+     *
+     * G is a power of two from 1 to N, and the mask must be symmetric
+     * (freq_mask[j] and freq_mask[(G − j) mod G] both zero or both nonzero),
+     * so that the masked filter stays real; otherwise FFC_ERROR_INVALID_ARGUMENT.
+     * A small G masks whole blocks of the Monarch decomposition: with N = M·N_in
+     * the spectrum's row r holds the bins f ≡ r (mod M), so when G divides M
+     * each row is kept or zeroed whole, and a multi-pass CUDA plan skips the
+     * zeroed rows' inner convolutions and their intermediate traffic in forward
+     * and in a backward without dk (ffc_plan_describe() says how many rows).
+     * Fused plans and the CPU backend zero the dropped bins without skipping
+     * work. G = N is a free mask of bins.
+     *
+     * Read during ffc_plan_create() only. Not combinable with FFC_PLAN_PARTIAL
+     * (FFC_ERROR_NOT_SUPPORTED). In descriptors of versions 1 and 2 this slot
+     * and the next are reserved and must be zero. Since library version 0.4.
+     */
+    const uint8_t *freq_mask;
+    uint32_t freq_mask_len; /**< G, the number of entries of freq_mask (0 when it is NULL). */
+    uint32_t reserved1;     /**< Must be zero. */
+    uint64_t reserved[3];   /**< Must be zero. */
 } ffc_plan_desc_t;
 
 /** @brief Initialiser for ::ffc_plan_desc_t: fp16, automatic backend, current device. */
@@ -327,7 +363,7 @@ typedef struct ffc_plan_desc {
     {                                                                               \
         sizeof(ffc_plan_desc_t), FFC_PLAN_DESC_MAGIC, FFC_PLAN_DESC_VERSION, 0u,    \
             (int32_t)FFC_DTYPE_FP16, (int32_t)FFC_BACKEND_AUTO, -1, FFC_PLAN_DEFAULT, \
-            {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u}, 0, 0u, NULL, { 0u, 0u, 0u, 0u, 0u }   \
+            {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u}, 0, 0u, NULL, NULL, 0u, 0u, { 0u, 0u, 0u } \
     }
 
 /**

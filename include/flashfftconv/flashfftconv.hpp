@@ -157,21 +157,23 @@ public:
     /** @brief A descriptor initialised with ::FFC_PLAN_DESC_INIT. */
     PlanDesc() noexcept : desc_(FFC_PLAN_DESC_INIT) {}
 
-    /** @brief Copies the descriptor (the copy owns its own force_kernel string). @param o the source. */
-    PlanDesc(const PlanDesc &o) : desc_(o.desc_), kernel_(o.kernel_) { repoint(); }
+    /** @brief Copies the descriptor (the copy owns its own force_kernel string and frequency mask). @param o the source. */
+    PlanDesc(const PlanDesc &o) : desc_(o.desc_), kernel_(o.kernel_), mask_(o.mask_) { repoint(); }
 
     /** @brief Moves the descriptor. @param o the source. */
-    PlanDesc(PlanDesc &&o) noexcept : desc_(o.desc_), kernel_(std::move(o.kernel_)) { repoint(); }
+    PlanDesc(PlanDesc &&o) noexcept : desc_(o.desc_), kernel_(std::move(o.kernel_)), mask_(std::move(o.mask_)) {
+        repoint();
+    }
 
     /** @brief Copy-assigns. @param o the source. @return *this. */
     PlanDesc &operator=(const PlanDesc &o) {
-        if (this != &o) { desc_ = o.desc_; kernel_ = o.kernel_; repoint(); }
+        if (this != &o) { desc_ = o.desc_; kernel_ = o.kernel_; mask_ = o.mask_; repoint(); }
         return *this;
     }
 
     /** @brief Move-assigns. @param o the source. @return *this. */
     PlanDesc &operator=(PlanDesc &&o) noexcept {
-        if (this != &o) { desc_ = o.desc_; kernel_ = std::move(o.kernel_); repoint(); }
+        if (this != &o) { desc_ = o.desc_; kernel_ = std::move(o.kernel_); mask_ = std::move(o.mask_); repoint(); }
         return *this;
     }
 
@@ -231,12 +233,30 @@ public:
         return *this;
     }
 
+    /**
+     * @brief Makes the plan frequency-sparse (see ffc_plan_desc_t::freq_mask):
+     * spectrum bin f is kept when mask[f mod G] is nonzero, G = mask.size().
+     * @param mask G entries, G a power of two from 1 to N, symmetric
+     *        (mask[j] and mask[(G − j) mod G] both zero or both nonzero);
+     *        empty: the dense convolution. The descriptor keeps a copy.
+     * @return *this.
+     */
+    PlanDesc &frequency_mask(const std::vector<uint8_t> &mask) {
+        mask_ = mask;
+        repoint();
+        return *this;
+    }
+
     /** @brief The C descriptor, ready for ffc_plan_create() (valid while this object lives unchanged). */
     const ffc_plan_desc_t &c_desc() const noexcept { return desc_; }
 
 private:
-    // desc_.force_kernel points into kernel_ (NULL when it is empty).
-    void repoint() noexcept { desc_.force_kernel = kernel_.empty() ? nullptr : kernel_.c_str(); }
+    // desc_.force_kernel points into kernel_ (NULL when it is empty), desc_.freq_mask into mask_.
+    void repoint() noexcept {
+        desc_.force_kernel = kernel_.empty() ? nullptr : kernel_.c_str();
+        desc_.freq_mask = mask_.empty() ? nullptr : mask_.data();
+        desc_.freq_mask_len = uint32_t(mask_.size());
+    }
 
     PlanDesc &force_factors(const uint32_t *f, std::size_t n) {
         if (n > std::size_t(FFC_MAX_FACTORS))
@@ -249,6 +269,7 @@ private:
 
     ffc_plan_desc_t desc_;
     std::string kernel_;
+    std::vector<uint8_t> mask_;
 };
 
 /** @brief What a plan resolved to (the C++ form of ::ffc_plan_info_t). */

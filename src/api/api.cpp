@@ -16,6 +16,7 @@
 #include "common/executor.hpp"
 #include "common/types.hpp"
 #include "plan/planner.hpp"
+#include "sparse/frequency_mask.hpp"
 #if FFC_WITH_CUDA
 #include "cuda/cuda_host.hpp"
 #endif
@@ -31,7 +32,9 @@ static_assert(offsetof(ffc_plan_desc_t, cpu_threads) == 72, "ffc_plan_desc_t lay
 static_assert(offsetof(ffc_plan_desc_t, reserved0) == 76, "ffc_plan_desc_t layout changed");
 static_assert(offsetof(ffc_plan_desc_t, force_kernel) == 80,
               "force_kernel must occupy version 1's reserved[0] slot");
-static_assert(offsetof(ffc_plan_desc_t, reserved) == 88, "ffc_plan_desc_t layout changed");
+static_assert(offsetof(ffc_plan_desc_t, freq_mask) == 88, "freq_mask must occupy version 2's reserved[0] slot");
+static_assert(offsetof(ffc_plan_desc_t, freq_mask_len) == 96, "freq_mask_len must occupy version 2's reserved[1] slot");
+static_assert(offsetof(ffc_plan_desc_t, reserved) == 104, "ffc_plan_desc_t layout changed");
 static_assert(sizeof(ffc_plan_info_t) == 152, "ffc_plan_info_t must stay 152 bytes");
 
 struct ffc_plan_s {
@@ -222,9 +225,10 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
     return guarded([&] {
         require(out, "plan");
         require(desc, "desc");
-        // Versioned descriptor. Versions 1 and 2 have the same size: version 2 gave
-        // the first reserved slot to force_kernel, so a version-1 descriptor (whose
-        // slot must be zero, i.e. NULL) reads as "no forced kernel".
+        // Versioned descriptor. Versions 1 to 3 have the same size: version 2 gave
+        // the first reserved slot to force_kernel, version 3 the next two to
+        // freq_mask and freq_mask_len, so an older descriptor (whose slots must
+        // be zero) reads as "no forced kernel" and "dense".
         if (desc->magic != FFC_PLAN_DESC_MAGIC)
             ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->magic is wrong: initialise the descriptor with FFC_PLAN_DESC_INIT");
         if (desc->version < 1 || desc->version > FFC_PLAN_DESC_VERSION)
@@ -235,6 +239,11 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
         for (uint64_t r : desc->reserved)
             if (r) ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved fields must be zero");
         if (desc->reserved0) ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved0 must be zero");
+        if (desc->reserved1) ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved1 must be zero");
+        if (desc->version < 3 && (desc->freq_mask || desc->freq_mask_len))
+            ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved fields must be zero (freq_mask or freq_mask_len is "
+                                                    "set, but desc->version = " + std::to_string(desc->version) +
+                                                    " predates them: they need version 3)");
         if (desc->version < 2 && desc->force_kernel)
             ffc::fail(FFC_ERROR_INVALID_DESCRIPTOR, "desc->reserved fields must be zero (force_kernel is set, but "
                                                     "desc->version = " + std::to_string(desc->version) +
@@ -254,6 +263,14 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
         const std::vector<int> forced = forced_factors(*desc);
         const std::string kernel_name = forced_kernel(*desc);
         const ffc::DType dtype = ffc::DType(desc->dtype);
+        const bool sparse = desc->freq_mask || desc->freq_mask_len;
+        ffc::FrequencyMask freq_mask;
+        if (sparse) {
+            freq_mask = ffc::make_frequency_mask(desc->freq_mask, desc->freq_mask_len, n);
+            if (desc->flags & FFC_PLAN_PARTIAL)
+                ffc::fail(FFC_ERROR_NOT_SUPPORTED, "a frequency mask and FFC_PLAN_PARTIAL cannot be combined (the "
+                                                   "masked filter spans all N taps, which overlap-save cannot window)");
+        }
 
         const ffc::api::ResolvedBackend resolved = ffc::api::resolve_backend(desc->backend, desc->device);
         const ffc::Backend backend = resolved.backend;
@@ -276,6 +293,14 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
 #endif
         }
         plan->description = ffc::plan::describe(plan->decision);
+        if (sparse) {
+            plan->executor->set_spectrum_mask(ffc::spectrum_layout_mask(*plan->executor, n, freq_mask));
+            const size_t after_title = plan->description.find('\n') + 1;
+            plan->description.insert(after_title, "  mode           frequency-sparse: " + freq_mask.str() +
+                                                      "; bin f kept iff freq_mask[f mod " +
+                                                      std::to_string(freq_mask.blocks) + "] != 0\n" +
+                                                      plan->executor->sparsity_note());
+        }
         if (desc->flags & FFC_PLAN_PARTIAL) {
             plan->partial = true;
             plan->executor = ffc::make_partial_executor(std::move(plan->executor), plan->decision);

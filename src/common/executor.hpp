@@ -6,7 +6,11 @@
 // workspace large enough). Executors report failures by throwing ffc::Error.
 #pragma once
 
+#include <complex>
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/types.hpp"
 #include "common/windows.hpp"
@@ -71,6 +75,19 @@ public:
     virtual void gather_windows(const WindowCopy &c) const = 0;
     virtual void scatter_windows(const WindowCopy &c) const = 0;
     virtual void accumulate(float *dst, const float *src, int64_t n, void *stream) const = 0;
+
+    // Frequency-sparse plans (src/sparse). probe_spectrum returns, on the host,
+    // the spectrum of one filter row k (K = k.size() taps) in this executor's
+    // layout: spectrum_size({1, 1, 1, K}) / 8 complex values. set_spectrum_mask
+    // installs a mask of that layout (1 = kept, one byte per position); from
+    // then on every filter spectrum the executor forms is masked, and so is dk's
+    // spectral sum before its inverse. Both at plan creation only (they may
+    // allocate and synchronise); the executor is immutable afterwards.
+    virtual std::vector<std::complex<float>> probe_spectrum(const std::vector<float> &k) const = 0;
+    virtual void set_spectrum_mask(const std::vector<uint8_t> &mask) = 0;
+    // After set_spectrum_mask: what work the mask saves, as lines for
+    // ffc_plan_describe() ("  sparse work    ...\n").
+    virtual std::string sparsity_note() const = 0;
 };
 
 // Factories; each backend lives in its own directory.

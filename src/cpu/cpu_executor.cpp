@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/executor.hpp"
 #include "common/half.hpp"
@@ -125,6 +126,22 @@ public:
         });
     }
 
+    std::vector<std::complex<float>> probe_spectrum(const std::vector<float> &k) const override {
+        std::vector<cfloat> out(static_cast<size_t>(n_));
+        alignas(kAlign) float scratch[MonarchFft::kMaxScratchFloats];
+        kernel_spectrum(k.data(), int64_t(k.size()), out.data(), scratch);
+        return out;
+    }
+
+    void set_spectrum_mask(const std::vector<uint8_t> &mask) override {
+        if (int64_t(mask.size()) != n_) fail(FFC_ERROR_INTERNAL, "CPU backend: spectrum mask of the wrong size");
+        mask_ = mask;
+    }
+
+    std::string sparsity_note() const override {
+        return "  sparse work    none skipped: the CPU backend transforms every bin and zeroes the dropped ones\n";
+    }
+
     void forward(const ForwardArgs &args) const override {
         switch (dtype_) {
         case DType::f32: forward_typed<DType::f32>(args); break;
@@ -203,6 +220,14 @@ private:
         for (int64_t s = 0; s < klen; ++s) out[s] = cfloat(k[s], 0.0f);
         std::fill(out + klen, out + n_, cfloat(0.0f, 0.0f));
         fft_.forward(out, scratch);
+        apply_mask(out);
+    }
+
+    // Frequency-sparse plans: zero the spectrum positions the mask drops.
+    void apply_mask(cfloat *spectrum) const {
+        if (mask_.empty()) return;
+        for (int64_t i = 0; i < n_; ++i)
+            if (!mask_[size_t(i)]) spectrum[i] = cfloat(0.0f, 0.0f);
     }
 
     // dst[t] = x_a[t]·g_a[t] + i·x_b[t]·g_b[t] for t < L (gate optional, absent
@@ -331,7 +356,9 @@ private:
                     }
                 }
                 if (want_dk) {
-                    // Re IFFT(Σ conj(W_v)·W_dz) = Σ_b dk_b exactly (DESIGN §3).
+                    // Re IFFT(Σ conj(W_v)·W_dz) = Σ_b dk_b exactly (DESIGN §3); the
+                    // gradient of a masked filter sees only the kept bins.
+                    apply_mask(sl.acc);
                     fft_.inverse_unscaled(sl.acc, sl.scratch);
                     float *dk = args.dk + h * s.kernel_len;
                     for (int64_t j = 0; j < s.kernel_len; ++j) dk[j] = sl.acc[j].real() * scale;
@@ -344,6 +371,7 @@ private:
     DType dtype_;
     int threads_;
     MonarchFft fft_;
+    std::vector<uint8_t> mask_;  // frequency-sparse plans: 1 = kept, per spectrum position; empty: dense
 };
 
 }  // namespace

@@ -32,8 +32,10 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <complex>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/executor.hpp"
 #include "cuda/chunk_budgets.hpp"
@@ -207,6 +209,46 @@ public:
         cuda::launch_accumulate(dst, src, n, stream);
     }
 
+    std::vector<std::complex<float>> probe_spectrum(const std::vector<float> &k) const override {
+        DeviceGuard guard(device_);
+        Shape s;
+        s.batch = s.channels = s.seq_len = 1;
+        s.kernel_len = int64_t(k.size());
+        cuda::DeviceBuffer dk(k.size() * sizeof(float), device_, "cudaMalloc (frequency mask probe)");
+        cuda::DeviceBuffer spec(spectrum_size(s), device_, "cudaMalloc (frequency mask probe)");
+        check(cudaMemcpy(dk.get(), k.data(), k.size() * sizeof(float), cudaMemcpyHostToDevice), "frequency mask probe");
+        SpectrumArgs a;
+        a.shape = s;
+        a.k = static_cast<const float *>(dk.get());
+        a.spectrum = spec.get();
+        compute_spectrum(a);  // on the legacy default stream, like the copies
+        std::vector<std::complex<float>> out(n_);
+        check(cudaMemcpy(out.data(), spec.get(), n_ * sizeof(out[0]), cudaMemcpyDeviceToHost), "frequency mask probe");
+        return out;
+    }
+
+    std::string sparsity_note() const override {
+        if (!multipass_)
+            return "  sparse work    none skipped: the fused kernel transforms every bin and the dropped ones are "
+                   "zeroed in the filter's spectrum\n";
+        const int64_t m = multipass_->outer_size(), kept = multipass_->kept_rows();
+        if (kept == m)
+            return "  sparse work    none skipped: no row of the " + std::to_string(m) + " x " +
+                   std::to_string(multipass_->inner_size()) + " decomposition is dropped whole (or the outer passes "
+                   "are cuBLASLt GEMMs); the dropped bins are zeroed in the filter's spectrum\n";
+        return "  sparse work    " + std::to_string(m - kept) + " of " + std::to_string(m) +
+               " rows of the decomposition skipped in forward and in backward without dk (pass 1 does not store "
+               "them, the inner pass does not visit them, pass 3 reads zeros)\n";
+    }
+
+    void set_spectrum_mask(const std::vector<uint8_t> &mask) override {
+        if (mask.size() != n_) fail(FFC_ERROR_INTERNAL, "CUDA backend: spectrum mask of the wrong size");
+        DeviceGuard guard(device_);
+        mask_ = cuda::DeviceBuffer(n_, device_, "cudaMalloc (frequency mask)");
+        check(cudaMemcpy(mask_.get(), mask.data(), n_, cudaMemcpyHostToDevice), "frequency mask upload");
+        if (multipass_) multipass_->set_spectrum_mask(mask, static_cast<const uint8_t *>(mask_.get()));
+    }
+
 private:
     cuda::FusedParams base_params(const Shape &s) const {
         cuda::FusedParams p;
@@ -228,6 +270,14 @@ private:
         p.spectrum_out = spectrum;
         p.items = s.channels;
         launch(p, stream, "kernel spectrum");
+        mask_spectrum(spectrum, s.channels, stream);
+    }
+
+    // Frequency-sparse plans: zero the dropped positions of `rows` spectra.
+    void mask_spectrum(void *spectrum, int64_t rows, void *stream) const {
+        if (!mask_.get()) return;
+        cuda::launch_mask_spectrum(spectrum, static_cast<const uint8_t *>(mask_.get()), rows, int64_t(n_), stream);
+        check(cudaGetLastError(), "frequency mask");
     }
 
     // The backward's two convolutions (file comment) over all items: A, the
@@ -343,7 +393,8 @@ private:
     }
 
     // dk of channels [h0, h0 + C) from their accumulated spectra.
-    void launch_dk_inverse(const Shape &s, int64_t h0, int64_t C, const void *acc, float *dk, void *stream) const {
+    void launch_dk_inverse(const Shape &s, int64_t h0, int64_t C, void *acc, float *dk, void *stream) const {
+        mask_spectrum(acc, C, stream);  // a masked filter's gradient sees only the kept bins
         cuda::FusedParams p = base_params(s);
         p.mode = cuda::mode_inverse;
         p.spectrum = acc;
@@ -381,6 +432,7 @@ private:
     long long dk_groups_forced_ = cuda::chunk_budgets().dk_pair_groups;  // testing hook, fixed at plan creation
     std::unique_ptr<cuda::MultipassExecutor> multipass_;  // set for multi-pass plans (nothing else is then)
     std::unique_ptr<cuda::FusedTables> tables_;  // fused plans only
+    cuda::DeviceBuffer mask_;  // frequency-sparse plans: uint8 [N] in the spectrum layout (set_spectrum_mask)
 };
 
 }  // namespace

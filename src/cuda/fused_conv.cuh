@@ -793,8 +793,10 @@ __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, FusedMo
         // Item (c·M + r)·P + pair is row r of that pair of channel c (launch.hpp):
         // the channel's P pairs take spectrum row r one after another, so it is
         // read from HBM once and from the L2 by the other P − 1.
-        const int64_t M = p.rows_per_seq, P = p.pairs_per_channel;
-        const int64_t c = item / (M * P), r = item / P % M, pair = item % P;
+        // A frequency-sparse plan visits only the kept rows (FusedParams::kept_rows).
+        const int64_t M = p.rows_per_seq, P = p.pairs_per_channel, R = p.kept_row_count ? p.kept_row_count : M;
+        const int64_t c = item / (R * P), pair = item % P;
+        const int64_t r = p.kept_row_count ? int64_t(__ldg(p.kept_rows + item / P % R)) : item / P % R;
         const int64_t row = (c * P + pair) * M + r;
         d.row_a = row * G::N;
         d.spectrum = static_cast<const float2 *>(p.spectrum) + (c * M + r) * G::N;

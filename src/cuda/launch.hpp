@@ -106,6 +106,11 @@ struct FusedParams {
     float *real_out = nullptr;       // fp32 [items][kernel_len] (inverse mode)
     void *rows = nullptr;            // float2 [items][N] (rows mode), read and written in place
     int64_t rows_per_seq = 1;        // rows mode: rows of one sequence pair
+    // mode_rows of a frequency-sparse plan that skips spectrum rows: the launch
+    // visits only rows kept_rows[0 .. kept_row_count) of each pair (its items
+    // are C·P·kept_row_count). kept_row_count = 0: every row (the default).
+    const uint16_t *kept_rows = nullptr;
+    int64_t kept_row_count = 0;
     // mode_rows_dk and the fused backward (see there)
     void *rows2 = nullptr;           // float2 [items][N]: Z_dz (mode_rows_dk)
     void *dk_partial = nullptr;      // float2 [C][G][M][N], visit order (M = 1: the fused backward)

@@ -554,7 +554,8 @@ __global__ void __launch_bounds__(kThreads, 2) outer_forward_reg(const OuterPara
         float4 *zc = z + n2 / 2;  // Z[k1][n2], Z[k1][n2 + 1] = zc[k1 · n_in / 2]
 #pragma unroll
         for (int k1 = 0; k1 < M; ++k1)
-            zc[k1 * half_row] = make_float4(x0[j][k1].x, x0[j][k1].y, x1[j][k1].x, x1[j][k1].y);
+            if (!row_skipped(p, k1))
+                zc[k1 * half_row] = make_float4(x0[j][k1].x, x0[j][k1].y, x1[j][k1].x, x1[j][k1].y);
     }
 }
 
@@ -574,7 +575,8 @@ __global__ void __launch_bounds__(kThreads, 2) outer_inverse_reg(const OuterPara
 #pragma unroll
     for (int j = 0; j < G::NP; ++j)
 #pragma unroll
-        for (int k1 = 0; k1 < M; ++k1) zv[j][k1] = __ldg(z + col(j) / 2 + k1 * half_row);
+        for (int k1 = 0; k1 < M; ++k1)
+            zv[j][k1] = row_skipped(p, k1) ? make_float4(0.f, 0.f, 0.f, 0.f) : __ldg(z + col(j) / 2 + k1 * half_row);
 
     const Tables tb = tables<M>(p);
     float2 x0[G::NP][M], x1[G::NP][M];
@@ -694,9 +696,11 @@ __global__ void __launch_bounds__(kThreads, 2) outer_forward_smem(const OuterPar
     apply_chain<16, 0, false>(yb, sb.alpha, sb.beta);
     float4 *zc = reinterpret_cast<float4 *>(p.z + local * M * p.n_in) + n2 / 2;
     const int half_row = int(p.n_in) / 2;  // float4 per row of Z
+    const uint32_t skip = row_skip_bits16(p, g, G::P);
 #pragma unroll
     for (int kq = 0; kq < 16; ++kq)
-        zc[(g + G::P * kq) * half_row] = make_float4(ya[kq].x, ya[kq].y, yb[kq].x, yb[kq].y);
+        if (!((skip >> kq) & 1))
+            zc[(g + G::P * kq) * half_row] = make_float4(ya[kq].x, ya[kq].y, yb[kq].x, yb[kq].y);
 }
 
 template <int M, typename T>
@@ -712,8 +716,10 @@ __global__ void __launch_bounds__(kThreads, 2) outer_inverse_smem(const OuterPar
     const float4 *z = reinterpret_cast<const float4 *>(p.z + local * M * p.n_in);
     const int half_row = int(p.n_in) / 2;  // float4 per row of Z
     float4 zv[16];
+    const uint32_t skip = row_skip_bits16(p, g, G::P);
 #pragma unroll
-    for (int kq = 0; kq < 16; ++kq) zv[kq] = __ldg(z + n2 / 2 + (g + G::P * kq) * half_row);
+    for (int kq = 0; kq < 16; ++kq)
+        zv[kq] = (skip >> kq) & 1 ? make_float4(0.f, 0.f, 0.f, 0.f) : __ldg(z + n2 / 2 + (g + G::P * kq) * half_row);
 
     const Tables tb = tables<M>(p);
     float2 ya[16], yb[16];
@@ -1026,6 +1032,32 @@ void MultipassExecutor::spectrum(const SpectrumArgs &a, void *scratch, size_t sc
     p.rows_per_seq = 1;
     p.items = s.channels * m_;
     launch_inner(p, a.stream, "multi-pass: spectrum rows");
+    if (mask_) {
+        launch_mask_spectrum(a.spectrum, mask_, s.channels, int64_t(n_), a.stream);
+        check(cudaGetLastError(), "multi-pass: frequency mask");
+    }
+}
+
+void MultipassExecutor::set_spectrum_mask(const std::vector<uint8_t> &mask, const uint8_t *device_mask) {
+    mask_ = device_mask;
+    if (gemm_) return;  // the cuBLASLt outer passes (M up to 1024) run every row
+    std::vector<uint16_t> kept;
+    uint64_t skip[4] = {0, 0, 0, 0};
+    for (int r = 0; r < m_; ++r) {
+        const auto first = mask.begin() + int64_t(r) * int64_t(n_in_);
+        if (std::any_of(first, first + int64_t(n_in_), [](uint8_t v) { return v != 0; }))
+            kept.push_back(uint16_t(r));
+        else
+            skip[r >> 6] |= uint64_t(1) << (r & 63);
+    }
+    if (int64_t(kept.size()) == m_) return;
+    skips_rows_ = true;
+    std::copy(skip, skip + 4, row_skip_);
+    kept_row_count_ = int64_t(kept.size());
+    if (kept.empty()) return;
+    kept_rows_ = std::make_unique<DeviceBuffer>(kept.size() * sizeof(uint16_t), device_, "cudaMalloc (kept spectrum rows)");
+    check(cudaMemcpy(kept_rows_->get(), kept.data(), kept.size() * sizeof(uint16_t), cudaMemcpyHostToDevice),
+          "kept spectrum rows upload");
 }
 
 mp::OuterParams MultipassExecutor::chunk_outer(const Conv &c, const Shape &s, int64_t h0, int64_t p0, void *z) const {
@@ -1084,7 +1116,10 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
                                  void *z, void *scratch, void *stream) const {
     if (!c.any_output()) return;
     const int64_t items = C * P;  // contiguous: whole channels (P = pairs), or pairs of one channel (C = 1)
-    const mp::OuterParams o = chunk_outer(c, s, h0, p0, z);
+    mp::OuterParams o = chunk_outer(c, s, h0, p0, z);
+    // Frequency-sparse: rows of Z whose filter row is dropped whole are never
+    // stored, visited or read (set_spectrum_mask).
+    std::copy(row_skip_, row_skip_ + 4, o.row_skip);
 
     // Pass 1: Z of the chunk's pairs, gated on input.
     pass1(c, o, items, scratch, stream);
@@ -1095,10 +1130,14 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
     FusedParams p = rows_params(C, P);
     p.mode = mode_rows;
     p.rows = z;
-    p.items = items * m_;
+    p.items = items * kept_rows();
+    if (skips_rows_) {
+        p.kept_rows = kept_rows_ ? static_cast<const uint16_t *>(kept_rows_->get()) : nullptr;
+        p.kept_row_count = kept_row_count_;
+    }
     p.spectrum = static_cast<const float2 *>(c.spectrum) + h0 * int64_t(n_);
     p.conj_spectrum = c.conj ? 1 : 0;
-    launch_inner(p, stream, "multi-pass: inner rows pass");
+    if (p.items > 0) launch_inner(p, stream, "multi-pass: inner rows pass");
 
     // Pass 3: up to two gated outputs of w'.
     pass3(c, o, items, scratch, stream);
@@ -1139,6 +1178,11 @@ void MultipassExecutor::forward(const ForwardArgs &a) const {
 
 void MultipassExecutor::dk_inverse(const Shape &s, int64_t h0, int64_t C, void *acc, float *dk, void *scratch,
                                    void *stream) const {
+    // A masked filter's gradient sees only the kept bins.
+    if (mask_) {
+        launch_mask_spectrum(acc, mask_, C, int64_t(n_), stream);
+        check(cudaGetLastError(), "backward: dk frequency mask");
+    }
     // Inner inverse of each of the C·M spectrum rows, in place: acc row i ←
     // IFFT_{N_in}(acc row i) in natural order, scaled by 1/N_in.
     FusedParams p;

@@ -47,6 +47,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "common/executor.hpp"
 
@@ -58,6 +59,7 @@ namespace cuda {
 enum IoType : int;  // launch.hpp
 struct FusedKernelEntry;
 struct FusedParams;
+class DeviceBuffer;
 class FusedTables;
 class OuterGemm;
 class OuterTables;
@@ -81,6 +83,17 @@ public:
     int outer_size() const { return m_; }
     // The outer passes' table (mp::OuterParams::twiddles / twiddle_lo_bits).
     const OuterTables &outer_tables() const { return *outer_tables_; }
+
+    // Frequency-sparse plans: the mask in the multi-pass spectrum layout, on the
+    // host and as the CUDA executor's device copy (which must outlive this).
+    // Every filter spectrum is masked from then on, and dk's sum before its
+    // inverse. Spectrum rows the mask drops whole (row r holds the bins
+    // f ≡ r mod M) are skipped by the convolutions of the direct outer passes:
+    // pass 1 does not store them, pass 2 does not visit them, pass 3 reads
+    // them as zeros. Plan creation only.
+    void set_spectrum_mask(const std::vector<uint8_t> &mask, const uint8_t *device_mask);
+    // Spectrum rows whose convolutions run (M unless rows are skipped).
+    int64_t kept_rows() const { return skips_rows_ ? kept_row_count_ : m_; }
 
     // Work runs in chunks of items (h·pairs + pair, channel-major): `channels`
     // whole channels with all their pairs, or (channels = 1) `pairs` pairs of one
@@ -167,6 +180,13 @@ private:
     std::unique_ptr<FusedTables> tables_;  // the inner kernel's twiddle tables
     std::unique_ptr<OuterTables> outer_tables_;  // the outer passes' twiddle tables (plan memory)
     std::unique_ptr<OuterGemm> gemm_;            // set when the outer passes are cuBLASLt GEMMs
+    // Frequency-sparse plans (set_spectrum_mask): the device mask (the CUDA
+    // executor's), and with rows to skip their bits and the kept rows' indices.
+    const uint8_t *mask_ = nullptr;
+    bool skips_rows_ = false;
+    uint64_t row_skip_[4] = {0, 0, 0, 0};
+    int64_t kept_row_count_ = 0;
+    std::unique_ptr<DeviceBuffer> kept_rows_;  // uint16 [kept_row_count_]
 };
 
 }  // namespace cuda

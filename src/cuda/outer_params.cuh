@@ -27,7 +27,23 @@ struct OuterParams {
     // The plan's outer table (OuterTables::data(), lo_bits()): required.
     const void *twiddles = nullptr;
     int twiddle_lo_bits = 0;
+    // Frequency-sparse plans: bit k1 set = row k1 of Z is dropped by the
+    // filter's mask. Pass 1 does not store it, pass 3 reads it as zero (direct
+    // outer kernels only; M ≤ 256).
+    uint64_t row_skip[4] = {0, 0, 0, 0};
 };
+
+__device__ __forceinline__ bool row_skipped(const OuterParams &p, int k1) {
+    return (p.row_skip[k1 >> 6] >> (k1 & 63)) & 1;
+}
+// Bit q set: row first + stride·q is skipped (q < 16; one register for a
+// thread's rows instead of a lookup per access).
+__device__ __forceinline__ uint32_t row_skip_bits16(const OuterParams &p, int first, int stride) {
+    uint32_t bits = 0;
+#pragma unroll
+    for (int q = 0; q < 16; ++q) bits |= uint32_t(row_skipped(p, first + stride * q)) << q;
+    return bits;
+}
 
 // The two batch rows a sequence pair (item = h·pairs + pair) is made of.
 struct Rows {

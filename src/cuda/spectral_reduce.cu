@@ -47,6 +47,15 @@ __global__ void partial_sum_kernel(const float4 *__restrict__ part, float4 *__re
     }
 }
 
+// Positions are owned by one thread each; a kept position is neither read nor
+// written, a dropped one is overwritten with zero (no read of the spectrum).
+__global__ void mask_spectrum_kernel(float2 *__restrict__ spectrum, const uint8_t *__restrict__ mask, int64_t rows,
+                                     int64_t n) {
+    const int64_t total = rows * n;
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
+        if (!__ldg(mask + i % n)) spectrum[i] = make_float2(0.f, 0.f);
+}
+
 int64_t reduce_blocks(int64_t total, int threads) {
     // Enough CTAs to fill any current GPU several times over; the grid-stride
     // loop covers the rest. The result does not depend on the grid size.
@@ -71,6 +80,14 @@ void launch_partial_sum(const void *part, void *acc, int64_t channels, int64_t g
     config.numAttrs = overlap_previous ? 1 : 0;
     cudaLaunchKernelEx(&config, partial_sum_kernel, static_cast<const float4 *>(part), static_cast<float4 *>(acc),
                        channels, groups, half_n, accumulate);
+}
+
+void launch_mask_spectrum(void *spectrum, const uint8_t *mask, int64_t rows, int64_t n, void *stream) {
+    const int64_t total = rows * n;
+    if (total <= 0) return;
+    constexpr int threads = 256;
+    mask_spectrum_kernel<<<unsigned(reduce_blocks(total, threads)), threads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<float2 *>(spectrum), mask, rows, n);
 }
 
 }  // namespace ffc::cuda

@@ -3,6 +3,7 @@
 // launch_partial_sum adds a channel's groups. All buffers are complex fp32 in
 // the kernel's visit order; the operation is elementwise in n, so the order
 // itself never matters here. Re IFFT of the sum is Σ_b dk_b exactly (DESIGN §3).
+// Frequency-sparse plans mask their spectra here too (launch_mask_spectrum).
 //
 // Deterministic by construction: each output element is owned by one thread,
 // which adds the groups in increasing order, in fp32, with no atomics; the bits
@@ -41,5 +42,11 @@ FFC_HD Cplx conj_mul_add(Cplx acc, Cplx a, Cplx b) {
 // may start at once. Launch errors are left for the caller's cudaGetLastError().
 void launch_partial_sum(const void *part, void *acc, int64_t channels, int64_t groups, int64_t n, int accumulate,
                         bool overlap_previous, void *stream);
+
+// Frequency-sparse plans (src/sparse): zeroes spectrum[r][i] for every row
+// r < rows and every position i < n with mask[i] == 0 (the plan's mask in the
+// executor's spectrum layout, device memory); kept positions are not touched.
+// spectrum: float2 [rows][n]. An ordinary launch on `stream`.
+void launch_mask_spectrum(void *spectrum, const uint8_t *mask, int64_t rows, int64_t n, void *stream);
 
 }  // namespace ffc::cuda

@@ -82,6 +82,15 @@ public:
     void check_pointer(const void *p, const char *name) const override { inner_->check_pointer(p, name); }
     void gather_windows(const WindowCopy &c) const override { inner_->gather_windows(c); }
     void scatter_windows(const WindowCopy &c) const override { inner_->scatter_windows(c); }
+    std::vector<std::complex<float>> probe_spectrum(const std::vector<float> &k) const override {
+        return inner_->probe_spectrum(k);
+    }
+    // A masked filter spans all N taps, which overlap-save cannot window (the
+    // API layer refuses the combination before it gets here).
+    void set_spectrum_mask(const std::vector<uint8_t> &) override {
+        fail(FFC_ERROR_NOT_SUPPORTED, "a partial plan cannot be frequency-sparse");
+    }
+    std::string sparsity_note() const override { return inner_->sparsity_note(); }
     void accumulate(float *dst, const float *src, int64_t n, void *stream) const override {
         inner_->accumulate(dst, src, n, stream);
     }

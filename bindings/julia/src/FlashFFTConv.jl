@@ -12,7 +12,10 @@ Memory layout: the C API's row-major (B, H, L) tensors are Julia's column-major
 arrays of size (L, H, B); k, (H, K) in C, is a (K, H) `Matrix{Float32}`.
 
 The API mirrors the Rust crate: `Plan`, `PlanDesc`, `Shape`, `DType`, `Backend`,
-`FlashFFTConvError(status, message)`, `forward!`, `backward!`.
+`FlashFFTConvError(status, message)`, `forward!`, `backward!`. Plans may be partial
+(`partial=true`, library 0.3) or frequency-sparse (`freq_mask=m`, library 0.4: the
+filter's spectrum keeps bin f only where `m[mod(f, length(m)) + 1] != 0`; see
+`freq_block_mask`).
 
 Short depthwise convolutions (PyTorch's `nn.Conv1d(H, H, K, groups=H)`, 1 to 128
 taps, computed directly) have their own plan, `Conv1dPlan`, with `Conv1dShape`
@@ -27,7 +30,7 @@ using Libdl
 
 export Plan, PlanDesc, Shape, PlanInfo, FlashFFTConvError, BF16
 export forward!, backward!, forward_raw!, backward_raw!, fftconv
-export workspace_size, spectrum_size, describe, info, build_info, version, version_number
+export workspace_size, spectrum_size, describe, info, build_info, version, version_number, freq_block_mask
 export Conv1dPlan, Conv1dShape, output_length, depthwise_conv1d
 
 # ---------------------------------------------------------------------------------
@@ -42,7 +45,7 @@ const _lock = ReentrantLock()
 
 # The ABI these bindings mirror: same major, and (pre-1.0) the same minor version.
 const EXPECTED_MAJOR = 0
-const EXPECTED_MINOR = 3
+const EXPECTED_MINOR = 4
 
 function _lib()
     _handle[] != C_NULL && return _handle[]
@@ -147,7 +150,10 @@ struct PlanDescC
     cpu_threads::Int32
     reserved0::UInt32
     force_kernel::Ptr{UInt8}     # descriptor version 2 (version 1's reserved[0] slot); C_NULL: none
-    reserved::NTuple{5,UInt64}
+    freq_mask::Ptr{UInt8}        # descriptor version 3 (version 2's reserved[0] slot); C_NULL: dense
+    freq_mask_len::UInt32        # G, entries of freq_mask (version 2's reserved[1] slot); 0 with C_NULL
+    reserved1::UInt32
+    reserved::NTuple{3,UInt64}
 end
 
 struct PlanInfoC
@@ -169,20 +175,34 @@ end
 # The header's sizes on LP64 (the library also rejects any other struct_size).
 @assert sizeof(PlanDescC) == 128
 @assert fieldoffset(PlanDescC, findfirst(==(:force_kernel), fieldnames(PlanDescC))) == 80
-@assert fieldoffset(PlanDescC, findfirst(==(:reserved), fieldnames(PlanDescC))) == 88
+@assert fieldoffset(PlanDescC, findfirst(==(:freq_mask), fieldnames(PlanDescC))) == 88
+@assert fieldoffset(PlanDescC, findfirst(==(:freq_mask_len), fieldnames(PlanDescC))) == 96
+@assert fieldoffset(PlanDescC, findfirst(==(:reserved1), fieldnames(PlanDescC))) == 100
+@assert fieldoffset(PlanDescC, findfirst(==(:reserved), fieldnames(PlanDescC))) == 104
 @assert sizeof(PlanInfoC) == 152
 @assert sizeof(Shape) == 32
 
-const FFC_PLAN_DESC_VERSION = UInt32(2)
+# 2 added force_kernel, 3 added freq_mask and freq_mask_len (each in reserved slots; same size).
+const FFC_PLAN_DESC_VERSION = UInt32(3)
+const FFC_MAX_FREQ_MASK_LEN = 4194304  # one entry per spectrum bin of the largest N
 
 """
     PlanDesc(fft_size; dtype=FFC_FP16, backend=FFC_AUTO, device=-1, cpu_threads=0, force_factors=UInt32[],
-             force_kernel=nothing, partial=false)
+             force_kernel=nothing, partial=false, freq_mask=nothing)
 
 A plan descriptor (the keyword form of the Rust builder). `force_kernel` names one
 compiled candidate as `describe(plan)` lists it in the candidate table's kernel
 column (CUDA backend only; the CPU backend refuses any name). `partial=true` sets
 `FFC_PLAN_PARTIAL`: the causal linear convolution of any seq_len (see there).
+
+`freq_mask` (library 0.4) makes the plan frequency-sparse: a vector `m` of G
+integers or bools (copied, as 0/1 `UInt8`s). Bin f of the filter's N-point
+spectrum (0 ≤ f < N) is kept when `m[mod(f, G) + 1] != 0` and zeroed otherwise,
+so every call computes `z = IFFT_N(FFT_N(v) · FFT_N(k) · M)[t < L]` and backward
+its exact gradient. G must be a power of two from 1 to N and the mask symmetric
+(entries j and (G − j) mod G, 0-based, both zero or both nonzero), else the
+library's INVALID_ARGUMENT (1000); not with `partial=true` (NOT_SUPPORTED, 2000).
+`nothing` is the dense convolution; see `freq_block_mask`.
 """
 struct PlanDesc
     fft_size::UInt64
@@ -193,22 +213,59 @@ struct PlanDesc
     force_factors::Vector{UInt32}
     force_kernel::Union{Nothing,String}
     partial::Bool
+    freq_mask::Union{Nothing,Vector{UInt8}}
 end
 PlanDesc(fft_size::Integer; dtype::DType=FFC_FP16, backend::Backend=FFC_AUTO, device::Integer=-1,
          cpu_threads::Integer=0, force_factors=UInt32[], force_kernel::Union{Nothing,AbstractString}=nothing,
-         partial::Bool=false) =
+         partial::Bool=false, freq_mask::Union{Nothing,AbstractVector}=nothing) =
     PlanDesc(UInt64(fft_size), dtype, backend, Int32(device), Int32(cpu_threads), UInt32.(collect(force_factors)),
-             force_kernel === nothing ? nothing : String(force_kernel), partial)
+             force_kernel === nothing ? nothing : String(force_kernel), partial, _freq_mask(freq_mask))
 
-# The C descriptor. Its force_kernel points into d.force_kernel: the caller keeps
-# that string rooted (GC.@preserve) for as long as the descriptor is used.
+# A frequency mask as the library reads it: a new Vector{UInt8} of 0 and 1 (nonzero
+# is 1: a plain conversion would refuse 256, and a truncation would turn it into 0).
+_freq_mask(::Nothing) = nothing
+function _freq_mask(m::AbstractVector)
+    eltype(m) <: Union{Bool,Integer} || all(x -> x isa Union{Bool,Integer}, m) ||
+        throw(ArgumentError("freq_mask must hold integers or bools, not $(eltype(m))"))
+    # Empty is refused rather than read as "no mask" (use nothing for that); to
+    # the C API, G = 0 is not a power of two.
+    isempty(m) && throw(FlashFFTConvError(FFC_ERROR_INVALID_ARGUMENT,
+                                          "freq_mask is empty: it needs G entries, G a power of two from 1 to N"))
+    length(m) <= FFC_MAX_FREQ_MASK_LEN || throw(FlashFFTConvError(FFC_ERROR_INVALID_ARGUMENT,
+        "freq_mask has $(length(m)) entries, more than the largest FFT size $FFC_MAX_FREQ_MASK_LEN"))
+    UInt8[x != 0 ? 0x01 : 0x00 for x in m]
+end
+
+"""
+    freq_block_mask(blocks, kept) -> Vector{UInt8}
+
+A symmetric frequency mask of `blocks` entries keeping the residues nearest 0 on
+either side: entry j (0-based, at index j + 1) is 1 when min(j, blocks − j) < kept,
+else 0, so min(2kept − 1, blocks) ones. As `freq_mask` (G = blocks) it keeps bin f
+exactly when f mod G lies within kept − 1 of 0, circularly; with G the outer
+Monarch factor M of N = M·N_in, each residue is one row of the spectrum, kept or
+dropped whole; with G = N it is a low-pass filter. `blocks` must be a power of
+two and `kept` in 1:blocks÷2+1 (else `ArgumentError`).
+"""
+function freq_block_mask(blocks::Integer, kept::Integer)
+    (blocks >= 1 && ispow2(blocks)) || throw(ArgumentError("blocks = $blocks is not a power of two"))
+    1 <= kept <= blocks ÷ 2 + 1 ||
+        throw(ArgumentError("kept = $kept is outside 1:$(blocks ÷ 2 + 1) (blocks ÷ 2 + 1 for blocks = $blocks)"))
+    UInt8[min(j, blocks - j) < kept ? 0x01 : 0x00 for j in 0:blocks-1]
+end
+
+# The C descriptor. Its force_kernel and freq_mask point into d.force_kernel and
+# d.freq_mask: the caller keeps both rooted (GC.@preserve) for as long as the
+# descriptor is used (the library reads them during ffc_plan_create only).
 function _cdesc(d::PlanDesc)
     f = zeros(UInt32, FFC_MAX_FACTORS)
     f[1:length(d.force_factors)] .= d.force_factors
     name = d.force_kernel === nothing ? Ptr{UInt8}(C_NULL) : pointer(d.force_kernel)
+    mask = d.freq_mask === nothing ? Ptr{UInt8}(C_NULL) : pointer(d.freq_mask)
+    mask_len = d.freq_mask === nothing ? UInt32(0) : UInt32(length(d.freq_mask))
     flags = d.partial ? FFC_PLAN_PARTIAL : FFC_PLAN_DEFAULT
     PlanDescC(sizeof(PlanDescC), 0x46464344, FFC_PLAN_DESC_VERSION, d.fft_size, Int32(d.dtype), Int32(d.backend),
-              d.device, flags, Tuple(f), d.cpu_threads, 0, name, ntuple(_ -> UInt64(0), 5))
+              d.device, flags, Tuple(f), d.cpu_threads, 0, name, mask, mask_len, 0, ntuple(_ -> UInt64(0), 3))
 end
 
 # ---------------------------------------------------------------------------------
@@ -258,7 +315,8 @@ backend_available(b::Backend) = ccall(_fn(:ffc_backend_available), Cint, (Cint,)
 An owned plan. A finalizer destroys it; `close(plan)` destroys it now. Plans are
 immutable: several tasks may execute on one plan at once, each with its own
 workspace and outputs. `plan.partial` tells whether it was made with
-`partial=true` (`FFC_PLAN_PARTIAL`).
+`partial=true` (`FFC_PLAN_PARTIAL`), `plan.freq_mask` its frequency mask (0/1
+`UInt8`s, a copy of the descriptor's) or `nothing`.
 """
 # Resolved before the first plan exists, so that finalizers (which must not take
 # locks or switch tasks) only read it.
@@ -269,6 +327,7 @@ mutable struct Plan
     dtype::DType
     backend::Backend
     partial::Bool
+    freq_mask::Union{Nothing,Vector{UInt8}}
     function Plan(desc::PlanDesc)
         length(desc.force_factors) <= FFC_MAX_FACTORS ||
             throw(FlashFFTConvError(FFC_ERROR_INVALID_FLAGS, "at most $FFC_MAX_FACTORS forced factors"))
@@ -276,11 +335,11 @@ mutable struct Plan
             throw(FlashFFTConvError(FFC_ERROR_INVALID_FLAGS, "force_kernel contains a NUL character"))
         _destroy_fn[] == C_NULL && (_destroy_fn[] = _fn(:ffc_plan_destroy))
         h = Ref{Ptr{Cvoid}}(C_NULL)
-        name = desc.force_kernel
-        GC.@preserve name begin  # the C descriptor points into this string
+        name, mask = desc.force_kernel, desc.freq_mask
+        GC.@preserve name mask begin  # the C descriptor points into this string and this vector
             _check(ccall(_fn(:ffc_plan_create), Cint, (Ref{Ptr{Cvoid}}, Ref{PlanDescC}), h, _cdesc(desc)))
         end
-        p = new(h[], FFC_FP16, FFC_CPU, desc.partial)
+        p = new(h[], FFC_FP16, FFC_CPU, desc.partial, mask === nothing ? nothing : copy(mask))
         finalizer(close, p)
         i = info(p)
         p.dtype, p.backend = i.dtype, i.backend
@@ -462,21 +521,23 @@ function default_fft_size(L::Integer, K::Integer; partial::Bool=false)
 end
 
 """
-    fftconv(u::Array{T,3}, k::Matrix{Float32}; in_gate=nothing, out_gate=nothing, fft_size=nothing, partial=false)
+    fftconv(u::Array{T,3}, k::Matrix{Float32}; in_gate=nothing, out_gate=nothing, fft_size=nothing, partial=false,
+            freq_mask=nothing)
 
 Convenience: `u` of size (L, H, B), `k` of size (K, H); a CPU plan of FFT size
 `fft_size` (default: `default_fft_size(L, K; partial)`, the smallest power of two
 ≥ L + K − 1, at least 256, i.e. the causal convolution) is created for the call.
 `partial=true` makes it a partial plan: the causal linear convolution for any L,
-with N set by the kernel. Returns y like u.
+with N set by the kernel. `freq_mask` makes it a frequency-sparse plan (see
+`PlanDesc`). Returns y like u.
 """
 function fftconv(u::Array{T,3}, k::Matrix{Float32}; in_gate=nothing, out_gate=nothing,
-                 fft_size=nothing, partial::Bool=false) where {T<:_Elem}
+                 fft_size=nothing, partial::Bool=false, freq_mask=nothing) where {T<:_Elem}
     L, H, B = size(u)
     K = size(k, 1)
     size(k, 2) == H || throw(FlashFFTConvError(FFC_ERROR_INVALID_SHAPE, "k has $(size(k, 2)) channels, u has $H"))
     n = fft_size === nothing ? default_fft_size(L, K; partial=partial) : fft_size
-    plan = Plan(n; dtype=_dtype(T), backend=FFC_CPU, partial=partial)
+    plan = Plan(n; dtype=_dtype(T), backend=FFC_CPU, partial=partial, freq_mask=freq_mask)
     try
         return forward!(plan, Shape(B, H, L, K), similar(u), u, k; in_gate=in_gate, out_gate=out_gate)
     finally

@@ -16,6 +16,22 @@ function direct(u::AbstractArray, k::AbstractMatrix, n)
 end
 rel(x, r) = sqrt(sum(abs2, Float64.(x) .- r) / sum(abs2, r))
 
+# x ↦ IDFT_n(M · DFT_n(x)) with M[f] = mask[mod(f, G) + 1] != 0, by the direct DFT
+# (Float64). With a symmetric mask it is real and symmetric: it gives the masked
+# filter k' = P k and, applied to the gradient with respect to k', the masked dk.
+function mask_projection(x::AbstractVector, mask::AbstractVector)
+    n, G = length(x), length(mask)
+    out = zeros(Float64, n)
+    for f in 0:n-1
+        mask[mod(f, G)+1] == 0 && continue
+        X = sum(Float64(x[t+1]) * cis(-2π * f * t / n) for t in 0:n-1)
+        for t in 0:n-1
+            out[t+1] += real(X * cis(2π * f * t / n)) / n
+        end
+    end
+    out
+end
+
 # Short depthwise convolution, directly from the header's formulas, in Float64.
 # x is (L, H, B) for FFC_BHL, (H, L, B) for FFC_BLH; w is (K, H).
 tobhl(a, layout) = layout == FFC_BHL ? a : permutedims(a, (2, 1, 3))
@@ -121,9 +137,9 @@ end
         end
     end
 
-    @testset "version 0.3" begin
-        @test FlashFFTConv.version_number() ÷ 100 == 3
-        @test startswith(version(), "0.3.")
+    @testset "version 0.4" begin
+        @test FlashFFTConv.version_number() ÷ 100 == 4
+        @test startswith(version(), "0.4.")
     end
 
     @testset "partial convolution" begin
@@ -172,6 +188,86 @@ end
         @test occursin("FFC_PLAN_PARTIAL", describe(plan))
         close(plan)
         @test !Plan(256; dtype=FFC_FP32, backend=FFC_CPU).partial
+    end
+
+    @testset "frequency-sparse plans" begin
+        # Descriptor version 3: freq_mask and freq_mask_len in version 2's reserved[0] and [1].
+        C = FlashFFTConv.PlanDescC
+        @test sizeof(C) == 128 && FlashFFTConv.FFC_PLAN_DESC_VERSION == 3
+        @test fieldoffset(C, findfirst(==(:freq_mask), fieldnames(C))) == 88
+        @test fieldoffset(C, findfirst(==(:freq_mask_len), fieldnames(C))) == 96
+        @test fieldoffset(C, findfirst(==(:reserved), fieldnames(C))) == 104
+        @test freq_block_mask(16, 4) == UInt8[1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+        @test freq_block_mask(1, 1) == UInt8[1] && freq_block_mask(8, 5) == ones(UInt8, 8)
+        for G in (1, 2, 4, 8, 64), kept in 1:G÷2+1
+            m = freq_block_mask(G, kept)
+            @test all(m[j+1] == m[mod(G - j, G)+1] for j in 0:G-1)
+            @test sum(m) == min(2kept - 1, G)
+        end
+        @test_throws ArgumentError freq_block_mask(12, 1)
+        @test_throws ArgumentError freq_block_mask(16, 0)
+        @test_throws ArgumentError freq_block_mask(16, 10)
+        # The descriptor copies the mask (as 0/1) and the plan keeps a copy too.
+        m = [1, 0, 0, 256]
+        d = PlanDesc(256; freq_mask=m)
+        m[1] = 0
+        @test d.freq_mask == UInt8[1, 0, 0, 1]
+        @test PlanDesc(256).freq_mask === nothing
+
+        B, H, L, K, N = 2, 2, 200, 57, 256
+        for mask in (freq_block_mask(16, 4), freq_block_mask(N, 20), [1], [true, false], UInt8[1, 0, 1, 1, 0, 1, 1, 0])
+            u, ig, og = randn(Float32, L, H, B), randn(Float32, L, H, B), randn(Float32, L, H, B)
+            k = randn(Float32, K, H) ./ Float32(sqrt(K))
+            # The masked filter k' (length N per channel): the plain convolution with it is the masked one.
+            kp = zeros(Float64, N, H)
+            for h in 1:H
+                kp[:, h] = mask_projection([Float64.(k[:, h]); zeros(N - K)], mask)
+            end
+            plan = Plan(N; dtype=FFC_FP32, backend=FFC_CPU, freq_mask=mask)
+            @test plan.freq_mask == UInt8[x != 0 ? 1 : 0 for x in mask] && !plan.partial
+            s = Shape(B, H, L, K)
+            y = forward!(plan, s, similar(u), u, k; in_gate=ig, out_gate=og)
+            @test rel(y, Float64.(og) .* direct(Float64.(ig) .* u, kp, N)) < 2e-6
+            # Backward without gates: du with k', dk the projection of k''s gradient, cut to K.
+            dy = randn(Float32, L, H, B)
+            rdu, rdkp = zeros(Float64, L, H, B), zeros(Float64, N, H)
+            for b in 1:B, h in 1:H, t in 0:L-1, j in 0:N-1
+                i = mod(t - j, N)
+                if i < L
+                    rdu[i+1, h, b] += Float64(dy[t+1, h, b]) * kp[j+1, h]
+                    rdkp[j+1, h] += Float64(dy[t+1, h, b]) * Float64(u[i+1, h, b])
+                end
+            end
+            rdk = zeros(Float64, K, H)
+            for h in 1:H
+                rdk[:, h] = mask_projection(rdkp[:, h], mask)[1:K]
+            end
+            g = backward!(plan, s, dy, u, k; dk=zeros(Float32, K, H), du=similar(u))
+            @test rel(g.du, rdu) < 2e-6
+            @test rel(g.dk, rdk) < 2e-6
+            close(plan)
+            y2 = fftconv(u, k; in_gate=ig, out_gate=og, freq_mask=mask)  # N = 256 by default
+            @test rel(y2, Float64.(og) .* direct(Float64.(ig) .* u, kp, N)) < 2e-6
+        end
+        # The library's checks: asymmetric, G not a power of two, G > N: INVALID_ARGUMENT
+        # (1000); with partial=true: NOT_SUPPORTED (2000).
+        for (mask, status) in (([1, 1, 0, 0], 1000), (ones(Int, 6), 1000), (ones(Int, 512), 1000))
+            e = try
+                Plan(256; dtype=FFC_FP32, backend=FFC_CPU, freq_mask=mask)
+            catch err
+                err
+            end
+            @test e isa FlashFFTConvError && e.status == status
+        end
+        e = try
+            Plan(256; dtype=FFC_FP32, backend=FFC_CPU, partial=true, freq_mask=[1])
+        catch err
+            err
+        end
+        @test e isa FlashFFTConvError && e.status == 2000
+        # The bindings' own: an empty mask (nothing is the dense plan), non-integers.
+        @test_throws FlashFFTConvError Plan(256; backend=FFC_CPU, freq_mask=Int[])
+        @test_throws ArgumentError Plan(256; backend=FFC_CPU, freq_mask=[0.5, 0.5])
     end
 
     @testset "depthwise conv1d" begin

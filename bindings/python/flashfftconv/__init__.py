@@ -5,6 +5,7 @@ Functional API on NumPy / torch / CuPy / any CUDA array::
     from flashfftconv import fftconv, fftconv_backward
     y = fftconv(u, k, in_gate, out_gate)            # causal: N = next pow2 >= L + K - 1
     y = fftconv(u, k, partial=True)                 # causal, any L: N set by K (overlap-save windows)
+    y = fftconv(u, k, freq_mask=freq_block_mask(16, 4))  # frequency-sparse: bins f with f % 16 in {0..3, 13..15}
 
 Short depthwise convolutions (PyTorch's Conv1d with groups = channels, 1 to 128
 taps), computed directly::
@@ -27,6 +28,7 @@ package, then by the system loader, on first use.
 
 from ._lib import (
     CONV1D_MAX_KERNEL_SIZE,
+    MAX_FREQ_MASK_LEN,
     PLAN_DEFAULT,
     PLAN_PARTIAL,
     Backend,
@@ -50,8 +52,10 @@ from ._plan import (
     PlanInfo,
     Shape,
     cached_conv1d_plans,
+    as_freq_mask,
     cached_plans,
     clear_plan_cache,
+    freq_block_mask,
     get_conv1d_plan,
     get_plan,
     resolve_padding,
@@ -66,13 +70,14 @@ from .functional import (
     fftconv_backward,
 )
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "Backend", "DType", "FlashFFTConvError", "LibraryNotFoundError", "Status",
     "backend_available", "build_info", "library_path", "load_library", "status_string",
     "version", "version_number", "PLAN_DEFAULT", "PLAN_PARTIAL",
     "Plan", "PlanInfo", "Shape", "cached_plans", "clear_plan_cache", "get_plan",
+    "MAX_FREQ_MASK_LEN", "as_freq_mask", "freq_block_mask",
     "Gradients", "default_fft_size", "fftconv", "fftconv_backward",
     "CONV1D_MAX_KERNEL_SIZE", "Layout", "Conv1dPlan", "Conv1dShape", "Conv1dGradients", "cached_conv1d_plans",
     "get_conv1d_plan", "resolve_padding", "depthwise_conv1d", "depthwise_conv1d_backward",

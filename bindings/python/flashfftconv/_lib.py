@@ -20,7 +20,7 @@ from typing import Optional
 # one minor version (the library's SONAME is MAJOR.MINOR until 1.0). From 1.0 on,
 # a newer minor is accepted (minor releases only add).
 EXPECTED_MAJOR = 0
-EXPECTED_MINOR = 3
+EXPECTED_MINOR = 4
 
 
 def version_compatible(number: int) -> bool:
@@ -41,7 +41,10 @@ PLAN_DEFAULT = 0
 PLAN_PARTIAL = 1  # FFC_PLAN_PARTIAL (0.3): causal linear convolution of any seq_len (overlap-save windows of N)
 
 PLAN_DESC_MAGIC = 0x46464344  # "FFCD"
-PLAN_DESC_VERSION = 2  # 2 added force_kernel (in reserved[0]'s slot; the size did not change)
+# 2 added force_kernel (in reserved[0]'s slot), 3 added freq_mask and freq_mask_len
+# (in version 2's reserved[0] and reserved[1] slots); the size never changed.
+PLAN_DESC_VERSION = 3
+MAX_FREQ_MASK_LEN = MAX_FFT_SIZE  # longest freq_mask: one entry per bin of the largest N
 PLAN_INFO_MAGIC = 0x46464349  # "FFCI"
 PLAN_INFO_VERSION = 1
 
@@ -132,6 +135,8 @@ class PlanDescC(ctypes.Structure):
 
     Assigning bytes to ``force_kernel`` keeps a reference to them in the
     structure, so the pointer stays valid as long as the structure lives.
+    ``freq_mask`` is a plain pointer: whoever sets it keeps the bytes alive
+    until ffc_plan_create returns (the library reads them only then).
     """
 
     _fields_ = [
@@ -147,7 +152,10 @@ class PlanDescC(ctypes.Structure):
         ("cpu_threads", ctypes.c_int32),
         ("reserved0", ctypes.c_uint32),
         ("force_kernel", ctypes.c_char_p),
-        ("reserved", ctypes.c_uint64 * 5),
+        ("freq_mask", ctypes.POINTER(ctypes.c_uint8)),  # version 3 (version 2's reserved[0] slot)
+        ("freq_mask_len", ctypes.c_uint32),  # G; version 3 (version 2's reserved[1] slot)
+        ("reserved1", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint64 * 3),
     ]
 
     @classmethod

@@ -8,9 +8,10 @@ _arrays.py and functional.py, so that this class stays a thin mirror of the C AP
 from __future__ import annotations
 
 import ctypes
+import operator
 import threading
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -85,6 +86,90 @@ def as_dtype(d) -> DType:
     )
 
 
+def _host_array(x):
+    """A NumPy view or copy of an array-like, moving torch and CuPy arrays to the host."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, on any device
+        return x.detach().cpu().numpy()
+    if hasattr(x, "get") and hasattr(x, "__cuda_array_interface__"):  # a CuPy array
+        return x.get()
+    return np.asarray(x)
+
+
+def as_freq_mask(freq_mask) -> Optional[np.ndarray]:
+    """A frequency mask as the library reads it: None stays None (the dense
+    convolution); anything else becomes a new contiguous uint8 array of 0 and 1
+    (1 where the entry is nonzero; the library tells only zero from nonzero).
+
+    Accepts any 1-D array-like of integers or bools (a list, a NumPy array, a
+    torch tensor or a CuPy array). Whether its length G and its entries form a
+    valid mask (G a power of two from 1 to N, symmetric) is the library's to
+    judge when the plan is created.
+
+    Raises:
+        TypeError: not an array of integers or bools.
+        ValueError: not 1-D.
+        FlashFFTConvError: ERROR_INVALID_ARGUMENT for an empty mask or one of more
+            than MAX_FREQ_MASK_LEN entries (longer than any FFT size).
+    """
+    if freq_mask is None:
+        return None
+    a = _host_array(freq_mask)
+    if a.ndim != 1:
+        raise ValueError(f"freq_mask must be 1-D, got shape {a.shape}")
+    if a.size == 0:  # first: np.asarray([]) is float64
+        # Refused here rather than passed on: the C++ wrapper reads an empty mask
+        # as "no mask", while to the C API G = 0 is not a power of two.
+        raise FlashFFTConvError(
+            Status.ERROR_INVALID_ARGUMENT,
+            "freq_mask is empty: it needs G entries, G a power of two from 1 to N (None: the dense convolution)",
+        )
+    if a.dtype != np.bool_ and not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"freq_mask must hold integers or bools, not {a.dtype}")
+    if a.size > _lib.MAX_FREQ_MASK_LEN:
+        raise FlashFFTConvError(
+            Status.ERROR_INVALID_ARGUMENT,
+            f"freq_mask has {a.size} entries, more than the largest FFT size {_lib.MAX_FREQ_MASK_LEN}",
+        )
+    # != 0 first: a plain cast would turn 256 into 0.
+    return np.ascontiguousarray(a != 0, dtype=np.uint8)
+
+
+def freq_block_mask(blocks: int, kept: int) -> np.ndarray:
+    """A symmetric frequency mask of ``blocks`` entries that keeps the ``kept``
+    residues nearest 0 on either side: entry j is 1 when min(j, blocks - j) < kept,
+    else 0.
+
+    As ``freq_mask`` of a plan (G = blocks) it keeps spectrum bin f exactly when
+    f mod G is within kept - 1 of 0 (circularly). With blocks = M, the outer
+    factor of the Monarch decomposition N = M * N_in, residue r is row r of the
+    spectrum, so whole rows are kept or dropped (see ``ffc_plan_desc_t::freq_mask``);
+    with blocks = N it is a low-pass filter keeping the kept lowest frequencies
+    (and their mirror images).
+
+    Args:
+        blocks: G, a power of two (1, 2, 4, ...).
+        kept: 1 to blocks // 2 + 1; the mask keeps min(2 * kept - 1, blocks)
+            residues (residue 0 only at kept = 1, all of them at blocks // 2 + 1).
+
+    Returns:
+        a uint8 array of length ``blocks``.
+
+    Raises:
+        ValueError: blocks not a power of two, or kept out of range.
+    """
+    if isinstance(blocks, bool) or isinstance(kept, bool):
+        raise TypeError("blocks and kept must be integers, not bools")
+    blocks, kept = operator.index(blocks), operator.index(kept)
+    if blocks < 1 or blocks & (blocks - 1):
+        raise ValueError(f"blocks = {blocks} is not a power of two")
+    if not 1 <= kept <= blocks // 2 + 1:
+        raise ValueError(f"kept = {kept} is outside 1..{blocks // 2 + 1} (blocks // 2 + 1 for blocks = {blocks})")
+    j = np.arange(blocks)
+    return (np.minimum(j, blocks - j) < kept).astype(np.uint8)
+
+
 def _ptr(p) -> Optional[int]:
     # None stays NULL; 0 as well. ctypes c_void_p converts ints directly.
     return p if p else None
@@ -145,6 +230,7 @@ class Plan(_OwnedPlan):
         force_factors: Sequence[int] = (),
         force_kernel: Optional[str] = None,
         partial: bool = False,
+        freq_mask=None,
     ):
         """Creates a plan (runs the planner, builds tables).
 
@@ -167,9 +253,22 @@ class Plan(_OwnedPlan):
                 K <= N/2 (else ``ERROR_INVALID_SHAPE``). Forward, backward and
                 the precomputed-spectrum path all work; y may not be u
                 (``ERROR_INVALID_ARGUMENT``).
+            freq_mask: a frequency-sparse plan (library 0.4): a 1-D array-like
+                of G integers or bools (see :func:`as_freq_mask`; None: the
+                dense convolution). Spectrum bin f of the filter (0 <= f < N)
+                is kept when ``freq_mask[f % G]`` is nonzero and zeroed
+                otherwise, so every call (forward, backward, spectrum) computes
+                ``z = IFFT_N(FFT_N(v) * FFT_N(k) * m)[:L]``; backward is that
+                function's exact gradient. G must be a power of two from 1 to N
+                and the mask symmetric (``mask[j] != 0`` exactly when
+                ``mask[(G - j) % G] != 0``), else ``ERROR_INVALID_ARGUMENT``;
+                not combinable with ``partial`` (``ERROR_NOT_SUPPORTED``).
+                :func:`freq_block_mask` makes a block mask. The plan keeps a
+                copy (:attr:`freq_mask`).
         """
         self._handle = None  # set first so __del__ is safe if creation fails
         self._partial = bool(partial)
+        mask = as_freq_mask(freq_mask)
         desc = PlanDescC.init()
         desc.fft_size = int(fft_size)
         desc.flags = _lib.PLAN_PARTIAL if self._partial else _lib.PLAN_DEFAULT
@@ -189,11 +288,17 @@ class Plan(_OwnedPlan):
             # Length and content are the library's to judge (it reads at most
             # MAX_KERNEL_NAME bytes); the structure keeps the bytes alive.
             desc.force_kernel = force_kernel.encode("utf-8")
+        if mask is not None:
+            # `mask` stays referenced (alive) until ffc_plan_create, the only reader, returns.
+            desc.freq_mask = mask.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+            desc.freq_mask_len = mask.size
+            mask.flags.writeable = False
         L = _lib.lib()
         handle = ctypes.c_void_p()
         check(L.ffc_plan_create(ctypes.byref(handle), ctypes.byref(desc)))
         self._L = L  # keep the library alive for __del__ at interpreter shutdown
         self._handle = handle
+        self._freq_mask = mask
         self._info = self._query_info()
 
     # -- queries ------------------------------------------------------------------
@@ -233,6 +338,12 @@ class Plan(_OwnedPlan):
         """Whether the plan was created with ``FFC_PLAN_PARTIAL`` (causal linear
         convolution of any seq_len)."""
         return self._partial
+
+    @property
+    def freq_mask(self) -> Optional[np.ndarray]:
+        """The frequency mask the plan was created with, as 0/1 uint8 (read-only),
+        or None for a dense plan."""
+        return self._freq_mask
 
     @property
     def flags(self) -> int:
@@ -293,6 +404,9 @@ class Plan(_OwnedPlan):
         i = self._info
         state = "closed" if self._handle is None else f"factors={list(i.factors)}"
         mode = ", partial=True" if self._partial else ""
+        if self._freq_mask is not None:
+            m = self._freq_mask
+            mode += f", freq_mask=<{int(np.count_nonzero(m))} of {m.size} kept>"
         return (f"Plan(fft_size={i.fft_size}, dtype={i.dtype.name}, backend={i.backend.name}, device={i.device}"
                 f"{mode}, {state})")
 
@@ -302,24 +416,30 @@ class Plan(_OwnedPlan):
 # Creating a plan runs the planner and builds DFT tables, which costs far more than
 # a small convolution; models call the same few sizes over and over. Plans are
 # immutable and thread-safe, so one per (fft_size, dtype, backend, device, partial)
-# is shared.
+# is shared, and for a frequency-sparse plan one per mask too: its key has the
+# mask's 0/1 bytes as a sixth element (dense plans keep the five-element key).
 
-_PlanKey = Tuple[int, DType, Backend, int, bool]
+_PlanKey = Union[Tuple[int, DType, Backend, int, bool], Tuple[int, DType, Backend, int, bool, bytes]]
 _cache: Dict[_PlanKey, Plan] = {}
 _cache_lock = threading.Lock()
 
 
-def get_plan(fft_size: int, dtype, backend, device: int = -1, partial: bool = False) -> Plan:
-    """The cached plan for (fft_size, dtype, backend, device, partial), created on
-    first use; ``partial`` selects an ``FFC_PLAN_PARTIAL`` plan (see :class:`Plan`)."""
+def get_plan(fft_size: int, dtype, backend, device: int = -1, partial: bool = False, freq_mask=None) -> Plan:
+    """The cached plan for (fft_size, dtype, backend, device, partial) and, when
+    given, ``freq_mask``, created on first use; ``partial`` selects an
+    ``FFC_PLAN_PARTIAL`` plan and ``freq_mask`` a frequency-sparse one (see
+    :class:`Plan`). Masks with the same zero / nonzero pattern share a plan."""
     key = (int(fft_size), as_dtype(dtype), _lib.as_backend(backend), int(device), bool(partial))
+    mask = as_freq_mask(freq_mask)
+    if mask is not None:
+        key += (mask.tobytes(),)
     plan = _cache.get(key)
     if plan is not None:
         return plan
     with _cache_lock:
         plan = _cache.get(key)
         if plan is None:
-            plan = Plan(key[0], key[1], key[2], key[3], partial=key[4])
+            plan = Plan(key[0], key[1], key[2], key[3], partial=key[4], freq_mask=mask)
             _cache[key] = plan
         return plan
 
@@ -334,7 +454,8 @@ def clear_plan_cache() -> None:
 
 def cached_plans() -> Dict[_PlanKey, Plan]:
     """A snapshot of the cache, for inspection, keyed by
-    (fft_size, dtype, backend, device, partial)."""
+    (fft_size, dtype, backend, device, partial), with the mask's 0/1 bytes
+    appended for a frequency-sparse plan."""
     with _cache_lock:
         return dict(_cache)
 

@@ -14,6 +14,13 @@ the causal linear convolution z[t] = sum_{s<K} k[s] v[t - s] for any L, L > N
 included: the FFT size follows the kernel (default: the smallest power of two
 >= max(256, 4K), capped at the causal default above) and the library runs
 overlap-save windows of N when L + K - 1 > N (which needs K <= N/2).
+
+With ``freq_mask=m`` (a frequency-sparse plan, library 0.4; G = len(m)) the
+filter's N-point spectrum is masked, bin f kept when m[f % G] != 0:
+
+    z = IFFT_N(FFT_N(v) * FFT_N(k) * M)[:L],   M[f] = (m[f % G] != 0)
+
+(G a power of two from 1 to N, m symmetric; see :func:`freq_block_mask`).
 """
 
 from __future__ import annotations
@@ -84,7 +91,7 @@ def _shape_error(msg: str) -> FlashFFTConvError:
 class _Call:
     """Validated operands of one call: namespace, contiguous arrays, shape, dtype, plan."""
 
-    def __init__(self, u, k, in_gate, out_gate, fft_size, partial=False, extra=()):
+    def __init__(self, u, k, in_gate, out_gate, fft_size, partial=False, freq_mask=None, extra=()):
         ns, arrs = _arrays.normalise(u, k, in_gate, out_gate, *extra)
         u, k, in_gate, out_gate, *extra = arrs
         ushape = ns.shape(u)
@@ -130,13 +137,14 @@ class _Call:
         self.shape = Shape(int(B), int(H), int(L), int(kshape[1]))
         partial = bool(partial)
         n = default_fft_size(L, kshape[1], partial) if fft_size is None else int(fft_size)
-        self.plan = get_plan(n, dtype, _arrays.backend_for(device), device, partial)
+        self.plan = get_plan(n, dtype, _arrays.backend_for(device), device, partial, freq_mask)
 
     def p(self, x) -> Optional[int]:
         return None if x is None else self.ns.ptr(x)
 
 
-def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None, partial: bool = False):
+def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None, partial: bool = False,
+            freq_mask=None):
     """y = out_gate * conv(in_gate * u, k).
 
     Args:
@@ -151,6 +159,12 @@ def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None, p
             convolution for any L, L > N included; fft_size then defaults to
             :func:`default_fft_size` (L, K, partial=True), and K must be at most
             N/2 when L + K - 1 > N.
+        freq_mask: a frequency-sparse plan (library 0.4): a 1-D array-like of
+            G integers or bools, G a power of two from 1 to N, symmetric
+            (``m[j] != 0`` exactly when ``m[(G - j) % G] != 0``). Spectrum bin f
+            of the filter is kept when ``freq_mask[f % G]`` is nonzero, zeroed
+            otherwise. None (default): the dense convolution. Not combinable
+            with ``partial``. Plans are cached per mask pattern.
 
     Returns:
         y, shape and dtype of u, from the same library and device as u. CUDA work
@@ -160,7 +174,7 @@ def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None, p
         FlashFFTConvError: invalid shapes, dtypes or sizes, or a library failure
             (carrying the library's message).
     """
-    c = _Call(u, k, in_gate, out_gate, fft_size, partial)
+    c = _Call(u, k, in_gate, out_gate, fft_size, partial, freq_mask)
     ns = c.ns
     with ns.device_guard(c.device):
         y = ns.empty_like(c.u)
@@ -179,6 +193,7 @@ def fftconv_backward(
     out_gate=None,
     fft_size: Optional[int] = None,
     partial: bool = False,
+    freq_mask=None,
     *,
     need_du: bool = True,
     need_dk: bool = True,
@@ -189,7 +204,9 @@ def fftconv_backward(
 
     Args:
         dy: (B, H, L) upstream gradient, u's dtype.
-        u, k, in_gate, out_gate, fft_size, partial: as passed to fftconv().
+        u, k, in_gate, out_gate, fft_size, partial, freq_mask: as passed to
+            fftconv(). With a mask the gradients are those of the masked
+            convolution: dk = IFFT_N(M * sum_b conj(FFT_N(v_b)) * FFT_N(dz_b))[:K].
         need_du, need_dk: whether to compute du and dk.
         need_d_in_gate, need_d_out_gate: default: whenever the gate is given.
 
@@ -198,7 +215,7 @@ def fftconv_backward(
         dk is float32 (H, K); the others have u's shape and dtype. Work that only
         feeds an unrequested gradient is skipped by the library.
     """
-    c = _Call(u, k, in_gate, out_gate, fft_size, partial, extra=(dy,))
+    c = _Call(u, k, in_gate, out_gate, fft_size, partial, freq_mask, extra=(dy,))
     ns = c.ns
     if need_d_in_gate is None:
         need_d_in_gate = c.in_gate is not None

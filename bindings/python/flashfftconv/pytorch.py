@@ -5,7 +5,8 @@ PyTorch versions without torch.library.custom_op), and two nn.Modules:
 - ``FlashFFTConv(seqlen, dtype=torch.bfloat16)``, whose ``forward(u, k,
   in_gate=None, out_gate=None)`` has the original project's signature (long FFT
   convolutions; ``partial=True`` makes it a causal linear convolution of any
-  sequence length with FFT size ``seqlen``);
+  sequence length with FFT size ``seqlen``, ``freq_mask=m`` a frequency-sparse
+  convolution whose filter spectrum keeps bin f only where m[f % len(m)] != 0);
 - ``FlashDepthwiseConv1d(channels, kernel_size, padding=0, bias=True,
   layout="bhl")``, ``nn.Conv1d(channels, channels, kernel_size, groups=channels)``
   computed by the library's short depthwise convolution (1 to 128 taps).
@@ -22,7 +23,7 @@ import torch
 
 from . import functional as _F
 from ._lib import MAX_FFT_SIZE, MIN_FFT_SIZE, FlashFFTConvError, Layout, Status, as_layout
-from ._plan import resolve_padding
+from ._plan import as_freq_mask, resolve_padding
 
 Tensor = torch.Tensor
 
@@ -33,13 +34,14 @@ _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def _forward_impl(u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Optional[Tensor], fft_size: int,
-                  partial: bool) -> Tensor:
-    return _F.fftconv(u, k, in_gate, out_gate, fft_size, partial)
+                  partial: bool, freq_mask: Optional[Tensor]) -> Tensor:
+    return _F.fftconv(u, k, in_gate, out_gate, fft_size, partial, freq_mask)
 
 
-def _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, need_du, need_dk, need_dig, need_dog):
+def _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk, need_dig,
+                   need_dog):
     g = _F.fftconv_backward(
-        dy, u, k, in_gate, out_gate, fft_size, partial,
+        dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask,
         need_du=need_du, need_dk=need_dk, need_d_in_gate=need_dig, need_d_out_gate=need_dog,
     )
     # A custom op returns tensors only: an empty tensor stands for "not computed".
@@ -56,9 +58,21 @@ def _grads_out(k, wanted, grads):
     du, dk, dig, dog = grads
     nu, nk, nig, nog = wanted
     # The library's dk is float32; autograd wants the gradient in k's own dtype.
-    # The trailing Nones are for fft_size and partial.
+    # The trailing Nones are for fft_size, partial and freq_mask.
     return (du if nu else None, dk.to(k.dtype) if nk else None, dig if nig else None, dog if nog else None, None,
-            None)
+            None, None)
+
+
+def _mask_tensor(freq_mask) -> Optional[Tensor]:
+    """freq_mask as the ops take it: None, or a 1-D uint8 CPU tensor (passed on
+    unchanged when it already is one, e.g. FlashFFTConv's, so that nothing is
+    converted per call)."""
+    if freq_mask is None:
+        return None
+    if isinstance(freq_mask, Tensor) and freq_mask.dtype == torch.uint8 and freq_mask.device.type == "cpu" \
+            and freq_mask.dim() == 1:
+        return freq_mask
+    return torch.from_numpy(as_freq_mask(freq_mask))
 
 
 # -- autograd.Function --------------------------------------------------------------
@@ -67,24 +81,27 @@ def _grads_out(k, wanted, grads):
 class FFTConvFunction(torch.autograd.Function):
     """y = out_gate * conv(in_gate * u, k) with the library's backward.
 
-    ``FFTConvFunction.apply(u, k, in_gate, out_gate, fft_size, partial=False)``;
-    gates may be None; ``partial`` selects an ``FFC_PLAN_PARTIAL`` plan.
+    ``FFTConvFunction.apply(u, k, in_gate, out_gate, fft_size, partial=False,
+    freq_mask=None)``; gates may be None; ``partial`` selects an
+    ``FFC_PLAN_PARTIAL`` plan, ``freq_mask`` (None or a 1-D integer or bool
+    array-like) a frequency-sparse one.
     """
 
     @staticmethod
-    def forward(ctx, u, k, in_gate, out_gate, fft_size, partial=False):
-        ctx.save_for_backward(u, k, in_gate, out_gate)
+    def forward(ctx, u, k, in_gate, out_gate, fft_size, partial=False, freq_mask=None):
+        freq_mask = _mask_tensor(freq_mask)
+        ctx.save_for_backward(u, k, in_gate, out_gate, freq_mask)
         ctx.fft_size = fft_size
         ctx.partial = bool(partial)
-        return _forward_impl(u, k, in_gate, out_gate, fft_size, bool(partial))
+        return _forward_impl(u, k, in_gate, out_gate, fft_size, bool(partial), freq_mask)
 
     @staticmethod
     def backward(ctx, dy):
-        u, k, in_gate, out_gate = ctx.saved_tensors
+        u, k, in_gate, out_gate, freq_mask = ctx.saved_tensors
         wanted = _grads_wanted(ctx, in_gate, out_gate)
         if not any(wanted):
-            return None, None, None, None, None, None
-        grads = _backward_impl(dy, u, k, in_gate, out_gate, ctx.fft_size, ctx.partial, *wanted)
+            return None, None, None, None, None, None, None
+        grads = _backward_impl(dy, u, k, in_gate, out_gate, ctx.fft_size, ctx.partial, freq_mask, *wanted)
         return _grads_out(k, wanted, grads)
 
 
@@ -94,17 +111,20 @@ HAS_CUSTOM_OP = hasattr(torch.library, "custom_op")
 
 if HAS_CUSTOM_OP:
 
-    # partial has a default so that calls written for the five-argument schema
-    # (before library 0.3) keep working.
+    # partial and freq_mask have defaults so that calls written for the
+    # five-argument schema (before library 0.3) and the six-argument one (0.3)
+    # keep working. freq_mask is a 1-D uint8 CPU tensor (see _mask_tensor): a
+    # tensor rather than an int list, so that torch.compile neither guards on
+    # nor copies each of its up to N entries.
     @torch.library.custom_op("flashfftconv::fftconv", mutates_args=())
     def _fftconv_op(
         u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Optional[Tensor], fft_size: int,
-        partial: bool = False,
+        partial: bool = False, freq_mask: Optional[Tensor] = None,
     ) -> Tensor:
-        return _forward_impl(u, k, in_gate, out_gate, fft_size, partial)
+        return _forward_impl(u, k, in_gate, out_gate, fft_size, partial, freq_mask)
 
     @_fftconv_op.register_fake
-    def _(u, k, in_gate, out_gate, fft_size, partial=False):
+    def _(u, k, in_gate, out_gate, fft_size, partial=False, freq_mask=None):
         return u.new_empty(u.shape)  # contiguous, like the real output
 
     @torch.library.custom_op("flashfftconv::fftconv_backward", mutates_args=())
@@ -116,16 +136,18 @@ if HAS_CUSTOM_OP:
         out_gate: Optional[Tensor],
         fft_size: int,
         partial: bool,
+        freq_mask: Optional[Tensor],
         need_du: bool,
         need_dk: bool,
         need_d_in_gate: bool,
         need_d_out_gate: bool,
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        return _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, need_du, need_dk, need_d_in_gate,
-                              need_d_out_gate)
+        return _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk,
+                              need_d_in_gate, need_d_out_gate)
 
     @_fftconv_backward_op.register_fake
-    def _(dy, u, k, in_gate, out_gate, fft_size, partial, need_du, need_dk, need_d_in_gate, need_d_out_gate):
+    def _(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk, need_d_in_gate,
+          need_d_out_gate):
         def like_u(need):
             return u.new_empty(u.shape) if need else u.new_empty(0)
 
@@ -134,16 +156,17 @@ if HAS_CUSTOM_OP:
 
     def _setup_context(ctx, inputs, output):
         u, k, in_gate, out_gate, fft_size = inputs[:5]
-        ctx.save_for_backward(u, k, in_gate, out_gate)
+        freq_mask = inputs[6] if len(inputs) > 6 else None
+        ctx.save_for_backward(u, k, in_gate, out_gate, freq_mask)
         ctx.fft_size = fft_size
         ctx.partial = bool(inputs[5]) if len(inputs) > 5 else False
 
     def _op_backward(ctx, dy):
-        u, k, in_gate, out_gate = ctx.saved_tensors
+        u, k, in_gate, out_gate, freq_mask = ctx.saved_tensors
         wanted = _grads_wanted(ctx, in_gate, out_gate)
         if not any(wanted):
-            return None, None, None, None, None, None
-        grads = _fftconv_backward_op(dy, u, k, in_gate, out_gate, ctx.fft_size, ctx.partial, *wanted)
+            return None, None, None, None, None, None, None
+        grads = _fftconv_backward_op(dy, u, k, in_gate, out_gate, ctx.fft_size, ctx.partial, freq_mask, *wanted)
         return _grads_out(k, wanted, grads)
 
     _fftconv_op.register_autograd(_op_backward, setup_context=_setup_context)
@@ -161,24 +184,29 @@ def _check_fft_size(n: int) -> None:
 
 
 def fftconv(u: Tensor, k: Tensor, in_gate: Optional[Tensor] = None, out_gate: Optional[Tensor] = None,
-            fft_size: Optional[int] = None, partial: bool = False) -> Tensor:
+            fft_size: Optional[int] = None, partial: bool = False, freq_mask=None) -> Tensor:
     """Differentiable y = out_gate * conv(in_gate * u, k) on torch tensors.
 
     fft_size defaults to the smallest power of two >= L + K - 1 (causal). With
     ``partial=True`` (an ``FFC_PLAN_PARTIAL`` plan) the result is the causal
     linear convolution for any L, L > fft_size included, and fft_size defaults
     to ``default_fft_size(L, K, partial=True)`` (the smallest power of two
-    >= max(256, 4K), capped at the causal size). Uses the custom op
+    >= max(256, 4K), capped at the causal size). ``freq_mask`` (None, or a
+    1-D integer or bool array-like or tensor of G entries; see
+    :func:`flashfftconv.freq_block_mask`) makes the plan frequency-sparse:
+    bin f of the filter's spectrum is kept only where freq_mask[f % G] != 0, in
+    forward and backward alike. Uses the custom op
     ``torch.ops.flashfftconv.fftconv`` when this PyTorch has
     torch.library.custom_op (torch.compile traces it without a graph break), else
     FFTConvFunction.
     """
     partial = bool(partial)
+    freq_mask = _mask_tensor(freq_mask)
     if fft_size is None:
         fft_size = _F.default_fft_size(u.shape[-1], k.shape[-1], partial)
     if HAS_CUSTOM_OP:
-        return _fftconv_op(u, k, in_gate, out_gate, int(fft_size), partial)
-    return FFTConvFunction.apply(u, k, in_gate, out_gate, int(fft_size), partial)
+        return _fftconv_op(u, k, in_gate, out_gate, int(fft_size), partial, freq_mask)
+    return FFTConvFunction.apply(u, k, in_gate, out_gate, int(fft_size), partial, freq_mask)
 
 
 class FlashFFTConv(torch.nn.Module):
@@ -195,6 +223,13 @@ class FlashFFTConv(torch.nn.Module):
     L, L > N included, by overlap-save windows of N when L + K - 1 > N (which
     needs K <= N/2): N is chosen for the kernel, not the sequence.
 
+    ``FlashFFTConv(N, freq_mask=m)`` (a frequency-sparse plan, library 0.4)
+    masks the filter's N-point spectrum: bin f is kept when m[f % G] != 0
+    (G = len(m), a power of two up to N; m symmetric; see
+    :func:`flashfftconv.freq_block_mask`), in forward and backward. The mask
+    is copied once, at construction, into the module's ``freq_mask`` (a uint8
+    CPU tensor, not a buffer: it stays on the CPU whatever the module's device).
+
     u keeps its own dtype when it is float32, float16 or bfloat16; other dtypes
     are cast to ``dtype`` for the computation and the result is cast back. Gates
     are cast to u's dtype. k may be any floating dtype (the library computes with
@@ -203,7 +238,7 @@ class FlashFFTConv(torch.nn.Module):
     """
 
     def __init__(self, seqlen: int, dtype: torch.dtype = torch.bfloat16, use_32_butterfly: bool = True,
-                 partial: bool = False):
+                 partial: bool = False, freq_mask=None):
         super().__init__()
         _check_fft_size(int(seqlen))
         if dtype not in _SUPPORTED:
@@ -215,6 +250,8 @@ class FlashFFTConv(torch.nn.Module):
         # chooses the factorisation here.
         self.use_32_butterfly = use_32_butterfly
         self.partial = bool(partial)
+        m = as_freq_mask(freq_mask)
+        self.freq_mask = None if m is None else torch.from_numpy(m)
 
     def forward(self, u: Tensor, k: Tensor, in_gate: Optional[Tensor] = None,
                 out_gate: Optional[Tensor] = None) -> Tensor:
@@ -226,11 +263,13 @@ class FlashFFTConv(torch.nn.Module):
             in_gate = in_gate.to(compute)
         if out_gate is not None and out_gate.dtype != compute:
             out_gate = out_gate.to(compute)
-        y = fftconv(u, k, in_gate, out_gate, self.fft_size, self.partial)
+        y = fftconv(u, k, in_gate, out_gate, self.fft_size, self.partial, self.freq_mask)
         return y if y.dtype == out_dtype else y.to(out_dtype)
 
     def extra_repr(self) -> str:
         mode = ", partial=True" if self.partial else ""
+        if self.freq_mask is not None:
+            mode += f", freq_mask=<{int(self.freq_mask.count_nonzero())} of {self.freq_mask.numel()} kept>"
         return f"fft_size={self.fft_size}, dtype={self.dtype}{mode}"
 
 

@@ -57,10 +57,11 @@ def ref_conv(u, k, ig, og, n):
     return z if og is None else og * z
 
 
-def check_autograd_float32(inputs, N, use_function, reference, partial=False):
+def check_autograd_float32(inputs, N, use_function, reference, partial=False, freq_mask=None):
     """The gradients of <y, w> for float32 inputs (u, k, in_gate, out_gate; gates may be
-    None), through FFTConvFunction or FlashFFTConv (the custom op), against float64
-    autograd through reference(u, k, in_gate, out_gate)."""
+    None), through FFTConvFunction or FlashFFTConv (the custom op), on a plan with the
+    given partial and freq_mask, against float64 autograd through
+    reference(u, k, in_gate, out_gate)."""
     present = [t for t in inputs if t is not None]
     leaves = [t.clone().requires_grad_(True) for t in present]
     leaves64 = [t.detach().double().requires_grad_(True) for t in present]
@@ -71,9 +72,9 @@ def check_autograd_float32(inputs, N, use_function, reference, partial=False):
     w = torch.randn(B, H, L, dtype=torch.float64)
 
     if use_function:
-        y = fpt.FFTConvFunction.apply(*args, N, partial)
+        y = fpt.FFTConvFunction.apply(*args, N, partial, freq_mask)
     else:
-        y = FlashFFTConv(N, partial=partial)(*args)
+        y = FlashFFTConv(N, partial=partial, freq_mask=freq_mask)(*args)
     (y.double() * w).sum().backward()
     (reference(*args64) * w).sum().backward()
     for name, a, b in zip(GRAD_NAMES, leaves, leaves64):

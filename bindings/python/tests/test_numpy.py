@@ -43,11 +43,11 @@ def test_build_info():
     assert version_compatible(ffc.version_number())
     assert not version_compatible(10100)  # another major version
     assert not version_compatible(ffc.version_number() + 100)  # 0.x: another minor is another ABI
-    # These bindings target 0.3 (FFC_PLAN_PARTIAL).
-    assert version_compatible(300) and version_compatible(303)
-    assert not version_compatible(200) and not version_compatible(400)
-    assert ffc.version_number() // 100 == 3
-    assert ffc.__version__.split(".")[:2] == ffc.version().split(".")[:2] == ["0", "3"]
+    # These bindings target 0.4 (frequency-sparse plans, descriptor version 3).
+    assert version_compatible(400) and version_compatible(403)
+    assert not version_compatible(300) and not version_compatible(500)
+    assert ffc.version_number() // 100 == 4
+    assert ffc.__version__.split(".")[:2] == ffc.version().split(".")[:2] == ["0", "4"]
     assert ffc.backend_available("cpu")
     if not info["cuda"]:
         assert not ffc.backend_available("cuda")
@@ -291,7 +291,8 @@ def test_plan_create_errors():
 
 
 def test_plan_desc_layout():
-    """PlanDescC matches ffc_plan_desc_t on LP64 (version 2: force_kernel in reserved[0]'s slot)."""
+    """PlanDescC matches ffc_plan_desc_t on LP64 (version 2: force_kernel in reserved[0]'s slot;
+    version 3: freq_mask and freq_mask_len in version 2's reserved[0] and reserved[1])."""
     import ctypes
 
     from flashfftconv import _lib
@@ -302,13 +303,15 @@ def test_plan_desc_layout():
     assert offsets == {
         "struct_size": 0, "magic": 8, "version": 12, "fft_size": 16, "dtype": 24, "backend": 28,
         "device": 32, "flags": 36, "force_factors": 40, "cpu_threads": 72, "reserved0": 76,
-        "force_kernel": 80, "reserved": 88,
+        "force_kernel": 80, "freq_mask": 88, "freq_mask_len": 96, "reserved1": 100, "reserved": 104,
     }
-    assert C.reserved.size == 5 * 8
-    assert _lib.PLAN_DESC_VERSION == 2
+    assert C.freq_mask.size == 8 and C.freq_mask_len.size == 4 and C.reserved1.size == 4
+    assert C.reserved.size == 3 * 8
+    assert _lib.PLAN_DESC_VERSION == 3
     d = C.init()
-    assert d.struct_size == 128 and d.version == 2 and d.force_kernel is None
-    assert list(d.reserved) == [0] * 5
+    assert d.struct_size == 128 and d.version == 3 and d.force_kernel is None
+    assert not d.freq_mask and d.freq_mask_len == 0 and d.reserved1 == 0
+    assert list(d.reserved) == [0] * 3
 
 
 def _raw_plan_create(desc):

@@ -13,6 +13,11 @@
 //! `z[t] = Σ_{s<K} k[s]·v[t − s]` for any L, L > N included, by overlap-save
 //! windows of N (which needs K ≤ N/2 once L + K − 1 > N).
 //!
+//! A frequency-sparse plan ([`PlanDesc::frequency_mask`], library 0.4) masks
+//! the filter's N-point spectrum: with a mask m of G entries, bin f is kept when
+//! `m[f mod G] != 0`, so every call computes `z = IFFT_N(FFT_N(v)·FFT_N(k)·M)[t < L]`
+//! (see [`freq_block_mask`]).
+//!
 //! Short filters (1 to 128 taps) have their own plan, [`Conv1dPlan`]: PyTorch's
 //! depthwise `nn.Conv1d(H, H, K, groups=H)`, computed directly, in the (B, H, L)
 //! or (B, L, H) layout.
@@ -331,10 +336,14 @@ pub struct PlanDesc {
     // with the builder); `Err` holds a name with an interior NUL, which
     // `Plan::new` reports.
     force_kernel: Option<core::result::Result<CString, String>>,
+    // The bytes `raw.freq_mask` points into (a `Vec`'s heap buffer does not move
+    // with the builder either); `None`: no mask, a null pointer.
+    freq_mask: Option<Vec<u8>>,
 }
 
-// SAFETY: the only pointer in `raw` is `force_kernel`, which points into the
-// builder's own immutable `CString` (or is null); nothing else aliases it.
+// SAFETY: the only pointers in `raw` are `force_kernel` and `freq_mask`, which
+// point into the builder's own `CString` and `Vec` (or are null); both are never
+// mutated while pointed to, and nothing else aliases them.
 unsafe impl Send for PlanDesc {}
 unsafe impl Sync for PlanDesc {}
 
@@ -344,8 +353,9 @@ impl Clone for PlanDesc {
             raw: self.raw,
             too_many_factors: self.too_many_factors,
             force_kernel: self.force_kernel.clone(),
+            freq_mask: self.freq_mask.clone(),
         };
-        copy.repoint(); // the clone's pointer must refer to its own string
+        copy.repoint(); // the clone's pointers must refer to its own string and mask
         copy
     }
 }
@@ -355,12 +365,17 @@ impl PlanDesc {
     pub fn new(fft_size: u64) -> PlanDesc {
         let mut raw = sys::ffc_plan_desc_t::init();
         raw.fft_size = fft_size;
-        PlanDesc { raw, too_many_factors: None, force_kernel: None }
+        PlanDesc { raw, too_many_factors: None, force_kernel: None, freq_mask: None }
     }
     fn repoint(&mut self) {
         self.raw.force_kernel = match &self.force_kernel {
             Some(Ok(name)) => name.as_ptr(),
             _ => ptr::null(),
+        };
+        (self.raw.freq_mask, self.raw.freq_mask_len) = match &self.freq_mask {
+            // A length beyond u32 is refused by `Plan::new` before the library sees it.
+            Some(m) => (m.as_ptr(), u32::try_from(m.len()).unwrap_or(u32::MAX)),
+            None => (ptr::null(), 0),
         };
     }
     /// I/O element type.
@@ -429,10 +444,54 @@ impl PlanDesc {
         self.repoint();
         self
     }
-    /// The C descriptor (its `force_kernel` pointer is valid while `self` lives unchanged).
+    /// Makes the plan frequency-sparse (library 0.4; `ffc_plan_desc_t::freq_mask`):
+    /// with G = `mask.len()`, bin f of the filter's N-point spectrum is kept when
+    /// `mask[f mod G] != 0` and zeroed otherwise, so forward, backward and the
+    /// spectrum path compute `z = IFFT_N(FFT_N(v)·FFT_N(k)·M)[t < L]` (backward
+    /// is its exact gradient: dk = IFFT_N(M·Σ_b conj(V_b)·DZ_b)[s < K]).
+    ///
+    /// G must be a power of two from 1 to N and the mask symmetric (`mask[j]` and
+    /// `mask[(G − j) mod G]` both zero or both nonzero), else [`Plan::new`] fails
+    /// with `InvalidArgument`; with [`PlanDesc::partial`] it fails with
+    /// `NotSupported`. An empty slice removes the mask (the dense convolution),
+    /// as in the C++ wrapper. The descriptor keeps its own copy; see
+    /// [`freq_block_mask`] for a block mask.
+    pub fn frequency_mask(mut self, mask: &[u8]) -> Self {
+        self.freq_mask = (!mask.is_empty()).then(|| mask.to_vec());
+        self.repoint();
+        self
+    }
+    /// The frequency mask set with [`PlanDesc::frequency_mask`], if any.
+    pub fn freq_mask(&self) -> Option<&[u8]> {
+        self.freq_mask.as_deref()
+    }
+    /// The C descriptor (its `force_kernel` and `freq_mask` pointers are valid
+    /// while `self` lives unchanged).
     pub fn as_raw(&self) -> &sys::ffc_plan_desc_t {
         &self.raw
     }
+}
+
+/// A symmetric frequency mask of `blocks` entries keeping the residues nearest 0
+/// on either side: entry j is 1 when `min(j, blocks − j) < kept`, else 0 (so
+/// `min(2·kept − 1, blocks)` ones). As [`PlanDesc::frequency_mask`] (G = blocks)
+/// it keeps bin f exactly when f mod G lies within kept − 1 of 0, circularly;
+/// with G = M, the outer Monarch factor of N = M·N_in, each residue is one row
+/// of the spectrum, kept or dropped whole; with G = N it is a low-pass filter.
+///
+/// `blocks` must be a power of two and `kept` in 1..=blocks/2 + 1, else
+/// `InvalidArgument`.
+pub fn freq_block_mask(blocks: usize, kept: usize) -> Result<Vec<u8>> {
+    if !blocks.is_power_of_two() {
+        return Err(Error::new(Status::InvalidArgument, format!("blocks = {blocks} is not a power of two")));
+    }
+    if kept < 1 || kept > blocks / 2 + 1 {
+        return Err(Error::new(
+            Status::InvalidArgument,
+            format!("kept = {kept} is outside 1..={} (blocks / 2 + 1 for blocks = {blocks})", blocks / 2 + 1),
+        ));
+    }
+    Ok((0..blocks).map(|j| u8::from(j.min(blocks - j) < kept)).collect())
 }
 
 /// What a plan resolved to (`ffc_plan_info_t`).
@@ -547,6 +606,14 @@ impl Plan {
         }
         if let Some(Err(name)) = &desc.force_kernel {
             return Err(Error::new(Status::InvalidFlags, format!("force_kernel {name:?} contains a NUL character")));
+        }
+        if let Some(m) = &desc.freq_mask {
+            if u32::try_from(m.len()).is_err() {
+                return Err(Error::new(
+                    Status::InvalidArgument,
+                    format!("freq_mask has {} entries, more than freq_mask_len (u32) can hold", m.len()),
+                ));
+            }
         }
         let mut raw: sys::ffc_plan_t = ptr::null_mut();
         // SAFETY: both pointers are valid for the call; the descriptor is fully initialised.

@@ -32,7 +32,7 @@ pub const FFC_ERROR_OUT_OF_MEMORY: ffc_status_t = 3001;
 pub const FFC_ERROR_INTERNAL: ffc_status_t = 4000;
 
 pub const FFC_VERSION_MAJOR: u32 = 0;
-pub const FFC_VERSION_MINOR: u32 = 3;
+pub const FFC_VERSION_MINOR: u32 = 4;
 pub const FFC_VERSION_PATCH: u32 = 0;
 pub const FFC_VERSION_NUMBER: u32 = FFC_VERSION_MAJOR * 10000 + FFC_VERSION_MINOR * 100 + FFC_VERSION_PATCH;
 pub const FFC_MIN_FFT_SIZE: u64 = 256;
@@ -65,8 +65,12 @@ pub struct ffc_plan_s {
 pub type ffc_plan_t = *mut ffc_plan_s;
 
 pub const FFC_PLAN_DESC_MAGIC: u32 = 0x4646_4344; // "FFCD"
-/// 2 added `force_kernel` (in version 1's `reserved[0]` slot; the size did not change).
-pub const FFC_PLAN_DESC_VERSION: u32 = 2;
+/// 2 added `force_kernel` (in version 1's `reserved[0]` slot); 3 added `freq_mask`
+/// and `freq_mask_len` (in version 2's `reserved[0]` and `reserved[1]` slots). The
+/// size never changed.
+pub const FFC_PLAN_DESC_VERSION: u32 = 3;
+/// Longest frequency mask (`freq_mask_len`): one entry per bin of the largest N.
+pub const FFC_MAX_FREQ_MASK_LEN: u64 = FFC_MAX_FFT_SIZE;
 pub const FFC_MAX_FACTORS: usize = 8;
 /// Bytes the library reads of `force_kernel` at most, its NUL included.
 pub const FFC_MAX_KERNEL_NAME: usize = 128;
@@ -94,7 +98,15 @@ pub struct ffc_plan_desc_t {
     /// NUL-terminated kernel name, or null (the planner decides). Read during
     /// `ffc_plan_create` only.
     pub force_kernel: *const c_char,
-    pub reserved: [u64; 5],
+    /// Frequency mask of `freq_mask_len` = G bytes (descriptor version 3), or null
+    /// (the dense convolution): spectrum bin f of the filter is kept when
+    /// `freq_mask[f mod G] != 0`. G is a power of two from 1 to N and the mask
+    /// symmetric; not with `FFC_PLAN_PARTIAL`. Read during `ffc_plan_create` only.
+    pub freq_mask: *const u8,
+    /// G, the number of entries of `freq_mask` (0 when it is null).
+    pub freq_mask_len: u32,
+    pub reserved1: u32,
+    pub reserved: [u64; 3],
 }
 
 impl ffc_plan_desc_t {
@@ -113,7 +125,10 @@ impl ffc_plan_desc_t {
             cpu_threads: 0,
             reserved0: 0,
             force_kernel: core::ptr::null(),
-            reserved: [0; 5],
+            freq_mask: core::ptr::null(),
+            freq_mask_len: 0,
+            reserved1: 0,
+            reserved: [0; 3],
         }
     }
 }
@@ -387,8 +402,13 @@ mod layout_tests {
         // Version 2: force_kernel took version 1's reserved[0] slot.
         assert_eq!(offset_of!(ffc_plan_desc_t, force_kernel), 80);
         assert_eq!(size_of::<*const c_char>(), 8);
-        assert_eq!(offset_of!(ffc_plan_desc_t, reserved), 88);
-        assert_eq!(size_of::<[u64; 5]>(), 128 - 88);
+        // Version 3: freq_mask and freq_mask_len took version 2's reserved[0] and reserved[1].
+        assert_eq!(offset_of!(ffc_plan_desc_t, freq_mask), 88);
+        assert_eq!(size_of::<*const u8>(), 8);
+        assert_eq!(offset_of!(ffc_plan_desc_t, freq_mask_len), 96);
+        assert_eq!(offset_of!(ffc_plan_desc_t, reserved1), 100);
+        assert_eq!(offset_of!(ffc_plan_desc_t, reserved), 104);
+        assert_eq!(size_of::<[u64; 3]>(), 128 - 104);
     }
 
     #[test]
@@ -443,9 +463,10 @@ mod layout_tests {
     }
 
     #[test]
-    fn version_is_0_3() {
-        assert_eq!((FFC_VERSION_MAJOR, FFC_VERSION_MINOR), (0, 3));
-        assert_eq!(FFC_VERSION_NUMBER, 300);
+    fn version_is_0_4() {
+        assert_eq!((FFC_VERSION_MAJOR, FFC_VERSION_MINOR), (0, 4));
+        assert_eq!(FFC_VERSION_NUMBER, 400);
+        assert_eq!((FFC_PLAN_DESC_VERSION, FFC_MAX_FREQ_MASK_LEN), (3, 4_194_304));
         assert_eq!((FFC_PLAN_DEFAULT, FFC_PLAN_PARTIAL), (0, 1));
     }
 
@@ -459,11 +480,13 @@ mod layout_tests {
     #[test]
     fn init_matches_header_macro() {
         let d = ffc_plan_desc_t::init();
-        assert_eq!((d.struct_size, d.magic, d.version), (128, 0x4646_4344, 2));
+        assert_eq!((d.struct_size, d.magic, d.version), (128, 0x4646_4344, 3));
         assert_eq!((d.dtype, d.backend, d.device), (FFC_DTYPE_FP16, FFC_BACKEND_AUTO, -1));
         assert_eq!(d.flags, FFC_PLAN_DEFAULT);
         assert!(d.force_kernel.is_null());
-        assert_eq!(d.reserved, [0; 5]);
+        assert!(d.freq_mask.is_null());
+        assert_eq!((d.freq_mask_len, d.reserved1), (0, 0));
+        assert_eq!(d.reserved, [0; 3]);
         let i = ffc_plan_info_t::init();
         assert_eq!((i.struct_size, i.magic, i.version), (152, 0x4646_4349, 1));
     }

@@ -382,10 +382,10 @@ fn plan_shared_across_threads() {
 #[test]
 fn version_and_build_info() {
     assert!(flashfftconv::version_compatible(), "loaded {}", flashfftconv::version_string());
-    // These bindings target 0.3 (FFC_PLAN_PARTIAL).
-    assert_eq!(flashfftconv::version_number() / 100, 3, "loaded {}", flashfftconv::version_string());
-    assert!(flashfftconv::version_string().starts_with("0.3."));
-    assert!(env!("CARGO_PKG_VERSION").starts_with("0.3."));
+    // These bindings target 0.4 (frequency-sparse plans, descriptor version 3).
+    assert_eq!(flashfftconv::version_number() / 100, 4, "loaded {}", flashfftconv::version_string());
+    assert!(flashfftconv::version_string().starts_with("0.4."));
+    assert!(env!("CARGO_PKG_VERSION").starts_with("0.4."));
     let info = flashfftconv::build_info();
     assert!(info.contains(&format!("\"version_number\":{}", flashfftconv::version_number())), "{info}");
     assert!(Backend::Cpu.available());
@@ -1233,5 +1233,280 @@ fn conv1d_call_errors() {
             null,
         ));
         assert_eq!(e.status, Status::NullPointer);
+    }
+}
+
+// =========================================================================================
+// Frequency-sparse plans (freq_mask, library 0.4): the filter's spectrum masked
+// =========================================================================================
+
+use flashfftconv::freq_block_mask;
+
+/// x ↦ IDFT_N(M · DFT_N(x)) for a real x of length N, M[f] = mask[f mod G] ≠ 0,
+/// by the direct O(N²) DFT in f64. With a symmetric mask the result is real, and
+/// the map is symmetric: it is both the masked filter k' = P k and, applied to
+/// the gradient with respect to k', the gradient with respect to k.
+fn mask_projection(x: &[f64], mask: &[u8]) -> Vec<f64> {
+    let n = x.len();
+    let g = mask.len();
+    let (cos, sin): (Vec<f64>, Vec<f64>) = (0..n)
+        .map(|i| {
+            let a = 2.0 * std::f64::consts::PI * i as f64 / n as f64;
+            (a.cos(), a.sin())
+        })
+        .unzip();
+    let mut out = vec![0.0; n];
+    for f in 0..n {
+        if mask[f % g] == 0 {
+            continue;
+        }
+        // X[f] = Σ_t x[t] e^{−2πi f t / N}
+        let (mut re, mut im) = (0.0, 0.0);
+        for (t, &xt) in x.iter().enumerate() {
+            let i = f * t % n;
+            re += xt * cos[i];
+            im -= xt * sin[i];
+        }
+        // out[t] += Re(X[f] e^{+2πi f t / N}) / N
+        for (t, o) in out.iter_mut().enumerate() {
+            let i = f * t % n;
+            *o += (re * cos[i] - im * sin[i]) / n as f64;
+        }
+    }
+    out
+}
+
+/// The plain problem of the masked one: kernel k' = P k of length N per channel
+/// (k zero-padded to N), same u and gates. Its forward is the masked forward; its
+/// du, d_in_gate, d_out_gate are the masked ones, and its dk (length N) projected
+/// by P and cut to K is the masked dk.
+fn masked_equivalent(p: &Problem, mask: &[u8]) -> Problem {
+    let (_, h, _, kl) = p.dims();
+    let n = p.n;
+    let mut k = vec![0.0; h * n];
+    for c in 0..h {
+        let mut padded = vec![0.0; n];
+        padded[..kl].copy_from_slice(&p.k[c * kl..(c + 1) * kl]);
+        k[c * n..(c + 1) * n].copy_from_slice(&mask_projection(&padded, mask));
+    }
+    let s = p.shape;
+    Problem {
+        shape: Shape::new(s.batch, s.channels, s.seq_len, n as i64),
+        n,
+        u: p.u.clone(),
+        k,
+        ig: p.ig.clone(),
+        og: p.og.clone(),
+    }
+}
+
+fn masked_backward_ref(p: &Problem, mask: &[u8], dy: &[f64]) -> RefGrads {
+    let (_, h, _, kl) = p.dims();
+    let n = p.n;
+    let (du, dk_full, dig, dog) = masked_equivalent(p, mask).backward(dy);
+    let mut dk = vec![0.0; h * kl];
+    for c in 0..h {
+        let proj = mask_projection(&dk_full[c * n..(c + 1) * n], mask);
+        dk[c * kl..(c + 1) * kl].copy_from_slice(&proj[..kl]);
+    }
+    (du, dk, dig, dog)
+}
+
+#[test]
+fn mask_reference_checks() {
+    // P with the all-ones mask is the identity; with a symmetric mask P x is real
+    // (here: P is idempotent and symmetric); the masked forward with [1] is the plain one.
+    let mut r = Rng(3);
+    let x = r.vec(64, 1.0);
+    let id = mask_projection(&x, &[1]);
+    assert!(rel_l2(&id, &x) < 1e-13);
+    let m = [1u8, 0, 1, 1, 0, 1, 1, 0];
+    let px = mask_projection(&x, &m);
+    assert!(rel_l2(&mask_projection(&px, &m), &px) < 1e-12);
+    let y = r.vec(64, 1.0);
+    let py = mask_projection(&y, &m);
+    let (a, b): (f64, f64) = (px.iter().zip(&y).map(|(p, q)| p * q).sum(), x.iter().zip(&py).map(|(p, q)| p * q).sum());
+    assert!((a - b).abs() < 1e-10 * a.abs().max(1.0));
+    let p = Problem::new(2, 2, 40, 9, 64, true, 4);
+    assert!(rel_l2(&masked_equivalent(&p, &[1]).forward(), &p.forward()) < 1e-12);
+}
+
+/// Forward and all four gradients of a masked plan against the f64 references,
+/// under the same precision rule as the plain plans.
+fn check_masked<T: Conv>(dtype: DType, dims: (i64, i64, i64, i64, u64), mask: &[u8], seed: u64) {
+    let (b, h, l, kl, n) = dims;
+    let plan = Plan::new(&cpu_desc(n, dtype).frequency_mask(mask)).expect("masked plan");
+    let mut p = Problem::new(b, h, l, kl, n as usize, true, seed);
+    p.round::<T>();
+    let x = p.operands::<T>();
+    let what = format!("{dtype:?} B={b} L={l} K={kl} N={n} G={}", mask.len());
+    let m = p.shape.signal_len();
+    let mut y = vec![T::default(); m];
+    plan.forward(&p.shape, &x.u, &x.k, x.ig.as_deref(), x.og.as_deref(), &mut y).unwrap();
+    let r = masked_equivalent(&p, mask).forward();
+    let (err, tol) = (rel_l2(&back(&y), &r), tolerance::<T>(&r));
+    assert!(err <= tol, "{what} y: err {err:.3e} > tol {tol:.3e}");
+
+    let dy64: Vec<f64> = Rng(seed + 1).vec(m, 1.0).iter().map(|&v| T::from_f64(v).to_f64()).collect();
+    let dy: Vec<T> = to(&dy64);
+    let (mut du, mut dig, mut dog) = (vec![T::default(); m], vec![T::default(); m], vec![T::default(); m]);
+    let mut dk = vec![0f32; p.shape.kernel_elements()];
+    plan.backward(
+        &p.shape,
+        &dy,
+        &x.u,
+        &x.k,
+        x.ig.as_deref(),
+        x.og.as_deref(),
+        Gradients { du: Some(&mut du), dk: Some(&mut dk), d_in_gate: Some(&mut dig), d_out_gate: Some(&mut dog) },
+    )
+    .unwrap();
+    let (rdu, rdk, rdig, rdog) = masked_backward_ref(&p, mask, &dy64);
+    let (rdig, rdog) = (rdig.unwrap(), rdog.unwrap());
+    let dk64: Vec<f64> = dk.iter().map(|&v| v as f64).collect();
+    for (name, got, want, tol) in [
+        ("du", back(&du), &rdu, tolerance::<T>(&rdu)),
+        ("dk", dk64, &rdk, tolerance::<f32>(&rdk)),
+        ("d_in_gate", back(&dig), &rdig, tolerance::<T>(&rdig)),
+        ("d_out_gate", back(&dog), &rdog, tolerance::<T>(&rdog)),
+    ] {
+        let err = rel_l2(&got, want);
+        assert!(err <= tol, "{what} {name}: err {err:.3e} > tol {tol:.3e}");
+    }
+}
+
+fn masks_256() -> Vec<Vec<u8>> {
+    vec![
+        freq_block_mask(16, 4).unwrap(),
+        freq_block_mask(256, 20).unwrap(), // a low-pass of all N bins
+        vec![1],
+        vec![1, 0], // even bins only
+        vec![1, 0, 1, 1, 0, 1, 1, 0],
+    ]
+}
+
+fn run_masked<T: Conv>(dtype: DType) {
+    // (B, H, L, K, N): causal with odd B, and circular (L = N) with K = N.
+    for (i, mask) in masks_256().iter().enumerate() {
+        check_masked::<T>(dtype, (3, 2, 200, 57, 256), mask, 10 + i as u64);
+        check_masked::<T>(dtype, (1, 2, 256, 256, 256), mask, 20 + i as u64);
+    }
+}
+
+#[test]
+fn masked_forward_backward_f32() {
+    run_masked::<f32>(DType::F32);
+}
+
+#[test]
+fn masked_forward_backward_f16() {
+    run_masked::<F16>(DType::F16);
+}
+
+#[test]
+fn masked_forward_backward_bf16() {
+    run_masked::<Bf16>(DType::Bf16);
+}
+
+#[test]
+fn masked_spectrum_path() {
+    let mask = freq_block_mask(16, 3).unwrap();
+    let plan = Plan::new(&cpu_desc(256, DType::F32).frequency_mask(&mask)).unwrap();
+    let mut p = Problem::new(3, 2, 200, 57, 256, true, 30);
+    p.round::<f32>();
+    let (y, _) = forward_with_spectrum(&plan, &p);
+    let r = masked_equivalent(&p, &mask).forward();
+    assert!(rel_l2(&back(&y), &r) <= tolerance::<f32>(&r));
+}
+
+#[test]
+fn freq_block_mask_values_and_errors() {
+    assert_eq!(freq_block_mask(16, 4).unwrap(), [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+    assert_eq!(freq_block_mask(1, 1).unwrap(), [1]);
+    assert_eq!(freq_block_mask(2, 1).unwrap(), [1, 0]);
+    assert_eq!(freq_block_mask(8, 5).unwrap(), [1; 8]);
+    for g in [1usize, 2, 4, 8, 64] {
+        for kept in 1..=g / 2 + 1 {
+            let m = freq_block_mask(g, kept).unwrap();
+            assert!((0..g).all(|j| m[j] == m[(g - j) % g]), "G={g} kept={kept}");
+            assert_eq!(m.iter().map(|&v| v as usize).sum::<usize>(), (2 * kept - 1).min(g));
+        }
+    }
+    for (g, kept) in [(0, 1), (3, 1), (12, 2), (16, 0), (16, 10), (1, 2)] {
+        assert_eq!(err(freq_block_mask(g, kept)).status, Status::InvalidArgument, "G={g} kept={kept}");
+    }
+}
+
+#[test]
+fn frequency_mask_builder_owns_its_bytes() {
+    let mask = freq_block_mask(16, 4).unwrap();
+    let desc = PlanDesc::new(1024).frequency_mask(&mask);
+    assert_eq!(desc.freq_mask(), Some(&mask[..]));
+    assert_eq!(desc.as_raw().freq_mask_len, 16);
+    assert_eq!(desc.as_raw().version, 3);
+    assert_ne!(desc.as_raw().freq_mask, mask.as_ptr());
+    let copy = desc.clone();
+    assert_ne!(copy.as_raw().freq_mask, desc.as_raw().freq_mask);
+    drop(desc);
+    // SAFETY: the pointer refers to `copy`'s own 16 bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(copy.as_raw().freq_mask, 16) };
+    assert_eq!(bytes, &mask[..]);
+    // An empty mask is none (the dense convolution), as in the C++ wrapper.
+    let cleared = copy.clone().frequency_mask(&[]);
+    assert!(cleared.as_raw().freq_mask.is_null() && cleared.as_raw().freq_mask_len == 0);
+    assert!(cleared.freq_mask().is_none());
+    assert!(PlanDesc::new(1024).as_raw().freq_mask.is_null());
+    // The plan does not need the descriptor's bytes after creation.
+    let mut p = Problem::new(1, 2, 100, 20, 256, false, 31);
+    p.round::<f32>();
+    let x = p.operands::<f32>();
+    let plan = {
+        let d = cpu_desc(256, DType::F32).frequency_mask(&mask);
+        Plan::new(&d).unwrap()
+    };
+    let mut y = vec![0f32; p.shape.signal_len()];
+    plan.forward(&p.shape, &x.u, &x.k, None, None, &mut y).unwrap();
+    let r = masked_equivalent(&p, &mask).forward();
+    assert!(rel_l2(&back(&y), &r) <= tolerance::<f32>(&r));
+}
+
+#[test]
+fn frequency_mask_errors() {
+    // Asymmetric (j = 1 kept, j = 3 not; j = 6 kept, j = 2 not), G not a power of
+    // two, G > N = 256: all InvalidArgument.
+    let cases: [&[u8]; 5] = [&[1, 1, 0, 0], &[0, 0, 0, 0, 0, 0, 1, 0], &[1; 6], &[1; 3], &[1; 512]];
+    for mask in cases {
+        let e = err(Plan::new(&cpu_desc(256, DType::F32).frequency_mask(mask)));
+        assert_eq!(e.status, Status::InvalidArgument, "G={} {mask:?}", mask.len());
+        assert!(!e.message.is_empty());
+    }
+    // G = N is the longest accepted.
+    assert!(Plan::new(&cpu_desc(256, DType::F32).frequency_mask(&[1; 256])).is_ok());
+    // Not combinable with a partial plan.
+    let e = err(Plan::new(&cpu_desc(256, DType::F32).partial(true).frequency_mask(&[1])));
+    assert_eq!(e.status, Status::NotSupported);
+}
+
+#[test]
+fn version_2_descriptor_reserves_the_mask_slots() {
+    use flashfftconv::sys;
+    let mask = [1u8, 0];
+    for version in [1u32, 2] {
+        let mut d = sys::ffc_plan_desc_t::init();
+        d.version = version;
+        d.fft_size = 1024;
+        d.dtype = sys::FFC_DTYPE_FP32;
+        d.backend = sys::FFC_BACKEND_CPU;
+        let mut raw: sys::ffc_plan_t = core::ptr::null_mut();
+        // SAFETY: valid pointers; a created plan is owned by the Plan below.
+        assert_eq!(unsafe { sys::ffc_plan_create(&mut raw, &d) }, sys::FFC_SUCCESS);
+        // SAFETY: `raw` came from ffc_plan_create and is owned by nobody else.
+        drop(unsafe { Plan::from_raw(raw) }.unwrap());
+        d.freq_mask = mask.as_ptr();
+        d.freq_mask_len = 2;
+        let mut raw: sys::ffc_plan_t = core::ptr::null_mut();
+        // SAFETY: as above; `mask` outlives the call.
+        assert_eq!(unsafe { sys::ffc_plan_create(&mut raw, &d) }, sys::FFC_ERROR_INVALID_DESCRIPTOR, "v{version}");
+        assert!(raw.is_null());
     }
 }
