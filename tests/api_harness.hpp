@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "flashfftconv/flashfftconv.h"
@@ -19,6 +20,20 @@
 #endif
 
 namespace ffc_test {
+
+inline std::string last_error_text() {
+    char buf[512];
+    ffc_last_error_message(buf, sizeof buf);
+    return buf;
+}
+
+// REQUIRE that a C-API call succeeds, printing the call, its status and message.
+#define FFC_TEST_REQUIRE_OK(call)                                                  \
+    do {                                                                           \
+        const ffc_status_t st_ = (call);                                           \
+        INFO(#call << " -> " << int(st_) << ": " << ffc_test::last_error_text());  \
+        REQUIRE(st_ == FFC_SUCCESS);                                               \
+    } while (0)
 
 // ---------------------------------------------------------------------------
 // Memory on either backend: host vectors, or device buffers filled from the host.
@@ -120,6 +135,28 @@ Outputs run(const Problem &p, Memory &mem, Wanted w, Forward &&fwd, Backward &&b
     return o;
 }
 
+
+// Forward, then backward with the outputs `w` wants, through the public API
+// on `plan`, with a workspace of the size it asks for (NaN bytes).
+template <class Problem>
+Outputs run_api(ffc_plan_t plan, const Problem &p, bool cuda, Wanted w = {}) {
+    Memory mem;
+    mem.cuda = cuda;
+    const ffc_shape_t s = p.c.shape();
+    size_t ws_size = 0;
+    FFC_TEST_REQUIRE_OK(ffc_plan_get_workspace_size(plan, &s, &ws_size));
+    void *ws = mem.alloc(ws_size);
+    return run(
+        p, mem, w,
+        [&](const void *u, const float *k, const void *ig, const void *og, void *y) {
+            FFC_TEST_REQUIRE_OK(ffc_conv_forward(plan, &s, u, k, ig, og, y, ws, ws_size, nullptr));
+        },
+        [&](const void *dy, const void *u, const float *k, const void *ig, const void *og, void *du, float *dk,
+            void *dig, void *dog) {
+            if (!du && !dk && !dig && !dog) return;
+            FFC_TEST_REQUIRE_OK(ffc_conv_backward(plan, &s, dy, u, k, ig, og, du, dk, dig, dog, ws, ws_size, nullptr));
+        });
+}
 
 inline bool bitwise_equal(const Outputs &a, const Outputs &b) {
     return a.y.bitwise_equal(b.y) && a.du.bitwise_equal(b.du) && a.d_in_gate.bitwise_equal(b.d_in_gate) &&

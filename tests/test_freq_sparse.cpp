@@ -25,22 +25,10 @@ using ffc_test::Memory;
 using ffc_test::Outputs;
 using ffc_test::Wanted;
 using ffc_test::bitwise_equal;
+using ffc_test::run_api;
 using Catch::Matchers::Contains;
 
 namespace {
-
-std::string last_error() {
-    char buf[512];
-    ffc_last_error_message(buf, sizeof buf);
-    return buf;
-}
-
-#define SPARSE_REQUIRE_OK(call)                                           \
-    do {                                                                  \
-        const ffc_status_t st_ = (call);                                  \
-        INFO(#call << " -> " << int(st_) << ": " << last_error());        \
-        REQUIRE(st_ == FFC_SUCCESS);                                      \
-    } while (0)
 
 // A symmetric mask of G entries: the `kept` residues nearest 0 on each side
 // (min(j, G − j) < kept), or a random symmetric one (kept < 0).
@@ -106,36 +94,18 @@ struct SparsePlan {
         d.backend = backend;
         d.freq_mask = mask.empty() ? nullptr : mask.data();
         d.freq_mask_len = uint32_t(mask.size());
-        SPARSE_REQUIRE_OK(ffc_plan_create(&handle, &d));
+        FFC_TEST_REQUIRE_OK(ffc_plan_create(&handle, &d));
     }
     ~SparsePlan() { ffc_plan_destroy(handle); }
     SparsePlan(const SparsePlan &) = delete;
     SparsePlan &operator=(const SparsePlan &) = delete;
     std::string describe() const {
         std::vector<char> buf(1 << 16);
-        SPARSE_REQUIRE_OK(ffc_plan_describe(handle, buf.data(), buf.size(), nullptr));
+        FFC_TEST_REQUIRE_OK(ffc_plan_describe(handle, buf.data(), buf.size(), nullptr));
         return buf.data();
     }
 };
 
-Outputs run_api(ffc_plan_t plan, const Problem &p, bool cuda, Wanted w = {}) {
-    Memory mem;
-    mem.cuda = cuda;
-    const ffc_shape_t s = p.c.shape();
-    size_t ws_size = 0;
-    SPARSE_REQUIRE_OK(ffc_plan_get_workspace_size(plan, &s, &ws_size));
-    void *ws = mem.alloc(ws_size);
-    return ffc_test::run(
-        p, mem, w,
-        [&](const void *u, const float *k, const void *ig, const void *og, void *y) {
-            SPARSE_REQUIRE_OK(ffc_conv_forward(plan, &s, u, k, ig, og, y, ws, ws_size, nullptr));
-        },
-        [&](const void *dy, const void *u, const float *k, const void *ig, const void *og, void *du, float *dk,
-            void *dig, void *dog) {
-            if (!du && !dk && !dig && !dog) return;
-            SPARSE_REQUIRE_OK(ffc_conv_backward(plan, &s, dy, u, k, ig, og, du, dk, dig, dog, ws, ws_size, nullptr));
-        });
-}
 
 // The CUDA backend's tolerance factor for fp32 outputs and dk (cuda_test_util.hpp).
 double fp32_factor(bool cuda) { return cuda ? 128.0 : 1.0; }
@@ -229,16 +199,16 @@ void check_identities(ffc_backend_t backend, bool cuda, int64_t n) {
         mem.cuda = cuda;
         const ffc_shape_t s = c.shape();
         size_t ws_size = 0, spec_size = 0;
-        SPARSE_REQUIRE_OK(ffc_plan_get_workspace_size(plan.handle, &s, &ws_size));
-        SPARSE_REQUIRE_OK(ffc_kernel_spectrum_get_size(plan.handle, &s, &spec_size));
+        FFC_TEST_REQUIRE_OK(ffc_plan_get_workspace_size(plan.handle, &s, &ws_size));
+        FFC_TEST_REQUIRE_OK(ffc_kernel_spectrum_get_size(plan.handle, &s, &spec_size));
         void *ws = mem.alloc(ws_size), *spec = mem.alloc(spec_size);
         const void *u = mem.put(p.u.data(), p.u.bytes());
         const void *ig = mem.put(p.ig.data(), p.ig.bytes()), *og = mem.put(p.og.data(), p.og.bytes());
         const float *k = static_cast<const float *>(mem.put(p.k.data(), p.k.size() * sizeof(float)));
         void *y1 = mem.output(c.dtype, c.elements()), *y2 = mem.output(c.dtype, c.elements());
-        SPARSE_REQUIRE_OK(ffc_conv_forward(plan.handle, &s, u, k, ig, og, y1, ws, ws_size, nullptr));
-        SPARSE_REQUIRE_OK(ffc_kernel_spectrum_compute(plan.handle, &s, k, spec, spec_size, nullptr));
-        SPARSE_REQUIRE_OK(ffc_conv_forward_spectrum(plan.handle, &s, u, spec, spec_size, ig, og, y2, ws, ws_size, nullptr));
+        FFC_TEST_REQUIRE_OK(ffc_conv_forward(plan.handle, &s, u, k, ig, og, y1, ws, ws_size, nullptr));
+        FFC_TEST_REQUIRE_OK(ffc_kernel_spectrum_compute(plan.handle, &s, k, spec, spec_size, nullptr));
+        FFC_TEST_REQUIRE_OK(ffc_conv_forward_spectrum(plan.handle, &s, u, spec, spec_size, ig, og, y2, ws, ws_size, nullptr));
         HostTensor h1(c.dtype, c.elements()), h2(c.dtype, c.elements());
         mem.get(h1.data(), y1, h1.bytes());
         mem.get(h2.data(), y2, h2.bytes());
@@ -267,9 +237,9 @@ TEST_CASE("freq_mask: invalid masks are refused with a reason, no plan is made",
     auto expect = [&](ffc_status_t want, const char *text) {
         ffc_plan_t plan = sentinel;
         const ffc_status_t st = ffc_plan_create(&plan, &d);
-        INFO(last_error());
+        INFO(ffc_test::last_error_text());
         CHECK(st == want);
-        CHECK_THAT(last_error(), Contains(text));
+        CHECK_THAT(ffc_test::last_error_text(), Contains(text));
         CHECK(plan == nullptr);
         if (st == FFC_SUCCESS) ffc_plan_destroy(plan);
     };

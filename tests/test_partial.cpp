@@ -34,21 +34,9 @@ using ffc_test::Memory;
 using ffc_test::Outputs;
 using ffc_test::Wanted;
 using ffc_test::bitwise_equal;
+using ffc_test::run_api;
 
 namespace {
-
-std::string last_error() {
-    char buf[512];
-    ffc_last_error_message(buf, sizeof buf);
-    return buf;
-}
-
-#define PARTIAL_REQUIRE_OK(call)                                          \
-    do {                                                                  \
-        const ffc_status_t st_ = (call);                                  \
-        INFO(#call << " -> " << int(st_) << ": " << last_error());        \
-        REQUIRE(st_ == FFC_SUCCESS);                                      \
-    } while (0)
 
 int64_t next_pow2(int64_t x) {
     int64_t p = 1;
@@ -110,31 +98,13 @@ struct PartialPlan {
         d.dtype = dtype;
         d.backend = backend;
         d.flags = flags;
-        PARTIAL_REQUIRE_OK(ffc_plan_create(&handle, &d));
+        FFC_TEST_REQUIRE_OK(ffc_plan_create(&handle, &d));
     }
     ~PartialPlan() { ffc_plan_destroy(handle); }
     PartialPlan(const PartialPlan &) = delete;
     PartialPlan &operator=(const PartialPlan &) = delete;
 };
 
-Outputs run_api(ffc_plan_t plan, const Problem &p, bool cuda, Wanted w = {}) {
-    Memory mem;
-    mem.cuda = cuda;
-    const ffc_shape_t s = p.c.shape();
-    size_t ws_size = 0;
-    PARTIAL_REQUIRE_OK(ffc_plan_get_workspace_size(plan, &s, &ws_size));
-    void *ws = mem.alloc(ws_size);
-    return ffc_test::run(
-        p, mem, w,
-        [&](const void *u, const float *k, const void *ig, const void *og, void *y) {
-            PARTIAL_REQUIRE_OK(ffc_conv_forward(plan, &s, u, k, ig, og, y, ws, ws_size, nullptr));
-        },
-        [&](const void *dy, const void *u, const float *k, const void *ig, const void *og, void *du, float *dk,
-            void *dig, void *dog) {
-            if (!du && !dk && !dig && !dog) return;
-            PARTIAL_REQUIRE_OK(ffc_conv_backward(plan, &s, dy, u, k, ig, og, du, dk, dig, dog, ws, ws_size, nullptr));
-        });
-}
 
 // The CUDA backend's tolerance factor for fp32 outputs and dk (see cuda_test_util.hpp).
 double fp32_factor(bool cuda) { return cuda ? 128.0 : 1.0; }
@@ -324,16 +294,16 @@ TEST_CASE("partial: a precomputed spectrum gives exactly ffc_conv_forward's resu
     const Problem p(c, rng);
     const ffc_shape_t s = c.shape();
     size_t ws_size = 0, spec_size = 0;
-    PARTIAL_REQUIRE_OK(ffc_plan_get_workspace_size(plan.handle, &s, &ws_size));
-    PARTIAL_REQUIRE_OK(ffc_kernel_spectrum_get_size(plan.handle, &s, &spec_size));
+    FFC_TEST_REQUIRE_OK(ffc_plan_get_workspace_size(plan.handle, &s, &ws_size));
+    FFC_TEST_REQUIRE_OK(ffc_kernel_spectrum_get_size(plan.handle, &s, &spec_size));
     std::vector<unsigned char> ws(ws_size, 0xff), spec(spec_size, 0xff);
-    PARTIAL_REQUIRE_OK(ffc_kernel_spectrum_compute(plan.handle, &s, p.k.data(), spec.data(), spec_size, nullptr));
+    FFC_TEST_REQUIRE_OK(ffc_kernel_spectrum_compute(plan.handle, &s, p.k.data(), spec.data(), spec_size, nullptr));
     HostTensor y1(c.dtype, c.elements()), y2(c.dtype, c.elements());
     ffc_test::poison(y1);
     ffc_test::poison(y2);
-    PARTIAL_REQUIRE_OK(ffc_conv_forward(plan.handle, &s, p.u.data(), p.k.data(), p.ig.data(), p.og.data(), y1.data(),
+    FFC_TEST_REQUIRE_OK(ffc_conv_forward(plan.handle, &s, p.u.data(), p.k.data(), p.ig.data(), p.og.data(), y1.data(),
                                         ws.data(), ws_size, nullptr));
-    PARTIAL_REQUIRE_OK(ffc_conv_forward_spectrum(plan.handle, &s, p.u.data(), spec.data(), spec_size, p.ig.data(),
+    FFC_TEST_REQUIRE_OK(ffc_conv_forward_spectrum(plan.handle, &s, p.u.data(), spec.data(), spec_size, p.ig.data(),
                                                  p.og.data(), y2.data(), ws.data(), ws_size, nullptr));
     CHECK(y1.bitwise_equal(y2));
     CHECK(!ffc_test::all_poisoned(y1));
@@ -352,11 +322,11 @@ TEST_CASE("partial: argument errors get their status and write nothing", "[cpu][
     // kernel above N/2 only without windows.
     ffc_shape_t s{1, 1, 257, 3};
     CHECK(ffc_plan_get_workspace_size(plain, &s, &ws) == FFC_ERROR_INVALID_SHAPE);
-    CHECK(last_error().find("FFC_PLAN_PARTIAL") != std::string::npos);
+    CHECK(ffc_test::last_error_text().find("FFC_PLAN_PARTIAL") != std::string::npos);
     CHECK(ffc_plan_get_workspace_size(plan.handle, &s, &ws) == FFC_SUCCESS);
     s = ffc_shape_t{1, 1, 1000, 129};
     CHECK(ffc_plan_get_workspace_size(plan.handle, &s, &ws) == FFC_ERROR_INVALID_SHAPE);
-    CHECK(last_error().find("N/2") != std::string::npos);
+    CHECK(ffc_test::last_error_text().find("N/2") != std::string::npos);
     s = ffc_shape_t{1, 1, 128, 129};  // L + K − 1 = 256: no window needed
     CHECK(ffc_plan_get_workspace_size(plan.handle, &s, &ws) == FFC_SUCCESS);
     s = ffc_shape_t{1, 1, 1000, 257};
@@ -380,7 +350,7 @@ TEST_CASE("partial: argument errors get their status and write nothing", "[cpu][
     HostTensor inplace = p.u;
     CHECK(ffc_conv_forward(plan.handle, &s, inplace.data(), p.k.data(), nullptr, nullptr, inplace.data(), work.data(),
                            ws, nullptr) == FFC_ERROR_INVALID_ARGUMENT);
-    CHECK(last_error().find("in-place") != std::string::npos);
+    CHECK(ffc_test::last_error_text().find("in-place") != std::string::npos);
     CHECK(inplace.bitwise_equal(p.u));
     HostTensor y(c.dtype, c.elements());
     ffc_test::poison(y);
