@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "flashfftconv/flashfftconv.h"
@@ -99,6 +100,37 @@ inline double peak_bandwidth_gbs(int device) {
     cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, device);
     cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device);
     return 2.0 * mem_clock_khz * 1e3 * (bus_bits / 8) / 1e9;
+}
+
+// The feature benchmarks' command line: [--reps R] [--json FILE]. Exits 2 with
+// the usage on anything else.
+struct Options {
+    int reps = 10;
+    std::string json;  // empty: no JSON
+};
+inline Options parse_options(int argc, char **argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--reps" && i + 1 < argc) o.reps = std::max(1, std::atoi(argv[++i]));
+        else if (a == "--json" && i + 1 < argc) o.json = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: %s [--reps R] [--json FILE]\n", argv[0]);
+            std::exit(2);
+        }
+    }
+    return o;
+}
+
+// Device 0's properties, or false (after saying so) when there is no CUDA device.
+inline bool first_device(const char *program, cudaDeviceProp &prop) {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        std::printf("%s: no CUDA device\n", program);
+        return false;
+    }
+    cudaGetDeviceProperties(&prop, 0);
+    return true;
 }
 
 }  // namespace bench

@@ -59,24 +59,11 @@ uint64_t next_pow2(uint64_t x) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    int reps = 10;
-    std::string json;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-        else if (a == "--json" && i + 1 < argc) json = argv[++i];
-        else {
-            std::fprintf(stderr, "usage: %s [--reps R] [--json FILE]\n", argv[0]);
-            return 2;
-        }
-    }
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        std::printf("partial_bench: no CUDA device\n");
-        return 0;
-    }
+    const bench::Options opt = bench::parse_options(argc, argv);
+    const int reps = opt.reps;
+    const std::string &json = opt.json;
     cudaDeviceProp prop{};
-    cudaGetDeviceProperties(&prop, 0);
+    if (!bench::first_device("partial_bench", prop)) return 0;
     // The memory floor uses the device's peak DRAM bandwidth as the driver reports it.
     const double peak_gbs = bench::peak_bandwidth_gbs(0);
     std::printf("partial convolution, fp16, gated; %s, peak %.0f GB/s; median of %d\n", prop.name, peak_gbs, reps);

@@ -69,24 +69,11 @@ std::string sparse_work(ffc_plan_t plan) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    int reps = 10;
-    std::string json;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-        else if (a == "--json" && i + 1 < argc) json = argv[++i];
-        else {
-            std::fprintf(stderr, "usage: %s [--reps R] [--json FILE]\n", argv[0]);
-            return 2;
-        }
-    }
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        std::printf("sparse_bench: no CUDA device\n");
-        return 0;
-    }
+    const bench::Options opt = bench::parse_options(argc, argv);
+    const int reps = opt.reps;
+    const std::string &json = opt.json;
     cudaDeviceProp prop{};
-    cudaGetDeviceProperties(&prop, 0);
+    if (!bench::first_device("sparse_bench", prop)) return 0;
     std::printf("frequency-sparse plans, fp16, gated, L = N, K = N/2; %s; ms scaled to B = 64, H = 768; median of %d\n",
                 prop.name, reps);
     const Size sizes[] = {{4096, 32, 768}, {16384, 16, 768}, {262144, 8, 192}, {1048576, 8, 48}, {4194304, 8, 16}};

@@ -1,12 +1,12 @@
 // The C-API test harness shared by test_partial.cpp and test_freq_sparse.cpp:
 // memory on either backend (host, or device buffers filled from the host),
 // poisoned outputs, and one forward + backward run whose outputs come back to
-// the host. A Problem provides c (dtype, elements(), H, K, gated) and the host
-// tensors u, dy, ig, og and k.
+// the host, for a Case and its Problem (fresh inputs).
 #pragma once
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -34,6 +34,49 @@ inline std::string last_error_text() {
         INFO(#call << " -> " << int(st_) << ": " << ffc_test::last_error_text());  \
         REQUIRE(st_ == FFC_SUCCESS);                                               \
     } while (0)
+
+// One problem of the C API: shape, dtype, gates. fft_size is the plan's N.
+struct Case {
+    int64_t n = 256, B = 3, H = 2, L = 256, K = 100;
+    ffc_dtype_t dtype = FFC_DTYPE_FP16;
+    bool gated = true;
+    std::string str() const {
+        return "N=" + std::to_string(n) + " B=" + std::to_string(B) + " H=" + std::to_string(H) + " L=" +
+               std::to_string(L) + " K=" + std::to_string(K) + " " + dtype_label(dtype) +
+               (gated ? " gated" : " ungated");
+    }
+    ffc_shape_t shape() const { return ffc_shape_t{B, H, L, K}; }
+    int64_t elements() const { return B * H * L; }
+    // The oracle's problem at FFT size fft_size (the plan's N, or one at
+    // which nothing wraps).
+    ConvProblem problem(int64_t fft_size) const {
+        ConvProblem p;
+        p.batch = B; p.channels = H; p.seq_len = L; p.kernel_len = K; p.fft_size = fft_size; p.dtype = dtype;
+        return p;
+    }
+};
+
+// A case's inputs, fresh from `rng`: u, dy, the gates when gated, k.
+struct Problem {
+    Case c;
+    HostTensor u, ig, og, dy;
+    std::vector<float> k;
+    Problem(const Case &cs, Rng &rng) : c(cs) {
+        u = HostTensor(c.dtype, c.elements());
+        dy = HostTensor(c.dtype, c.elements());
+        fill_normal(u, rng);
+        fill_normal(dy, rng);
+        if (c.gated) {
+            ig = HostTensor(c.dtype, c.elements());
+            og = HostTensor(c.dtype, c.elements());
+            fill_normal(ig, rng);
+            fill_normal(og, rng);
+        }
+        k.resize(size_t(c.H * c.K));
+        fill_normal(k, rng, 1.0 / std::sqrt(double(c.K)));
+    }
+    ConvInputs inputs() const { return ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
+};
 
 // ---------------------------------------------------------------------------
 // Memory on either backend: host vectors, or device buffers filled from the host.
@@ -105,9 +148,9 @@ struct Wanted {
 // Runs forward and backward through `fwd` / `bwd` (the C API or an executor),
 // on the memory of `mem`, and returns the outputs on the host. Unwanted
 // outputs come back still poisoned.
-template <class Problem, class Forward, class Backward>
+template <class Forward, class Backward>
 Outputs run(const Problem &p, Memory &mem, Wanted w, Forward &&fwd, Backward &&bwd) {
-    const auto &c = p.c;
+    const Case &c = p.c;
     const size_t tensor = p.u.bytes();
     const void *u = mem.put(p.u.data(), tensor), *dy = mem.put(p.dy.data(), tensor);
     const void *ig = mem.put(p.ig.data(), p.ig.bytes()), *og = mem.put(p.og.data(), p.og.bytes());
@@ -138,8 +181,7 @@ Outputs run(const Problem &p, Memory &mem, Wanted w, Forward &&fwd, Backward &&b
 
 // Forward, then backward with the outputs `w` wants, through the public API
 // on `plan`, with a workspace of the size it asks for (NaN bytes).
-template <class Problem>
-Outputs run_api(ffc_plan_t plan, const Problem &p, bool cuda, Wanted w = {}) {
+inline Outputs run_api(ffc_plan_t plan, const Problem &p, bool cuda, Wanted w = {}) {
     Memory mem;
     mem.cuda = cuda;
     const ffc_shape_t s = p.c.shape();

@@ -20,7 +20,9 @@
 #include "flashfftconv/flashfftconv.hpp"
 #include "oracle.hpp"
 
+using ffc_test::Case;
 using ffc_test::HostTensor;
+using ffc_test::Problem;
 using ffc_test::Memory;
 using ffc_test::Outputs;
 using ffc_test::Wanted;
@@ -46,44 +48,6 @@ std::vector<uint8_t> block_mask(uint32_t G, int kept, ffc_test::Rng *rng = nullp
     }
     return m;
 }
-
-struct Case {
-    int64_t n = 256, B = 3, H = 2, L = 256, K = 100;
-    ffc_dtype_t dtype = FFC_DTYPE_FP16;
-    bool gated = true;
-    std::string str() const {
-        return "N=" + std::to_string(n) + " B=" + std::to_string(B) + " H=" + std::to_string(H) + " L=" +
-               std::to_string(L) + " K=" + std::to_string(K) + " " + ffc_test::dtype_label(dtype) +
-               (gated ? " gated" : " ungated");
-    }
-    ffc_shape_t shape() const { return ffc_shape_t{B, H, L, K}; }
-    int64_t elements() const { return B * H * L; }
-    ffc_test::ConvProblem problem() const {
-        ffc_test::ConvProblem p;
-        p.batch = B; p.channels = H; p.seq_len = L; p.kernel_len = K; p.fft_size = n; p.dtype = dtype;
-        return p;
-    }
-};
-
-struct Problem {
-    Case c;
-    HostTensor u, ig, og, dy;
-    std::vector<float> k;
-    Problem(const Case &cs, ffc_test::Rng &rng) : c(cs) {
-        u = HostTensor(c.dtype, c.elements());
-        dy = HostTensor(c.dtype, c.elements());
-        ffc_test::fill_normal(u, rng);
-        ffc_test::fill_normal(dy, rng);
-        if (c.gated) {
-            ig = HostTensor(c.dtype, c.elements());
-            og = HostTensor(c.dtype, c.elements());
-            ffc_test::fill_normal(ig, rng);
-            ffc_test::fill_normal(og, rng);
-        }
-        k.resize(size_t(c.H * c.K));
-        ffc_test::fill_normal(k, rng, 1.0 / std::sqrt(double(c.K)));
-    }
-};
 
 struct SparsePlan {
     ffc_plan_t handle = nullptr;
@@ -113,8 +77,8 @@ double fp32_factor(bool cuda) { return cuda ? 128.0 : 1.0; }
 void check_against_oracle(const Problem &p, const std::vector<uint8_t> &mask, const Outputs &o, bool cuda,
                           Wanted w = {}) {
     const Case &c = p.c;
-    const ffc_test::ConvProblem cp = c.problem();
-    ffc_test::ConvInputs in{p.u.data(), p.k.data(), p.ig.data(), p.og.data()};
+    const ffc_test::ConvProblem cp = c.problem(c.n);
+    ffc_test::ConvInputs in = p.inputs();
     in.freq_mask = mask.data();
     in.freq_mask_len = int64_t(mask.size());
     const ffc_test::ErrorScales sc = ffc_test::error_scales(cp, in, p.dy.data());
@@ -213,11 +177,11 @@ void check_identities(ffc_backend_t backend, bool cuda, int64_t n) {
         mem.get(h1.data(), y1, h1.bytes());
         mem.get(h2.data(), y2, h2.bytes());
         CHECK(h1.bitwise_equal(h2));
-        ffc_test::ConvInputs in{p.u.data(), p.k.data(), p.ig.data(), p.og.data()};
+        ffc_test::ConvInputs in = p.inputs();
         in.freq_mask = mask.data();
         in.freq_mask_len = int64_t(mask.size());
-        const std::vector<double> ref = ffc_test::reference_forward(c.problem(), in);
-        const ffc_test::ErrorScales sc = ffc_test::error_scales(c.problem(), in);
+        const std::vector<double> ref = ffc_test::reference_forward(c.problem(c.n), in);
+        const ffc_test::ErrorScales sc = ffc_test::error_scales(c.problem(c.n), in);
         CHECK(ffc_test::rel_l2(h1, ref) <= ffc_test::tolerance(ref, c.dtype, n, sc.y));
     }
 }

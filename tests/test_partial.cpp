@@ -29,7 +29,9 @@
 #include "cuda_test_util.hpp"
 #endif
 
+using ffc_test::Case;
 using ffc_test::HostTensor;
+using ffc_test::Problem;
 using ffc_test::Memory;
 using ffc_test::Outputs;
 using ffc_test::Wanted;
@@ -44,50 +46,11 @@ int64_t next_pow2(int64_t x) {
     return p;
 }
 
-// ---------------------------------------------------------------------------
-// One problem: shape, inputs (fresh), dy, and the linear-convolution oracle.
-// ---------------------------------------------------------------------------
-struct Case {
-    int64_t n = 256, B = 3, H = 2, L = 1000, K = 100;
-    ffc_dtype_t dtype = FFC_DTYPE_FP16;
-    bool gated = true;
-    std::string str() const {
-        return "N=" + std::to_string(n) + " B=" + std::to_string(B) + " H=" + std::to_string(H) + " L=" +
-               std::to_string(L) + " K=" + std::to_string(K) + " " + ffc_test::dtype_label(dtype) +
-               (gated ? " gated" : " ungated");
-    }
-    ffc_shape_t shape() const { return ffc_shape_t{B, H, L, K}; }
-    int64_t elements() const { return B * H * L; }
-    // The oracle's problem: an FFT size at which the convolution does not wrap.
-    ffc_test::ConvProblem linear_problem() const {
-        ffc_test::ConvProblem p;
-        p.batch = B; p.channels = H; p.seq_len = L; p.kernel_len = K;
-        p.fft_size = std::max<int64_t>(next_pow2(L + K - 1), 256);
-        p.dtype = dtype;
-        return p;
-    }
-};
-
-struct Problem {
-    Case c;
-    HostTensor u, ig, og, dy;
-    std::vector<float> k;
-    explicit Problem(const Case &cs, ffc_test::Rng &rng) : c(cs) {
-        u = HostTensor(c.dtype, c.elements());
-        dy = HostTensor(c.dtype, c.elements());
-        ffc_test::fill_normal(u, rng);
-        ffc_test::fill_normal(dy, rng);
-        if (c.gated) {
-            ig = HostTensor(c.dtype, c.elements());
-            og = HostTensor(c.dtype, c.elements());
-            ffc_test::fill_normal(ig, rng);
-            ffc_test::fill_normal(og, rng);
-        }
-        k.resize(size_t(c.H * c.K));
-        ffc_test::fill_normal(k, rng, 1.0 / std::sqrt(double(c.K)));
-    }
-    ffc_test::ConvInputs inputs() const { return ffc_test::ConvInputs{u.data(), k.data(), ig.data(), og.data()}; }
-};
+// The oracle's problem for a partial case: an FFT size at which the
+// convolution does not wrap.
+ffc_test::ConvProblem linear_problem(const Case &c) {
+    return c.problem(std::max<int64_t>(next_pow2(c.L + c.K - 1), 256));
+}
 
 // A partial plan through the public API.
 struct PartialPlan {
@@ -111,7 +74,7 @@ double fp32_factor(bool cuda) { return cuda ? 128.0 : 1.0; }
 
 void check_against_oracle(const Problem &p, const Outputs &o, bool cuda, Wanted w = {}) {
     const Case &c = p.c;
-    const ffc_test::ConvProblem lp = c.linear_problem();
+    const ffc_test::ConvProblem lp = linear_problem(c);
     const ffc_test::ConvInputs in = p.inputs();
     const ffc_test::ErrorScales sc = ffc_test::error_scales(lp, in, p.dy.data());
     auto tol = [&](const std::vector<double> &ref, double scale) {

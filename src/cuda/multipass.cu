@@ -879,6 +879,7 @@ MultipassExecutor::MultipassExecutor(const plan::Decision &decision, int device)
     n_in_ = v->fft_size;
     if (n_in_ == 0 || n_ % n_in_ != 0) fail(FFC_ERROR_INTERNAL, "multi-pass: inner size does not divide N");
     m_ = int(n_ / n_in_);
+    kept_row_count_ = m_;
     const bool gemm = decision.chosen.outer == plan::OuterImpl::cublaslt;
     const int max_outer = gemm ? plan::kMaxGemmOuter : mp::kMaxOuter;
     if (m_ < 2 || m_ > max_outer || (m_ & (m_ - 1)) != 0 || (!gemm && n_in_ < uint64_t(mp::kTile / m_)))
@@ -1051,7 +1052,6 @@ void MultipassExecutor::set_spectrum_mask(const std::vector<uint8_t> &mask, cons
             skip[r >> 6] |= uint64_t(1) << (r & 63);
     }
     if (int64_t(kept.size()) == m_) return;
-    skips_rows_ = true;
     std::copy(skip, skip + 4, row_skip_);
     kept_row_count_ = int64_t(kept.size());
     if (kept.empty()) return;
@@ -1131,7 +1131,7 @@ void MultipassExecutor::convolve(const Conv &c, const Shape &s, int64_t h0, int6
     p.mode = mode_rows;
     p.rows = z;
     p.items = items * kept_rows();
-    if (skips_rows_) {
+    if (kept_row_count_ < m_) {
         p.kept_rows = kept_rows_ ? static_cast<const uint16_t *>(kept_rows_->get()) : nullptr;
         p.kept_row_count = kept_row_count_;
     }

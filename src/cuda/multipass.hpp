@@ -93,7 +93,7 @@ public:
     // them as zeros. Plan creation only.
     void set_spectrum_mask(const std::vector<uint8_t> &mask, const uint8_t *device_mask);
     // Spectrum rows whose convolutions run (M unless rows are skipped).
-    int64_t kept_rows() const { return skips_rows_ ? kept_row_count_ : m_; }
+    int64_t kept_rows() const { return kept_row_count_; }
 
     // Work runs in chunks of items (h·pairs + pair, channel-major): `channels`
     // whole channels with all their pairs, or (channels = 1) `pairs` pairs of one
@@ -183,9 +183,8 @@ private:
     // Frequency-sparse plans (set_spectrum_mask): the device mask (the CUDA
     // executor's), and with rows to skip their bits and the kept rows' indices.
     const uint8_t *mask_ = nullptr;
-    bool skips_rows_ = false;
     uint64_t row_skip_[4] = {0, 0, 0, 0};
-    int64_t kept_row_count_ = 0;
+    int64_t kept_row_count_ = 0;               // M (set at construction) unless rows are skipped
     std::unique_ptr<DeviceBuffer> kept_rows_;  // uint16 [kept_row_count_]
 };
 
