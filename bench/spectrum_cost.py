@@ -10,6 +10,8 @@ latency and host overhead are out of the picture), fp16, gated, L = K = N:
 
 "forward - precomputed" is what the spectrum adds to a call. It is paid per
 channel, the convolution per batch element, so it weighs most at small B.
+With --backward the same for ffc_conv_backward (all four gradients) against
+ffc_conv_backward_spectrum.
 
     FLASHFFTCONV_LIBRARY=build-device/libflashfftconv.so python3 bench/spectrum_cost.py
     ... --shapes 4096x64x768,16384x16x768
@@ -50,14 +52,19 @@ def graph_us(call, calls_per_graph=20, replays=10):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shapes", default=DEFAULT_SHAPES, help="comma-separated NxBxH (L = K = N)")
+    ap.add_argument("--backward", action="store_true", help="time the backward instead of the forward")
     args = ap.parse_args()
-    print(f"{'N':>8} {'B':>4} {'H':>5} {'forward':>11} {'precomputed':>12} {'difference':>11} {'spectrum':>9}  (us per call)")
+    what = "backward" if args.backward else "forward"
+    print(f"{'N':>8} {'B':>4} {'H':>5} {what:>11} {'precomputed':>12} {'difference':>11} {'spectrum':>9}  (us per call)")
     for spec in args.shapes.split(","):
         n, B, H = (int(x) for x in spec.split("x"))
         plan = Plan(n, "float16", "cuda", 0)
         u, ig, og = (torch.randn(B, H, n, device="cuda", dtype=torch.float16) for _ in range(3))
         k = torch.randn(H, n, device="cuda", dtype=torch.float32)
         y = torch.empty_like(u)
+        if args.backward:  # dy, and the four gradients
+            dy, du, dig, dog = (torch.randn_like(u) for _ in range(4))
+            dk = torch.empty_like(k)
         shape = Shape(B, H, n, n)
         ws = torch.empty(max(plan.workspace_size(shape), 1), dtype=torch.uint8, device="cuda")
         spectrum = torch.empty(plan.spectrum_size(shape), dtype=torch.uint8, device="cuda")
@@ -75,6 +82,19 @@ def main():
         def precomputed():
             plan.forward_spectrum_ptr(shape, u.data_ptr(), spectrum.data_ptr(), spectrum.numel(), ig.data_ptr(),
                                       og.data_ptr(), y.data_ptr(), ws.data_ptr(), ws.numel(), stream())
+
+        def backward():
+            plan.backward_ptr(shape, dy.data_ptr(), u.data_ptr(), k.data_ptr(), ig.data_ptr(), og.data_ptr(),
+                              du.data_ptr(), dk.data_ptr(), dig.data_ptr(), dog.data_ptr(), ws.data_ptr(), ws.numel(),
+                              stream())
+
+        def backward_precomputed():
+            plan.backward_spectrum_ptr(shape, dy.data_ptr(), u.data_ptr(), spectrum.data_ptr(), spectrum.numel(),
+                                       ig.data_ptr(), og.data_ptr(), du.data_ptr(), dk.data_ptr(), dig.data_ptr(),
+                                       dog.data_ptr(), ws.data_ptr(), ws.numel(), stream())
+
+        if args.backward:
+            forward, precomputed = backward, backward_precomputed
 
         compute_spectrum()
         torch.cuda.synchronize()

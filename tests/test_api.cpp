@@ -1041,6 +1041,78 @@ TEST_CASE("ffc_conv_backward rejects bad input and writes nothing", "[cpu][api]"
     }
 }
 
+TEST_CASE("ffc_conv_backward_spectrum rejects bad input and writes nothing", "[cpu][api]") {
+    const ffc_dtype_t dtype = FFC_DTYPE_FP16;
+    const size_t es = 2;
+    Plan p(cpu_desc(kN, dtype));
+    Problem pr(p.p, dtype, kShape);
+    size_t spec_size = 0;
+    REQUIRE(ffc_kernel_spectrum_get_size(p.p, &pr.shape, &spec_size) == FFC_SUCCESS);
+    Buffer spectrum(spec_size);
+    REQUIRE(ffc_kernel_spectrum_compute(p.p, &pr.shape, pr.k.as<float>(), spectrum.data(), spec_size, nullptr) ==
+            FFC_SUCCESS);
+
+    struct Args {
+        ffc_plan_t plan;
+        const ffc_shape_t *shape;
+        const void *dy, *u, *spectrum;
+        size_t spec_size;
+        const void *in_gate, *out_gate;
+        void *du;
+        float *dk;
+        void *d_in_gate, *d_out_gate, *ws;
+        size_t ws_size;
+    };
+    const Args valid{p.p, &pr.shape, pr.dy.data(), pr.u.data(), spectrum.data(), spec_size, pr.in_gate.data(),
+                     pr.out_gate.data(), pr.du.data(), pr.dk.as<float>(), pr.d_in_gate.data(),
+                     pr.d_out_gate.data(), pr.ws_ptr(), pr.ws_size};
+    auto run = [](const Args &a) {
+        return ffc_conv_backward_spectrum(a.plan, a.shape, a.dy, a.u, a.spectrum, a.spec_size, a.in_gate, a.out_gate,
+                                          a.du, a.dk, a.d_in_gate, a.d_out_gate, a.ws, a.ws_size, nullptr);
+    };
+
+    Args a = valid;
+    a.plan = nullptr;
+    require_error(run(a), FFC_ERROR_NULL_POINTER, "plan");
+    a = valid;
+    a.shape = nullptr;
+    require_error(run(a), FFC_ERROR_NULL_POINTER, "shape");
+    for (const BadShape &b : bad_shapes(int64_t(kN))) {
+        a = valid;
+        a.shape = &b.shape;
+        require_error(run(a), FFC_ERROR_INVALID_SHAPE, b.field);
+    }
+    REQUIRE(pr.outputs_untouched());
+    check_tensor_argument(pr, "dy", true, es, [&](void *q) { Args x = valid; x.dy = q; return run(x); });
+    check_tensor_argument(pr, "u", true, es, [&](void *q) { Args x = valid; x.u = q; return run(x); });
+    check_tensor_argument(pr, "spectrum", true, 16, [&](void *q) { Args x = valid; x.spectrum = q; return run(x); });
+    check_tensor_argument(pr, "in_gate", false, es, [&](void *q) { Args x = valid; x.in_gate = q; return run(x); });
+    check_tensor_argument(pr, "out_gate", false, es, [&](void *q) { Args x = valid; x.out_gate = q; return run(x); });
+    check_tensor_argument(pr, "du", false, es, [&](void *q) { Args x = valid; x.du = q; return run(x); });
+    check_tensor_argument(pr, "dk", false, 4, [&](void *q) { Args x = valid; x.dk = static_cast<float *>(q); return run(x); });
+    check_tensor_argument(pr, "d_in_gate", false, es, [&](void *q) { Args x = valid; x.d_in_gate = q; return run(x); });
+    check_tensor_argument(pr, "d_out_gate", false, es, [&](void *q) { Args x = valid; x.d_out_gate = q; return run(x); });
+    a = valid;
+    a.spec_size = spec_size - 1;
+    require_error(run(a), FFC_ERROR_BUFFER_TOO_SMALL, "spectrum_size");
+    a = valid;
+    a.in_gate = nullptr;
+    require_error(run(a), FFC_ERROR_INVALID_ARGUMENT, "in_gate");
+    a = valid;
+    a.dk = reinterpret_cast<float *>(spectrum.data());  // an output over the spectrum
+    require_error(run(a), FFC_ERROR_INVALID_ARGUMENT, "dk overlaps spectrum");
+    if (pr.ws_size > 0) {
+        a = valid;
+        a.ws_size = pr.ws_size - 1;
+        require_error(run(a), FFC_ERROR_WORKSPACE_TOO_SMALL, "workspace_size");
+    }
+    REQUIRE(pr.outputs_untouched());
+
+    REQUIRE(run(valid) == FFC_SUCCESS);
+    CHECK_FALSE(pr.du.untouched());
+    CHECK_FALSE(pr.dk.untouched());
+}
+
 TEST_CASE("spectrum entry points reject bad input and write nothing", "[cpu][api]") {
     const ffc_dtype_t dtype = FFC_DTYPE_FP32;
     Plan p(cpu_desc(kN, dtype));

@@ -569,6 +569,69 @@ TEST_CASE("cpu_backend: a precomputed spectrum gives exactly ffc_conv_forward's 
     }
 }
 
+TEST_CASE("cpu_backend: backward with a precomputed spectrum gives exactly ffc_conv_backward's gradients",
+          "[cpu][cpu_backend]") {
+    for (int64_t n : {256, 4096, 131072}) {
+        for (ffc_dtype_t dt : kDtypes) {
+            Config c;
+            c.n = n; c.batch = 3; c.channels = 3; c.seq_len = n / 2 + 3; c.kernel_len = n / 4 + 1; c.dtype = dt;
+            c.gated = dt != FFC_DTYPE_BF16;
+            if (n > 4096) c.channels = 2;
+            Plan plan(c.n, dt);
+            ffc_test::Rng rng;
+            INFO(c.str() << ", seed " << rng.seed());
+            const Inputs in(c, rng);
+            HostTensor dy(c.dtype, c.elements());
+            ffc_test::fill_normal(dy, rng);
+            Workspace ws(plan, c.shape());
+            const ffc_shape_t s = c.shape();
+            size_t spec_bytes = 0;
+            FFC_REQUIRE_OK(ffc_kernel_spectrum_get_size(plan, &s, &spec_bytes));
+            std::vector<double> spectrum_storage(spec_bytes / sizeof(double) + 2);
+            void *spectrum = spectrum_storage.data();
+            if (reinterpret_cast<uintptr_t>(spectrum) % 16) spectrum = reinterpret_cast<char *>(spectrum) + 8;
+            FFC_REQUIRE_OK(ffc_kernel_spectrum_compute(plan, &s, in.k.data(), spectrum, spec_bytes, nullptr));
+
+            Grads with_k(c), with_spectrum(c);
+            with_k.poison_all();
+            run_backward(plan, c, in, dy, with_k, ws);
+            // Every output at once, then each alone (the others stay poisoned).
+            for (int only = -1; only < 4; ++only) {
+                Wanted w;
+                if (only >= 0) w = Wanted{only == 0, only == 1, only == 2, only == 3};
+                if (only >= 2 && !c.gated) continue;
+                INFO("only " << only);
+                with_spectrum.poison_all();
+                FFC_REQUIRE_OK(ffc_conv_backward_spectrum(
+                    plan, &s, dy.data(), in.u.data(), spectrum, spec_bytes, in.in_gate.data(), in.out_gate.data(),
+                    w.du ? with_spectrum.du.data() : nullptr, w.dk ? with_spectrum.dk.data() : nullptr,
+                    w.d_in_gate && c.gated ? with_spectrum.d_in_gate.data() : nullptr,
+                    w.d_out_gate && c.gated ? with_spectrum.d_out_gate.data() : nullptr, ws.fresh(), ws.size(), nullptr));
+                if (w.du) CHECK(with_spectrum.du.bitwise_equal(with_k.du));
+                else CHECK(ffc_test::all_poisoned(with_spectrum.du));
+                if (w.dk) CHECK(with_spectrum.dk == with_k.dk);
+                else CHECK(ffc_test::all_poisoned(with_spectrum.dk));
+                if (c.gated) {
+                    if (w.d_in_gate) CHECK(with_spectrum.d_in_gate.bitwise_equal(with_k.d_in_gate));
+                    else CHECK(ffc_test::all_poisoned(with_spectrum.d_in_gate));
+                    if (w.d_out_gate) CHECK(with_spectrum.d_out_gate.bitwise_equal(with_k.d_out_gate));
+                    else CHECK(ffc_test::all_poisoned(with_spectrum.d_out_gate));
+                }
+            }
+            // A spectrum too small for the shape, and an output over the spectrum,
+            // are refused before anything is written.
+            with_spectrum.poison_all();
+            CHECK(ffc_conv_backward_spectrum(plan, &s, dy.data(), in.u.data(), spectrum, spec_bytes - 1,
+                                             in.in_gate.data(), in.out_gate.data(), with_spectrum.du.data(), nullptr,
+                                             nullptr, nullptr, ws.fresh(), ws.size(), nullptr) == FFC_ERROR_BUFFER_TOO_SMALL);
+            CHECK(ffc_conv_backward_spectrum(plan, &s, dy.data(), in.u.data(), spectrum, spec_bytes, in.in_gate.data(),
+                                             in.out_gate.data(), nullptr, reinterpret_cast<float *>(spectrum), nullptr,
+                                             nullptr, ws.fresh(), ws.size(), nullptr) == FFC_ERROR_INVALID_ARGUMENT);
+            CHECK(ffc_test::all_poisoned(with_spectrum.du));
+        }
+    }
+}
+
 TEST_CASE("cpu_backend: in-place forward (y == u) equals the out-of-place result", "[cpu][cpu_backend]") {
     for (int64_t n : {256, 4096, 131072}) {
         for (ffc_dtype_t dt : kDtypes) {

@@ -92,6 +92,15 @@ struct DeviceProblem {
                                  g && w.d_in_gate ? dig.ptr : nullptr, g && w.d_out_gate ? dog.ptr : nullptr, ws->ptr,
                                  ws_size, reinterpret_cast<ffc_stream_t>(stream));
     }
+    // The same with k's spectrum (ffc_conv_backward_spectrum) in place of k.
+    ffc_status_t backward_spectrum(const Wanted &w, const void *spectrum, size_t spectrum_size, cudaStream_t stream) {
+        const bool g = hp.c.gated;
+        return ffc_conv_backward_spectrum(plan.p, &shape, dy.ptr, u.ptr, spectrum, spectrum_size, g ? ig->ptr : nullptr,
+                                          g ? og->ptr : nullptr, w.du ? du.ptr : nullptr,
+                                          w.dk ? dk.get<float>() : nullptr, g && w.d_in_gate ? dig.ptr : nullptr,
+                                          g && w.d_out_gate ? dog.ptr : nullptr, ws->ptr, ws_size,
+                                          reinterpret_cast<ffc_stream_t>(stream));
+    }
     Grads download() const {
         Grads r(hp.c);
         du.download(r.du.data());
@@ -231,6 +240,43 @@ void check_output_subsets(const Case &c) {
     }
 }
 
+// ffc_conv_backward_spectrum with a spectrum from ffc_kernel_spectrum_compute:
+// bitwise ffc_conv_backward's gradients, for every subset of outputs (the
+// others untouched), and no transform of k (k is poisoned on the device first).
+void check_backward_spectrum(const Case &c) {
+    Rng rng;
+    INFO(c.str() << " seed=" << rng.seed());
+    const HostProblem hp(c, rng);
+    DeviceProblem dp(hp);
+    const Grads all = dp.run();
+    size_t spec_size = 0;
+    REQUIRE(ffc_kernel_spectrum_get_size(dp.plan.p, &dp.shape, &spec_size) == FFC_SUCCESS);
+    DeviceBuffer spec(spec_size);
+    REQUIRE(ffc_kernel_spectrum_compute(dp.plan.p, &dp.shape, dp.k.get<float>(), spec.ptr, spec_size, nullptr) ==
+            FFC_SUCCESS);
+    dp.k.poison(FFC_DTYPE_FP32);  // a backward that still read k would now differ
+    for (int mask = 15; mask >= 1; --mask) {
+        Wanted w;
+        w.du = mask & 1;
+        w.dk = mask & 2;
+        w.d_in_gate = mask & 4;
+        w.d_out_gate = mask & 8;
+        INFO(w.str());
+        dp.poison_outputs();
+        REQUIRE(dp.backward_spectrum(w, spec.ptr, spec_size, nullptr) == FFC_SUCCESS);
+        CUDA_REQUIRE(cudaDeviceSynchronize());
+        const Grads g = dp.download();
+        if (w.du) CHECK(g.du.bitwise_equal(all.du));
+        else CHECK(all_poisoned(g.du));
+        if (w.dk) CHECK(std::memcmp(g.dk.data(), all.dk.data(), g.dk.size() * sizeof(float)) == 0);
+        else CHECK(all_poisoned(g.dk));
+        if (w.d_in_gate) CHECK(g.d_in_gate.bitwise_equal(all.d_in_gate));
+        else CHECK(all_poisoned(g.d_in_gate));
+        if (w.d_out_gate) CHECK(g.d_out_gate.bitwise_equal(all.d_out_gate));
+        else CHECK(all_poisoned(g.d_out_gate));
+    }
+}
+
 // On a non-blocking stream, twice (bitwise the same), after a forward sharing the
 // workspace (the same bits), and captured into a CUDA graph and replayed twice
 // (the same bits). c must be gated.
@@ -360,6 +406,18 @@ TEST_CASE("cuda backward: deterministic, stream-ordered, graph-capturable", "[gp
     check_deterministic_and_capturable(Case{2048, 5, 8, 2048 - 5, 2048 / 4, FFC_DTYPE_FP16, true});
     if (has_clusters())
         check_deterministic_and_capturable(Case{8192, 5, 3, 8192 - 6, 8192 / 4, FFC_DTYPE_BF16, true, "fused_n8192_8x4x16x16_c2"});
+}
+
+TEST_CASE("cuda backward: a precomputed spectrum gives exactly ffc_conv_backward's gradients",
+          "[gpu][cuda_backward]") {
+    // Paired passes (256, 4096), a two-CTA cluster (8192), multi-pass with the
+    // 16K inner kernel (65536) and the planner's multi-pass pick (262144).
+    for (int64_t n : {256, 4096})
+        check_backward_spectrum(Case{n, 5, 3, n - 5, n / 4, FFC_DTYPE_FP16, true});
+    if (has_clusters())
+        check_backward_spectrum(Case{8192, 3, 3, 8192, 8192 / 2, FFC_DTYPE_BF16, true, "fused_n8192_8x4x16x16_c2"});
+    check_backward_spectrum(Case{65536, 3, 2, 65536 / 2 + 3, 65536 / 4, FFC_DTYPE_FP16, true, kMultipassInner16K});
+    check_backward_spectrum(Case{262144, 2, 1, 262144, 262144 / 2, FFC_DTYPE_BF16, true});
 }
 
 TEST_CASE("cuda backward: workspace covers both passes and is checked", "[gpu][cuda_backward]") {

@@ -249,7 +249,7 @@ TEST_CASE("partial: each backward output alone; the others stay untouched", "[cp
     }
 }
 
-TEST_CASE("partial: a precomputed spectrum gives exactly ffc_conv_forward's result", "[cpu][partial]") {
+TEST_CASE("partial: a precomputed spectrum gives exactly ffc_conv_forward's and ffc_conv_backward's results", "[cpu][partial]") {
     PartialPlan plan(256, FFC_DTYPE_BF16, FFC_BACKEND_CPU);
     const Case c{256, 3, 3, 1111, 100, FFC_DTYPE_BF16, true};
     ffc_test::Rng rng;
@@ -270,6 +270,31 @@ TEST_CASE("partial: a precomputed spectrum gives exactly ffc_conv_forward's resu
                                                  p.og.data(), y2.data(), ws.data(), ws_size, nullptr));
     CHECK(y1.bitwise_equal(y2));
     CHECK(!ffc_test::all_poisoned(y1));
+
+    // And ffc_conv_backward_spectrum: ffc_conv_backward's gradients, bitwise.
+    const size_t elems = size_t(c.elements());
+    HostTensor g1[3] = {HostTensor(c.dtype, int64_t(elems)), HostTensor(c.dtype, int64_t(elems)),
+                        HostTensor(c.dtype, int64_t(elems))};
+    HostTensor g2[3] = {HostTensor(c.dtype, int64_t(elems)), HostTensor(c.dtype, int64_t(elems)),
+                        HostTensor(c.dtype, int64_t(elems))};
+    std::vector<float> dk1(size_t(c.H * c.K)), dk2(dk1.size());
+    for (int i = 0; i < 3; ++i) {
+        ffc_test::poison(g1[i]);
+        ffc_test::poison(g2[i]);
+    }
+    ffc_test::poison(dk1);
+    ffc_test::poison(dk2);
+    FFC_TEST_REQUIRE_OK(ffc_conv_backward(plan.handle, &s, p.dy.data(), p.u.data(), p.k.data(), p.ig.data(), p.og.data(),
+                                         g1[0].data(), dk1.data(), g1[1].data(), g1[2].data(), ws.data(), ws_size,
+                                         nullptr));
+    FFC_TEST_REQUIRE_OK(ffc_conv_backward_spectrum(plan.handle, &s, p.dy.data(), p.u.data(), spec.data(), spec_size,
+                                                  p.ig.data(), p.og.data(), g2[0].data(), dk2.data(), g2[1].data(),
+                                                  g2[2].data(), ws.data(), ws_size, nullptr));
+    for (int i = 0; i < 3; ++i) {
+        CHECK(g1[i].bitwise_equal(g2[i]));
+        CHECK(!ffc_test::all_poisoned(g1[i]));
+    }
+    CHECK(std::memcmp(dk1.data(), dk2.data(), dk1.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("partial: argument errors get their status and write nothing", "[cpu][partial]") {

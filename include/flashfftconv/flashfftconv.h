@@ -84,7 +84,7 @@ extern "C" {
 #endif
 
 #define FFC_VERSION_MAJOR 0 /**< Incompatible ABI changes. */
-#define FFC_VERSION_MINOR 4 /**< Backwards-compatible additions. */
+#define FFC_VERSION_MINOR 5 /**< Backwards-compatible additions. */
 #define FFC_VERSION_PATCH 0 /**< Fixes. */
 /** Version as one integer: MAJOR·10000 + MINOR·100 + PATCH. */
 #define FFC_VERSION_NUMBER \
@@ -579,6 +579,28 @@ FFC_API ffc_status_t ffc_conv_forward_spectrum(ffc_plan_t plan, const ffc_shape_
                                                size_t spectrum_size, const void *in_gate,
                                                const void *out_gate, void *y, void *workspace,
                                                size_t workspace_size, ffc_stream_t stream);
+
+/**
+ * @brief As ffc_conv_backward(), reusing a spectrum made by
+ * ffc_kernel_spectrum_compute() instead of transforming k again.
+ *
+ * For a filter that several calls share (a training step that computes the
+ * spectrum once for its forward and its backward, or a frozen filter): the
+ * backward then runs no transform of k. dk does not depend on k and is
+ * computed as by ffc_conv_backward(); @p shape's kernel_len is still dk's
+ * length and must be the one the spectrum was made for. Every output and the
+ * workspace may not overlap the spectrum (FFC_ERROR_INVALID_ARGUMENT);
+ * @p spectrum_size below the plan's spectrum size for @p shape is
+ * FFC_ERROR_BUFFER_TOO_SMALL. The results are bitwise those of
+ * ffc_conv_backward() with the k the spectrum was computed from.
+ */
+FFC_API ffc_status_t ffc_conv_backward_spectrum(ffc_plan_t plan, const ffc_shape_t *shape,
+                                                const void *dy, const void *u,
+                                                const void *spectrum, size_t spectrum_size,
+                                                const void *in_gate, const void *out_gate, void *du,
+                                                float *dk, void *d_in_gate, void *d_out_gate,
+                                                void *workspace, size_t workspace_size,
+                                                ffc_stream_t stream);
 
 /** @} */
 

@@ -466,7 +466,7 @@ public:
     }
 
     /**
-     * @brief Computes the spectrum of @p k for forward_spectrum().
+     * @brief Computes the spectrum of @p k for forward_spectrum() and backward_spectrum().
      * @param shape B, H, L, K. @param k (H, K) fp32 filter.
      * @param spectrum output buffer (host for CPU plans, device for CUDA; 16-byte aligned).
      * @param spectrum_size its size in bytes. @param stream CUDA stream.
@@ -492,6 +492,24 @@ public:
         const ffc_shape_t s = shape.c_shape();
         check(ffc_conv_forward_spectrum(plan_, &s, u, spectrum, spectrum_size, in_gate, out_gate, y, workspace,
                                         workspace_size, stream));
+    }
+
+    /**
+     * @brief backward() reusing a spectrum from compute_spectrum() (no transform of k).
+     * @param shape B, H, L, K. @param dy upstream gradient. @param u input.
+     * @param spectrum the spectrum. @param spectrum_size its size in bytes.
+     * @param in_gate gate or nullptr. @param out_gate gate or nullptr. @param du or nullptr.
+     * @param dk or nullptr. @param d_in_gate or nullptr. @param d_out_gate or nullptr.
+     * @param workspace workspace. @param workspace_size its size in bytes. @param stream CUDA stream.
+     * @throws Error on failure.
+     */
+    void backward_spectrum(const Shape &shape, const void *dy, const void *u, const void *spectrum,
+                           std::size_t spectrum_size, const void *in_gate, const void *out_gate, void *du, float *dk,
+                           void *d_in_gate, void *d_out_gate, void *workspace, std::size_t workspace_size,
+                           ffc_stream_t stream = nullptr) const {
+        const ffc_shape_t s = shape.c_shape();
+        check(ffc_conv_backward_spectrum(plan_, &s, dy, u, spectrum, spectrum_size, in_gate, out_gate, du, dk,
+                                         d_in_gate, d_out_gate, workspace, workspace_size, stream));
     }
 
 private:

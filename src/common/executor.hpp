@@ -37,6 +37,9 @@ struct BackwardArgs {
     const void *dy = nullptr;
     const void *u = nullptr;
     const float *k = nullptr;
+    // k's spectrum (Executor::compute_spectrum's layout) in place of k, or NULL:
+    // then the backward transforms k itself. dk never needs either.
+    const void *spectrum = nullptr;
     const void *in_gate = nullptr;
     const void *out_gate = nullptr;
     void *du = nullptr;                // every output is optional

@@ -306,6 +306,7 @@ private:
         const bool want_z = args.d_out_gate != nullptr;
         const bool need_v_spectrum = want_dk || want_z;
         const bool need_k_spectrum = want_dv || want_z;
+        const cfloat *given = static_cast<const cfloat *>(args.spectrum);  // or transform k per channel
         // With dk, a channel is one item so that its reduction order is fixed.
         const int64_t per_item = want_dk ? pairs : 1;
         const int64_t items = s.channels * pairs / per_item;
@@ -316,7 +317,8 @@ private:
             for (int64_t i = i0; i < i1; ++i) {
                 const int64_t first = i * per_item;
                 const int64_t h = first / pairs;
-                if (need_k_spectrum && h != cached) {
+                const cfloat *kspec = given ? given + h * n_ : sl.kspec;
+                if (need_k_spectrum && !given && h != cached) {
                     kernel_spectrum(args.k + h * s.kernel_len, s.kernel_len, sl.kspec, sl.scratch);
                     cached = h;
                 }
@@ -333,7 +335,7 @@ private:
                         // z = conv(v, k) again (nothing is saved from forward);
                         // d_out_gate = dy ⊙ z.
                         std::copy(sl.a, sl.a + n_, sl.b);
-                        multiply_spectrum<false>(sl.b, sl.kspec, scale, n_);
+                        multiply_spectrum<false>(sl.b, kspec, scale, n_);
                         fft_.inverse_unscaled(sl.b, sl.scratch);
                         store_part<D>(args.d_out_gate, args.dy, row_a, len, sl.b, false);
                         if (row_b >= 0) store_part<D>(args.d_out_gate, args.dy, row_b, len, sl.b, true);
@@ -343,7 +345,7 @@ private:
                     if (want_dk) accumulate_correlation(sl.acc, sl.a, sl.b, n_);
                     if (want_dv) {
                         // dv = IFFT(W_dz · conj K): Re = dv_a, Im = dv_b.
-                        multiply_spectrum<true>(sl.b, sl.kspec, scale, n_);
+                        multiply_spectrum<true>(sl.b, kspec, scale, n_);
                         fft_.inverse_unscaled(sl.b, sl.scratch);
                         if (args.du) {
                             store_part<D>(args.du, args.in_gate, row_a, len, sl.b, false);

@@ -183,10 +183,10 @@ public:
         // may overlap (FusedParams::overlap_previous: it waits for the spectrum
         // before its middle stage).
         if (!a.du && !a.d_in_gate && !a.d_out_gate) return;
-        launch_spectrum(s, a.k, base + ws.kspec, a.stream);
-        cuda::FusedParams p = a.d_out_gate ? z_convolution(a, base + ws.kspec) : correlation(a, base + ws.kspec);
+        const void *const kspec = backward_spectrum(a, base + ws.kspec);
+        cuda::FusedParams p = a.d_out_gate ? z_convolution(a, kspec) : correlation(a, kspec);
         p.items = s.channels * s.pairs();
-        p.overlap_previous = programmatic_launch_ ? 1 : 0;
+        p.overlap_previous = programmatic_launch_ && !a.spectrum ? 1 : 0;
         launch(p, a.stream, a.d_out_gate ? "backward: d_out_gate" : "backward: du, d_in_gate");
     }
 
@@ -273,6 +273,15 @@ private:
         mask_spectrum(spectrum, s.channels, stream);
     }
 
+    // K's spectrum for a backward: the caller's (ffc_conv_backward_spectrum), or
+    // transformed from k into `scratch` (the workspace's [kspec]) by a launch
+    // that the next one may overlap.
+    const void *backward_spectrum(const BackwardArgs &a, void *scratch) const {
+        if (a.spectrum) return a.spectrum;
+        launch_spectrum(a.shape, a.k, scratch, a.stream);
+        return scratch;
+    }
+
     // Frequency-sparse plans: zero the dropped positions of `rows` spectra.
     void mask_spectrum(void *spectrum, int64_t rows, void *stream) const {
         if (!mask_.get()) return;
@@ -342,8 +351,7 @@ private:
         const Shape &s = a.shape;
         const int64_t H = s.channels, pairs = s.pairs();
         const bool want_v = a.d_out_gate != nullptr, want_dz = a.du || a.d_in_gate;
-        void *const kspec = base + ws.kspec;
-        if (want_v || want_dz) launch_spectrum(s, a.k, kspec, a.stream);
+        const void *const kspec = want_v || want_dz ? backward_spectrum(a, base + ws.kspec) : nullptr;
         // The kernel runs both as mode_conv passes; a pass without outputs stops
         // after its forward transform (dk_inverse_v / dk_inverse_dz).
         cuda::FusedParams v = z_convolution(a, kspec), dz = correlation(a, kspec);
@@ -376,7 +384,7 @@ private:
                 }
                 // The launch right after the spectrum kernel overlaps it: its
                 // passes wait for the spectrum before their middle stage.
-                v.overlap_previous = programmatic_launch_ && (want_v || want_dz) && h0 == 0 && p0 == 0 ? 1 : 0;
+                v.overlap_previous = programmatic_launch_ && (want_v || want_dz) && !a.spectrum && h0 == 0 && p0 == 0 ? 1 : 0;
                 check_grid(v.items, backward_items_per_cta_, "backward");
                 kernel_->launch_backward(v, dz, a.stream);
                 check(cudaGetLastError(), "backward: both convolutions");

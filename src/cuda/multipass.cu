@@ -1228,8 +1228,10 @@ void MultipassExecutor::backward(const BackwardArgs &a) const {
     char *const base = static_cast<char *>(a.workspace);
     // Outputs may not overlap inputs (header), so the order of the launches is free.
     const bool want_dv = a.du || a.d_in_gate;
-    // K is multiplied only by a convolution with outputs.
-    const void *kspec = a.d_out_gate || want_dv ? workspace_spectrum(s, a.k, base, w, a.stream) : nullptr;
+    // K is multiplied only by a convolution with outputs (the caller's spectrum, if given).
+    const void *kspec = !(a.d_out_gate || want_dv) ? nullptr
+                        : a.spectrum                ? a.spectrum
+                                                    : workspace_spectrum(s, a.k, base, w, a.stream);
 
     // A: the z-convolution, d_out_gate = dy ⊙ z (and V for dk).
     Conv conv_z;

@@ -109,7 +109,7 @@ public:
     // complex fp32 values, or channels of them for acc):
     //   [scratch] cuBLASLt outer passes only: the GEMMs' other operand, one chunk
     //   [kspec]  the filter's multi-pass spectrum, float2 [H][M][N_in]
-    //            (forward unless a spectrum is passed in; backward unless only dk is wanted)
+    //            (unless a spectrum is passed in, or a backward wants only dk)
     //   [z]      the chunk's intermediate Z, float2 [items][M][N_in]   (forward and backward;
     //            Z_v in backward with dk)
     //   [z2]     backward with dk: Z_dz of the chunk's pairs, same shape

@@ -137,11 +137,13 @@ public:
         char *const base = aligned(a.workspace);
         const int64_t taps = s.kernel_len;
         float *const dk_tmp = reinterpret_cast<float *>(base + w.dk_tmp);
+        const size_t spectrum_per_channel = inner_->spectrum_size(Shape{1, 1, n_, taps});
 
         for_each_chunk(s, g, w, [&](int64_t h0, int64_t hc, int64_t w0, int64_t wc, int64_t chunk_in_channels) {
             BackwardArgs b;
             b.shape = Shape{wc, hc, n_, taps};
-            b.k = a.k + h0 * taps;
+            b.k = a.k ? a.k + h0 * taps : nullptr;
+            b.spectrum = a.spectrum ? static_cast<const char *>(a.spectrum) + size_t(h0) * spectrum_per_channel : nullptr;
             b.workspace = base + w.inner;
             b.workspace_size = w.inner_size;
             b.stream = a.stream;

@@ -45,7 +45,7 @@ const _lock = ReentrantLock()
 
 # The ABI these bindings mirror: same major, and (pre-1.0) the same minor version.
 const EXPECTED_MAJOR = 0
-const EXPECTED_MINOR = 4
+const EXPECTED_MINOR = 5
 
 function _lib()
     _handle[] != C_NULL && return _handle[]

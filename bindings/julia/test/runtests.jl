@@ -137,9 +137,9 @@ end
         end
     end
 
-    @testset "version 0.4" begin
-        @test FlashFFTConv.version_number() ÷ 100 == 4
-        @test startswith(version(), "0.4.")
+    @testset "version 0.5" begin
+        @test FlashFFTConv.version_number() ÷ 100 == 5
+        @test startswith(version(), "0.5.")
     end
 
     @testset "partial convolution" begin

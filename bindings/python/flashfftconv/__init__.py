@@ -70,7 +70,7 @@ from .functional import (
     fftconv_backward,
 )
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "Backend", "DType", "FlashFFTConvError", "LibraryNotFoundError", "Status",

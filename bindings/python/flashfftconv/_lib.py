@@ -20,7 +20,7 @@ from typing import Optional
 # one minor version (the library's SONAME is MAJOR.MINOR until 1.0). From 1.0 on,
 # a newer minor is accepted (minor releases only add).
 EXPECTED_MAJOR = 0
-EXPECTED_MINOR = 4
+EXPECTED_MINOR = 5
 
 
 def version_compatible(number: int) -> bool:
@@ -288,6 +288,10 @@ _PROTOTYPES = {
     "ffc_kernel_spectrum_get_size": (_status, [_plan, _shape_p, ctypes.POINTER(_sz)]),
     "ffc_kernel_spectrum_compute": (_status, [_plan, _shape_p, _vp, _vp, _sz, _vp]),
     "ffc_conv_forward_spectrum": (_status, [_plan, _shape_p, _vp, _vp, _sz, _vp, _vp, _vp, _vp, _sz, _vp]),
+    "ffc_conv_backward_spectrum": (  # 0.5
+        _status,
+        [_plan, _shape_p, _vp, _vp, _vp, _sz, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _sz, _vp],
+    ),
     # Short depthwise convolution (0.2).
     "ffc_conv1d_plan_create": (_status, [ctypes.POINTER(_plan), ctypes.POINTER(Conv1dDescC)]),
     "ffc_conv1d_plan_destroy": (None, [_plan]),

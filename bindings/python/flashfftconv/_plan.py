@@ -400,6 +400,17 @@ class Plan(_OwnedPlan):
             self._h(), ctypes.byref(shape._c()), _ptr(u), _ptr(spectrum), int(spectrum_size), _ptr(in_gate),
             _ptr(out_gate), _ptr(y), _ptr(workspace), int(workspace_size), _ptr(stream)))
 
+    def backward_spectrum_ptr(self, shape: Shape, dy, u, spectrum, spectrum_size, in_gate, out_gate, du, dk,
+                              d_in_gate, d_out_gate, workspace, workspace_size, stream=None):
+        """ffc_conv_backward_spectrum on integer addresses (library 0.5): backward_ptr
+        with k replaced by a spectrum from compute_spectrum_ptr; any gradient address
+        may be None. dk is still computed (shape.kernel_len long); the results are
+        bitwise those of backward_ptr with the k the spectrum came from."""
+        check(self._L.ffc_conv_backward_spectrum(
+            self._h(), ctypes.byref(shape._c()), _ptr(dy), _ptr(u), _ptr(spectrum), int(spectrum_size),
+            _ptr(in_gate), _ptr(out_gate), _ptr(du), _ptr(dk), _ptr(d_in_gate), _ptr(d_out_gate), _ptr(workspace),
+            int(workspace_size), _ptr(stream)))
+
     def __repr__(self) -> str:
         i = self._info
         state = "closed" if self._handle is None else f"factors={list(i.factors)}"

@@ -51,13 +51,25 @@ def assert_gradients_close(g, ref, u, k, dtype):
             assert_close(got, want, dtype, name)
 
 
+def aligned_bytes(size):
+    """A uint8 array of ``size`` bytes whose data is 16-byte aligned (the library
+    wants spectra 16-byte aligned)."""
+    buf = np.empty(size + 16, np.uint8)
+    off = (-buf.ctypes.data) % 16
+    return buf[off:off + size]
+
+
+def compute_spectrum(plan, shape, k):
+    """The spectrum of k from plan.compute_spectrum_ptr, in an aligned uint8 array
+    of exactly plan.spectrum_size(shape) bytes."""
+    spec = aligned_bytes(plan.spectrum_size(shape))
+    plan.compute_spectrum_ptr(shape, k.ctypes.data, spec.ctypes.data, spec.nbytes)
+    return spec
+
+
 def forward_with_spectrum(plan, shape, u, k, ig, og):
     """y from plan.compute_spectrum_ptr then plan.forward_spectrum_ptr on raw pointers."""
-    size = plan.spectrum_size(shape)
-    spec = np.empty(size + 16, np.uint8)
-    off = (-spec.ctypes.data) % 16  # the library wants the spectrum 16-byte aligned
-    spec = spec[off:off + size]
-    plan.compute_spectrum_ptr(shape, k.ctypes.data, spec.ctypes.data, spec.nbytes)
+    spec = compute_spectrum(plan, shape, k)
     ws = np.empty(max(plan.workspace_size(shape), 1), np.uint8)
     y = np.empty_like(u)
     plan.forward_spectrum_ptr(shape, u.ctypes.data, spec.ctypes.data, spec.nbytes, ig.ctypes.data, og.ctypes.data,

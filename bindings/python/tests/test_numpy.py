@@ -43,11 +43,11 @@ def test_build_info():
     assert version_compatible(ffc.version_number())
     assert not version_compatible(10100)  # another major version
     assert not version_compatible(ffc.version_number() + 100)  # 0.x: another minor is another ABI
-    # These bindings target 0.4 (frequency-sparse plans, descriptor version 3).
-    assert version_compatible(400) and version_compatible(403)
-    assert not version_compatible(300) and not version_compatible(500)
-    assert ffc.version_number() // 100 == 4
-    assert ffc.__version__.split(".")[:2] == ffc.version().split(".")[:2] == ["0", "4"]
+    # These bindings target 0.5 (ffc_conv_backward_spectrum; descriptor version 3).
+    assert version_compatible(500) and version_compatible(503)
+    assert not version_compatible(400) and not version_compatible(600)
+    assert ffc.version_number() // 100 == 5
+    assert ffc.__version__.split(".")[:2] == ffc.version().split(".")[:2] == ["0", "5"]
     assert ffc.backend_available("cpu")
     if not info["cuda"]:
         assert not ffc.backend_available("cuda")

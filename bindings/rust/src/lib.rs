@@ -520,8 +520,9 @@ pub struct Gradients<'a, T> {
     pub d_out_gate: Option<&'a mut [T]>,
 }
 
-/// A precomputed filter spectrum in host memory, for [`Plan::forward_spectrum`].
-/// Made by [`Plan::compute_spectrum`] and tied to that plan and (H, K).
+/// A precomputed filter spectrum in host memory, for [`Plan::forward_spectrum`]
+/// and [`Plan::backward_spectrum`]. Made by [`Plan::compute_spectrum`] and tied
+/// to that plan and (H, K).
 pub struct Spectrum {
     blocks: Vec<Align16>,
     bytes: usize,
@@ -593,6 +594,35 @@ fn opt_ptr<T>(s: Option<&[T]>) -> *const c_void {
 
 fn opt_mut_ptr<T>(s: &mut Option<&mut [T]>) -> *mut T {
     s.as_deref_mut().map_or(ptr::null_mut(), |s| s.as_mut_ptr())
+}
+
+/// The slice lengths of a backward call (k aside): dy, u, the gates and the
+/// wanted gradients against `shape`.
+fn backward_len_checks<T>(
+    shape: &Shape,
+    dy: &[T],
+    u: &[T],
+    in_gate: Option<&[T]>,
+    out_gate: Option<&[T]>,
+    grads: &Gradients<'_, T>,
+) -> Result<()> {
+    let n = shape.signal_len();
+    len_check("dy", dy.len(), n)?;
+    len_check("u", u.len(), n)?;
+    for (what, g) in [("in_gate", in_gate), ("out_gate", out_gate)] {
+        if let Some(g) = g {
+            len_check(what, g.len(), n)?;
+        }
+    }
+    for (what, g) in [("du", &grads.du), ("d_in_gate", &grads.d_in_gate), ("d_out_gate", &grads.d_out_gate)] {
+        if let Some(g) = g {
+            len_check(what, g.len(), n)?;
+        }
+    }
+    if let Some(dk) = &grads.dk {
+        len_check("dk", dk.len(), shape.kernel_elements())?;
+    }
+    Ok(())
 }
 
 impl Plan {
@@ -821,23 +851,8 @@ impl Plan {
         mut grads: Gradients<'_, T>,
     ) -> Result<()> {
         self.host_checks::<T>("backward")?;
-        let n = shape.signal_len();
-        len_check("dy", dy.len(), n)?;
-        len_check("u", u.len(), n)?;
         len_check("k", k.len(), shape.kernel_elements())?;
-        for (what, g) in [("in_gate", in_gate), ("out_gate", out_gate)] {
-            if let Some(g) = g {
-                len_check(what, g.len(), n)?;
-            }
-        }
-        for (what, g) in [("du", &grads.du), ("d_in_gate", &grads.d_in_gate), ("d_out_gate", &grads.d_out_gate)] {
-            if let Some(g) = g {
-                len_check(what, g.len(), n)?;
-            }
-        }
-        if let Some(dk) = &grads.dk {
-            len_check("dk", dk.len(), shape.kernel_elements())?;
-        }
+        backward_len_checks(shape, dy, u, in_gate, out_gate, &grads)?;
         let mut ws = self.host_workspace(shape)?;
         // SAFETY: as in forward_with_workspace; the gradient slices are exclusive borrows.
         unsafe {
@@ -859,7 +874,8 @@ impl Plan {
         }
     }
 
-    /// Computes the spectrum of `k` (host, CPU plans) for [`Plan::forward_spectrum`].
+    /// Computes the spectrum of `k` (host, CPU plans) for [`Plan::forward_spectrum`]
+    /// and [`Plan::backward_spectrum`].
     pub fn compute_spectrum(&self, shape: &Shape, k: &[f32]) -> Result<Spectrum> {
         if self.backend != Backend::Cpu {
             return Err(Error::new(Status::InvalidArgument, "compute_spectrum on host slices needs a CPU plan"));
@@ -891,17 +907,7 @@ impl Plan {
         y: &mut [T],
     ) -> Result<()> {
         self.host_checks::<T>("forward_spectrum")?;
-        // The layout is internal to the plan: a spectrum from another plan or for
-        // another (H, K) would be silently wrong, so refuse it here.
-        if spectrum.plan != self.as_raw() as usize
-            || spectrum.channels != shape.channels
-            || spectrum.kernel_len != shape.kernel_len
-        {
-            return Err(Error::new(
-                Status::InvalidArgument,
-                "the spectrum was computed by another plan or for another (channels, kernel_len)",
-            ));
-        }
+        self.spectrum_check(shape, spectrum)?;
         let n = shape.signal_len();
         len_check("u", u.len(), n)?;
         len_check("y", y.len(), n)?;
@@ -926,6 +932,67 @@ impl Plan {
                 ptr::null_mut(),
             )
         }
+    }
+
+    /// Gradients of [`Plan::forward`] as [`Plan::backward`] computes them, reusing a
+    /// spectrum from [`Plan::compute_spectrum`] on this plan instead of
+    /// transforming k again (library 0.5; host slices, CPU plans).
+    ///
+    /// For a filter that several calls share, such as a training step that
+    /// computes the spectrum once for its forward and its backward. Only the
+    /// outputs set in `grads` are computed; `dk` is still computed (it does not
+    /// depend on k) and overwritten, not accumulated. The results are bitwise
+    /// those of [`Plan::backward`] with the k the spectrum was computed from.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_spectrum<T: Element>(
+        &self,
+        shape: &Shape,
+        dy: &[T],
+        u: &[T],
+        spectrum: &Spectrum,
+        in_gate: Option<&[T]>,
+        out_gate: Option<&[T]>,
+        mut grads: Gradients<'_, T>,
+    ) -> Result<()> {
+        self.host_checks::<T>("backward_spectrum")?;
+        self.spectrum_check(shape, spectrum)?;
+        backward_len_checks(shape, dy, u, in_gate, out_gate, &grads)?;
+        let mut ws = self.host_workspace(shape)?;
+        // SAFETY: host buffers of the right lengths; the spectrum is this plan's;
+        // the gradient slices are exclusive borrows.
+        unsafe {
+            self.backward_spectrum_raw(
+                shape,
+                dy.as_ptr().cast(),
+                u.as_ptr().cast(),
+                spectrum.blocks.as_ptr().cast(),
+                spectrum.bytes,
+                opt_ptr(in_gate),
+                opt_ptr(out_gate),
+                opt_mut_ptr(&mut grads.du).cast(),
+                opt_mut_ptr(&mut grads.dk),
+                opt_mut_ptr(&mut grads.d_in_gate).cast(),
+                opt_mut_ptr(&mut grads.d_out_gate).cast(),
+                ws.as_mut_ptr().cast(),
+                ws.len(),
+                ptr::null_mut(),
+            )
+        }
+    }
+
+    // The layout of a spectrum is internal to the plan: one from another plan or
+    // for another (H, K) would be silently wrong, so the safe calls refuse it.
+    fn spectrum_check(&self, shape: &Shape, spectrum: &Spectrum) -> Result<()> {
+        if spectrum.plan != self.as_raw() as usize
+            || spectrum.channels != shape.channels
+            || spectrum.kernel_len != shape.kernel_len
+        {
+            return Err(Error::new(
+                Status::InvalidArgument,
+                "the spectrum was computed by another plan or for another (channels, kernel_len)",
+            ));
+        }
+        Ok(())
     }
 
     // -- raw pointers (either backend; the CUDA path) --------------------------------
@@ -1047,6 +1114,53 @@ impl Plan {
             in_gate,
             out_gate,
             y,
+            workspace,
+            workspace_size,
+            stream,
+        ))
+    }
+
+    /// `ffc_conv_backward_spectrum` on raw pointers (library 0.5):
+    /// [`Plan::backward_raw`] with k replaced by a spectrum from
+    /// [`Plan::compute_spectrum_raw`]; null gradient pointers are not computed,
+    /// dk is still computed. A `spectrum_size` below [`Plan::spectrum_size`] is
+    /// `BufferTooSmall`; an output or the workspace overlapping the spectrum is
+    /// `InvalidArgument`. The results are bitwise those of [`Plan::backward_raw`]
+    /// with the k the spectrum was computed from.
+    ///
+    /// # Safety
+    /// As [`Plan::forward_raw`]; `spectrum` must come from this plan for the same H and K.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn backward_spectrum_raw(
+        &self,
+        shape: &Shape,
+        dy: *const c_void,
+        u: *const c_void,
+        spectrum: *const c_void,
+        spectrum_size: usize,
+        in_gate: *const c_void,
+        out_gate: *const c_void,
+        du: *mut c_void,
+        dk: *mut f32,
+        d_in_gate: *mut c_void,
+        d_out_gate: *mut c_void,
+        workspace: *mut c_void,
+        workspace_size: usize,
+        stream: sys::ffc_stream_t,
+    ) -> Result<()> {
+        check(sys::ffc_conv_backward_spectrum(
+            self.as_raw(),
+            &shape.raw(),
+            dy,
+            u,
+            spectrum,
+            spectrum_size,
+            in_gate,
+            out_gate,
+            du,
+            dk,
+            d_in_gate,
+            d_out_gate,
             workspace,
             workspace_size,
             stream,

@@ -32,7 +32,7 @@ pub const FFC_ERROR_OUT_OF_MEMORY: ffc_status_t = 3001;
 pub const FFC_ERROR_INTERNAL: ffc_status_t = 4000;
 
 pub const FFC_VERSION_MAJOR: u32 = 0;
-pub const FFC_VERSION_MINOR: u32 = 4;
+pub const FFC_VERSION_MINOR: u32 = 5;
 pub const FFC_VERSION_PATCH: u32 = 0;
 pub const FFC_VERSION_NUMBER: u32 = FFC_VERSION_MAJOR * 10000 + FFC_VERSION_MINOR * 100 + FFC_VERSION_PATCH;
 pub const FFC_MIN_FFT_SIZE: u64 = 256;
@@ -333,6 +333,25 @@ extern "C" {
         stream: ffc_stream_t,
     ) -> ffc_status_t;
 
+    // 0.5: ffc_conv_backward with k replaced by a spectrum from ffc_kernel_spectrum_compute.
+    pub fn ffc_conv_backward_spectrum(
+        plan: ffc_plan_t,
+        shape: *const ffc_shape_t,
+        dy: *const c_void,
+        u: *const c_void,
+        spectrum: *const c_void,
+        spectrum_size: usize,
+        in_gate: *const c_void,
+        out_gate: *const c_void,
+        du: *mut c_void,
+        dk: *mut f32,
+        d_in_gate: *mut c_void,
+        d_out_gate: *mut c_void,
+        workspace: *mut c_void,
+        workspace_size: usize,
+        stream: ffc_stream_t,
+    ) -> ffc_status_t;
+
     // -- short depthwise convolution (0.2) ------------------------------------------
 
     pub fn ffc_conv1d_plan_create(plan: *mut ffc_conv1d_plan_t, desc: *const ffc_conv1d_desc_t) -> ffc_status_t;
@@ -463,9 +482,9 @@ mod layout_tests {
     }
 
     #[test]
-    fn version_is_0_4() {
-        assert_eq!((FFC_VERSION_MAJOR, FFC_VERSION_MINOR), (0, 4));
-        assert_eq!(FFC_VERSION_NUMBER, 400);
+    fn version_is_0_5() {
+        assert_eq!((FFC_VERSION_MAJOR, FFC_VERSION_MINOR), (0, 5));
+        assert_eq!(FFC_VERSION_NUMBER, 500);
         assert_eq!((FFC_PLAN_DESC_VERSION, FFC_MAX_FREQ_MASK_LEN), (3, 4_194_304));
         assert_eq!((FFC_PLAN_DEFAULT, FFC_PLAN_PARTIAL), (0, 1));
     }

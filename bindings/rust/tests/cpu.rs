@@ -152,6 +152,8 @@ struct Operands<T> {
 trait Conv: Element + Default {
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// The bit pattern, for bitwise comparisons.
+    fn bits(self) -> u32;
 }
 impl Conv for f32 {
     fn from_f64(x: f64) -> Self {
@@ -159,6 +161,9 @@ impl Conv for f32 {
     }
     fn to_f64(self) -> f64 {
         self as f64
+    }
+    fn bits(self) -> u32 {
+        self.to_bits()
     }
 }
 impl Conv for F16 {
@@ -168,6 +173,9 @@ impl Conv for F16 {
     fn to_f64(self) -> f64 {
         self.to_f32() as f64
     }
+    fn bits(self) -> u32 {
+        self.to_bits().into()
+    }
 }
 impl Conv for Bf16 {
     fn from_f64(x: f64) -> Self {
@@ -175,6 +183,9 @@ impl Conv for Bf16 {
     }
     fn to_f64(self) -> f64 {
         self.to_f32() as f64
+    }
+    fn bits(self) -> u32 {
+        self.to_bits().into()
     }
 }
 
@@ -355,6 +366,276 @@ fn spectrum_reuse_matches_forward() {
     assert_eq!(e.status, Status::InvalidArgument);
 }
 
+// -- backward with a precomputed spectrum (library 0.5) ------------------------------------
+
+const GRAD_NAMES: [&str; 4] = ["du", "dk", "d_in_gate", "d_out_gate"];
+
+/// Output buffers of one backward call, each present when wanted (in GRAD_NAMES
+/// order) and filled with `fill`, so that a gradient left unwritten cannot pass.
+struct Outs<T> {
+    du: Option<Vec<T>>,
+    dk: Option<Vec<f32>>,
+    dig: Option<Vec<T>>,
+    dog: Option<Vec<T>>,
+}
+
+impl<T: Conv> Outs<T> {
+    fn new(shape: &Shape, want: [bool; 4], fill: f64) -> Outs<T> {
+        let m = shape.signal_len();
+        let v = |w: bool| w.then(|| vec![T::from_f64(fill); m]);
+        Outs {
+            du: v(want[0]),
+            dk: want[1].then(|| vec![fill as f32; shape.kernel_elements()]),
+            dig: v(want[2]),
+            dog: v(want[3]),
+        }
+    }
+
+    fn grads(&mut self) -> Gradients<'_, T> {
+        Gradients {
+            du: self.du.as_deref_mut(),
+            dk: self.dk.as_deref_mut(),
+            d_in_gate: self.dig.as_deref_mut(),
+            d_out_gate: self.dog.as_deref_mut(),
+        }
+    }
+
+    fn bits(&self) -> [Option<Vec<u32>>; 4] {
+        let b = |v: &Option<Vec<T>>| v.as_ref().map(|v| v.iter().map(|&x| x.bits()).collect());
+        [b(&self.du), self.dk.as_ref().map(|v| v.iter().map(|x| x.to_bits()).collect()), b(&self.dig), b(&self.dog)]
+    }
+}
+
+/// `plan.backward_spectrum` against `plan.backward` with the k the spectrum came
+/// from, bit for bit: every gradient the gates allow at once, then each alone.
+fn check_backward_spectrum<T: Conv>(plan: &Plan, p: &mut Problem, dy_seed: u64, what: &str) {
+    p.round::<T>();
+    let x = p.operands::<T>();
+    let dy: Vec<T> = to(&Rng(dy_seed).vec(p.shape.signal_len(), 1.0));
+    let (ig, og) = (x.ig.as_deref(), x.og.as_deref());
+    let want = [true, true, ig.is_some(), og.is_some()];
+    let spec = plan.compute_spectrum(&p.shape, &x.k).unwrap();
+    assert_eq!(spec.len(), plan.spectrum_size(&p.shape).unwrap());
+    let mut with_k = Outs::<T>::new(&p.shape, want, 1.5);
+    plan.backward(&p.shape, &dy, &x.u, &x.k, ig, og, with_k.grads()).unwrap();
+    let mut full = Outs::<T>::new(&p.shape, want, -2.5);
+    plan.backward_spectrum(&p.shape, &dy, &x.u, &spec, ig, og, full.grads()).unwrap();
+    let (want_bits, full_bits) = (with_k.bits(), full.bits());
+    for (i, name) in GRAD_NAMES.iter().enumerate() {
+        assert_eq!(full_bits[i].is_some(), want[i], "{what}: {name}");
+        assert!(full_bits[i] == want_bits[i], "{what}: {name} differs from backward's");
+    }
+    for i in (0..4).filter(|&i| want[i]) {
+        let mut only = [false; 4];
+        only[i] = true;
+        let mut alone = Outs::<T>::new(&p.shape, only, 3.25);
+        plan.backward_spectrum(&p.shape, &dy, &x.u, &spec, ig, og, alone.grads()).unwrap();
+        let alone_bits = alone.bits();
+        assert!(alone_bits[i] == full_bits[i], "{what}: {} alone differs from the full call's", GRAD_NAMES[i]);
+        assert!((0..4).filter(|&j| j != i).all(|j| alone_bits[j].is_none()));
+    }
+}
+
+// (B, H, L, K, N): fused sizes (256, circular and causal; 4096) and a larger N
+// (65536, three Monarch factors on the CPU); odd B.
+const SPECTRUM_CASES: [(i64, i64, i64, i64, u64); 4] =
+    [(3, 2, 256, 256, 256), (1, 3, 150, 100, 256), (3, 2, 3000, 1000, 4096), (3, 1, 40000, 20000, 65536)];
+
+fn run_backward_spectrum<T: Conv>(dtype: DType) {
+    for &(b, h, l, kl, n) in &SPECTRUM_CASES {
+        let plan = cpu_plan(n, dtype);
+        for gates in [false, true] {
+            let mut p = Problem::new(b, h, l, kl, n as usize, gates, (l + kl) as u64);
+            let what = format!("{dtype:?} gates={gates} B={b} L={l} K={kl} N={n}");
+            check_backward_spectrum::<T>(&plan, &mut p, l as u64 * 13 + 1, &what);
+        }
+    }
+}
+
+#[test]
+fn backward_spectrum_matches_backward_f32() {
+    run_backward_spectrum::<f32>(DType::F32);
+}
+
+#[test]
+fn backward_spectrum_matches_backward_f16() {
+    run_backward_spectrum::<F16>(DType::F16);
+}
+
+#[test]
+fn backward_spectrum_matches_backward_bf16() {
+    run_backward_spectrum::<Bf16>(DType::Bf16);
+}
+
+#[test]
+fn backward_spectrum_partial_long_sequence() {
+    // L > N: overlap-save windows.
+    let plan = partial_plan(256, DType::F32);
+    let mut p = linear_problem(3, 2, 1000, 100, true, 23);
+    check_backward_spectrum::<f32>(&plan, &mut p, 29, "partial L=1000 K=100 N=256");
+}
+
+#[test]
+fn backward_spectrum_refuses_a_foreign_spectrum_and_bad_slices() {
+    let p = Problem::new(3, 2, 200, 57, 256, false, 31);
+    let plan = cpu_plan(256, DType::F32);
+    let x = p.operands::<f32>();
+    let dy = vec![1.0f32; p.shape.signal_len()];
+    let spec = plan.compute_spectrum(&p.shape, &x.k).unwrap();
+    let mut dk = vec![0f32; p.shape.kernel_elements()];
+    // Another plan's spectrum.
+    let other = cpu_plan(256, DType::F32);
+    let e = err(other.backward_spectrum(
+        &p.shape,
+        &dy,
+        &x.u,
+        &spec,
+        None,
+        None,
+        Gradients { dk: Some(&mut dk), ..Default::default() },
+    ));
+    assert_eq!(e.status, Status::InvalidArgument);
+    // A spectrum made for another K.
+    let short = Shape::new(3, 2, 200, 30);
+    let spec30 = plan.compute_spectrum(&short, &x.k[..short.kernel_elements()]).unwrap();
+    let e = err(plan.backward_spectrum(
+        &p.shape,
+        &dy,
+        &x.u,
+        &spec30,
+        None,
+        None,
+        Gradients { dk: Some(&mut dk), ..Default::default() },
+    ));
+    assert_eq!(e.status, Status::InvalidArgument);
+    // Slice lengths and dtype.
+    let e = err(plan.backward_spectrum(
+        &p.shape,
+        &dy[1..],
+        &x.u,
+        &spec,
+        None,
+        None,
+        Gradients { dk: Some(&mut dk), ..Default::default() },
+    ));
+    assert_eq!(e.status, Status::InvalidShape);
+    assert!(e.message.contains("dy"), "{}", e.message);
+    let e = err(plan.backward_spectrum(
+        &p.shape,
+        &dy,
+        &x.u,
+        &spec,
+        None,
+        None,
+        Gradients { dk: Some(&mut dk[1..]), ..Default::default() },
+    ));
+    assert_eq!(e.status, Status::InvalidShape);
+    let (dyh, uh) = (vec![F16::default(); dy.len()], vec![F16::default(); dy.len()]);
+    let e = err(plan.backward_spectrum(&p.shape, &dyh, &uh, &spec, None, None, Gradients::default()));
+    assert_eq!(e.status, Status::InvalidDtype);
+    // A gate gradient without the gate is the library's error, as for backward.
+    let mut dig = vec![0f32; dy.len()];
+    let e = err(plan.backward_spectrum(
+        &p.shape,
+        &dy,
+        &x.u,
+        &spec,
+        None,
+        None,
+        Gradients { d_in_gate: Some(&mut dig), ..Default::default() },
+    ));
+    assert_eq!(e.status, Status::InvalidArgument);
+    assert!(e.message.contains("in_gate"), "{}", e.message);
+}
+
+/// 16-byte aligned storage, as the library wants for a spectrum.
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct A16([u8; 16]);
+
+#[test]
+fn backward_spectrum_raw_too_small_and_overlapping() {
+    use core::ffi::c_void;
+    use core::ptr::null_mut;
+    let p = Problem::new(3, 2, 200, 57, 256, true, 37);
+    let plan = cpu_plan(256, DType::F32);
+    let x = p.operands::<f32>();
+    let (ig, og) = (x.ig.as_deref().unwrap(), x.og.as_deref().unwrap());
+    let m = p.shape.signal_len();
+    let dy = vec![1.0f32; m];
+    let need = plan.spectrum_size(&p.shape).unwrap();
+    let ws_need = plan.workspace_size(&p.shape).unwrap();
+    // [spectrum][room for the largest operand], so an operand may start inside it.
+    let room = (m * 4).max(ws_need);
+    let mut buf = vec![A16([0; 16]); (need + room).div_ceil(16)];
+    let spec: *mut u8 = buf.as_mut_ptr().cast();
+    let mut ws = vec![0u8; ws_need.max(1)];
+    let (mut du, mut dk) = (vec![7f32; m], vec![7f32; p.shape.kernel_elements()]);
+    let (mut dig, mut dog) = (vec![7f32; m], vec![7f32; m]);
+    // The four outputs and the workspace, in the order backward_spectrum_raw takes them.
+    let targets = |du: &mut [f32], dk: &mut [f32], dig: &mut [f32], dog: &mut [f32], ws: &mut [u8]| {
+        [
+            du.as_mut_ptr().cast::<c_void>(),
+            dk.as_mut_ptr().cast(),
+            dig.as_mut_ptr().cast(),
+            dog.as_mut_ptr().cast(),
+            ws.as_mut_ptr().cast(),
+        ]
+    };
+    // SAFETY: host buffers of the sizes the shape implies; the spectrum buffer holds
+    // need + room bytes, 16-byte aligned, so every operand placed in it stays inside.
+    unsafe {
+        plan.compute_spectrum_raw(&p.shape, x.k.as_ptr(), spec.cast(), need, null_mut()).unwrap();
+        let call = |size: usize, t: [*mut c_void; 5]| {
+            plan.backward_spectrum_raw(
+                &p.shape,
+                dy.as_ptr().cast(),
+                x.u.as_ptr().cast(),
+                spec as *const c_void,
+                size,
+                ig.as_ptr().cast(),
+                og.as_ptr().cast(),
+                t[0],
+                t[1].cast(),
+                t[2],
+                t[3],
+                t[4],
+                ws_need,
+                null_mut(),
+            )
+        };
+        let before = std::slice::from_raw_parts(spec, need + room).to_vec();
+
+        // spectrum_size one byte short: BufferTooSmall, nothing written.
+        let e = err(call(need - 1, targets(&mut du, &mut dk, &mut dig, &mut dog, &mut ws)));
+        assert_eq!(e.status, Status::BufferTooSmall);
+        assert!(e.message.contains(&need.to_string()), "{}", e.message);
+        assert!(du.iter().chain(&dk).chain(&dig).chain(&dog).all(|&v| v == 7.0));
+
+        // Each output, then the workspace, starting 16 bytes into the spectrum: InvalidArgument.
+        for (i, name) in ["du", "dk", "d_in_gate", "d_out_gate", "workspace"].into_iter().enumerate() {
+            if name == "workspace" && ws_need == 0 {
+                continue; // no workspace to place
+            }
+            let mut t = targets(&mut du, &mut dk, &mut dig, &mut dog, &mut ws);
+            t[i] = spec.add(16).cast();
+            let e = err(call(need, t));
+            assert_eq!(e.status, Status::InvalidArgument, "{name}");
+            assert!(e.message.contains(&format!("{name} overlaps spectrum")), "{}", e.message);
+        }
+        assert!(std::slice::from_raw_parts(spec, need + room) == &before[..], "the spectrum was written");
+        assert!(du.iter().chain(&dk).chain(&dig).chain(&dog).all(|&v| v == 7.0));
+
+        // The well-formed call succeeds.
+        call(need, targets(&mut du, &mut dk, &mut dig, &mut dog, &mut ws)).unwrap();
+    }
+    // ... bitwise equal to backward with k.
+    let mut with_k = Outs::<f32>::new(&p.shape, [true; 4], 0.0);
+    plan.backward(&p.shape, &dy, &x.u, &x.k, Some(ig), Some(og), with_k.grads()).unwrap();
+    let got = [&du, &dk, &dig, &dog].map(|v| Some(v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()));
+    assert!(got == with_k.bits());
+}
+
 #[test]
 fn plan_shared_across_threads() {
     let p = Problem::new(4, 4, 200, 200, 512, true, 3);
@@ -382,10 +663,10 @@ fn plan_shared_across_threads() {
 #[test]
 fn version_and_build_info() {
     assert!(flashfftconv::version_compatible(), "loaded {}", flashfftconv::version_string());
-    // These bindings target 0.4 (frequency-sparse plans, descriptor version 3).
-    assert_eq!(flashfftconv::version_number() / 100, 4, "loaded {}", flashfftconv::version_string());
-    assert!(flashfftconv::version_string().starts_with("0.4."));
-    assert!(env!("CARGO_PKG_VERSION").starts_with("0.4."));
+    // These bindings target 0.5 (ffc_conv_backward_spectrum; descriptor version 3).
+    assert_eq!(flashfftconv::version_number() / 100, 5, "loaded {}", flashfftconv::version_string());
+    assert!(flashfftconv::version_string().starts_with("0.5."));
+    assert!(env!("CARGO_PKG_VERSION").starts_with("0.5."));
     let info = flashfftconv::build_info();
     assert!(info.contains(&format!("\"version_number\":{}", flashfftconv::version_number())), "{info}");
     assert!(Backend::Cpu.available());
