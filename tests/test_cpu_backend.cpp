@@ -161,6 +161,22 @@ struct Wanted {
     bool du = true, dk = true, d_in_gate = true, d_out_gate = true;
 };
 
+// k's spectrum (ffc_kernel_spectrum_compute) in host memory on the API's
+// 16-byte boundary, poisoned before it is computed.
+struct HostSpectrum {
+    std::vector<double> storage;
+    void *ptr = nullptr;
+    size_t bytes = 0;
+    HostSpectrum(ffc_plan_t plan, const ffc_shape_t &s, const float *k) {
+        FFC_REQUIRE_OK(ffc_kernel_spectrum_get_size(plan, &s, &bytes));
+        storage.resize(bytes / sizeof(double) + 2);  // 8-byte aligned: one spare for the shift to 16
+        ptr = storage.data();
+        if (reinterpret_cast<uintptr_t>(ptr) % 16) ptr = reinterpret_cast<char *>(ptr) + 8;
+        std::memset(ptr, 0xff, bytes);
+        FFC_REQUIRE_OK(ffc_kernel_spectrum_compute(plan, &s, k, ptr, bytes, nullptr));
+    }
+};
+
 void run_backward(ffc_plan_t plan, const Config &c, const Inputs &in, const HostTensor &dy, Grads &g, Workspace &ws,
                   Wanted w = {}) {
     const ffc_shape_t s = c.shape();
@@ -539,14 +555,10 @@ TEST_CASE("cpu_backend: a precomputed spectrum gives exactly ffc_conv_forward's 
             const Inputs in(c, rng);
             Workspace ws(plan, c.shape());
             const ffc_shape_t s = c.shape();
-            size_t spec_bytes = 0;
-            FFC_REQUIRE_OK(ffc_kernel_spectrum_get_size(plan, &s, &spec_bytes));
-            CHECK(spec_bytes == size_t(c.channels) * size_t(n) * 8);
-            std::vector<double> spectrum_storage(spec_bytes / sizeof(double) + 1);  // 8-byte aligned; the API wants 16
-            void *spectrum = spectrum_storage.data();
-            if (reinterpret_cast<uintptr_t>(spectrum) % 16) spectrum = reinterpret_cast<char *>(spectrum) + 8;
-            std::memset(spectrum, 0xff, spec_bytes);
-            FFC_REQUIRE_OK(ffc_kernel_spectrum_compute(plan, &s, in.k.data(), spectrum, spec_bytes, nullptr));
+            const HostSpectrum spec(plan, s, in.k.data());
+            CHECK(spec.bytes == size_t(c.channels) * size_t(n) * 8);
+            void *const spectrum = spec.ptr;
+            const size_t spec_bytes = spec.bytes;
 
             HostTensor y1(dt, c.elements()), y2(dt, c.elements());
             ffc_test::poison(y1);
@@ -585,12 +597,9 @@ TEST_CASE("cpu_backend: backward with a precomputed spectrum gives exactly ffc_c
             ffc_test::fill_normal(dy, rng);
             Workspace ws(plan, c.shape());
             const ffc_shape_t s = c.shape();
-            size_t spec_bytes = 0;
-            FFC_REQUIRE_OK(ffc_kernel_spectrum_get_size(plan, &s, &spec_bytes));
-            std::vector<double> spectrum_storage(spec_bytes / sizeof(double) + 2);
-            void *spectrum = spectrum_storage.data();
-            if (reinterpret_cast<uintptr_t>(spectrum) % 16) spectrum = reinterpret_cast<char *>(spectrum) + 8;
-            FFC_REQUIRE_OK(ffc_kernel_spectrum_compute(plan, &s, in.k.data(), spectrum, spec_bytes, nullptr));
+            const HostSpectrum spec(plan, s, in.k.data());
+            void *const spectrum = spec.ptr;
+            const size_t spec_bytes = spec.bytes;
 
             Grads with_k(c), with_spectrum(c);
             with_k.poison_all();

@@ -122,6 +122,55 @@ std::string forced_kernel(const ffc_plan_desc_t &d) {
     return std::string(d.force_kernel, len);
 }
 
+// The filter of a backward: k, or (ffc_conv_backward_spectrum) its spectrum.
+struct BackwardFilter {
+    bool is_spectrum = false;
+    const float *k = nullptr;
+    const void *spectrum = nullptr;
+    size_t spectrum_size = 0;
+};
+
+// ffc_conv_backward and ffc_conv_backward_spectrum: one validation (in the
+// same order for both, the filter where k stands), then the executor.
+void conv_backward(ffc_plan_t plan, const ffc_shape_t *shape, const void *dy, const void *u, const BackwardFilter &f,
+                   const void *in_gate, const void *out_gate, void *du, float *dk, void *d_in_gate, void *d_out_gate,
+                   void *workspace, size_t workspace_size, ffc_stream_t stream) {
+    require_plan(plan);
+    const ffc::Shape s = validate_shape(plan, shape);
+    const size_t es = ffc::dtype_size(plan->decision.dtype);
+    const bool given = f.is_spectrum;
+    check_tensor(plan, dy, es, "dy", true);
+    check_tensor(plan, u, es, "u", true);
+    if (given) check_tensor(plan, f.spectrum, 16, "spectrum", true);
+    else check_tensor(plan, f.k, sizeof(float), "k", true);
+    check_tensor(plan, in_gate, es, "in_gate", false);
+    check_tensor(plan, out_gate, es, "out_gate", false);
+    check_tensor(plan, du, es, "du", false);
+    check_tensor(plan, dk, sizeof(float), "dk", false);
+    check_tensor(plan, d_in_gate, es, "d_in_gate", false);
+    check_tensor(plan, d_out_gate, es, "d_out_gate", false);
+    const size_t spectrum_bytes = given ? plan->executor->spectrum_size(s) : 0;
+    if (given && f.spectrum_size < spectrum_bytes)
+        ffc::fail(FFC_ERROR_BUFFER_TOO_SMALL,
+                  "spectrum_size = " + std::to_string(f.spectrum_size) + ", needs " + std::to_string(spectrum_bytes));
+    if (d_in_gate && !in_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_in_gate requested but in_gate is NULL");
+    if (d_out_gate && !out_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_out_gate requested but out_gate is NULL");
+    check_workspace(plan, s, workspace, workspace_size);
+    const size_t tensor = size_t(s.elements()) * es, filter = size_t(s.filter_elements()) * sizeof(float);
+    const ffc::api::Operand filter_operand =
+        given ? ffc::api::Operand{f.spectrum, spectrum_bytes, "spectrum"} : ffc::api::Operand{f.k, filter, "k"};
+    check_disjoint({{du, tensor, "du"}, {dk, filter, "dk"}, {d_in_gate, tensor, "d_in_gate"},
+                    {d_out_gate, tensor, "d_out_gate"}, {workspace, plan->executor->workspace_size(s), "workspace"}},
+                   {{dy, tensor, "dy"}, {u, tensor, "u"}, filter_operand, {in_gate, tensor, "in_gate"},
+                    {out_gate, tensor, "out_gate"}});
+    if (!du && !dk && !d_in_gate && !d_out_gate) return;  // nothing wanted
+    ffc::BackwardArgs a;
+    a.shape = s; a.dy = dy; a.u = u; a.k = f.k; a.spectrum = f.spectrum; a.in_gate = in_gate; a.out_gate = out_gate;
+    a.du = du; a.dk = dk; a.d_in_gate = d_in_gate; a.d_out_gate = d_out_gate;
+    a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;
+    plan->executor->backward(a);
+}
+
 }  // namespace
 
 extern "C" {
@@ -394,32 +443,10 @@ ffc_status_t ffc_conv_backward(ffc_plan_t plan, const ffc_shape_t *shape, const 
                                void *d_in_gate, void *d_out_gate, void *workspace, size_t workspace_size,
                                ffc_stream_t stream) {
     return guarded([&] {
-        require_plan(plan);
-        const ffc::Shape s = validate_shape(plan, shape);
-        const size_t es = ffc::dtype_size(plan->decision.dtype);
-        check_tensor(plan, dy, es, "dy", true);
-        check_tensor(plan, u, es, "u", true);
-        check_tensor(plan, k, sizeof(float), "k", true);
-        check_tensor(plan, in_gate, es, "in_gate", false);
-        check_tensor(plan, out_gate, es, "out_gate", false);
-        check_tensor(plan, du, es, "du", false);
-        check_tensor(plan, dk, sizeof(float), "dk", false);
-        check_tensor(plan, d_in_gate, es, "d_in_gate", false);
-        check_tensor(plan, d_out_gate, es, "d_out_gate", false);
-        if (d_in_gate && !in_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_in_gate requested but in_gate is NULL");
-        if (d_out_gate && !out_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_out_gate requested but out_gate is NULL");
-        check_workspace(plan, s, workspace, workspace_size);
-        const size_t tensor = size_t(s.elements()) * es, filter = size_t(s.filter_elements()) * sizeof(float);
-        check_disjoint({{du, tensor, "du"}, {dk, filter, "dk"}, {d_in_gate, tensor, "d_in_gate"},
-                        {d_out_gate, tensor, "d_out_gate"}, {workspace, plan->executor->workspace_size(s), "workspace"}},
-                       {{dy, tensor, "dy"}, {u, tensor, "u"}, {k, filter, "k"}, {in_gate, tensor, "in_gate"},
-                        {out_gate, tensor, "out_gate"}});
-        if (!du && !dk && !d_in_gate && !d_out_gate) return;  // nothing wanted
-        ffc::BackwardArgs a;
-        a.shape = s; a.dy = dy; a.u = u; a.k = k; a.in_gate = in_gate; a.out_gate = out_gate;
-        a.du = du; a.dk = dk; a.d_in_gate = d_in_gate; a.d_out_gate = d_out_gate;
-        a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;
-        plan->executor->backward(a);
+        BackwardFilter f;
+        f.k = k;
+        conv_backward(plan, shape, dy, u, f, in_gate, out_gate, du, dk, d_in_gate, d_out_gate, workspace,
+                      workspace_size, stream);
     });
 }
 
@@ -428,35 +455,12 @@ ffc_status_t ffc_conv_backward_spectrum(ffc_plan_t plan, const ffc_shape_t *shap
                                         const void *out_gate, void *du, float *dk, void *d_in_gate, void *d_out_gate,
                                         void *workspace, size_t workspace_size, ffc_stream_t stream) {
     return guarded([&] {
-        require_plan(plan);
-        const ffc::Shape s = validate_shape(plan, shape);
-        const size_t es = ffc::dtype_size(plan->decision.dtype);
-        check_tensor(plan, dy, es, "dy", true);
-        check_tensor(plan, u, es, "u", true);
-        check_tensor(plan, spectrum, 16, "spectrum", true);
-        check_tensor(plan, in_gate, es, "in_gate", false);
-        check_tensor(plan, out_gate, es, "out_gate", false);
-        check_tensor(plan, du, es, "du", false);
-        check_tensor(plan, dk, sizeof(float), "dk", false);
-        check_tensor(plan, d_in_gate, es, "d_in_gate", false);
-        check_tensor(plan, d_out_gate, es, "d_out_gate", false);
-        const size_t need = plan->executor->spectrum_size(s);
-        if (spectrum_size < need)
-            ffc::fail(FFC_ERROR_BUFFER_TOO_SMALL, "spectrum_size = " + std::to_string(spectrum_size) + ", needs " + std::to_string(need));
-        if (d_in_gate && !in_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_in_gate requested but in_gate is NULL");
-        if (d_out_gate && !out_gate) ffc::fail(FFC_ERROR_INVALID_ARGUMENT, "d_out_gate requested but out_gate is NULL");
-        check_workspace(plan, s, workspace, workspace_size);
-        const size_t tensor = size_t(s.elements()) * es, filter = size_t(s.filter_elements()) * sizeof(float);
-        check_disjoint({{du, tensor, "du"}, {dk, filter, "dk"}, {d_in_gate, tensor, "d_in_gate"},
-                        {d_out_gate, tensor, "d_out_gate"}, {workspace, plan->executor->workspace_size(s), "workspace"}},
-                       {{dy, tensor, "dy"}, {u, tensor, "u"}, {spectrum, need, "spectrum"}, {in_gate, tensor, "in_gate"},
-                        {out_gate, tensor, "out_gate"}});
-        if (!du && !dk && !d_in_gate && !d_out_gate) return;  // nothing wanted
-        ffc::BackwardArgs a;
-        a.shape = s; a.dy = dy; a.u = u; a.spectrum = spectrum; a.in_gate = in_gate; a.out_gate = out_gate;
-        a.du = du; a.dk = dk; a.d_in_gate = d_in_gate; a.d_out_gate = d_out_gate;
-        a.workspace = workspace; a.workspace_size = workspace_size; a.stream = stream;
-        plan->executor->backward(a);
+        BackwardFilter f;
+        f.is_spectrum = true;
+        f.spectrum = spectrum;
+        f.spectrum_size = spectrum_size;
+        conv_backward(plan, shape, dy, u, f, in_gate, out_gate, du, dk, d_in_gate, d_out_gate, workspace,
+                      workspace_size, stream);
     });
 }
 
