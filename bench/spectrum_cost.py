@@ -11,7 +11,11 @@ latency and host overhead are out of the picture), fp16, gated, L = K = N:
 "forward - precomputed" is what the spectrum adds to a call. It is paid per
 channel, the convolution per batch element, so it weighs most at small B.
 With --backward the same for ffc_conv_backward (all four gradients) against
-ffc_conv_backward_spectrum.
+ffc_conv_backward_spectrum. With --step a training step: ffc_conv_forward then
+ffc_conv_backward (k transformed twice) against ffc_kernel_spectrum_compute,
+ffc_conv_forward_spectrum and ffc_conv_backward_spectrum (once): what the
+Python bindings' reuse_spectrum=True saves, less their allocation of the
+spectrum.
 
     FLASHFFTCONV_LIBRARY=build-device/libflashfftconv.so python3 bench/spectrum_cost.py
     ... --shapes 4096x64x768,16384x16x768
@@ -52,17 +56,20 @@ def graph_us(call, calls_per_graph=20, replays=10):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shapes", default=DEFAULT_SHAPES, help="comma-separated NxBxH (L = K = N)")
-    ap.add_argument("--backward", action="store_true", help="time the backward instead of the forward")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--backward", action="store_true", help="time the backward instead of the forward")
+    mode.add_argument("--step", action="store_true", help="time forward + backward, k against one spectrum")
     args = ap.parse_args()
-    what = "backward" if args.backward else "forward"
-    print(f"{'N':>8} {'B':>4} {'H':>5} {what:>11} {'precomputed':>12} {'difference':>11} {'spectrum':>9}  (us per call)")
+    what = "step" if args.step else "backward" if args.backward else "forward"
+    second = "1 spectrum" if args.step else "precomputed"
+    print(f"{'N':>8} {'B':>4} {'H':>5} {what:>11} {second:>12} {'difference':>11} {'spectrum':>9}  (us per call)")
     for spec in args.shapes.split(","):
         n, B, H = (int(x) for x in spec.split("x"))
         plan = Plan(n, "float16", "cuda", 0)
         u, ig, og = (torch.randn(B, H, n, device="cuda", dtype=torch.float16) for _ in range(3))
         k = torch.randn(H, n, device="cuda", dtype=torch.float32)
         y = torch.empty_like(u)
-        if args.backward:  # dy, and the four gradients
+        if args.backward or args.step:  # dy, and the four gradients
             dy, du, dig, dog = (torch.randn_like(u) for _ in range(4))
             dk = torch.empty_like(k)
         shape = Shape(B, H, n, n)
@@ -95,6 +102,17 @@ def main():
 
         if args.backward:
             forward, precomputed = backward, backward_precomputed
+        elif args.step:
+            def step(fwd=forward):
+                fwd()
+                backward()
+
+            def step_with_spectrum(fwd=precomputed):
+                compute_spectrum()
+                fwd()
+                backward_precomputed()
+
+            forward, precomputed = step, step_with_spectrum
 
         compute_spectrum()
         torch.cuda.synchronize()

@@ -68,6 +68,7 @@ from .functional import (
     depthwise_conv1d_backward,
     fftconv,
     fftconv_backward,
+    spectrum_nbytes,
 )
 
 __version__ = "0.5.0"
@@ -78,7 +79,7 @@ __all__ = [
     "version", "version_number", "PLAN_DEFAULT", "PLAN_PARTIAL",
     "Plan", "PlanInfo", "Shape", "cached_plans", "clear_plan_cache", "get_plan",
     "MAX_FREQ_MASK_LEN", "as_freq_mask", "freq_block_mask",
-    "Gradients", "default_fft_size", "fftconv", "fftconv_backward",
+    "Gradients", "default_fft_size", "fftconv", "fftconv_backward", "spectrum_nbytes",
     "CONV1D_MAX_KERNEL_SIZE", "Layout", "Conv1dPlan", "Conv1dShape", "Conv1dGradients", "cached_conv1d_plans",
     "get_conv1d_plan", "resolve_padding", "depthwise_conv1d", "depthwise_conv1d_backward",
     "FlashFFTConv", "FlashDepthwiseConv1d", "pytorch",

@@ -144,7 +144,7 @@ class _Call:
 
 
 def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None, partial: bool = False,
-            freq_mask=None):
+            freq_mask=None, *, return_spectrum: bool = False):
     """y = out_gate * conv(in_gate * u, k).
 
     Args:
@@ -165,10 +165,17 @@ def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None, p
             of the filter is kept when ``freq_mask[f % G]`` is nonzero, zeroed
             otherwise. None (default): the dense convolution. Not combinable
             with ``partial``. Plans are cached per mask pattern.
+        return_spectrum: also return the filter's spectrum (library 0.5), for
+            :func:`fftconv_backward` (``spectrum=``) to reuse instead of
+            transforming k again: a training step then transforms its filter
+            once. y is the same either way.
 
     Returns:
-        y, shape and dtype of u, from the same library and device as u. CUDA work
-        is enqueued on the framework's current stream and not synchronised.
+        y, shape and dtype of u, from the same library and device as u; with
+        ``return_spectrum`` the pair (y, spectrum), the spectrum a 1-D float32
+        array of the plan's spectrum size (H·N·8 bytes for a dense plan: keep
+        it only as long as it is needed). CUDA work is enqueued on the
+        framework's current stream and not synchronised.
 
     Raises:
         FlashFFTConvError: invalid shapes, dtypes or sizes, or a library failure
@@ -180,9 +187,51 @@ def fftconv(u, k, in_gate=None, out_gate=None, fft_size: Optional[int] = None, p
         y = ns.empty_like(c.u)
         ws_size = c.plan.workspace_size(c.shape)
         ws = ns.workspace(ws_size, c.u)
-        c.plan.forward_ptr(c.shape, c.p(c.u), c.p(c.k), c.p(c.in_gate), c.p(c.out_gate), c.p(y),
-                           c.p(ws), ws_size, ns.stream(c.device))
-    return y
+        stream = ns.stream(c.device)
+        if not return_spectrum:
+            c.plan.forward_ptr(c.shape, c.p(c.u), c.p(c.k), c.p(c.in_gate), c.p(c.out_gate), c.p(y),
+                               c.p(ws), ws_size, stream)
+            return y
+        spectrum_size = c.plan.spectrum_size(c.shape)
+        spectrum = _spectrum_buffer(ns, spectrum_size, c.u)
+        c.plan.compute_spectrum_ptr(c.shape, c.p(c.k), c.p(spectrum), spectrum_size, stream)
+        c.plan.forward_spectrum_ptr(c.shape, c.p(c.u), c.p(spectrum), spectrum_size, c.p(c.in_gate),
+                                    c.p(c.out_gate), c.p(y), c.p(ws), ws_size, stream)
+    return y, spectrum
+
+
+def _spectrum_buffer(ns, nbytes: int, like):
+    """A 1-D float32 array of nbytes (rounded up to whole floats), 16-byte aligned
+    as the library wants spectra. Device allocators align far beyond that; host
+    allocators need not, so a host buffer is cut from a slightly larger one."""
+    count = (nbytes + 3) // 4
+    buf = ns.empty_f32((count,), like)
+    if ns.ptr(buf) % 16:
+        buf = ns.empty_f32((count + 3,), like)
+        skip = (-ns.ptr(buf) % 16) // 4
+        buf = buf[skip:skip + count]
+    return buf
+
+
+def spectrum_nbytes(u, k, fft_size: Optional[int] = None, partial: bool = False, freq_mask=None) -> int:
+    """Bytes of the spectrum ``fftconv(u, k, ..., return_spectrum=True)`` returns
+    for these operands (it depends on H, the FFT size and the plan, not on the
+    values)."""
+    c = _Call(u, k, None, None, fft_size, partial, freq_mask)
+    return c.plan.spectrum_size(c.shape)
+
+
+def _spectrum_operand(ns, spectrum, device):
+    """A caller's spectrum, checked to come from the call's library and device (its
+    size is the library's to check: FFC_ERROR_BUFFER_TOO_SMALL)."""
+    spectrum_ns, (spectrum,) = _arrays.normalise(spectrum)
+    if spectrum_ns.name != ns.name:
+        raise TypeError(f"spectrum comes from {spectrum_ns.name}, but the other operands from {ns.name}")
+    if ns.device(spectrum) != device:
+        raise FlashFFTConvError(
+            Status.ERROR_INVALID_POINTER, f"spectrum is on device {ns.device(spectrum)} but u is on {device}"
+        )
+    return ns.contiguous(spectrum)
 
 
 def fftconv_backward(
@@ -199,6 +248,7 @@ def fftconv_backward(
     need_dk: bool = True,
     need_d_in_gate: Optional[bool] = None,
     need_d_out_gate: Optional[bool] = None,
+    spectrum=None,
 ) -> Gradients:
     """Gradients of fftconv() for upstream gradient ``dy``.
 
@@ -209,6 +259,10 @@ def fftconv_backward(
             convolution: dk = IFFT_N(M * sum_b conj(FFT_N(v_b)) * FFT_N(dz_b))[:K].
         need_du, need_dk: whether to compute du and dk.
         need_d_in_gate, need_d_out_gate: default: whenever the gate is given.
+        spectrum: the spectrum ``fftconv(..., return_spectrum=True)`` returned
+            for this k and these operands (library 0.5), used instead of
+            transforming k again; the gradients are bitwise the same. k's
+            values are then not read, but its shape (H, K) still sets dk's.
 
     Returns:
         Gradients(du, dk, d_in_gate, d_out_gate), None for each one not requested.
@@ -225,6 +279,8 @@ def fftconv_backward(
         if need and gate is None:
             raise FlashFFTConvError(Status.ERROR_INVALID_ARGUMENT, f"{name} requested but the gate was not given")
     (dy,) = c.extra
+    if spectrum is not None:
+        spectrum = _spectrum_operand(ns, spectrum, c.device)
     with ns.device_guard(c.device):
         du = ns.empty_like(c.u) if need_du else None
         dk = ns.empty_f32((c.shape.channels, c.shape.kernel_len), c.u) if need_dk else None
@@ -232,8 +288,13 @@ def fftconv_backward(
         dog = ns.empty_like(c.u) if need_d_out_gate else None
         ws_size = c.plan.workspace_size(c.shape)
         ws = ns.workspace(ws_size, c.u)
-        c.plan.backward_ptr(c.shape, c.p(dy), c.p(c.u), c.p(c.k), c.p(c.in_gate), c.p(c.out_gate),
-                            c.p(du), c.p(dk), c.p(dig), c.p(dog), c.p(ws), ws_size, ns.stream(c.device))
+        if spectrum is None:
+            c.plan.backward_ptr(c.shape, c.p(dy), c.p(c.u), c.p(c.k), c.p(c.in_gate), c.p(c.out_gate),
+                                c.p(du), c.p(dk), c.p(dig), c.p(dog), c.p(ws), ws_size, ns.stream(c.device))
+        else:
+            c.plan.backward_spectrum_ptr(c.shape, c.p(dy), c.p(c.u), c.p(spectrum), int(spectrum.nbytes),
+                                         c.p(c.in_gate), c.p(c.out_gate), c.p(du), c.p(dk), c.p(dig), c.p(dog),
+                                         c.p(ws), ws_size, ns.stream(c.device))
     return Gradients(du, dk, dig, dog)
 
 

@@ -38,11 +38,16 @@ def _forward_impl(u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Opt
     return _F.fftconv(u, k, in_gate, out_gate, fft_size, partial, freq_mask)
 
 
+def _forward_keep_spectrum_impl(u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Optional[Tensor],
+                                fft_size: int, partial: bool, freq_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    return _F.fftconv(u, k, in_gate, out_gate, fft_size, partial, freq_mask, return_spectrum=True)
+
+
 def _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk, need_dig,
-                   need_dog):
+                   need_dog, spectrum=None):
     g = _F.fftconv_backward(
         dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask,
-        need_du=need_du, need_dk=need_dk, need_d_in_gate=need_dig, need_d_out_gate=need_dog,
+        need_du=need_du, need_dk=need_dk, need_d_in_gate=need_dig, need_d_out_gate=need_dog, spectrum=spectrum,
     )
     # A custom op returns tensors only: an empty tensor stands for "not computed".
     # Each placeholder is a separate tensor because outputs may not alias each other.
@@ -54,13 +59,21 @@ def _grads_wanted(ctx, in_gate, out_gate):
     return need[0], need[1], bool(need[2] and in_gate is not None), bool(need[3] and out_gate is not None)
 
 
-def _grads_out(k, wanted, grads):
+def _grads_out(k, wanted, grads, trailing=3):
     du, dk, dig, dog = grads
     nu, nk, nig, nog = wanted
     # The library's dk is float32; autograd wants the gradient in k's own dtype.
-    # The trailing Nones are for fft_size, partial and freq_mask.
-    return (du if nu else None, dk.to(k.dtype) if nk else None, dig if nig else None, dog if nog else None, None,
-            None, None)
+    # The trailing Nones are for the arguments without gradients (fft_size,
+    # partial, freq_mask and, where the signature has it, reuse_spectrum).
+    return (du if nu else None, dk.to(k.dtype) if nk else None, dig if nig else None,
+            dog if nog else None) + (None,) * trailing
+
+
+def _wants_spectrum(reuse_spectrum, u, k, in_gate, out_gate) -> bool:
+    """Keep the spectrum for backward only when a backward can follow."""
+    if not reuse_spectrum or not torch.is_grad_enabled():
+        return False
+    return any(t is not None and t.requires_grad for t in (u, k, in_gate, out_gate))
 
 
 def _mask_tensor(freq_mask) -> Optional[Tensor]:
@@ -82,27 +95,35 @@ class FFTConvFunction(torch.autograd.Function):
     """y = out_gate * conv(in_gate * u, k) with the library's backward.
 
     ``FFTConvFunction.apply(u, k, in_gate, out_gate, fft_size, partial=False,
-    freq_mask=None)``; gates may be None; ``partial`` selects an
-    ``FFC_PLAN_PARTIAL`` plan, ``freq_mask`` (None or a 1-D integer or bool
-    array-like) a frequency-sparse one.
+    freq_mask=None, reuse_spectrum=False)``; gates may be None; ``partial``
+    selects an ``FFC_PLAN_PARTIAL`` plan, ``freq_mask`` (None or a 1-D integer
+    or bool array-like) a frequency-sparse one; ``reuse_spectrum`` keeps the
+    filter's spectrum from forward for backward (see :func:`fftconv`).
     """
 
     @staticmethod
-    def forward(ctx, u, k, in_gate, out_gate, fft_size, partial=False, freq_mask=None):
+    def forward(ctx, u, k, in_gate, out_gate, fft_size, partial=False, freq_mask=None, reuse_spectrum=False):
         freq_mask = _mask_tensor(freq_mask)
-        ctx.save_for_backward(u, k, in_gate, out_gate, freq_mask)
         ctx.fft_size = fft_size
         ctx.partial = bool(partial)
-        return _forward_impl(u, k, in_gate, out_gate, fft_size, bool(partial), freq_mask)
+        # forward() runs with grad mode off; whether a backward can follow is
+        # read from the inputs.
+        if reuse_spectrum and any(ctx.needs_input_grad[:4]):
+            y, spectrum = _forward_keep_spectrum_impl(u, k, in_gate, out_gate, fft_size, bool(partial), freq_mask)
+        else:
+            y, spectrum = _forward_impl(u, k, in_gate, out_gate, fft_size, bool(partial), freq_mask), None
+        ctx.save_for_backward(u, k, in_gate, out_gate, freq_mask, spectrum)
+        return y
 
     @staticmethod
     def backward(ctx, dy):
-        u, k, in_gate, out_gate, freq_mask = ctx.saved_tensors
+        u, k, in_gate, out_gate, freq_mask, spectrum = ctx.saved_tensors
         wanted = _grads_wanted(ctx, in_gate, out_gate)
         if not any(wanted):
-            return None, None, None, None, None, None, None
-        grads = _backward_impl(dy, u, k, in_gate, out_gate, ctx.fft_size, ctx.partial, freq_mask, *wanted)
-        return _grads_out(k, wanted, grads)
+            return (None,) * 8
+        grads = _backward_impl(dy, u, k, in_gate, out_gate, ctx.fft_size, ctx.partial, freq_mask, *wanted,
+                               spectrum=spectrum)
+        return _grads_out(k, wanted, grads, trailing=4)
 
 
 # -- torch.library custom op --------------------------------------------------------
@@ -145,14 +166,17 @@ if HAS_CUSTOM_OP:
         return _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk,
                               need_d_in_gate, need_d_out_gate)
 
-    @_fftconv_backward_op.register_fake
-    def _(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk, need_d_in_gate,
-          need_d_out_gate):
+    def _backward_fake(u, k, need_du, need_dk, need_d_in_gate, need_d_out_gate):
         def like_u(need):
             return u.new_empty(u.shape) if need else u.new_empty(0)
 
         dk = k.new_empty(k.shape, dtype=torch.float32) if need_dk else u.new_empty(0)
         return like_u(need_du), dk, like_u(need_d_in_gate), like_u(need_d_out_gate)
+
+    @_fftconv_backward_op.register_fake
+    def _(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk, need_d_in_gate,
+          need_d_out_gate):
+        return _backward_fake(u, k, need_du, need_dk, need_d_in_gate, need_d_out_gate)
 
     def _setup_context(ctx, inputs, output):
         u, k, in_gate, out_gate, fft_size = inputs[:5]
@@ -171,6 +195,64 @@ if HAS_CUSTOM_OP:
 
     _fftconv_op.register_autograd(_op_backward, setup_context=_setup_context)
 
+    # The forward that also returns the filter's spectrum, and the backward that
+    # takes it (fftconv(..., reuse_spectrum=True)): the spectrum is an output so
+    # that autograd can save it.
+    @torch.library.custom_op("flashfftconv::fftconv_keep_spectrum", mutates_args=())
+    def _fftconv_keep_spectrum_op(
+        u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Optional[Tensor], fft_size: int,
+        partial: bool, freq_mask: Optional[Tensor],
+    ) -> Tuple[Tensor, Tensor]:
+        return _forward_keep_spectrum_impl(u, k, in_gate, out_gate, fft_size, partial, freq_mask)
+
+    @_fftconv_keep_spectrum_op.register_fake
+    def _(u, k, in_gate, out_gate, fft_size, partial, freq_mask):
+        # The size is the plan's (it depends on H and the plan, not on values).
+        nbytes = _F.spectrum_nbytes(u, k, fft_size, partial, freq_mask)
+        return u.new_empty(u.shape), u.new_empty(((nbytes + 3) // 4,), dtype=torch.float32)
+
+    @torch.library.custom_op("flashfftconv::fftconv_backward_spectrum", mutates_args=())
+    def _fftconv_backward_spectrum_op(
+        dy: Tensor,
+        u: Tensor,
+        k: Tensor,
+        spectrum: Tensor,
+        in_gate: Optional[Tensor],
+        out_gate: Optional[Tensor],
+        fft_size: int,
+        partial: bool,
+        freq_mask: Optional[Tensor],
+        need_du: bool,
+        need_dk: bool,
+        need_d_in_gate: bool,
+        need_d_out_gate: bool,
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        return _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk,
+                              need_d_in_gate, need_d_out_gate, spectrum=spectrum)
+
+    @_fftconv_backward_spectrum_op.register_fake
+    def _(dy, u, k, spectrum, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk, need_d_in_gate,
+          need_d_out_gate):
+        return _backward_fake(u, k, need_du, need_dk, need_d_in_gate, need_d_out_gate)
+
+    def _keep_spectrum_setup_context(ctx, inputs, output):
+        u, k, in_gate, out_gate, fft_size, partial, freq_mask = inputs
+        ctx.save_for_backward(u, k, in_gate, out_gate, freq_mask, output[1])
+        ctx.mark_non_differentiable(output[1])
+        ctx.fft_size = fft_size
+        ctx.partial = bool(partial)
+
+    def _keep_spectrum_backward(ctx, dy, _d_spectrum):
+        u, k, in_gate, out_gate, freq_mask, spectrum = ctx.saved_tensors
+        wanted = _grads_wanted(ctx, in_gate, out_gate)
+        if not any(wanted):
+            return (None,) * 7
+        grads = _fftconv_backward_spectrum_op(dy, u, k, spectrum, in_gate, out_gate, ctx.fft_size, ctx.partial,
+                                              freq_mask, *wanted)
+        return _grads_out(k, wanted, grads)
+
+    _fftconv_keep_spectrum_op.register_autograd(_keep_spectrum_backward, setup_context=_keep_spectrum_setup_context)
+
 
 # -- public API ---------------------------------------------------------------------
 
@@ -184,7 +266,8 @@ def _check_fft_size(n: int) -> None:
 
 
 def fftconv(u: Tensor, k: Tensor, in_gate: Optional[Tensor] = None, out_gate: Optional[Tensor] = None,
-            fft_size: Optional[int] = None, partial: bool = False, freq_mask=None) -> Tensor:
+            fft_size: Optional[int] = None, partial: bool = False, freq_mask=None,
+            reuse_spectrum: bool = False) -> Tensor:
     """Differentiable y = out_gate * conv(in_gate * u, k) on torch tensors.
 
     fft_size defaults to the smallest power of two >= L + K - 1 (causal). With
@@ -195,18 +278,30 @@ def fftconv(u: Tensor, k: Tensor, in_gate: Optional[Tensor] = None, out_gate: Op
     1-D integer or bool array-like or tensor of G entries; see
     :func:`flashfftconv.freq_block_mask`) makes the plan frequency-sparse:
     bin f of the filter's spectrum is kept only where freq_mask[f % G] != 0, in
-    forward and backward alike. Uses the custom op
-    ``torch.ops.flashfftconv.fftconv`` when this PyTorch has
-    torch.library.custom_op (torch.compile traces it without a graph break), else
-    FFTConvFunction.
+    forward and backward alike.
+
+    ``reuse_spectrum=True`` (library 0.5) transforms k once per training step
+    instead of twice: forward keeps the filter's spectrum for backward, which
+    then skips its own transform of k (gradients bitwise the same). The saved
+    spectrum holds H·N·8 bytes (a dense plan) until backward: 48 MiB at
+    H = 768, N = 8K, 6 GiB at N = 1M. It is kept only when grad mode is on and
+    an input requires a gradient.
+
+    Uses the custom ops ``torch.ops.flashfftconv.fftconv`` (and
+    ``fftconv_keep_spectrum`` with reuse_spectrum) when this PyTorch has
+    torch.library.custom_op (torch.compile traces them without a graph break),
+    else FFTConvFunction.
     """
     partial = bool(partial)
     freq_mask = _mask_tensor(freq_mask)
     if fft_size is None:
         fft_size = _F.default_fft_size(u.shape[-1], k.shape[-1], partial)
-    if HAS_CUSTOM_OP:
-        return _fftconv_op(u, k, in_gate, out_gate, int(fft_size), partial, freq_mask)
-    return FFTConvFunction.apply(u, k, in_gate, out_gate, int(fft_size), partial, freq_mask)
+    if not HAS_CUSTOM_OP:
+        return FFTConvFunction.apply(u, k, in_gate, out_gate, int(fft_size), partial, freq_mask, bool(reuse_spectrum))
+    if _wants_spectrum(reuse_spectrum, u, k, in_gate, out_gate):
+        y, _ = _fftconv_keep_spectrum_op(u, k, in_gate, out_gate, int(fft_size), partial, freq_mask)
+        return y
+    return _fftconv_op(u, k, in_gate, out_gate, int(fft_size), partial, freq_mask)
 
 
 class FlashFFTConv(torch.nn.Module):
@@ -230,6 +325,11 @@ class FlashFFTConv(torch.nn.Module):
     is copied once, at construction, into the module's ``freq_mask`` (a uint8
     CPU tensor, not a buffer: it stays on the CPU whatever the module's device).
 
+    ``reuse_spectrum=True`` (library 0.5) keeps the filter's spectrum from
+    forward for backward, so that a training step transforms k once instead of
+    twice, at the cost of holding H·N·8 bytes until backward (see
+    :func:`fftconv`).
+
     u keeps its own dtype when it is float32, float16 or bfloat16; other dtypes
     are cast to ``dtype`` for the computation and the result is cast back. Gates
     are cast to u's dtype. k may be any floating dtype (the library computes with
@@ -238,7 +338,7 @@ class FlashFFTConv(torch.nn.Module):
     """
 
     def __init__(self, seqlen: int, dtype: torch.dtype = torch.bfloat16, use_32_butterfly: bool = True,
-                 partial: bool = False, freq_mask=None):
+                 partial: bool = False, freq_mask=None, reuse_spectrum: bool = False):
         super().__init__()
         _check_fft_size(int(seqlen))
         if dtype not in _SUPPORTED:
@@ -252,6 +352,7 @@ class FlashFFTConv(torch.nn.Module):
         self.partial = bool(partial)
         m = as_freq_mask(freq_mask)
         self.freq_mask = None if m is None else torch.from_numpy(m)
+        self.reuse_spectrum = bool(reuse_spectrum)
 
     def forward(self, u: Tensor, k: Tensor, in_gate: Optional[Tensor] = None,
                 out_gate: Optional[Tensor] = None) -> Tensor:
@@ -263,13 +364,15 @@ class FlashFFTConv(torch.nn.Module):
             in_gate = in_gate.to(compute)
         if out_gate is not None and out_gate.dtype != compute:
             out_gate = out_gate.to(compute)
-        y = fftconv(u, k, in_gate, out_gate, self.fft_size, self.partial, self.freq_mask)
+        y = fftconv(u, k, in_gate, out_gate, self.fft_size, self.partial, self.freq_mask, self.reuse_spectrum)
         return y if y.dtype == out_dtype else y.to(out_dtype)
 
     def extra_repr(self) -> str:
         mode = ", partial=True" if self.partial else ""
         if self.freq_mask is not None:
             mode += f", freq_mask=<{int(self.freq_mask.count_nonzero())} of {self.freq_mask.numel()} kept>"
+        if self.reuse_spectrum:
+            mode += ", reuse_spectrum=True"
         return f"fft_size={self.fft_size}, dtype={self.dtype}{mode}"
 
 
