@@ -125,6 +125,7 @@ public:
         check(cudaGetLastError(), "cudaFuncSetAttribute");
         programmatic_launch_ = info.programmatic_launch;  // FusedParams::overlap_previous
         backward_items_per_cta_ = info.dk_items_per_cta;
+        transform_items_per_cta_ = info.transform_items_per_cta;
         backward_slots_ = info.backward_slots;
         cluster_ = decision.chosen.kernel->cluster;
 
@@ -422,7 +423,8 @@ private:
     }
 
     void launch(const cuda::FusedParams &p, void *stream, const char *what) const {
-        check_grid(p.items, what);
+        const bool transform = p.mode == cuda::mode_spectrum || p.mode == cuda::mode_inverse;
+        check_grid(p.items, transform ? transform_items_per_cta_ : pairs_per_cta_, what);
         kernel_->launch(p, stream);
         check(cudaGetLastError(), what);
     }
@@ -437,6 +439,7 @@ private:
     bool programmatic_launch_ = false;
     int64_t backward_slots_ = 0;  // resident slots of the fused backward kernel on the device; 0: none fits
     int64_t backward_items_per_cta_ = 1;  // its items (pair groups) per CTA (FusedKernelInfo)
+    int64_t transform_items_per_cta_ = 1;  // the spectrum's and dk inverse's items (channels) per CTA (FusedKernelInfo)
     long long dk_groups_forced_ = cuda::chunk_budgets().dk_pair_groups;  // testing hook, fixed at plan creation
     std::unique_ptr<cuda::MultipassExecutor> multipass_;  // set for multi-pass plans (nothing else is then)
     std::unique_ptr<cuda::FusedTables> tables_;  // fused plans only

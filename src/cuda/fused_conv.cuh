@@ -121,6 +121,9 @@ struct Geometry {
 
     // Twice the slots and threads (DkGeometry).
     using Doubled = Geometry<N_, SMALL0, SMALL1, NUM_TC, 2 * PAIRS_, 2 * THREADS_, CLUSTER_>;
+    // P slots per CTA (TransformGeometry).
+    template <int P>
+    using WithPairs = Geometry<N_, SMALL0, SMALL1, NUM_TC, P, THREADS_, CLUSTER_>;
 
     static constexpr int radix(int s) { return s < num_small ? (s == 0 ? SMALL0 : SMALL1) : 16; }
     static constexpr int inner(int s) {
@@ -2262,6 +2265,15 @@ __global__ void __launch_bounds__(G::THREADS, G::min_blocks_conv)
     run_pass<G, PassLoop::single>(p, p, p.mode, dk_none, 0, true);
 }
 
+// mode_spectrum or mode_inverse (MODE) in a geometry of their own
+// (TransformGeometry), for the variants where that has fewer slots; the mode a
+// constant, so that the other modes' paths fold away.
+template <class G, FusedMode MODE>
+__global__ void __launch_bounds__(G::THREADS, G::min_blocks_per_sm)
+    fused_transform_kernel(const __grid_constant__ FusedParams p) {
+    run_pass<G, PassLoop::single>(p, p, MODE, dk_none, 0, true);
+}
+
 // mode_rows, the multi-pass inner pass, of the variants with G::rows_kernel: the
 // mode a constant (the other modes' paths fold away) and its own register
 // budget (Geometry::min_blocks_rows).
@@ -2386,6 +2398,26 @@ struct DkGeometryOf<G, true> {
 template <class G>
 using DkGeometry = typename DkGeometryOf<G>::type;
 
+// The geometry of the filter transforms (mode_spectrum: k's spectrum;
+// mode_inverse: dk from its summed spectrum). Their items are channels, a few
+// hundred, not pairs. At 256 a slot is one tile, and G's 16 slots make too
+// few CTAs for the GPU: 768 channels are 48 CTAs on 132 SMs, each warp
+// transforming four filters one after the other. There the transforms take
+// one slot per warp: the same tiles, layouts and tables, so the same bits.
+// H100, H = 768, graph replay, µs: the spectrum 5.5 -> 4.0; forward B = 64
+// 61.0 -> 57.8, B = 8 15.3 -> 13.8; backward B = 64 154.4 -> 143.8, B = 8
+// 34.0 -> 32.6 (docs/performance.md, twenty-seventh session). At 512 (two slots of two tiles) the forward at B = 8 lost
+// (22.1 -> 25.3) what B = 64 gained, and at 1K and 2K (one slot) the
+// spectrum did not get shorter while the convolution launched behind it
+// started later (1K, B = 8: 41 -> 45), so those keep G's slots.
+template <class G>
+constexpr int transform_pairs() {
+    if (G::CLUSTER > 1 || G::N != 256) return G::PAIRS;
+    return G::WARPS < G::PAIRS ? G::WARPS : G::PAIRS;
+}
+template <class G>
+using TransformGeometry = typename G::template WithPairs<transform_pairs<G>()>;
+
 // The launch attribute that groups a cluster variant's CTAs into clusters.
 template <class G>
 cudaLaunchAttribute cluster_dimension() {
@@ -2470,6 +2502,19 @@ FusedKernelInfo prepare() {
     prepare_kernel<GB>(fused_backward_kernel<GB>, GB::min_blocks_per_sm, GB::backward_smem_bytes);
     info.backward_slots = backward_slots<GB>();
     info.dk_items_per_cta = GB::backward_items_per_cta;
+    using GT = TransformGeometry<G>;
+    if constexpr (GT::PAIRS < G::PAIRS) {
+        static_assert(GT::table_bytes == G::table_bytes && GT::twiddle_count == G::twiddle_count, "shared tables");
+        // With the convolution kernel's shared-memory carveout: an SM runs CTAs
+        // of two kernels side by side only under one carveout, and the
+        // convolution launched programmatically behind the spectrum would
+        // otherwise wait for each SM to drain and switch (H100, 256, B = 8, H =
+        // 768, forward in graph replay: 16.0 µs with one kernel, 24.9 with a
+        // carveout of the transform's own).
+        prepare_kernel<G>(fused_transform_kernel<GT, mode_spectrum>, G::min_blocks_conv);
+        prepare_kernel<G>(fused_transform_kernel<GT, mode_inverse>, G::min_blocks_conv);
+    }
+    info.transform_items_per_cta = GT::PAIRS;
     return info;
 }
 
@@ -2500,6 +2545,15 @@ void launch(const FusedParams &p, void *stream) {
         if (p.mode == mode_rows) {
             launch_kernel<G>(fused_rows_kernel<G>, p.items, G::PAIRS, G::THREADS, G::smem_bytes, p.overlap_previous != 0,
                              stream, p);
+            return;
+        }
+    }
+    using GT = TransformGeometry<G>;
+    if constexpr (GT::PAIRS < G::PAIRS) {
+        if (p.mode == mode_spectrum || p.mode == mode_inverse) {
+            launch_kernel<GT>(p.mode == mode_spectrum ? fused_transform_kernel<GT, mode_spectrum>
+                                                      : fused_transform_kernel<GT, mode_inverse>,
+                              p.items, GT::PAIRS, GT::THREADS, GT::smem_bytes, p.overlap_previous != 0, stream, p);
             return;
         }
     }

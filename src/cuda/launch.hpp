@@ -138,6 +138,7 @@ struct FusedKernelInfo {
     bool programmatic_launch = false;  // launches may set FusedParams::overlap_previous
     int64_t backward_slots = 0;        // resident slots (pair groups) of the fused backward kernel (0: none fits)
     int dk_items_per_cta = 0;          // items (pair groups, mode_rows_dk rows) per CTA (cluster) of the dk kernels
+    int transform_items_per_cta = 0;   // items (channels) per CTA (cluster) of mode_spectrum and mode_inverse
 };
 
 struct FusedKernelEntry {
