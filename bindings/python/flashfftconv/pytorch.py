@@ -162,21 +162,22 @@ if HAS_CUSTOM_OP:
         need_dk: bool,
         need_d_in_gate: bool,
         need_d_out_gate: bool,
+        spectrum: Optional[Tensor] = None,
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        # spectrum (library 0.5): the one fftconv_keep_spectrum returned, used
+        # instead of transforming k again (a trailing default, so that calls
+        # written for the schema without it keep working).
         return _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk,
-                              need_d_in_gate, need_d_out_gate)
+                              need_d_in_gate, need_d_out_gate, spectrum=spectrum)
 
-    def _backward_fake(u, k, need_du, need_dk, need_d_in_gate, need_d_out_gate):
+    @_fftconv_backward_op.register_fake
+    def _(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk, need_d_in_gate,
+          need_d_out_gate, spectrum=None):
         def like_u(need):
             return u.new_empty(u.shape) if need else u.new_empty(0)
 
         dk = k.new_empty(k.shape, dtype=torch.float32) if need_dk else u.new_empty(0)
         return like_u(need_du), dk, like_u(need_d_in_gate), like_u(need_d_out_gate)
-
-    @_fftconv_backward_op.register_fake
-    def _(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk, need_d_in_gate,
-          need_d_out_gate):
-        return _backward_fake(u, k, need_du, need_dk, need_d_in_gate, need_d_out_gate)
 
     def _setup_context(ctx, inputs, output):
         u, k, in_gate, out_gate, fft_size = inputs[:5]
@@ -195,9 +196,9 @@ if HAS_CUSTOM_OP:
 
     _fftconv_op.register_autograd(_op_backward, setup_context=_setup_context)
 
-    # The forward that also returns the filter's spectrum, and the backward that
-    # takes it (fftconv(..., reuse_spectrum=True)): the spectrum is an output so
-    # that autograd can save it.
+    # The forward that also returns the filter's spectrum (fftconv(...,
+    # reuse_spectrum=True)): the spectrum is an output so that autograd can save
+    # it for fftconv_backward's spectrum argument.
     @torch.library.custom_op("flashfftconv::fftconv_keep_spectrum", mutates_args=())
     def _fftconv_keep_spectrum_op(
         u: Tensor, k: Tensor, in_gate: Optional[Tensor], out_gate: Optional[Tensor], fft_size: int,
@@ -211,30 +212,6 @@ if HAS_CUSTOM_OP:
         nbytes = _F.spectrum_nbytes(u, k, fft_size, partial, freq_mask)
         return u.new_empty(u.shape), u.new_empty(((nbytes + 3) // 4,), dtype=torch.float32)
 
-    @torch.library.custom_op("flashfftconv::fftconv_backward_spectrum", mutates_args=())
-    def _fftconv_backward_spectrum_op(
-        dy: Tensor,
-        u: Tensor,
-        k: Tensor,
-        spectrum: Tensor,
-        in_gate: Optional[Tensor],
-        out_gate: Optional[Tensor],
-        fft_size: int,
-        partial: bool,
-        freq_mask: Optional[Tensor],
-        need_du: bool,
-        need_dk: bool,
-        need_d_in_gate: bool,
-        need_d_out_gate: bool,
-    ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        return _backward_impl(dy, u, k, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk,
-                              need_d_in_gate, need_d_out_gate, spectrum=spectrum)
-
-    @_fftconv_backward_spectrum_op.register_fake
-    def _(dy, u, k, spectrum, in_gate, out_gate, fft_size, partial, freq_mask, need_du, need_dk, need_d_in_gate,
-          need_d_out_gate):
-        return _backward_fake(u, k, need_du, need_dk, need_d_in_gate, need_d_out_gate)
-
     def _keep_spectrum_setup_context(ctx, inputs, output):
         u, k, in_gate, out_gate, fft_size, partial, freq_mask = inputs
         ctx.save_for_backward(u, k, in_gate, out_gate, freq_mask, output[1])
@@ -247,8 +224,8 @@ if HAS_CUSTOM_OP:
         wanted = _grads_wanted(ctx, in_gate, out_gate)
         if not any(wanted):
             return (None,) * 7
-        grads = _fftconv_backward_spectrum_op(dy, u, k, spectrum, in_gate, out_gate, ctx.fft_size, ctx.partial,
-                                              freq_mask, *wanted)
+        grads = _fftconv_backward_op(dy, u, k, in_gate, out_gate, ctx.fft_size, ctx.partial, freq_mask, *wanted,
+                                     spectrum)
         return _grads_out(k, wanted, grads)
 
     _fftconv_keep_spectrum_op.register_autograd(_keep_spectrum_backward, setup_context=_keep_spectrum_setup_context)

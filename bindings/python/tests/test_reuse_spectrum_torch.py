@@ -116,8 +116,8 @@ def test_opcheck_spectrum_ops():
     torch.library.opcheck(torch.ops.flashfftconv.fftconv_keep_spectrum.default, (u, k, ig, og, 256, False, None))
     _, spectrum = torch.ops.flashfftconv.fftconv_keep_spectrum(u.detach(), k.detach(), ig, og, 256, False, None)
     dy = torch.randn_like(u)
-    torch.library.opcheck(torch.ops.flashfftconv.fftconv_backward_spectrum.default,
-                          (dy, u.detach(), k.detach(), spectrum, ig, og, 256, False, None, True, True, True, True))
+    torch.library.opcheck(torch.ops.flashfftconv.fftconv_backward.default,
+                          (dy, u.detach(), k.detach(), ig, og, 256, False, None, True, True, True, True, spectrum))
 
 
 @needs_custom_op
