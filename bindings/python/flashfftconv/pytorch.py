@@ -112,12 +112,16 @@ class FFTConvFunction(torch.autograd.Function):
             y, spectrum = _forward_keep_spectrum_impl(u, k, in_gate, out_gate, fft_size, bool(partial), freq_mask)
         else:
             y, spectrum = _forward_impl(u, k, in_gate, out_gate, fft_size, bool(partial), freq_mask), None
-        ctx.save_for_backward(u, k, in_gate, out_gate, freq_mask, spectrum)
+        ctx.save_for_backward(u, k, in_gate, out_gate, freq_mask)
+        # An intermediate, not an input or output: a plain attribute (PyTorch
+        # before 2.0 saves only inputs and outputs); nothing modifies it.
+        ctx.spectrum = spectrum
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        u, k, in_gate, out_gate, freq_mask, spectrum = ctx.saved_tensors
+        u, k, in_gate, out_gate, freq_mask = ctx.saved_tensors
+        spectrum = ctx.spectrum
         wanted = _grads_wanted(ctx, in_gate, out_gate)
         if not any(wanted):
             return (None,) * 8
