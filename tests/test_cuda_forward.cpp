@@ -314,6 +314,49 @@ TEST_CASE("cuda forward: stream, graph capture, in place and spectrum reuse", "[
     }
 }
 
+TEST_CASE("cuda forward: the spectrum in the transform kernel or the convolution's gives the same bits",
+          "[gpu][cuda_forward]") {
+    // At 256 and 512 the executor computes k's spectrum in the narrow transform
+    // kernel (fused::TransformGeometry) except before a forward whose
+    // convolution fits one wave but not beside it (CudaExecutor::narrow_spectrum):
+    // on a 132-SM H100, 512 with B = 8, H = 768. ffc_kernel_spectrum_compute
+    // always uses the narrow one, so a forward with k against one with that
+    // spectrum compares the two kernels wherever the forward picks the other.
+    for (auto [n, B, H] : {std::tuple<int64_t, int64_t, int64_t>{256, 8, 768}, {256, 3, 5}, {512, 8, 768},
+                           {512, 16, 768}, {512, 3, 5}}) {
+        const Case c{n, B, H, n, n, FFC_DTYPE_FP16, true};
+        Rng rng;
+        INFO(c.str() << " seed=" << rng.seed());
+        const HostProblem hp(c, rng);
+        Plan plan(uint64_t(n), c.dtype, FFC_BACKEND_CUDA);
+        const ffc_shape_t shape{c.B, c.H, c.L, c.K};
+        size_t ws_size = 0, spec_size = 0;
+        REQUIRE(ffc_plan_get_workspace_size(plan.p, &shape, &ws_size) == FFC_SUCCESS);
+        REQUIRE(ffc_kernel_spectrum_get_size(plan.p, &shape, &spec_size) == FFC_SUCCESS);
+        DeviceBuffer du(hp.u.bytes()), dk(hp.k.size() * 4), dig(hp.ig.bytes()), dog(hp.og.bytes()), dy(hp.u.bytes()),
+            dws(ws_size), spec(spec_size);
+        du.upload(hp.u.data());
+        dk.upload(hp.k.data());
+        dig.upload(hp.ig.data());
+        dog.upload(hp.og.data());
+        dy.poison(c.dtype);
+        REQUIRE(ffc_conv_forward(plan.p, &shape, du.ptr, dk.get<float>(), dig.ptr, dog.ptr, dy.ptr, dws.ptr, ws_size,
+                                 nullptr) == FFC_SUCCESS);
+        CUDA_REQUIRE(cudaDeviceSynchronize());
+        HostTensor y_k(c.dtype, c.B * c.H * c.L);
+        dy.download(y_k.data());
+        REQUIRE(ffc_kernel_spectrum_compute(plan.p, &shape, dk.get<float>(), spec.ptr, spec_size, nullptr) ==
+                FFC_SUCCESS);
+        dy.poison(c.dtype);
+        REQUIRE(ffc_conv_forward_spectrum(plan.p, &shape, du.ptr, spec.ptr, spec_size, dig.ptr, dog.ptr, dy.ptr,
+                                          dws.ptr, ws_size, nullptr) == FFC_SUCCESS);
+        CUDA_REQUIRE(cudaDeviceSynchronize());
+        HostTensor y_spec(c.dtype, c.B * c.H * c.L);
+        dy.download(y_spec.data());
+        CHECK(y_spec.bitwise_equal(y_k));
+    }
+}
+
 TEST_CASE("cuda forward: pointer checks reject host memory and write nothing", "[gpu][cuda_forward]") {
     const int64_t n = 1024;
     Plan plan(uint64_t(n), FFC_DTYPE_FP16, FFC_BACKEND_CUDA);

@@ -126,6 +126,7 @@ public:
         programmatic_launch_ = info.programmatic_launch;  // FusedParams::overlap_previous
         backward_items_per_cta_ = info.dk_items_per_cta;
         transform_items_per_cta_ = info.transform_items_per_cta;
+        conv_resident_ctas_ = info.conv_resident_ctas;
         backward_slots_ = info.backward_slots;
         cluster_ = decision.chosen.kernel->cluster;
 
@@ -150,7 +151,7 @@ public:
         const void *spectrum = a.spectrum;
         cuda::FusedParams p = base_params(a.shape);
         if (!spectrum) {
-            launch_spectrum(a.shape, a.k, a.workspace, a.stream);
+            launch_spectrum(a.shape, a.k, a.workspace, a.stream, /*before_forward=*/true);
             spectrum = a.workspace;
             p.overlap_previous = programmatic_launch_ ? 1 : 0;
         }
@@ -264,9 +265,11 @@ private:
     }
 
     void launch_spectrum(const SpectrumArgs &a) const { launch_spectrum(a.shape, a.k, a.spectrum, a.stream); }
-    void launch_spectrum(const Shape &s, const float *k, void *spectrum, void *stream) const {
+    void launch_spectrum(const Shape &s, const float *k, void *spectrum, void *stream,
+                         bool before_forward = false) const {
         cuda::FusedParams p = base_params(s);
         p.mode = cuda::mode_spectrum;
+        p.narrow_transform = narrow_spectrum(s, before_forward) ? 1 : 0;
         p.k = k;
         p.spectrum_out = spectrum;
         p.items = s.channels;
@@ -277,6 +280,21 @@ private:
     // K's spectrum for a backward: the caller's (ffc_conv_backward_spectrum), or
     // transformed from k into `scratch` (the workspace's [kspec]) by a launch
     // that the next one may overlap.
+    // Whether k's spectrum runs in the variant's narrow transform kernel
+    // (fused::TransformGeometry: more, smaller CTAs), where it has one. Always,
+    // except right before a forward convolution that fits the GPU in one wave
+    // but not beside the transform's CTAs: its programmatic launch would wait
+    // for them (H100, 512, B = 8, H = 768: forward 21.5 -> 24.5 µs; at B = 16,
+    // more than one wave, 40.2 -> 39.1). The backward kernels gained at every B.
+    bool narrow_spectrum(const Shape &s, bool before_forward) const {
+        if (transform_items_per_cta_ >= pairs_per_cta_) return false;  // no narrower kernel
+        if (!before_forward || conv_resident_ctas_ <= 0) return true;
+        const int64_t conv = ceil_div(s.channels * s.pairs(), pairs_per_cta_);
+        const int64_t transform = ceil_div(s.channels, transform_items_per_cta_);
+        return conv > conv_resident_ctas_ || conv + transform <= conv_resident_ctas_;
+    }
+    static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
     const void *backward_spectrum(const BackwardArgs &a, void *scratch) const {
         if (a.spectrum) return a.spectrum;
         launch_spectrum(a.shape, a.k, scratch, a.stream);
@@ -410,6 +428,7 @@ private:
         p.real_out = dk;  // row of item h: dk + h·K
         p.item_offset = h0;
         p.items = C;
+        p.narrow_transform = transform_items_per_cta_ < pairs_per_cta_ ? 1 : 0;
         p.overlap_previous = programmatic_launch_ ? 1 : 0;  // it waits before its middle stage
         launch(p, stream, "backward: dk inverse");
     }
@@ -423,8 +442,7 @@ private:
     }
 
     void launch(const cuda::FusedParams &p, void *stream, const char *what) const {
-        const bool transform = p.mode == cuda::mode_spectrum || p.mode == cuda::mode_inverse;
-        check_grid(p.items, transform ? transform_items_per_cta_ : pairs_per_cta_, what);
+        check_grid(p.items, p.narrow_transform ? transform_items_per_cta_ : pairs_per_cta_, what);
         kernel_->launch(p, stream);
         check(cudaGetLastError(), what);
     }
@@ -439,7 +457,8 @@ private:
     bool programmatic_launch_ = false;
     int64_t backward_slots_ = 0;  // resident slots of the fused backward kernel on the device; 0: none fits
     int64_t backward_items_per_cta_ = 1;  // its items (pair groups) per CTA (FusedKernelInfo)
-    int64_t transform_items_per_cta_ = 1;  // the spectrum's and dk inverse's items (channels) per CTA (FusedKernelInfo)
+    int64_t transform_items_per_cta_ = 1;  // channels per CTA of the narrow transform kernel (FusedKernelInfo)
+    int64_t conv_resident_ctas_ = 0;       // convolution CTAs resident at once (FusedKernelInfo)
     long long dk_groups_forced_ = cuda::chunk_budgets().dk_pair_groups;  // testing hook, fixed at plan creation
     std::unique_ptr<cuda::MultipassExecutor> multipass_;  // set for multi-pass plans (nothing else is then)
     std::unique_ptr<cuda::FusedTables> tables_;  // fused plans only

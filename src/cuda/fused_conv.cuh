@@ -2399,20 +2399,22 @@ template <class G>
 using DkGeometry = typename DkGeometryOf<G>::type;
 
 // The geometry of the filter transforms (mode_spectrum: k's spectrum;
-// mode_inverse: dk from its summed spectrum). Their items are channels, a few
-// hundred, not pairs. At 256 a slot is one tile, and G's 16 slots make too
-// few CTAs for the GPU: 768 channels are 48 CTAs on 132 SMs, each warp
-// transforming four filters one after the other. There the transforms take
-// one slot per warp: the same tiles, layouts and tables, so the same bits.
-// H100, H = 768, graph replay, µs: the spectrum 5.5 -> 4.0; forward B = 64
-// 61.0 -> 57.8, B = 8 15.3 -> 13.8; backward B = 64 154.4 -> 143.8, B = 8
-// 34.0 -> 32.6 (docs/performance.md, twenty-seventh session). At 512 (two slots of two tiles) the forward at B = 8 lost
-// (22.1 -> 25.3) what B = 64 gained, and at 1K and 2K (one slot) the
-// spectrum did not get shorter while the convolution launched behind it
-// started later (1K, B = 8: 41 -> 45), so those keep G's slots.
+// mode_inverse: dk from its summed spectrum) where the executor asks for it
+// (FusedParams::narrow_transform). Their items are channels, a few hundred,
+// not pairs, and at 256 and 512 the variants' 16 and 8 slots make too few CTAs
+// for the GPU (at 256, 768 channels are 48 CTAs on 132 SMs, each warp
+// transforming four filters one after the other). The transform kernel takes
+// at most one slot per warp: the same tiles, layouts and tables, so the same
+// bits. H100, H = 768, graph replay, µs: 256: the spectrum 5.5 -> 4.0, forward
+// B = 64 61.0 -> 57.8, B = 8 15.3 -> 13.8, backward B = 64 154.4 -> 143.8,
+// B = 8 34.0 -> 32.6; 512: the spectrum 6.4 -> 5.8, forward B = 64 125.6 ->
+// 122.1, backward B = 8 72.3 -> 67.6 (docs/performance.md, twenty-seventh
+// session). At 1K and 2K (one slot) the spectrum did not get shorter, and the
+// convolution launched behind it started later (1K, B = 8: 41 -> 45), so those
+// keep their slots.
 template <class G>
 constexpr int transform_pairs() {
-    if (G::CLUSTER > 1 || G::N != 256) return G::PAIRS;
+    if (G::CLUSTER > 1 || G::N > 512) return G::PAIRS;
     return G::WARPS < G::PAIRS ? G::WARPS : G::PAIRS;
 }
 template <class G>
@@ -2515,6 +2517,14 @@ FusedKernelInfo prepare() {
         prepare_kernel<G>(fused_transform_kernel<GT, mode_inverse>, G::min_blocks_conv);
     }
     info.transform_items_per_cta = GT::PAIRS;
+    {
+        int device = 0, sms = 0, ctas = 0;
+        if (cudaGetDevice(&device) == cudaSuccess &&
+            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess &&
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&ctas, fused_conv_kernel<G>, G::THREADS, G::smem_bytes) ==
+                cudaSuccess)
+            info.conv_resident_ctas = int64_t(sms) * ctas / G::CLUSTER;
+    }
     return info;
 }
 
@@ -2550,7 +2560,7 @@ void launch(const FusedParams &p, void *stream) {
     }
     using GT = TransformGeometry<G>;
     if constexpr (GT::PAIRS < G::PAIRS) {
-        if (p.mode == mode_spectrum || p.mode == mode_inverse) {
+        if (p.narrow_transform && (p.mode == mode_spectrum || p.mode == mode_inverse)) {
             launch_kernel<GT>(p.mode == mode_spectrum ? fused_transform_kernel<GT, mode_spectrum>
                                                       : fused_transform_kernel<GT, mode_inverse>,
                               p.items, GT::PAIRS, GT::THREADS, GT::smem_bytes, p.overlap_previous != 0, stream, p);

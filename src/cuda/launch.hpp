@@ -97,6 +97,10 @@ struct FusedParams {
     // finishes and wait for it before the middle stage. Set only where the
     // variant's prepare() allowed it (sm_90 code).
     int overlap_previous = 0;
+    // Host side, mode_spectrum and mode_inverse only: run in the variant's
+    // transform kernel (fused::TransformGeometry: fewer slots per CTA, more
+    // CTAs) where it has one. The executor decides (CudaExecutor::narrow_spectrum).
+    int narrow_transform = 0;
     // spectrum mode
     const float *k = nullptr;        // (H, K)
     // float2 [items][N]: the spectrum modes write their spectra here; in rows
@@ -138,7 +142,8 @@ struct FusedKernelInfo {
     bool programmatic_launch = false;  // launches may set FusedParams::overlap_previous
     int64_t backward_slots = 0;        // resident slots (pair groups) of the fused backward kernel (0: none fits)
     int dk_items_per_cta = 0;          // items (pair groups, mode_rows_dk rows) per CTA (cluster) of the dk kernels
-    int transform_items_per_cta = 0;   // items (channels) per CTA (cluster) of mode_spectrum and mode_inverse
+    int transform_items_per_cta = 0;   // items (channels) per CTA of the narrow mode_spectrum / mode_inverse kernel
+    int64_t conv_resident_ctas = 0;    // CTAs of the convolution kernel resident at once on the device (0: unknown)
 };
 
 struct FusedKernelEntry {
