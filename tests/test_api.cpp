@@ -195,6 +195,29 @@ std::vector<BadShape> bad_shapes(int64_t n) {
 constexpr uint64_t kN = 1024;
 const ffc_shape_t kShape = {3, 4, 1000, 700};  // odd B, L + K - 1 > N: circular wrap included
 
+// The checks every execute call opens with: a null plan, a null shape and each
+// bad shape are rejected, naming the argument. after_each runs after each bad
+// shape (to require the outputs untouched, say).
+template <class Args, class Run, class After>
+void check_plan_and_shape(const Args &valid, Run run, After after_each) {
+    Args a = valid;
+    a.plan = nullptr;
+    require_error(run(a), FFC_ERROR_NULL_POINTER, "plan");
+    a = valid;
+    a.shape = nullptr;
+    require_error(run(a), FFC_ERROR_NULL_POINTER, "shape");
+    for (const BadShape &b : bad_shapes(int64_t(kN))) {
+        a = valid;
+        a.shape = &b.shape;
+        require_error(run(a), FFC_ERROR_INVALID_SHAPE, b.field);
+        after_each();
+    }
+}
+template <class Args, class Run>
+void check_plan_and_shape(const Args &valid, Run run) {
+    check_plan_and_shape(valid, run, [] {});
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -916,20 +939,9 @@ TEST_CASE("ffc_conv_forward rejects bad input and writes nothing", "[cpu][api]")
             return ffc_conv_forward(a.plan, a.shape, a.u, a.k, a.in_gate, a.out_gate, a.y, a.ws, a.ws_size, nullptr);
         };
 
-        Args a = valid;
-        a.plan = nullptr;
-        require_error(run(a), FFC_ERROR_NULL_POINTER, "plan");
-        a = valid;
-        a.shape = nullptr;
-        require_error(run(a), FFC_ERROR_NULL_POINTER, "shape");
+        check_plan_and_shape(valid, run, [&] { REQUIRE(pr.outputs_untouched()); });
         REQUIRE(pr.outputs_untouched());
-
-        for (const BadShape &b : bad_shapes(int64_t(kN))) {
-            a = valid;
-            a.shape = &b.shape;
-            require_error(run(a), FFC_ERROR_INVALID_SHAPE, b.field);
-            REQUIRE(pr.outputs_untouched());
-        }
+        Args a = valid;
 
         check_tensor_argument(pr, "u", true, es, [&](void *ptr) { Args x = valid; x.u = ptr; return run(x); });
         check_tensor_argument(pr, "k", true, 4, [&](void *ptr) { Args x = valid; x.k = static_cast<float *>(ptr); return run(x); });
@@ -983,19 +995,9 @@ TEST_CASE("ffc_conv_backward rejects bad input and writes nothing", "[cpu][api]"
     CHECK_FALSE(pr.dk.untouched());
     pr.poison_outputs();
 
-    Args a = valid;
-    a.plan = nullptr;
-    require_error(run(a), FFC_ERROR_NULL_POINTER, "plan");
-    a = valid;
-    a.shape = nullptr;
-    require_error(run(a), FFC_ERROR_NULL_POINTER, "shape");
+    check_plan_and_shape(valid, run, [&] { REQUIRE(pr.outputs_untouched()); });
     REQUIRE(pr.outputs_untouched());
-    for (const BadShape &b : bad_shapes(int64_t(kN))) {
-        a = valid;
-        a.shape = &b.shape;
-        require_error(run(a), FFC_ERROR_INVALID_SHAPE, b.field);
-        REQUIRE(pr.outputs_untouched());
-    }
+    Args a = valid;
 
     check_tensor_argument(pr, "dy", true, es, [&](void *q) { Args x = valid; x.dy = q; return run(x); });
     check_tensor_argument(pr, "u", true, es, [&](void *q) { Args x = valid; x.u = q; return run(x); });
@@ -1071,18 +1073,9 @@ TEST_CASE("ffc_conv_backward_spectrum rejects bad input and writes nothing", "[c
                                           a.du, a.dk, a.d_in_gate, a.d_out_gate, a.ws, a.ws_size, nullptr);
     };
 
-    Args a = valid;
-    a.plan = nullptr;
-    require_error(run(a), FFC_ERROR_NULL_POINTER, "plan");
-    a = valid;
-    a.shape = nullptr;
-    require_error(run(a), FFC_ERROR_NULL_POINTER, "shape");
-    for (const BadShape &b : bad_shapes(int64_t(kN))) {
-        a = valid;
-        a.shape = &b.shape;
-        require_error(run(a), FFC_ERROR_INVALID_SHAPE, b.field);
-    }
+    check_plan_and_shape(valid, run);
     REQUIRE(pr.outputs_untouched());
+    Args a = valid;
     check_tensor_argument(pr, "dy", true, es, [&](void *q) { Args x = valid; x.dy = q; return run(x); });
     check_tensor_argument(pr, "u", true, es, [&](void *q) { Args x = valid; x.u = q; return run(x); });
     check_tensor_argument(pr, "spectrum", true, 16, [&](void *q) { Args x = valid; x.spectrum = q; return run(x); });
@@ -1133,18 +1126,8 @@ TEST_CASE("spectrum entry points reject bad input and write nothing", "[cpu][api
         const Args valid{p.p, &pr.shape, pr.k.as<float>(), spectrum.data(), spec_size};
         auto run = [](const Args &a) { return ffc_kernel_spectrum_compute(a.plan, a.shape, a.k, a.spectrum, a.size, nullptr); };
 
+        check_plan_and_shape(valid, run);
         Args a = valid;
-        a.plan = nullptr;
-        require_error(run(a), FFC_ERROR_NULL_POINTER, "plan");
-        a = valid;
-        a.shape = nullptr;
-        require_error(run(a), FFC_ERROR_NULL_POINTER, "shape");
-        for (const BadShape &b : bad_shapes(int64_t(kN))) {
-            a = valid;
-            a.shape = &b.shape;
-            require_error(run(a), FFC_ERROR_INVALID_SHAPE, b.field);
-        }
-        a = valid;
         a.k = nullptr;
         require_error(run(a), FFC_ERROR_NULL_POINTER, "k");
         a = valid;
@@ -1187,18 +1170,9 @@ TEST_CASE("spectrum entry points reject bad input and write nothing", "[cpu][api
             return ffc_conv_forward_spectrum(a.plan, a.shape, a.u, a.spectrum, a.spec_size, a.in_gate, a.out_gate, a.y,
                                              a.ws, a.ws_size, nullptr);
         };
-        Args a = valid;
-        a.plan = nullptr;
-        require_error(run(a), FFC_ERROR_NULL_POINTER, "plan");
-        a = valid;
-        a.shape = nullptr;
-        require_error(run(a), FFC_ERROR_NULL_POINTER, "shape");
-        for (const BadShape &b : bad_shapes(int64_t(kN))) {
-            a = valid;
-            a.shape = &b.shape;
-            require_error(run(a), FFC_ERROR_INVALID_SHAPE, b.field);
-        }
+        check_plan_and_shape(valid, run);
         REQUIRE(pr.outputs_untouched());
+        Args a = valid;
         check_tensor_argument(pr, "u", true, 4, [&](void *q) { Args x = valid; x.u = q; return run(x); });
         check_tensor_argument(pr, "spectrum", true, 16, [&](void *q) { Args x = valid; x.spectrum = q; return run(x); });
         check_tensor_argument(pr, "in_gate", false, 4, [&](void *q) { Args x = valid; x.in_gate = q; return run(x); });
