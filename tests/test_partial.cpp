@@ -142,7 +142,8 @@ const ffc_dtype_t kDtypes[] = {FFC_DTYPE_FP16, FFC_DTYPE_BF16, FFC_DTYPE_FP32};
 struct SmallChunks {
     ffc::plan::Decision decision;
     std::unique_ptr<ffc::Executor> exec;
-    SmallChunks(int64_t n, ffc_dtype_t dtype, bool cuda, int64_t chunk_elements) {
+    SmallChunks(int64_t n, ffc_dtype_t dtype, bool cuda, int64_t chunk_elements, bool in_place = true,
+                const std::string &kernel = {}) {
         ffc::plan::DeviceCaps caps = ffc::plan::device_preset("cpu");
 #if FFC_WITH_CUDA
         int device = 0;
@@ -152,13 +153,13 @@ struct SmallChunks {
         }
 #endif
         decision = ffc::plan::make_plan(uint64_t(n), ffc::DType(dtype), cuda ? ffc::Backend::cuda : ffc::Backend::cpu,
-                                        caps, {}, "");
+                                        caps, {}, kernel);
         std::unique_ptr<ffc::Executor> backend;
 #if FFC_WITH_CUDA
         if (cuda) backend = ffc::make_cuda_executor(decision, device);
 #endif
         if (!cuda) backend = ffc::make_cpu_executor(decision, 2);
-        exec = ffc::make_partial_executor(std::move(backend), decision, chunk_elements);
+        exec = ffc::make_partial_executor(std::move(backend), decision, chunk_elements, in_place);
     }
 };
 
@@ -381,6 +382,83 @@ TEST_CASE("partial cuda: fused and multi-pass plans, fp16/bf16/fp32, against the
             // dk is deterministic through the chunks too.
             CHECK(bitwise_equal(a, run_api(plan.handle, p, true)));
         }
+}
+
+// The forward's windows read and written in place by the fused kernel
+// (CudaExecutor::forward_windows, one launch) against the same windows copied
+// through the workspace by the same plan's kernel: the same bits, with k and
+// with its precomputed spectrum. Shapes: the first window's leading zeros
+// (reach > 0), K = 1 (reach 0), an odd number of windows (the last pair has
+// one), a last window that keeps 8 outputs, gated and ungated, the three
+// dtypes, and 8K and 16K, where a partial plan takes a one-CTA kernel (a plain
+// plan a cluster variant on sm_90). Where it cannot (L not a multiple of 16
+// bytes' elements) it declines and writes nothing.
+TEST_CASE("partial cuda: the forward's windows in place give the copies' bits", "[gpu][partial][sanitize]") {
+    const std::vector<Case> shapes = {
+        {256, 3, 2, 3000, 100, FFC_DTYPE_FP16, true},   {512, 1, 3, 2056, 256, FFC_DTYPE_BF16, false},
+        {1024, 5, 1, 4096, 1, FFC_DTYPE_FP32, true},    {2048, 2, 3, 9000, 700, FFC_DTYPE_FP16, true},
+        {4096, 2, 2, 20000, 1000, FFC_DTYPE_BF16, true}, {8192, 1, 2, 30000, 3000, FFC_DTYPE_FP16, true},
+        {16384, 1, 1, 50000, 5000, FFC_DTYPE_FP16, false}, {256, 1, 2, 3001, 100, FFC_DTYPE_FP16, true},
+    };
+    for (const Case &c : shapes) {
+        ffc_test::Rng rng;
+        INFO(c.str() << ", seed " << rng.seed());
+        const Problem p(c, rng);
+        PartialPlan plan(c.n, c.dtype, FFC_BACKEND_CUDA);
+        ffc_plan_info_t info = FFC_PLAN_INFO_INIT;
+        FFC_TEST_REQUIRE_OK(ffc_plan_get_info(plan.handle, &info));
+        const std::string kernel = info.kernel_name;
+        INFO("kernel " << kernel);
+        CHECK(kernel.find("_c") == std::string::npos);  // one CTA per pair
+        const SmallChunks copies(c.n, c.dtype, true, 0, /*in_place=*/false, kernel);
+        const std::unique_ptr<ffc::Executor> backend = ffc::make_cuda_executor(copies.decision, ffc::cuda::current_device());
+        const ffc::Shape s{c.B, c.H, c.L, c.K};
+        const int64_t reach = (c.K - 1 + 7) / 8 * 8, step = c.n - reach;
+        const ffc::WindowGrid grid{reach, step, (c.L + step - 1) / step};
+        const bool possible = c.L % (c.dtype == FFC_DTYPE_FP32 ? 4 : 8) == 0;
+        Memory mem;
+        mem.cuda = true;
+        const size_t spectrum_bytes = backend->spectrum_size(s);
+        void *ws = mem.alloc(spectrum_bytes);
+        void *spectrum = mem.alloc(spectrum_bytes);
+        bool done_k = false, done_spectrum = false;
+        const Wanted none{false, false, false, false};
+        auto in_place = [&](bool with_spectrum, bool &done) {
+            return ffc_test::run(
+                p, mem, none,
+                [&](const void *u, const float *k, const void *ig, const void *og, void *y) {
+                    ffc::ForwardArgs a;
+                    a.shape = s; a.u = u; a.in_gate = ig; a.out_gate = og; a.y = y;
+                    a.workspace = ws; a.workspace_size = spectrum_bytes;
+                    if (with_spectrum) {
+                        ffc::SpectrumArgs sa;
+                        sa.shape = s; sa.k = k; sa.spectrum = spectrum;
+                        backend->compute_spectrum(sa);
+                        a.spectrum = spectrum;
+                    } else {
+                        a.k = k;
+                    }
+                    done = backend->forward_windows(a, grid);
+                },
+                [](const void *, const void *, const float *, const void *, const void *, void *, float *, void *,
+                   void *) {});
+        };
+        const Outputs with_k = in_place(false, done_k), with_spectrum = in_place(true, done_spectrum);
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+        CHECK(done_k == possible);
+        CHECK(done_spectrum == possible);
+        if (!possible) {
+            CHECK(ffc_test::all_poisoned(with_k.y));
+            continue;
+        }
+        const Outputs copied = run_small_chunks(copies, p, true);
+        CHECK(with_k.y.bitwise_equal(copied.y));
+        CHECK(with_spectrum.y.bitwise_equal(copied.y));
+        // The partial plan takes the in-place path, within the oracle's tolerance.
+        const Outputs api = run_api(plan.handle, p, true);
+        CHECK(api.y.bitwise_equal(copied.y));
+        check_against_oracle(p, api, true);
+    }
 }
 
 TEST_CASE("partial cuda: many channels split into chunks by the default budget", "[gpu][partial]") {

@@ -78,6 +78,16 @@ public:
     virtual void gather_windows(const WindowCopy &c) const = 0;
     virtual void scatter_windows(const WindowCopy &c) const = 0;
     virtual void accumulate(float *dst, const float *src, int64_t n, void *stream) const = 0;
+    // The partial convolution's forward with its windows read and written in
+    // place (common/windows.hpp, WindowGrid), args.shape the whole (B, H, L)
+    // problem and args.workspace room for the filter's spectrum
+    // (spectrum_size(args.shape)). A backend returns false without doing
+    // anything where it cannot for these arguments; the caller then copies.
+    virtual bool forward_windows(const ForwardArgs &args, const WindowGrid &grid) const {
+        (void)args;
+        (void)grid;
+        return false;
+    }
 
     // Frequency-sparse plans (src/sparse). probe_spectrum returns, on the host,
     // the spectrum of one filter row k (K = k.size() taps) in this executor's
@@ -98,9 +108,11 @@ std::unique_ptr<Executor> make_cpu_executor(const plan::Decision &decision, int 
 // Wraps a backend's executor into one that runs the partial convolution
 // (FFC_PLAN_PARTIAL): any seq_len, by overlap-save windows of the plan's N.
 // chunk_elements bounds the window elements copied per chunk (0: the library's
-// default, 2^24; tests pass small values to exercise the chunking).
+// default, 512·N clamped to [2^24, 2^27]; tests pass small values to exercise
+// the chunking). in_place: let the backend's forward_windows run the forward
+// where it can (tests turn it off to compare with the copies).
 std::unique_ptr<Executor> make_partial_executor(std::unique_ptr<Executor> backend, const plan::Decision &decision,
-                                                int64_t chunk_elements = 0);
+                                                int64_t chunk_elements = 0, bool in_place = true);
 #if FFC_WITH_CUDA
 std::unique_ptr<Executor> make_cuda_executor(const plan::Decision &decision, int device);
 #endif

@@ -148,22 +148,37 @@ public:
     void forward(const ForwardArgs &a) const override {
         DeviceGuard guard(device_);
         if (multipass_) return multipass_->forward(a);
-        const void *spectrum = a.spectrum;
-        cuda::FusedParams p = base_params(a.shape);
-        if (!spectrum) {
-            launch_spectrum(a.shape, a.k, a.workspace, a.stream, /*before_forward=*/true);
-            spectrum = a.workspace;
-            p.overlap_previous = programmatic_launch_ ? 1 : 0;
-        }
-        p.mode = cuda::mode_conv;
-        p.io = cuda::IoType(int(dtype_));
-        p.u = a.u;
-        p.in_gate = a.in_gate;
-        p.out_gate = a.out_gate;
-        p.y = a.y;
-        p.spectrum = spectrum;
+        cuda::FusedParams p = forward_params(a, a.shape);
         p.items = a.shape.channels * a.shape.pairs();
         launch(p, a.stream, "fused convolution");
+    }
+
+    // The partial convolution's forward in one launch that reads and writes
+    // its windows in place (FusedParams::window_step), no copies: for the
+    // one-CTA fused variants, whose load and store passes take per-row window
+    // bounds, at N ≤ 32768 (bounds of 16 bits) and 16-byte accesses (the
+    // tensors on 16-byte boundaries; L, step and reach multiples of 16 bytes'
+    // elements). Anything else goes back to the copies.
+    bool forward_windows(const ForwardArgs &a, const WindowGrid &grid) const override {
+        const Shape &s = a.shape;
+        const int64_t elem = int64_t(dtype_size(dtype_)), per16 = 16 / elem;
+        auto aligned16 = [](const void *ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+        if (multipass_ || cluster_ > 1 || n_ > 32768 || s.seq_len % per16 || grid.step % per16 || grid.reach % per16 ||
+            !aligned16(a.u) || !aligned16(a.in_gate) || !aligned16(a.out_gate) || !aligned16(a.y))
+            return false;
+        const int64_t windows = s.batch * grid.blocks, pairs = (windows + 1) / 2;
+        if (ceil_div(s.channels * pairs, pairs_per_cta_) > int64_t(0x7fffffff))
+            return false;  // one launch too many CTAs: the copies split it into chunks
+        DeviceGuard guard(device_);
+        // (the spectrum kernel's geometry follows the convolution's items: windows, not sequences)
+        cuda::FusedParams p = forward_params(a, Shape{windows, s.channels, int64_t(n_), s.kernel_len});
+        p.window_step = grid.step;
+        p.window_reach = grid.reach;
+        p.windows_per_seq = grid.blocks;
+        p.pairs_per_channel = pairs;
+        p.items = s.channels * pairs;
+        launch(p, a.stream, "fused convolution over windows");
+        return true;
     }
 
     void backward(const BackwardArgs &a) const override {
@@ -252,6 +267,27 @@ public:
     }
 
 private:
+    // A forward convolution's parameters (all but its items), behind the
+    // filter's spectrum kernel where the call brings no spectrum; that kernel's
+    // geometry is chosen for a convolution of spectrum_shape (narrow_spectrum).
+    cuda::FusedParams forward_params(const ForwardArgs &a, const Shape &spectrum_shape) const {
+        cuda::FusedParams p = base_params(a.shape);
+        const void *spectrum = a.spectrum;
+        if (!spectrum) {
+            launch_spectrum(spectrum_shape, a.k, a.workspace, a.stream, /*before_forward=*/true);
+            spectrum = a.workspace;
+            p.overlap_previous = programmatic_launch_ ? 1 : 0;
+        }
+        p.mode = cuda::mode_conv;
+        p.io = cuda::IoType(int(dtype_));
+        p.u = a.u;
+        p.in_gate = a.in_gate;
+        p.out_gate = a.out_gate;
+        p.y = a.y;
+        p.spectrum = spectrum;
+        return p;
+    }
+
     cuda::FusedParams base_params(const Shape &s) const {
         cuda::FusedParams p;
         p.twiddles = tables_->twiddles();

@@ -675,10 +675,19 @@ __device__ __forceinline__ void tc_transpose_repack(const float2 (&x)[2][4], uin
 // b of one channel (b absent for the last pair of an odd batch), and the
 // channel's spectrum. Computed once per CTA into shared memory, so the 64-bit
 // divisions happen PAIRS times per CTA, not per element.
+// The part of each row of a windowed slot (FusedParams::window_step) that
+// holds data: positions [begin, end) of the window, begin ≤ reach ≤ end or
+// end ≤ begin (nothing).
+struct WindowBounds {
+    uint16_t begin[2], end[2];  // rows a and b
+};
 struct SlotDesc {
-    int64_t row_a, row_b;       // element offsets of the rows, -1 = absent
+    int64_t row_a, row_b;       // element offsets of the rows, -1 = absent (windows: of position reach)
     const float2 *spectrum;     // conv mode
-    float2 *spectrum_out;       // spectrum mode
+    union {
+        float2 *spectrum_out;   // spectrum mode
+        WindowBounds window;    // mode_conv over windows
+    };
 };
 static_assert(sizeof(SlotDesc) == 32, "smem accounting assumes 32-byte descriptors");
 
@@ -807,6 +816,23 @@ __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, FusedMo
     } else if (p.mode == mode_rows_inverse) {  // one spectrum row in, one complex row out
         d.row_a = item * G::N;
         d.spectrum = static_cast<const float2 *>(p.spectrum) + local * G::N;
+    } else if (p.window_step) {  // mode_conv: two windows of one channel (FusedParams::window_step)
+        const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
+        const int64_t windows = p.batch * p.windows_per_seq;
+        // Window w = b·W + j starts at position j·step − reach of sequence (b, h);
+        // its row offset is that of position j·step (≥ 0), so that −1 still marks
+        // an absent row.
+        auto window = [&](int64_t w, int part) {
+            const int64_t b = w / p.windows_per_seq, start = (w % p.windows_per_seq) * p.window_step;
+            const int64_t first = p.window_reach - start, last = p.seq_len - start + p.window_reach;
+            d.window.begin[part] = uint16_t(first > 0 ? first : 0);
+            d.window.end[part] = uint16_t(last < G::N ? last : G::N);
+            return (b * p.channels + h) * p.seq_len + start;
+        };
+        d.window = WindowBounds{{0, 0}, {0, 0}};
+        d.row_a = window(2 * pair, 0);
+        d.row_b = 2 * pair + 1 < windows ? window(2 * pair + 1, 1) : -1;
+        d.spectrum = static_cast<const float2 *>(p.spectrum) + h * G::N;
     } else {  // mode_conv: a pair of one channel
         const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
         const int64_t ba = 2 * pair, bb = 2 * pair + 1;
@@ -968,7 +994,7 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
                 const Cplx s1 = conj_mul_add(Cplx{old.z, old.w}, Cplx{v.z, v.w}, Cplx{b.x, b.y});
                 store_l2(part + i, make_float4(s0.re, s0.im, s1.re, s1.im), part_policy);
             }
-        } else if (info.spectrum_out && !spectrum_input(mode)) {  // the forward spectrum, in visit order
+        } else if (info.spectrum_out && !spectrum_input(mode) && !p.window_step) {  // the forward spectrum, in visit order
             float4 *o = reinterpret_cast<float4 *>(info.spectrum_out + vofs);
 #pragma unroll
             for (int r = 0; r < 2; ++r)
@@ -1275,7 +1301,9 @@ __device__ __forceinline__ void io_position(unsigned idx, unsigned n_begin, unsi
 // (v_a + i·v_b), E elements per access; zero padding and empty slots become
 // zeros. The loop runs over all (slot, access) pairs so every thread works at
 // every N. PAIRED: the odd slots read p_odd's inputs (PassLoop::backward_paired).
-template <typename T, int E, class G, bool PAIRED>
+// WINDOWS: the slots are overlap-save windows (FusedParams::window_step), each
+// row read within its SlotDesc::window bounds.
+template <typename T, int E, class G, bool PAIRED, bool WINDOWS = false>
 __device__ __forceinline__ void load_rows(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
                                           const SlotDesc *slots) {
     using W = ElementWord<T, E>;
@@ -1301,15 +1329,26 @@ __device__ __forceinline__ void load_rows(float2 *sdata, const FusedParams &p, c
             const bool live = exact || idx < total;
             slot[c] = live ? int(at) : -1;
             const SlotDesc d = slots[live ? at : 0];
-            const bool in = live && n0[c] < L;
-            const bool in_a = in && d.row_a >= 0, in_b = in && d.row_b >= 0;
+            bool in_a, in_b;
+            int64_t ra = d.row_a, rb = d.row_b;
+            if constexpr (WINDOWS) {  // positions [begin, end) of each window; rows point at position reach
+                const unsigned n = n0[c];
+                in_a = live && ra >= 0 && n >= d.window.begin[0] && n < d.window.end[0];
+                in_b = live && rb >= 0 && n >= d.window.begin[1] && n < d.window.end[1];
+                ra -= p.window_reach;
+                rb -= p.window_reach;
+            } else {
+                const bool in = live && n0[c] < L;
+                in_a = in && ra >= 0;
+                in_b = in && rb >= 0;
+            }
             const bool odd = PAIRED && at % 2 != 0;
             const T *const u = odd ? u_odd : u_even, *const ig = odd ? ig_odd : ig_even;
             // A skipped access's address (an absent row is −1) is never dereferenced.
-            load_if(in_a, u + d.row_a + n0[c], ua[c]);
-            load_if(in_a && ig, ig + d.row_a + n0[c], ga[c]);
-            load_if(in_b, u + d.row_b + n0[c], ub[c]);
-            load_if(in_b && ig, ig + d.row_b + n0[c], gb[c]);
+            load_if(in_a, u + ra + n0[c], ua[c]);
+            load_if(in_a && ig, ig + ra + n0[c], ga[c]);
+            load_if(in_b, u + rb + n0[c], ub[c]);
+            load_if(in_b && ig, ig + rb + n0[c], gb[c]);
         }
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
@@ -1505,10 +1544,21 @@ __device__ __noinline__ void load_rows_unaligned(float2 *sdata, const FusedParam
     if (rows_shiftable<T>(input_bits<PAIRED>(p, p_odd), p)) load_rows_shifted<T, G, PAIRED>(sdata, p, p_odd, slots);
     else load_rows_widest<T, G, PAIRED, Vec16<T>::V / 2>(sdata, p, p_odd, slots);
 }
+// The overlap-save windows' load pass (FusedParams::window_step; aligned:
+// CudaExecutor::forward_windows). Not inlined, so that the kernels' own load
+// pass stays as it was (inlined as well, it grew the 256 forward kernel by half
+// and cost it 2 %).
+template <typename T, class G>
+__device__ __noinline__ void load_windows(float2 *sdata, const FusedParams &p, const SlotDesc *slots) {
+    load_rows<T, Vec16<T>::V, G, false, true>(sdata, p, p, slots);
+}
 template <typename T, class G, bool PAIRED>
 __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
                                             const SlotDesc *slots) {
     constexpr int V = Vec16<T>::V;
+    if constexpr (!PAIRED && G::CLUSTER == 1) {
+        if (p.window_step) return load_windows<T, G>(sdata, p, slots);
+    }
     if (rows_aligned<T, V>(input_bits<PAIRED>(p, p_odd), p.seq_len)) load_rows<T, V, G, PAIRED>(sdata, p, p_odd, slots);
     else load_rows_unaligned<T, G, PAIRED>(sdata, p, p_odd, slots);
 }
@@ -1568,12 +1618,13 @@ __device__ __forceinline__ void load_filters(float2 *sdata, const FusedParams &p
 // Writes y = out_gate ⊙ conj(D')/N for n < L, E elements per access: the real
 // part is sequence a, the imaginary part sequence b. Same loop structure as
 // load_rows. PAIRED: the odd slots write y_odd with gate_odd; a null y skips
-// its slots.
-template <typename T, int E, class G, bool PAIRED>
+// its slots. WINDOWS: each window's positions [reach, end) (load_rows).
+template <typename T, int E, class G, bool PAIRED, bool WINDOWS = false>
 __device__ __forceinline__ void store_rows(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
                                            void *y_even, const void *gate_even, void *y_odd, const void *gate_odd) {
     using W = ElementWord<T, E>;
     const unsigned L = unsigned(p.seq_len);
+    const int64_t shift = WINDOWS ? p.window_reach : 0;  // a window's row offset is that of its position reach
     constexpr float scale = 1.0f / float(G::N);
     constexpr int total = G::PAIRS * (G::N_LOCAL / E);
     constexpr int want = 4;  // (eight 2-byte accesses made the 256 variants' store function spill)
@@ -1592,15 +1643,20 @@ __device__ __forceinline__ void store_rows(const float2 *sdata, const FusedParam
             unsigned at;
             io_position<G, E>(idx, n_begin, at, n0[c]);
             const bool odd = PAIRED && at % 2 != 0;
-            const bool out = (exact || idx < total) && n0[c] < L && (!PAIRED || (odd ? y_odd : y_even));
+            const bool live = (exact || idx < total) && (!PAIRED || (odd ? y_odd : y_even));
+            const bool out = live && (WINDOWS ? n0[c] >= unsigned(p.window_reach) : n0[c] < L);
             slot[c] = out ? int(at) : -1;
             const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
             const SlotDesc d = slots[out ? at : 0];
             ra[c] = d.row_a;
             rb[c] = d.row_b;
+            if constexpr (WINDOWS) {  // a position past the sequence's end counts as an absent row
+                if (n0[c] >= d.window.end[0]) ra[c] = -1;
+                if (n0[c] >= d.window.end[1]) rb[c] = -1;
+            }
             // A skipped access's address (an absent row is −1) is never dereferenced.
-            load_if(out && og && ra[c] >= 0, og + ra[c] + n0[c], ga[c]);
-            load_if(out && og && rb[c] >= 0, og + rb[c] + n0[c], gb[c]);
+            load_if(out && og && ra[c] >= 0, og + ra[c] - shift + n0[c], ga[c]);
+            load_if(out && og && rb[c] >= 0, og + rb[c] - shift + n0[c], gb[c]);
         }
 #pragma unroll
         for (int c = 0; c < chunk; ++c) {
@@ -1621,8 +1677,8 @@ __device__ __forceinline__ void store_rows(const float2 *sdata, const FusedParam
                 W::gate(ga[c], oa);
                 W::gate(gb[c], ob);
             }
-            store_if(ra[c] >= 0, y + ra[c] + n0[c], W::pack(oa));
-            store_if(rb[c] >= 0, y + rb[c] + n0[c], W::pack(ob));
+            store_if(ra[c] >= 0, y + ra[c] - shift + n0[c], W::pack(oa));
+            store_if(rb[c] >= 0, y + rb[c] - shift + n0[c], W::pack(ob));
         }
     }
 }
@@ -1716,9 +1772,18 @@ __device__ __forceinline__ void store_rows_shifted(const float2 *sdata, const Fu
 
 // store_rows with the widest access that every row of this call's outputs and
 // gates allows.
+// The overlap-save windows' store pass (see load_windows).
+template <typename T, class G>
+__device__ __noinline__ void store_windows(const float2 *sdata, const FusedParams &p, const SlotDesc *slots, void *y,
+                                           const void *gate) {
+    store_rows<T, Vec16<T>::V, G, false, true>(sdata, p, slots, y, gate, y, gate);
+}
 template <typename T, class G, bool PAIRED, int E = Vec16<T>::V>
 __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
                                               void *y_even, const void *gate_even, void *y_odd, const void *gate_odd) {
+    if constexpr (!PAIRED && G::CLUSTER == 1 && E == Vec16<T>::V) {
+        if (p.window_step) return store_windows<T, G>(sdata, p, slots, y_even, gate_even);
+    }
     if constexpr (E > 1) {
         const uintptr_t bits = reinterpret_cast<uintptr_t>(y_even) | reinterpret_cast<uintptr_t>(gate_even) |
                                reinterpret_cast<uintptr_t>(y_odd) | reinterpret_cast<uintptr_t>(gate_odd);
@@ -2170,9 +2235,12 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     // already: forward_stages issues its barrier).
     if (!direct) stage_barrier<G>(Sync::cluster_after_local_writes);
 
-    const int64_t valid_len = mode == mode_spectrum ? p.kernel_len : rows_input(mode) ? G::N : p.seq_len;
+    // (a window is N long: its sequence's length says nothing about its zeros)
+    const int64_t valid_len = mode == mode_spectrum             ? p.kernel_len
+                              : rows_input(mode) || p.window_step ? G::N
+                                                                : p.seq_len;
     const bool rows_out = rows_output(mode);  // full complex rows
-    const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out ? G::N : p.seq_len;
+    const int64_t out_len = mode == mode_inverse ? p.kernel_len : rows_out || p.window_step ? G::N : p.seq_len;
     if (!spectrum_input(mode)) forward_stages<G, 0>(sdata, tw, f, 2 * valid_len <= G::N, parts, direct);
     // FusedParams::overlap_previous: the convolutions and the fused backward's
     // passes (after its first pass it returns at once) read the spectrum, dk's

@@ -73,9 +73,10 @@ struct Layout {
 
 class PartialExecutor final : public Executor {
 public:
-    PartialExecutor(std::unique_ptr<Executor> backend, const plan::Decision &d, int64_t chunk_elements)
+    PartialExecutor(std::unique_ptr<Executor> backend, const plan::Decision &d, int64_t chunk_elements, bool in_place)
         : inner_(std::move(backend)), n_(int64_t(d.fft_size)), elem_(int(dtype_size(d.dtype))),
-          chunk_elements_(std::max(chunk_elements > 0 ? chunk_elements : default_chunk_elements(n_), n_)) {}
+          chunk_elements_(std::max(chunk_elements > 0 ? chunk_elements : default_chunk_elements(n_), n_)),
+          in_place_(in_place) {}
 
     size_t spectrum_size(const Shape &s) const override { return inner_->spectrum_size(s); }
     void compute_spectrum(const SpectrumArgs &a) const override { inner_->compute_spectrum(a); }
@@ -95,8 +96,11 @@ public:
         inner_->accumulate(dst, src, n, stream);
     }
 
+    // The copies' chunk buffers, or the whole filter spectrum where the backend
+    // convolves the windows in place (forward_windows), whichever is larger.
     size_t workspace_size(const Shape &s) const override {
-        return one_window(s) ? inner_->workspace_size(s) : layout(s, blocking(s)).total;
+        if (one_window(s)) return inner_->workspace_size(s);
+        return std::max(layout(s, blocking(s)).total, kAlign + inner_->spectrum_size(s));
     }
 
     void forward(const ForwardArgs &a) const override {
@@ -106,6 +110,12 @@ public:
         const Blocking g = blocking(s);
         const Layout w = layout(s, g);
         char *const base = aligned(a.workspace);
+        if (in_place_) {
+            ForwardArgs f = a;
+            f.workspace = base;
+            f.workspace_size = a.workspace_size - size_t(base - static_cast<char *>(a.workspace));
+            if (inner_->forward_windows(f, WindowGrid{g.reach, g.step, g.blocks})) return;
+        }
         const size_t spectrum_per_channel = inner_->spectrum_size(Shape{1, 1, n_, s.kernel_len});
         for_each_chunk(s, g, w, [&](int64_t h0, int64_t hc, int64_t w0, int64_t wc, int64_t) {
             WindowCopy c = copy(s, g, h0, hc, w0, wc, -g.reach, a.stream);
@@ -282,13 +292,14 @@ private:
     int64_t n_;
     int elem_;
     int64_t chunk_elements_;  // at least N: a chunk holds one window or more
+    bool in_place_;           // forward: try the backend's forward_windows first
 };
 
 }  // namespace
 
 std::unique_ptr<Executor> make_partial_executor(std::unique_ptr<Executor> backend, const plan::Decision &decision,
-                                                int64_t chunk_elements) {
-    return std::make_unique<PartialExecutor>(std::move(backend), decision, chunk_elements);
+                                                int64_t chunk_elements, bool in_place) {
+    return std::make_unique<PartialExecutor>(std::move(backend), decision, chunk_elements, in_place);
 }
 
 }  // namespace ffc
