@@ -70,6 +70,7 @@ int main(int argc, char **argv) {
 
     const Shape shapes[] = {
         {4, 768, 16384, 1024},    // a long-conv LM layer with a 1K filter
+        {4, 768, 16383, 1024},    // the same at odd L (element-wise accesses)
         {2, 256, 262144, 4096},   // 256K tokens, 4K filter
         {1, 128, 1048576, 65536}, // HyenaDNA-like: 1M bases, 64K filter
         {1, 64, 4194304, 32768},  // 4M bases: the plain plan cannot run it at all

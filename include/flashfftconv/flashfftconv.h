@@ -260,10 +260,9 @@ FFC_API int ffc_backend_available(ffc_backend_t backend);
  * chunk (see ffc_plan_get_workspace_size()). Since library version 0.3.
  *
  * On the CUDA backend at N ≤ 16384 the forward reads and writes the windows in
- * place in one launch where seq_len is a multiple of 8 (fp16, bf16; of 4 for
- * fp32) and u, the gates and y start on 16-byte boundaries (the plan then
- * takes a one-CTA kernel, see ffc_plan_describe()); otherwise, and in backward,
- * the windows are copied. Either way the results are the same, bit for bit.
+ * place, in one launch (the plan then takes a one-CTA kernel, see
+ * ffc_plan_describe()); above that, and in backward, the windows are copied.
+ * Either way the results are the same, bit for bit.
  */
 #define FFC_PLAN_PARTIAL 1u
 

@@ -367,8 +367,8 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
                 "                 seq_len + kernel_len - 1 = " + std::to_string(n) + ", overlap-save windows of N = " +
                 std::to_string(n) + " overlapping by kernel_len - 1 rounded up to a multiple of 8 (kernel_len <= " + std::to_string(n / 2) + ");\n"
                 "                 " + (backend == ffc::Backend::cuda && n <= 16384
-                    ? "the forward convolves them in place where seq_len and the tensors allow 16-byte accesses, the\n"
-                      "                 backward (and any other forward) copies them through the workspace\n"
+                    ? "the forward convolves them in place (a one-CTA kernel), the backward copies them through\n"
+                      "                 the workspace\n"
                     : "they are copied through the workspace\n"));
         }
         *out = plan.release();

@@ -156,16 +156,11 @@ public:
     // The partial convolution's forward in one launch that reads and writes
     // its windows in place (FusedParams::window_step), no copies: for the
     // one-CTA fused variants, whose load and store passes take per-row window
-    // bounds, at N ≤ 32768 (bounds of 16 bits) and 16-byte accesses (the
-    // tensors on 16-byte boundaries; L, step and reach multiples of 16 bytes'
-    // elements). Anything else goes back to the copies.
+    // bounds, at N ≤ 32768 (bounds of 16 bits). Multi-pass and cluster plans
+    // go back to the copies.
     bool forward_windows(const ForwardArgs &a, const WindowGrid &grid) const override {
         const Shape &s = a.shape;
-        const int64_t elem = int64_t(dtype_size(dtype_)), per16 = 16 / elem;
-        auto aligned16 = [](const void *ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-        if (multipass_ || cluster_ > 1 || n_ > 32768 || s.seq_len % per16 || grid.step % per16 || grid.reach % per16 ||
-            !aligned16(a.u) || !aligned16(a.in_gate) || !aligned16(a.out_gate) || !aligned16(a.y))
-            return false;
+        if (multipass_ || cluster_ > 1 || n_ > 32768 || grid.step % 8 || grid.reach % 8) return false;
         const int64_t windows = s.batch * grid.blocks, pairs = (windows + 1) / 2;
         if (ceil_div(s.channels * pairs, pairs_per_cta_) > int64_t(0x7fffffff))
             return false;  // one launch too many CTAs: the copies split it into chunks

@@ -1544,13 +1544,22 @@ __device__ __noinline__ void load_rows_unaligned(float2 *sdata, const FusedParam
     if (rows_shiftable<T>(input_bits<PAIRED>(p, p_odd), p)) load_rows_shifted<T, G, PAIRED>(sdata, p, p_odd, slots);
     else load_rows_widest<T, G, PAIRED, Vec16<T>::V / 2>(sdata, p, p_odd, slots);
 }
-// The overlap-save windows' load pass (FusedParams::window_step; aligned:
-// CudaExecutor::forward_windows). Not inlined, so that the kernels' own load
-// pass stays as it was (inlined as well, it grew the 256 forward kernel by half
-// and cost it 2 %).
+// The overlap-save windows' load pass (FusedParams::window_step): 16-byte
+// accesses where L and the tensors allow them (a window starts a multiple of 8
+// positions after its sequence: step and reach are), else one element at a
+// time. Not inlined, so that the kernels' own load pass stays as it was
+// (inlined as well, it grew the 256 forward kernel by half and cost it 2 %).
+// (the element-wise one a function of its own: its registers spilled into
+// the 16-byte one's in fp16)
+template <typename T, class G, int E>
+__device__ __noinline__ void load_windows_of(float2 *sdata, const FusedParams &p, const SlotDesc *slots) {
+    load_rows<T, E, G, false, true>(sdata, p, p, slots);
+}
 template <typename T, class G>
-__device__ __noinline__ void load_windows(float2 *sdata, const FusedParams &p, const SlotDesc *slots) {
-    load_rows<T, Vec16<T>::V, G, false, true>(sdata, p, p, slots);
+__device__ __forceinline__ void load_windows(float2 *sdata, const FusedParams &p, const SlotDesc *slots) {
+    constexpr int V = Vec16<T>::V;
+    if (rows_aligned<T, V>(input_bits<false>(p, p), p.seq_len)) load_windows_of<T, G, V>(sdata, p, slots);
+    else load_windows_of<T, G, 1>(sdata, p, slots);
 }
 template <typename T, class G, bool PAIRED>
 __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
@@ -1776,7 +1785,10 @@ __device__ __forceinline__ void store_rows_shifted(const float2 *sdata, const Fu
 template <typename T, class G>
 __device__ __noinline__ void store_windows(const float2 *sdata, const FusedParams &p, const SlotDesc *slots, void *y,
                                            const void *gate) {
-    store_rows<T, Vec16<T>::V, G, false, true>(sdata, p, slots, y, gate, y, gate);
+    constexpr int V = Vec16<T>::V;
+    const uintptr_t bits = reinterpret_cast<uintptr_t>(y) | reinterpret_cast<uintptr_t>(gate);
+    if (rows_aligned<T, V>(bits, p.seq_len)) store_rows<T, V, G, false, true>(sdata, p, slots, y, gate, y, gate);
+    else store_rows<T, 1, G, false, true>(sdata, p, slots, y, gate, y, gate);
 }
 template <typename T, class G, bool PAIRED, int E = Vec16<T>::V>
 __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,

@@ -130,8 +130,8 @@ struct FusedParams {
     // ones) are written, where they lie inside the sequence. A channel's
     // "batch" is its B·windows_per_seq windows, b·windows_per_seq + j, paired
     // two by two (pairs_per_channel = ceil(B·windows_per_seq / 2)). Only for
-    // one-CTA variants with N ≤ 32768, 16-byte aligned tensors and seq_len,
-    // step and reach multiples of 16 bytes' elements (CudaExecutor::forward_windows).
+    // one-CTA variants with N ≤ 32768, and step and reach multiples of 8
+    // (CudaExecutor::forward_windows).
     int64_t window_step = 0;  // 0: rows are whole sequences
     int64_t window_reach = 0;
     int64_t windows_per_seq = 0;
