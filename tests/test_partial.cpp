@@ -384,16 +384,17 @@ TEST_CASE("partial cuda: fused and multi-pass plans, fp16/bf16/fp32, against the
         }
 }
 
-// The forward's windows read and written in place by the fused kernel
-// (CudaExecutor::forward_windows, one launch) against the same windows copied
-// through the workspace by the same plan's kernel: the same bits, with k and
-// with its precomputed spectrum. Shapes: the first window's leading zeros
+// The forward's windows, and du's and d_in_gate's, read and written in place
+// by the fused kernel (CudaExecutor::forward_windows and backward_windows, one
+// launch each) against the same windows copied through the workspace by the
+// same plan's kernel: the same bits, with k and with its precomputed spectrum
+// (and the whole backward through the API, dk and d_out_gate still copied). Shapes: the first window's leading zeros
 // (reach > 0), K = 1 (reach 0), an odd number of windows (the last pair has
 // one), a last window that keeps 8 outputs, gated and ungated, the three
 // dtypes, and 8K and 16K, where a partial plan takes a one-CTA kernel (a plain
 // plan a cluster variant on sm_90); L not a multiple of 8 (element-wise
 // accesses: odd, and even but not a multiple of 4).
-TEST_CASE("partial cuda: the forward's windows in place give the copies' bits", "[gpu][partial][sanitize]") {
+TEST_CASE("partial cuda: windows in place give the copies' bits", "[gpu][partial][sanitize]") {
     const std::vector<Case> shapes = {
         {256, 3, 2, 3000, 100, FFC_DTYPE_FP16, true},   {512, 1, 3, 2056, 256, FFC_DTYPE_BF16, false},
         {1024, 5, 1, 4096, 1, FFC_DTYPE_FP32, true},    {2048, 2, 3, 9000, 700, FFC_DTYPE_FP16, true},
@@ -415,7 +416,7 @@ TEST_CASE("partial cuda: the forward's windows in place give the copies' bits", 
         const std::unique_ptr<ffc::Executor> backend = ffc::make_cuda_executor(copies.decision, ffc::cuda::current_device());
         const ffc::Shape s{c.B, c.H, c.L, c.K};
         const int64_t reach = (c.K - 1 + 7) / 8 * 8, step = c.n - reach;
-        const ffc::WindowGrid grid{reach, step, (c.L + step - 1) / step};
+        const ffc::WindowGrid grid{step, (c.L + step - 1) / step, reach, reach}, input_grid{step, grid.blocks, 0, 0};
         Memory mem;
         mem.cuda = true;
         const size_t spectrum_bytes = backend->spectrum_size(s);
@@ -444,15 +445,30 @@ TEST_CASE("partial cuda: the forward's windows in place give the copies' bits", 
                    void *) {});
         };
         const Outputs with_k = in_place(false, done_k), with_spectrum = in_place(true, done_spectrum);
+        // du and d_in_gate alone, over input windows.
+        bool done_backward = false;
+        const Outputs backward = ffc_test::run(
+            p, mem, Wanted{true, false, true, false}, [](const void *, const float *, const void *, const void *, void *) {},
+            [&](const void *dy, const void *u, const float *k, const void *ig, const void *og, void *du, float *,
+                void *dig, void *) {
+                ffc::BackwardArgs a;
+                a.shape = s; a.dy = dy; a.u = u; a.k = k; a.in_gate = ig; a.out_gate = og;
+                a.du = du; a.d_in_gate = dig;
+                a.workspace = ws; a.workspace_size = spectrum_bytes;
+                done_backward = backend->backward_windows(a, input_grid);
+            });
         REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
         REQUIRE(done_k);
         REQUIRE(done_spectrum);
+        REQUIRE(done_backward);
         const Outputs copied = run_small_chunks(copies, p, true);
         CHECK(with_k.y.bitwise_equal(copied.y));
         CHECK(with_spectrum.y.bitwise_equal(copied.y));
-        // The partial plan takes the in-place path, within the oracle's tolerance.
+        CHECK(backward.du.bitwise_equal(copied.du));
+        CHECK(backward.d_in_gate.bitwise_equal(copied.d_in_gate));
+        // The partial plan takes the in-place paths, within the oracle's tolerance.
         const Outputs api = run_api(plan.handle, p, true);
-        CHECK(api.y.bitwise_equal(copied.y));
+        CHECK(bitwise_equal(api, copied));
         check_against_oracle(p, api, true);
     }
 }

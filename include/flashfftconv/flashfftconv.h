@@ -259,10 +259,11 @@ FFC_API int ffc_backend_available(ffc_backend_t backend);
  * (no in-place form), and the workspace grows by the window buffers of one
  * chunk (see ffc_plan_get_workspace_size()). Since library version 0.3.
  *
- * On the CUDA backend at N ≤ 16384 the forward reads and writes the windows in
- * place, in one launch (the plan then takes a one-CTA kernel, see
- * ffc_plan_describe()); above that, and in backward, the windows are copied.
- * Either way the results are the same, bit for bit.
+ * On the CUDA backend at N ≤ 16384 the forward, and the backward's du and
+ * d_in_gate, read and write the windows in place, one launch each (the plan
+ * then takes a one-CTA kernel, see ffc_plan_describe()); above that, and for
+ * dk and d_out_gate, the windows are copied. Either way the results are the
+ * same, bit for bit.
  */
 #define FFC_PLAN_PARTIAL 1u
 

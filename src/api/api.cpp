@@ -367,8 +367,8 @@ ffc_status_t ffc_plan_create(ffc_plan_t *out, const ffc_plan_desc_t *desc) {
                 "                 seq_len + kernel_len - 1 = " + std::to_string(n) + ", overlap-save windows of N = " +
                 std::to_string(n) + " overlapping by kernel_len - 1 rounded up to a multiple of 8 (kernel_len <= " + std::to_string(n / 2) + ");\n"
                 "                 " + (backend == ffc::Backend::cuda && n <= 16384
-                    ? "the forward convolves them in place (a one-CTA kernel), the backward copies them through\n"
-                      "                 the workspace\n"
+                    ? "the forward, du and d_in_gate convolve them in place (a one-CTA kernel); dk and d_out_gate\n"
+                      "                 copy them through the workspace\n"
                     : "they are copied through the workspace\n"));
         }
         *out = plan.release();

@@ -78,12 +78,18 @@ public:
     virtual void gather_windows(const WindowCopy &c) const = 0;
     virtual void scatter_windows(const WindowCopy &c) const = 0;
     virtual void accumulate(float *dst, const float *src, int64_t n, void *stream) const = 0;
-    // The partial convolution's forward with its windows read and written in
-    // place (common/windows.hpp, WindowGrid), args.shape the whole (B, H, L)
-    // problem and args.workspace room for the filter's spectrum
+    // The partial convolution with its windows read and written in place
+    // (common/windows.hpp, WindowGrid): the forward, or a backward that wants
+    // du and d_in_gate only (input windows); args.shape is the whole (B, H, L)
+    // problem and args.workspace has room for the filter's spectrum
     // (spectrum_size(args.shape)). A backend returns false without doing
     // anything where it cannot for these arguments; the caller then copies.
     virtual bool forward_windows(const ForwardArgs &args, const WindowGrid &grid) const {
+        (void)args;
+        (void)grid;
+        return false;
+    }
+    virtual bool backward_windows(const BackwardArgs &args, const WindowGrid &grid) const {
         (void)args;
         (void)grid;
         return false;

@@ -62,16 +62,19 @@ FFC_HOST_DEVICE inline int64_t window_tensor_offset(const WindowCopy &c, const W
 // offset is >= 0, and a zero everywhere else; a scatter writes the positions
 // lo <= t < lo + step whose offset is >= 0 and nothing else.
 
-// The forward's windows, for a backend that reads and writes them in place
-// (Executor::forward_windows): window j of every sequence covers its positions
-// [j·step − reach, j·step − reach + N), reads zeros outside [0, L), and keeps
-// (writes) its positions t ≥ reach that lie inside the sequence — the windows
-// the copies make with origin = −reach, gathered from lo = 0 and scattered
-// from lo = reach, so the result is the same, bit for bit.
+// Windows for a backend that reads and writes them in place
+// (Executor::forward_windows, backward_windows): window j of every sequence
+// covers its positions [j·step − lead, j·step − lead + N), reads zeros outside
+// [0, L), and keeps (writes) its positions keep ≤ t < keep + step that lie
+// inside the sequence — the windows the copies make with origin = −lead,
+// gathered from lo = 0 and scattered from lo = keep, so the result is the same,
+// bit for bit. The forward's ("output windows") have lead = keep = r, the
+// reach; du's and d_in_gate's ("input windows") lead = keep = 0.
 struct WindowGrid {
-    int64_t reach = 0;   // a multiple of 8, ≤ N/2
-    int64_t step = 0;    // N − reach
+    int64_t step = 0;    // N − r, a multiple of 8
     int64_t blocks = 0;  // windows per sequence: ceil(L / step)
+    int64_t lead = 0;    // 0 or r (a multiple of 8, ≤ N/2)
+    int64_t keep = 0;    // 0 or r
 };
 
 }  // namespace ffc

@@ -153,26 +153,43 @@ public:
         launch(p, a.stream, "fused convolution");
     }
 
-    // The partial convolution's forward in one launch that reads and writes
-    // its windows in place (FusedParams::window_step), no copies: for the
-    // one-CTA fused variants, whose load and store passes take per-row window
-    // bounds, at N ≤ 32768 (bounds of 16 bits). Multi-pass and cluster plans
-    // go back to the copies.
+    // The partial convolution in one launch that reads and writes its windows
+    // in place (FusedParams::window_step), no copies: the forward, and the
+    // backward's correlation (du, d_in_gate). For the one-CTA fused variants,
+    // whose load and store passes take per-row window bounds, at N ≤ 32768
+    // (bounds of 16 bits); multi-pass and cluster plans go back to the copies.
+    bool windows_in_place(const Shape &s, const WindowGrid &grid) const {
+        return !multipass_ && cluster_ == 1 && n_ <= 32768 && grid.step % 8 == 0 && grid.lead % 8 == 0 &&
+               ceil_div(s.channels * ((s.batch * grid.blocks + 1) / 2), pairs_per_cta_) <= int64_t(0x7fffffff);
+    }
+    // The shape whose convolution the windows make: B·blocks sequences of N.
+    Shape window_shape(const Shape &s, const WindowGrid &grid) const {
+        return Shape{s.batch * grid.blocks, s.channels, int64_t(n_), s.kernel_len};
+    }
+    void launch_windows(cuda::FusedParams p, const Shape &s, const WindowGrid &grid, void *stream, const char *what) const {
+        p.window_step = grid.step;
+        p.window_lead = grid.lead;
+        p.window_keep = grid.keep;
+        p.windows_per_seq = grid.blocks;
+        p.pairs_per_channel = window_shape(s, grid).pairs();
+        p.items = s.channels * p.pairs_per_channel;
+        launch(p, stream, what);
+    }
     bool forward_windows(const ForwardArgs &a, const WindowGrid &grid) const override {
-        const Shape &s = a.shape;
-        if (multipass_ || cluster_ > 1 || n_ > 32768 || grid.step % 8 || grid.reach % 8) return false;
-        const int64_t windows = s.batch * grid.blocks, pairs = (windows + 1) / 2;
-        if (ceil_div(s.channels * pairs, pairs_per_cta_) > int64_t(0x7fffffff))
-            return false;  // one launch too many CTAs: the copies split it into chunks
+        if (!windows_in_place(a.shape, grid)) return false;
         DeviceGuard guard(device_);
         // (the spectrum kernel's geometry follows the convolution's items: windows, not sequences)
-        cuda::FusedParams p = forward_params(a, Shape{windows, s.channels, int64_t(n_), s.kernel_len});
-        p.window_step = grid.step;
-        p.window_reach = grid.reach;
-        p.windows_per_seq = grid.blocks;
-        p.pairs_per_channel = pairs;
-        p.items = s.channels * pairs;
-        launch(p, a.stream, "fused convolution over windows");
+        launch_windows(forward_params(a, window_shape(a.shape, grid)), a.shape, grid, a.stream,
+                       "fused convolution over windows");
+        return true;
+    }
+    bool backward_windows(const BackwardArgs &a, const WindowGrid &grid) const override {
+        if (a.dk || a.d_out_gate || !(a.du || a.d_in_gate) || !windows_in_place(a.shape, grid)) return false;
+        DeviceGuard guard(device_);
+        const void *const kspec = backward_spectrum(a, a.workspace);
+        cuda::FusedParams p = correlation(a, kspec);
+        p.overlap_previous = programmatic_launch_ && !a.spectrum ? 1 : 0;
+        launch_windows(p, a.shape, grid, a.stream, "backward: du, d_in_gate over windows");
         return true;
     }
 

@@ -676,13 +676,12 @@ __device__ __forceinline__ void tc_transpose_repack(const float2 (&x)[2][4], uin
 // channel's spectrum. Computed once per CTA into shared memory, so the 64-bit
 // divisions happen PAIRS times per CTA, not per element.
 // The part of each row of a windowed slot (FusedParams::window_step) that
-// holds data: positions [begin, end) of the window, begin ≤ reach ≤ end or
-// end ≤ begin (nothing).
+// lies inside its sequence: positions [begin, end) of the window.
 struct WindowBounds {
     uint16_t begin[2], end[2];  // rows a and b
 };
 struct SlotDesc {
-    int64_t row_a, row_b;       // element offsets of the rows, -1 = absent (windows: of position reach)
+    int64_t row_a, row_b;       // element offsets of the rows, -1 = absent (windows: of position lead)
     const float2 *spectrum;     // conv mode
     union {
         float2 *spectrum_out;   // spectrum mode
@@ -819,12 +818,12 @@ __device__ __forceinline__ SlotDesc make_slot_desc(const FusedParams &p, FusedMo
     } else if (p.window_step) {  // mode_conv: two windows of one channel (FusedParams::window_step)
         const int64_t h = item / p.pairs_per_channel, pair = item % p.pairs_per_channel;
         const int64_t windows = p.batch * p.windows_per_seq;
-        // Window w = b·W + j starts at position j·step − reach of sequence (b, h);
+        // Window w = b·W + j starts at position j·step − lead of sequence (b, h);
         // its row offset is that of position j·step (≥ 0), so that −1 still marks
         // an absent row.
         auto window = [&](int64_t w, int part) {
             const int64_t b = w / p.windows_per_seq, start = (w % p.windows_per_seq) * p.window_step;
-            const int64_t first = p.window_reach - start, last = p.seq_len - start + p.window_reach;
+            const int64_t first = p.window_lead - start, last = p.seq_len - start + p.window_lead;
             d.window.begin[part] = uint16_t(first > 0 ? first : 0);
             d.window.end[part] = uint16_t(last < G::N ? last : G::N);
             return (b * p.channels + h) * p.seq_len + start;
@@ -1331,12 +1330,12 @@ __device__ __forceinline__ void load_rows(float2 *sdata, const FusedParams &p, c
             const SlotDesc d = slots[live ? at : 0];
             bool in_a, in_b;
             int64_t ra = d.row_a, rb = d.row_b;
-            if constexpr (WINDOWS) {  // positions [begin, end) of each window; rows point at position reach
+            if constexpr (WINDOWS) {  // positions [begin, end) of each window; rows point at position lead
                 const unsigned n = n0[c];
                 in_a = live && ra >= 0 && n >= d.window.begin[0] && n < d.window.end[0];
                 in_b = live && rb >= 0 && n >= d.window.begin[1] && n < d.window.end[1];
-                ra -= p.window_reach;
-                rb -= p.window_reach;
+                ra -= p.window_lead;
+                rb -= p.window_lead;
             } else {
                 const bool in = live && n0[c] < L;
                 in_a = in && ra >= 0;
@@ -1627,13 +1626,15 @@ __device__ __forceinline__ void load_filters(float2 *sdata, const FusedParams &p
 // Writes y = out_gate ⊙ conj(D')/N for n < L, E elements per access: the real
 // part is sequence a, the imaginary part sequence b. Same loop structure as
 // load_rows. PAIRED: the odd slots write y_odd with gate_odd; a null y skips
-// its slots. WINDOWS: each window's positions [reach, end) (load_rows).
+// its slots. WINDOWS: each window's kept positions (FusedParams::window_keep)
+// before its end (load_rows).
 template <typename T, int E, class G, bool PAIRED, bool WINDOWS = false>
 __device__ __forceinline__ void store_rows(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
                                            void *y_even, const void *gate_even, void *y_odd, const void *gate_odd) {
     using W = ElementWord<T, E>;
     const unsigned L = unsigned(p.seq_len);
-    const int64_t shift = WINDOWS ? p.window_reach : 0;  // a window's row offset is that of its position reach
+    const int64_t shift = WINDOWS ? p.window_lead : 0;  // a window's row offset is that of its position lead
+    const unsigned keep = unsigned(p.window_keep), keep_end = unsigned(p.window_keep + p.window_step);
     constexpr float scale = 1.0f / float(G::N);
     constexpr int total = G::PAIRS * (G::N_LOCAL / E);
     constexpr int want = 4;  // (eight 2-byte accesses made the 256 variants' store function spill)
@@ -1653,7 +1654,7 @@ __device__ __forceinline__ void store_rows(const float2 *sdata, const FusedParam
             io_position<G, E>(idx, n_begin, at, n0[c]);
             const bool odd = PAIRED && at % 2 != 0;
             const bool live = (exact || idx < total) && (!PAIRED || (odd ? y_odd : y_even));
-            const bool out = live && (WINDOWS ? n0[c] >= unsigned(p.window_reach) : n0[c] < L);
+            const bool out = live && (WINDOWS ? n0[c] >= keep && n0[c] < keep_end : n0[c] < L);
             slot[c] = out ? int(at) : -1;
             const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
             const SlotDesc d = slots[out ? at : 0];

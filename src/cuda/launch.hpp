@@ -122,18 +122,19 @@ struct FusedParams {
     int64_t dk_pair_groups = 1;      // G
     int64_t dk_pair_offset = 0;      // the fused backward: the launch's first pair of each channel
     int dk_inverse_v = 0, dk_inverse_dz = 0, dk_accumulate = 0;
-    // mode_conv over overlap-save windows (the partial convolution's forward,
-    // src/partial; common/windows.hpp): the launch reads and writes the (B, H,
-    // seq_len) tensors in place, in windows of N. Window j of a sequence covers
-    // its positions [j·step − reach, j·step − reach + N): inputs outside
-    // [0, seq_len) read as zero, and only its positions t ≥ reach (the exact
-    // ones) are written, where they lie inside the sequence. A channel's
+    // mode_conv over overlap-save windows (the partial convolution's forward
+    // and its du / d_in_gate, src/partial; common/windows.hpp, WindowGrid): the
+    // launch reads and writes the (B, H, seq_len) tensors in place, in windows
+    // of N. Window j of a sequence covers its positions [j·step − lead,
+    // j·step − lead + N): inputs outside [0, seq_len) read as zero, and only
+    // its positions keep ≤ t < keep + step (the exact ones) are written, where
+    // they lie inside the sequence. A channel's
     // "batch" is its B·windows_per_seq windows, b·windows_per_seq + j, paired
     // two by two (pairs_per_channel = ceil(B·windows_per_seq / 2)). Only for
     // one-CTA variants with N ≤ 32768, and step and reach multiples of 8
     // (CudaExecutor::forward_windows).
     int64_t window_step = 0;  // 0: rows are whole sequences
-    int64_t window_reach = 0;
+    int64_t window_lead = 0, window_keep = 0;
     int64_t windows_per_seq = 0;
     // tables
     const void *twiddles = nullptr;  // float2 [64 + N/64]: W_N^m for m < 64, then W_N^(64·i)

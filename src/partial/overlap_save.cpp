@@ -114,7 +114,7 @@ public:
             ForwardArgs f = a;
             f.workspace = base;
             f.workspace_size = a.workspace_size - size_t(base - static_cast<char *>(a.workspace));
-            if (inner_->forward_windows(f, WindowGrid{g.reach, g.step, g.blocks})) return;
+            if (inner_->forward_windows(f, WindowGrid{g.step, g.blocks, g.reach, g.reach})) return;
         }
         const size_t spectrum_per_channel = inner_->spectrum_size(Shape{1, 1, n_, s.kernel_len});
         for_each_chunk(s, g, w, [&](int64_t h0, int64_t hc, int64_t w0, int64_t wc, int64_t) {
@@ -148,6 +148,17 @@ public:
         const int64_t taps = s.kernel_len;
         float *const dk_tmp = reinterpret_cast<float *>(base + w.dk_tmp);
         const size_t spectrum_per_channel = inner_->spectrum_size(Shape{1, 1, n_, taps});
+        // du and d_in_gate over their input windows in place where the backend
+        // can (before the chunks, which then leave them out).
+        bool input_windows_done = false;
+        if (in_place_ && (a.du || a.d_in_gate)) {
+            BackwardArgs x = a;
+            x.dk = nullptr;
+            x.d_out_gate = nullptr;
+            x.workspace = base;
+            x.workspace_size = a.workspace_size - size_t(base - static_cast<char *>(a.workspace));
+            input_windows_done = inner_->backward_windows(x, WindowGrid{g.step, g.blocks, 0, 0});
+        }
 
         for_each_chunk(s, g, w, [&](int64_t h0, int64_t hc, int64_t w0, int64_t wc, int64_t chunk_in_channels) {
             BackwardArgs b;
@@ -181,7 +192,7 @@ public:
                 c.lo = g.reach;
                 if (a.d_out_gate) scatter(c, x.d_out_gate, a.d_out_gate);
             }
-            if (a.du || a.d_in_gate) {  // input windows
+            if ((a.du || a.d_in_gate) && !input_windows_done) {  // input windows
                 WindowCopy c = copy(s, g, h0, hc, w0, wc, 0, a.stream);
                 gather(c, a.dy, base, kDy, w);
                 gather(c, a.out_gate, base, kOutGate, w);
