@@ -160,7 +160,7 @@ public:
     // (bounds of 16 bits); multi-pass and cluster plans go back to the copies.
     bool windows_in_place(const Shape &s, const WindowGrid &grid) const {
         return !multipass_ && cluster_ == 1 && n_ <= 32768 && grid.step % 8 == 0 && grid.lead % 8 == 0 &&
-               ceil_div(s.channels * ((s.batch * grid.blocks + 1) / 2), pairs_per_cta_) <= int64_t(0x7fffffff);
+               ceil_div(s.channels * window_shape(s, grid).pairs(), pairs_per_cta_) <= int64_t(0x7fffffff);
     }
     // The shape whose convolution the windows make: B·blocks sequences of N.
     Shape window_shape(const Shape &s, const WindowGrid &grid) const {

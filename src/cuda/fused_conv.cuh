@@ -1547,9 +1547,8 @@ __device__ __noinline__ void load_rows_unaligned(float2 *sdata, const FusedParam
 // accesses where L and the tensors allow them (a window starts a multiple of 8
 // positions after its sequence: step and reach are), else one element at a
 // time. Not inlined, so that the kernels' own load pass stays as it was
-// (inlined as well, it grew the 256 forward kernel by half and cost it 2 %).
-// (the element-wise one a function of its own: its registers spilled into
-// the 16-byte one's in fp16)
+// (inlined as well, it grew the 256 forward kernel by half and cost it 2 %),
+// and the two widths apart (together, fp16 spilled 12 bytes).
 template <typename T, class G, int E>
 __device__ __noinline__ void load_windows_of(float2 *sdata, const FusedParams &p, const SlotDesc *slots) {
     load_rows<T, E, G, false, true>(sdata, p, p, slots);
@@ -1780,8 +1779,6 @@ __device__ __forceinline__ void store_rows_shifted(const float2 *sdata, const Fu
     }
 }
 
-// store_rows with the widest access that every row of this call's outputs and
-// gates allows.
 // The overlap-save windows' store pass (see load_windows).
 template <typename T, class G>
 __device__ __noinline__ void store_windows(const float2 *sdata, const FusedParams &p, const SlotDesc *slots, void *y,
@@ -1791,6 +1788,8 @@ __device__ __noinline__ void store_windows(const float2 *sdata, const FusedParam
     if (rows_aligned<T, V>(bits, p.seq_len)) store_rows<T, V, G, false, true>(sdata, p, slots, y, gate, y, gate);
     else store_rows<T, 1, G, false, true>(sdata, p, slots, y, gate, y, gate);
 }
+// store_rows with the widest access that every row of this call's outputs and
+// gates allows.
 template <typename T, class G, bool PAIRED, int E = Vec16<T>::V>
 __device__ __forceinline__ void store_outputs(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
                                               void *y_even, const void *gate_even, void *y_odd, const void *gate_odd) {

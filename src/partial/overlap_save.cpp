@@ -113,7 +113,7 @@ public:
         if (in_place_) {
             ForwardArgs f = a;
             f.workspace = base;
-            f.workspace_size = a.workspace_size - size_t(base - static_cast<char *>(a.workspace));
+            f.workspace_size = aligned_size(a.workspace, a.workspace_size);
             if (inner_->forward_windows(f, WindowGrid{g.step, g.blocks, g.reach, g.reach})) return;
         }
         const size_t spectrum_per_channel = inner_->spectrum_size(Shape{1, 1, n_, s.kernel_len});
@@ -156,7 +156,7 @@ public:
             x.dk = nullptr;
             x.d_out_gate = nullptr;
             x.workspace = base;
-            x.workspace_size = a.workspace_size - size_t(base - static_cast<char *>(a.workspace));
+            x.workspace_size = aligned_size(a.workspace, a.workspace_size);
             input_windows_done = inner_->backward_windows(x, WindowGrid{g.step, g.blocks, 0, 0});
         }
 
@@ -248,6 +248,10 @@ private:
     static char *aligned(void *workspace) {
         const uintptr_t p = reinterpret_cast<uintptr_t>(workspace);
         return reinterpret_cast<char *>((p + kAlign - 1) / kAlign * kAlign);
+    }
+    // The bytes of a workspace from aligned(workspace) on.
+    static size_t aligned_size(void *workspace, size_t size) {
+        return size - size_t(aligned(workspace) - static_cast<char *>(workspace));
     }
     static char *buffer(char *base, Buffer which, const Layout &w) { return base + size_t(which) * w.buffer; }
 
