@@ -317,7 +317,7 @@ void measure_error(const void *d_y, const void *d_u, const void *d_ig, const voi
 }
 
 // One row of ffc_plan_describe's candidate table, e.g.
-//   "  4 x 16 x 16 x 16       fused_n16384_4x16x16x16_c2   68128  ...  2292.8  ok"
+//   "  4 x 16 x 16 x 16       fused_n16384_4x16cx16x16_c2   68128  ...  2292.8  ok"
 // (columns: factors, kernel, smem, model terms, total, status: ok / chosen / infeasible: why).
 struct TableRow {
     std::string factors;  // "4x16x16x16"

@@ -117,13 +117,13 @@ struct ScopedTestChunkBudgets {
 
 // The multi-pass inner kernel the tests force where N is fused on sm_90
 // (64K and 128K): N = M x 16K.
-constexpr const char *kMultipassInner16K = "fused_n16384_4x16x16x16";
+constexpr const char *kMultipassInner16K = "fused_n16384_4x16cx16x16";
 // The multi-pass alternatives a split comes with (plan::Candidate::name()):
 // cuBLASLt GEMM outer passes, and chunks sized for the L2.
-constexpr const char *kGemmM4 = "fused_n16384_4x16x16x16+cublaslt";     // 64K = 4 x 16K
-constexpr const char *kGemmM32 = "fused_n4096_16x16x16+cublaslt";       // 128K = 32 x 4K (1M: 256 x 4K, 4M: 1024 x 4K)
-constexpr const char *kGemmM512 = "fused_n8192_2x16x16x16+cublaslt";    // 4M = 512 x 8K: beyond the direct passes' M
-constexpr const char *kL2Chunks4K = "fused_n4096_16x16x16+l2";          // 128K = 32 x 4K, 1M = 256 x 4K
+constexpr const char *kGemmM4 = "fused_n16384_4x16cx16x16+cublaslt";     // 64K = 4 x 16K
+constexpr const char *kGemmM32 = "fused_n4096_16cx16x16+cublaslt";       // 128K = 32 x 4K (1M: 256 x 4K, 4M: 1024 x 4K)
+constexpr const char *kGemmM512 = "fused_n8192_2x16cx16x16+cublaslt";    // 4M = 512 x 8K: beyond the direct passes' M
+constexpr const char *kL2Chunks4K = "fused_n4096_16cx16x16+l2";          // 128K = 32 x 4K, 1M = 256 x 4K
 
 struct HostProblem {
     GpuCase c;

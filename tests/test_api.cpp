@@ -752,7 +752,7 @@ TEST_CASE("ffc_plan_create: force_kernel is validated, and refused by the CPU ba
         d.force_kernel = "no_such_kernel";
         expect(FFC_ERROR_NO_KERNEL, "no_such_kernel");
         CHECK_THAT(last_error(), Contains("fused_n1024_"));  // lists the candidates
-        d.force_kernel = "fused_n4096_16x16x16";             // a kernel, but of another size
+        d.force_kernel = "fused_n4096_16cx16x16";             // a kernel, but of another size
         expect(FFC_ERROR_NO_KERNEL, "4096");
         d.force_kernel = "fused_n1024_4x16x16";
         d.force_factors[0] = 8;

@@ -34,7 +34,7 @@ namespace {
 using Case = GpuCase;
 
 // One row of ffc_plan_describe's candidate table:
-//   "  4 x 16 x 16 x 16       fused_n16384_4x16x16x16_c2   68128  ...  2292.8  ok"
+//   "  4 x 16 x 16 x 16       fused_n16384_4x16cx16x16_c2   68128  ...  2292.8  ok"
 struct CandidateRow {
     std::string factors;  // "4 x 16 x 16 x 16"
     std::string kernel;   // the "kernel" column: what force_kernel takes

@@ -149,7 +149,7 @@ TEST_CASE("cuda multi-pass: tensors off the two-element word grid", "[gpu][cuda_
     const struct {
         int64_t n;
         const char *kernel;
-    } plans[] = {{65536, kMultipassInner16K}, {131072, "fused_n2048_8x16x16"}, {1048576, "fused_n4096_16x16x16"}};
+    } plans[] = {{65536, kMultipassInner16K}, {131072, "fused_n2048_8x16x16"}, {1048576, "fused_n4096_16cx16x16"}};
     for (const auto &pl : plans)
         for (const auto &off : offsets)
             for (const int64_t L : {pl.n, pl.n - 3}) {

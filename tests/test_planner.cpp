@@ -77,10 +77,6 @@ std::vector<const KernelVariant *> variants_for(uint64_t n) {
     return out;
 }
 
-// Stages that run on tensor cores (radix >= 16).
-int tensor_stages(const std::vector<int> &f) {
-    return int(std::count_if(f.begin(), f.end(), [](int r) { return r >= 16; }));
-}
 
 // The generated table changes as kernels are added, so the tests below pick the
 // variants they compare by property rather than by name: for the smallest N whose
@@ -438,7 +434,7 @@ TEST_CASE("the cost model responds to device parameters in the right direction",
     const DeviceCaps h100 = device_preset("h100");
 
     // Same N, different numbers of tensor-core stages (e.g. 16 x 16 against 4 x 4 x 16).
-    const auto tc = contrasting_pair([](const KernelVariant &v) { return tensor_stages(v.factor_list()); });
+    const auto tc = contrasting_pair([](const KernelVariant &v) { return v.tensor_stages; });
     const uint64_t tc_n = tc.first->fft_size;
     const std::vector<int> tc_light = tc.first->factor_list(), tc_heavy = tc.second->factor_list();
     // Same N, different orders (e.g. 8 x 16 x 16 against 2 x 4 x 16 x 16); from 512,
@@ -699,7 +695,9 @@ const Candidate *candidate_named(const Decision &d, const std::string &name) {
 TEST_CASE("equal-cost fused candidates order by the stages they leave to shared memory", "[cpu][planner]") {
     // The model prices these pairs alike; the kernels run the innermost one or
     // two tensor-core stages in registers, so the order is by the stages left to
-    // shared memory, then by tensor-core stages among them (planner.cpp, cheaper).
+    // shared memory, then by tensor-core stages among them, then by the largest
+    // CUDA-core radix (planner.cpp, cheaper): at 16K the two CUDA-core stages
+    // 8 x 8 before 4 x 16c.
     const DeviceCaps h100 = device_preset("h100");
     struct Expected {
         uint64_t n;
@@ -707,7 +705,8 @@ TEST_CASE("equal-cost fused candidates order by the stages they leave to shared 
     };
     for (const Expected &e : {Expected{512, "fused_n512_2x16x16", "fused_n512_8x4x16"},
                               Expected{1024, "fused_n1024_4x16x16", "fused_n1024_8x8x16"},
-                              Expected{16384, "fused_n16384_8x8x16x16_c2", "fused_n16384_4x16x16x16_c2"}}) {
+
+                              Expected{16384, "fused_n16384_8x8x16x16_c2", "fused_n16384_4x16cx16x16_c2"}}) {
         INFO("N=" << e.n);
         const Decision d = make_plan(e.n, DType::f16, Backend::cuda, h100);
         const Candidate *first = candidate_named(d, e.first), *second = candidate_named(d, e.second);
@@ -797,7 +796,7 @@ TEST_CASE("force_kernel tells apart candidates that share a factorisation", "[cp
     const DeviceCaps h100 = device_preset("h100");
 
     SECTION("16K: the one-CTA kernel and its 2-CTA cluster split") {
-        const std::string one = "fused_n16384_4x16x16x16", two = "fused_n16384_4x16x16x16_c2";
+        const std::string one = "fused_n16384_4x16cx16x16", two = "fused_n16384_4x16cx16x16_c2";
         const Decision d1 = make_plan(16384, DType::f16, Backend::cuda, h100, {}, one);
         const Decision d2 = make_plan(16384, DType::f16, Backend::cuda, h100, {}, two);
         REQUIRE(d1.chosen.kernel != nullptr);
@@ -822,9 +821,9 @@ TEST_CASE("force_kernel tells apart candidates that share a factorisation", "[cp
         CHECK_THAT(t.message, Catch::Contains("clusters of 2 CTAs"));
     }
     SECTION("32K: the cluster variants, and a fused variant against a multi-pass split with the same factors") {
-        const Decision c2 = make_plan(32768, DType::f16, Backend::cuda, h100, {}, "fused_n32768_8x16x16x16_c2");
-        const Decision c4 = make_plan(32768, DType::f16, Backend::cuda, h100, {}, "fused_n32768_8x16x16x16_c4");
-        const Decision mp = make_plan(32768, DType::f16, Backend::cuda, h100, {}, "fused_n4096_16x16x16");
+        const Decision c2 = make_plan(32768, DType::f16, Backend::cuda, h100, {}, "fused_n32768_8x16cx16x16_c2");
+        const Decision c4 = make_plan(32768, DType::f16, Backend::cuda, h100, {}, "fused_n32768_8x16cx16x16_c4");
+        const Decision mp = make_plan(32768, DType::f16, Backend::cuda, h100, {}, "fused_n4096_16cx16x16");
         CHECK(c2.chosen.kernel->cluster == 2);
         CHECK(c4.chosen.kernel->cluster == 4);
         CHECK(c2.chosen.path == Path::fused);
@@ -838,8 +837,8 @@ TEST_CASE("force_kernel tells apart candidates that share a factorisation", "[cp
         CHECK(c2.chosen.kernel != c4.chosen.kernel);
         // On A100 only the multi-pass one runs.
         const DeviceCaps a100 = device_preset("a100");
-        CHECK(make_plan(32768, DType::f16, Backend::cuda, a100, {}, "fused_n4096_16x16x16").chosen.path == Path::multipass);
-        CHECK(thrown_by([&] { make_plan(32768, DType::f16, Backend::cuda, a100, {}, "fused_n32768_8x16x16x16_c4"); })
+        CHECK(make_plan(32768, DType::f16, Backend::cuda, a100, {}, "fused_n4096_16cx16x16").chosen.path == Path::multipass);
+        CHECK(thrown_by([&] { make_plan(32768, DType::f16, Backend::cuda, a100, {}, "fused_n32768_8x16cx16x16_c4"); })
                   .status == FFC_ERROR_NO_KERNEL);
     }
 }
@@ -851,7 +850,7 @@ TEST_CASE("force_kernel: unknown, infeasible and disagreeing requests get the ri
         for (uint64_t n : {uint64_t(1024), uint64_t(16384), uint64_t(65536)}) {
             INFO("N=" << n);
             const Decision automatic = make_plan(n, DType::f16, Backend::cuda, h100);
-            for (const std::string name : {"no_such_kernel", "fused_n16384_4x16x16x16_c", "FUSED_N1024_4X16X16", "cpu_monarch"}) {
+            for (const std::string name : {"no_such_kernel", "fused_n16384_4x16cx16x16_c", "FUSED_N1024_4X16X16", "cpu_monarch"}) {
                 INFO(name);
                 const Thrown t = thrown_by([&] { make_plan(n, DType::f16, Backend::cuda, h100, {}, name); });
                 CHECK(t.status == FFC_ERROR_NO_KERNEL);
@@ -861,11 +860,11 @@ TEST_CASE("force_kernel: unknown, infeasible and disagreeing requests get the ri
             }
         }
         // A compiled kernel that is no candidate for this N says what it is for.
-        const Thrown t = thrown_by([&] { make_plan(1024, DType::f16, Backend::cuda, h100, {}, "fused_n4096_16x16x16"); });
+        const Thrown t = thrown_by([&] { make_plan(1024, DType::f16, Backend::cuda, h100, {}, "fused_n4096_16cx16x16"); });
         CHECK(t.status == FFC_ERROR_NO_KERNEL);
         CHECK_THAT(t.message, Catch::Contains("size 4096"));
         // (Below the multi-pass range a smaller kernel is no candidate either.)
-        CHECK(thrown_by([&] { make_plan(8192, DType::f16, Backend::cuda, h100, {}, "fused_n4096_16x16x16"); }).status ==
+        CHECK(thrown_by([&] { make_plan(8192, DType::f16, Backend::cuda, h100, {}, "fused_n4096_16cx16x16"); }).status ==
               FFC_ERROR_NO_KERNEL);
         // Unprintable bytes are escaped in the message.
         const Thrown u = thrown_by([&] { make_plan(1024, DType::f16, Backend::cuda, h100, {}, "bad\x01name"); });
@@ -874,32 +873,32 @@ TEST_CASE("force_kernel: unknown, infeasible and disagreeing requests get the ri
     }
     SECTION("a name the device cannot run is FFC_ERROR_NO_KERNEL with the reason") {
         const DeviceCaps rtx = device_preset("rtx4090");
-        const Thrown t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, rtx, {}, "fused_n16384_4x16x16x16"); });
+        const Thrown t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, rtx, {}, "fused_n16384_4x16cx16x16"); });
         CHECK(t.status == FFC_ERROR_NO_KERNEL);
-        CHECK_THAT(t.message, Catch::Contains("fused_n16384_4x16x16x16"));
+        CHECK_THAT(t.message, Catch::Contains("fused_n16384_4x16cx16x16"));
         CHECK_THAT(t.message, Catch::Contains("device allows 101376"));
         // Multi-pass: the inner kernel is what cannot run.
-        const Thrown m = thrown_by([&] { make_plan(65536, DType::f16, Backend::cuda, rtx, {}, "fused_n16384_4x16x16x16"); });
+        const Thrown m = thrown_by([&] { make_plan(65536, DType::f16, Backend::cuda, rtx, {}, "fused_n16384_4x16cx16x16"); });
         CHECK(m.status == FFC_ERROR_NO_KERNEL);
         CHECK_THAT(m.message, Catch::Contains("multi-pass"));
         CHECK_THAT(m.message, Catch::Contains("inner kernel"));
     }
     SECTION("force_factors that disagree with the named candidate are FFC_ERROR_INVALID_FLAGS") {
-        Thrown t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, h100, {8, 8, 16, 16}, "fused_n16384_4x16x16x16_c2"); });
+        Thrown t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, h100, {8, 8, 16, 16}, "fused_n16384_4x16cx16x16_c2"); });
         CHECK(t.status == FFC_ERROR_INVALID_FLAGS);
         CHECK_THAT(t.message, Catch::Contains("disagree"));
         CHECK_THAT(t.message, Catch::Contains("8 x 8 x 16 x 16"));
         CHECK_THAT(t.message, Catch::Contains("4 x 16 x 16 x 16"));
         // The multi-pass split 8 x 4096 is 8 x 16 x 16 x 16, not 2 x ... of the 16K inner kernel.
-        t = thrown_by([&] { make_plan(32768, DType::f16, Backend::cuda, h100, {2, 4, 16, 16, 16}, "fused_n4096_16x16x16"); });
+        t = thrown_by([&] { make_plan(32768, DType::f16, Backend::cuda, h100, {2, 4, 16, 16, 16}, "fused_n4096_16cx16x16"); });
         CHECK(t.status == FFC_ERROR_INVALID_FLAGS);
         // Malformed factors stay INVALID_FLAGS whatever the name.
-        t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, h100, {16, 16}, "fused_n16384_4x16x16x16"); });
+        t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, h100, {16, 16}, "fused_n16384_4x16cx16x16"); });
         CHECK(t.status == FFC_ERROR_INVALID_FLAGS);
         t = thrown_by([&] { make_plan(16384, DType::f16, Backend::cuda, h100, {16, 16}, "no_such_kernel"); });
         CHECK(t.status == FFC_ERROR_INVALID_FLAGS);
         // Consistent factors are fine.
-        const Decision d = make_plan(16384, DType::f16, Backend::cuda, h100, {4, 16, 16, 16}, "fused_n16384_4x16x16x16_c2");
+        const Decision d = make_plan(16384, DType::f16, Backend::cuda, h100, {4, 16, 16, 16}, "fused_n16384_4x16cx16x16_c2");
         CHECK(d.chosen.kernel->cluster == 2);
     }
     SECTION("the CPU backend has no kernel variants: FFC_ERROR_NO_KERNEL") {

@@ -307,8 +307,9 @@ typedef struct ffc_plan_desc {
      * Optional forced kernel (descriptor version ≥ 2): NULL (the default) lets the
      * planner decide; otherwise the name of one compiled candidate, exactly as
      * ffc_plan_describe() prints it in the "kernel" column of its candidate table,
-     * e.g. "fused_n16384_4x16x16x16_c2". For a multi-pass candidate that column
-     * holds the inner kernel's name ("fused_n4096_16x16x16" at N = 32768 is the
+     * e.g. "fused_n16384_4x16cx16x16_c2" ("16c": a radix-16 stage on CUDA cores).
+     * For a multi-pass candidate that column
+     * holds the inner kernel's name ("fused_n4096_16cx16x16" at N = 32768 is the
      * split 8 x 4096 with that inner kernel), suffixed "+l2" for the same split
      * with chunks sized to stay in the L2 and "+cublaslt" for its outer passes
      * as cuBLASLt GEMMs (the two alternatives the planner weighs; see

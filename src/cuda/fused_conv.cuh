@@ -2,10 +2,10 @@
 // entirely in shared memory — one read of u and the gates, one write of y.
 //
 // Mathematics (DESIGN §3, src/monarch/monarch.hpp). N = r_0 · … · r_{p-1}; the
-// factors below 16 ("small", at most two, always outermost) run on CUDA cores in
-// fp32; every radix-16 stage runs on tensor cores:
+// outer SMALL0, SMALL1 ("small", at most two, radix 2 to 16) run on CUDA cores
+// in fp32; the other stages, all radix 16, run on tensor cores:
 //
-//   * A radix-16 stage is a complex 16×16 DFT applied to 16 data columns at once,
+//   * A tensor-core stage is a complex 16×16 DFT applied to 16 data columns at once,
 //     written as a real product Y(16 × 32) = X(16 × 32) · Bᵀ(32 × 32) with
 //     mma.sync.m16n8k16 (bf16 in, fp32 accumulate). Data is the A operand, so the
 //     accumulator of one DFT is directly the A operand of the next: the last
@@ -452,8 +452,62 @@ __device__ __forceinline__ void small_dft(float2 (&x)[R]) {
     }
 }
 
-// A CUDA-core stage (factor 2, 4, 8, or 16 in a cluster variant; always outermost, so inner ≥ 16 and a
-// half-warp touches 16 consecutive elements). TW: stage whose twiddle the
+// w[j] = W_N^(j·e), 0 < j < R (j·e < N), from one table read (two at R = 16:
+// e and 8e) and products by squaring, at most four deep. Each product adds
+// about 1.5 fp32 ulp, so w[j] is within about 15 ulp (1e-6 relative): far below
+// the tensor-core stages' 2^-17. (Indices are constants after unrolling, so w
+// stays in registers.)
+template <int R>
+__device__ __forceinline__ void twiddle_powers(const Twiddles &tw, int e, float2 (&w)[R]) {
+    static_assert(R == 2 || R == 4 || R == 8 || R == 16, "a power-of-two radix up to 16");
+    w[1] = tw(e);
+    if constexpr (R == 16) w[8] = tw(8 * e);
+#pragma unroll
+    for (int j = 2; j < R; ++j) {
+        if (R == 16 && j == 8) continue;
+        w[j] = j > 8 ? cmul(w[8], w[j - 8]) : j % 2 ? cmul(w[j - 1], w[1]) : cmul(w[j / 2], w[j / 2]);
+    }
+}
+
+// The twiddles a CUDA-core stage S applies in its epilogue (those of stage TW,
+// S or S − 1) to its column's elements n0 + j·m, j < R. Their exponents are
+// affine in j (twiddle_exponent: for TW = S, k1 = j and n2 is the column's;
+// for TW = S − 1, k1 is the column's and n2 grows by m), so the twiddles are
+// W^e(0) · d^j with d = W^(e(m) − e(0)): a table read or three per column and
+// one or two products per element, instead of a table read (two loads and a
+// product) per element. For TW = S, e(0) = 0 (twiddle_powers); otherwise, up
+// to radix 8, a running product from W^e(0) (at most seven steps, about 12
+// ulp), and at radix 16 W^e(0) times twiddle_powers.
+template <class G, int S, int TW, int R>
+__device__ __forceinline__ void apply_stage_twiddles(float2 (&x)[R], unsigned n0, const Twiddles &tw) {
+    constexpr unsigned m = G::inner(S);
+    if constexpr (TW == S) {
+        float2 w[R];
+        twiddle_powers<R>(tw, twiddle_exponent<G, TW>(n0 + m), w);
+#pragma unroll
+        for (int j = 1; j < R; ++j) x[j] = cmul(x[j], w[j]);
+    } else if constexpr (R == 16) {
+        const int e0 = twiddle_exponent<G, TW>(n0);
+        float2 w[R];
+        twiddle_powers<R>(tw, twiddle_exponent<G, TW>(n0 + m) - e0, w);
+        const float2 w0 = tw(e0);
+        x[0] = cmul(x[0], w0);
+#pragma unroll
+        for (int j = 1; j < R; ++j) x[j] = cmul(x[j], cmul(w[j], w0));
+    } else {
+        const int e0 = twiddle_exponent<G, TW>(n0);
+        const float2 d = tw(twiddle_exponent<G, TW>(n0 + m) - e0);
+        float2 w = tw(e0);
+#pragma unroll
+        for (int j = 0; j < R; ++j) {
+            x[j] = cmul(x[j], w);
+            if (j + 1 < R) w = cmul(w, d);
+        }
+    }
+}
+
+// A CUDA-core stage (factor 2, 4, 8 or 16; always outer to the tensor-core
+// stages, so inner ≥ 16 and a half-warp touches 16 consecutive elements). TW: stage whose twiddle the
 // epilogue applies, or -1.
 template <class G, int S, int TW>
 __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw, float2 *const *parts) {
@@ -495,15 +549,9 @@ __device__ __forceinline__ void small_stage(float2 *sdata, const Twiddles &tw, f
 #pragma unroll
         for (int u = 0; u < U; ++u) {
             small_dft<r>(x[u]);
+            if constexpr (TW >= 0) apply_stage_twiddles<G, S, TW>(x[u], n0[u], tw);
 #pragma unroll
-            for (int j = 0; j < r; ++j) {
-                float2 v = x[u][j];
-                // The stage's own twiddle is 1 at j = 0 (W^(0·n2)).
-                if constexpr (TW >= 0) {
-                    if (TW != S || j != 0) v = cmul(v, tw(twiddle_exponent<G, TW>(n0[u] + j * m)));
-                }
-                at(u, j) = v;
-            }
+            for (int j = 0; j < r; ++j) at(u, j) = x[u][j];
         }
     }
 }
@@ -1987,26 +2035,15 @@ __device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &
         for (int e = 0; e < E; ++e) small_dft<r>(x[e]);
         const unsigned base_swz = swizzle(int(n0));
         // T_0 of element j of column n is W_N^(j·n) (twiddle_exponent<G, 0>: k1 = j,
-        // n2 = n, stride 1). It is applied as the product of W_N^(2^b·n) over the
-        // set bits b of j, those read from the table: log2(r) table pairs per
-        // column instead of r − 1, for at most three more roundings (a few fp32
-        // ulp, far below the tensor-core stages' 2^-17).
-        constexpr int bits = r == 16 ? 4 : r == 8 ? 3 : r == 4 ? 2 : 1;
-        float2 wb[E][bits];
+        // n2 = n, stride 1; 1 at j = 0).
+        float2 w[E][r];
 #pragma unroll
-        for (int e = 0; e < E; ++e)
-#pragma unroll
-            for (int b = 0; b < bits; ++b) wb[e][b] = tw(int((n0 + e) << b));
+        for (int e = 0; e < E; ++e) twiddle_powers<r>(tw, int(n0 + e), w[e]);
 #pragma unroll
         for (int j = 0; j < r; ++j) {
             float2 v[E];
 #pragma unroll
-            for (int e = 0; e < E; ++e) {
-                v[e] = x[e][j];
-#pragma unroll
-                for (int b = 0; b < bits; ++b)  // T_0 is 1 at j = 0
-                    if (j & (1 << b)) v[e] = cmul(v[e], wb[e][b]);
-            }
+            for (int e = 0; e < E; ++e) v[e] = j ? cmul(x[e][j], w[e][j]) : x[e][j];
             bool swapped;
             const uint32_t a = direct_slot_address<G>(part, base_swz, j, swapped);
             if constexpr (E == 2) {

@@ -5,8 +5,9 @@ variant that the planner reads. Run from anywhere; writes src/cuda/generated/.
 
 Variants are chosen deliberately (nvcc time on CI is the budget): for each FFT
 size two factorisations, so the planner's cost model always has a real choice.
-Radix-16 stages run on tensor cores; a remaining factor of 2, 4 or 8 runs on
-CUDA cores in fp32.
+The innermost radix-16 stages run on tensor cores; the outer ones (at most
+two, radix 2 to 16) on CUDA cores in fp32. A name marks a CUDA-core radix-16
+stage "16c" (fused_n4096_16cx16x16).
 """
 import math
 import os
@@ -37,22 +38,41 @@ MAX_FUSED_LOG2 = 14  # 16K complex fp32 = 128 KiB of shared memory per CTA
 
 
 def factorizations(log2n):
-    """Two factorisations per size, small (CUDA-core) factors outermost.
+    """Two factorisations per size, small (CUDA-core) factors outermost, as
+    (factors, number of CUDA-core stages).
 
-    A: one small factor (if the size needs one) and as many radix-16
-       tensor-core stages as fit.
-    B: one radix-16 stage fewer, its work moved to two small fp32 stages.
+    A: from 4K on, the two innermost radix-16 stages on tensor cores (the
+       middle stage runs them in registers) and the rest in one or two
+       CUDA-core stages of radix up to 16; below 4K one small factor and the
+       radix-16 stages. A radix-16 stage on CUDA cores (fp32 butterflies, one
+       shared-memory round trip) issues fewer instructions than one on tensor
+       cores through shared memory (three bf16 products and the operand
+       splits). H100, forward fp16, ms: 4K 0.956 (16x16x16, three tensor-core
+       stages) against 0.888 (16cx16x16); as the multi-pass inner kernel at 1M
+       643 against 615.
+    B: one radix-16 stage fewer than three-or-more tensor-core stages would
+       use, its work moved to two small fp32 stages (radix ≤ 8).
     """
     a, b = divmod(log2n, 4)
+    if log2n >= 12:
+        outer = 1 << (log2n - 8)
+        small = [outer] if outer <= 16 else [outer // 16, 16]
+        fa = (small + [16, 16], len(small))
+    else:
+        fa = (([1 << b] if b else []) + [16] * a, 1 if b else 0)
     tc = [16] * a
-    fa = ([1 << b] if b else []) + tc
     if b == 0:
         fb = [4, 4] + tc[1:]
     elif b == 3:
         fb = [2, 4] + tc
     else:
         fb = [8, 1 << (b + 1)] + tc[1:]
-    return [fa, fb]
+    return [fa, (fb, 2)]
+
+
+def factor_name(f, num_small):
+    """"8x16cx16x16": the factors, a radix-16 CUDA-core stage marked c."""
+    return "x".join("%d%s" % (x, "c" if i < num_small and x == 16 else "") for i, x in enumerate(f))
 
 
 def pairs_per_cta(n):
@@ -83,9 +103,9 @@ CLUSTER_MAX_LOG2 = 15
 #               the one-CTA 4K kernel; 8 x 4 x 16^2 (H100, forward fp16: 2.43
 #               ms against 2.57 for the one-CTA kernels; 2 x 16^3 with C = 2,
 #               a tensor-core stage through shared memory more, took 2.72).
-#   64K,  C = 8: 8K elements (68 KiB) per CTA, two CTAs per SM; 16 x 16^3 with
-#               the outer radix-16 stage on CUDA cores (one stage fewer than
-#               8 x 2 x 16^3, which is compiled too).
+#   64K,  C = 8: 8K elements (68 KiB) per CTA, two CTAs per SM; 16c x 16c x
+#               16^2, both outer radix-16 stages on CUDA cores (one stage fewer
+#               than 8 x 2 x 16^3, which is compiled too).
 #   64K,  C = 4: 16K elements (133 KiB) per CTA, 16 warps, one CTA per SM; 4 x 4 x 16^3.
 #   128K, C = 8: 16K elements per CTA, one CTA per SM; 8 x 4 x 16^3 (a candidate;
 #               the multi-pass splits measure faster on the H100 and H200).
@@ -94,7 +114,7 @@ CLUSTER_MAX_LOG2 = 15
 # (N, factors, C, number of leading CUDA-core stages)
 EXTRA_CLUSTER_VARIANTS = [
     (8192, [8, 4, 16, 16], 2, 2),
-    (65536, [16, 16, 16, 16], 8, 1),
+    (65536, [16, 16, 16, 16], 8, 2),
     (65536, [8, 2, 16, 16, 16], 8, 2),
     (65536, [4, 4, 16, 16, 16], 4, 2),
     (131072, [8, 4, 16, 16, 16], 8, 2),
@@ -122,16 +142,17 @@ def base_variant(n, f, num_small):
     assert math.prod(f) == n, (n, f)
     assert 0 <= num_small <= 2 and all(x == 16 for x in f[num_small:])
     small = f[:num_small]
-    return dict(n=n, factors=f, small=small + [1] * (2 - num_small), num_tc=len(f) - num_small)
+    return dict(n=n, factors=f, small=small + [1] * (2 - num_small), num_tc=len(f) - num_small,
+                label=factor_name(f, num_small))
 
 
 def variants():
     for log2n in range(8, CLUSTER_MAX_LOG2 + 1):
         n = 1 << log2n
-        for f in factorizations(log2n):
+        for f, num_small in factorizations(log2n):
             assert all(x in (2, 4, 8, 16) for x in f)
-            base = base_variant(n, f, len([x for x in f if x < 16]))
-            name = "fused_n%d_%s" % (n, "x".join(map(str, f)))
+            base = base_variant(n, f, num_small)
+            name = "fused_n%d_%s" % (n, base["label"])
             if log2n <= MAX_FUSED_LOG2:
                 p = pairs_per_cta(n)
                 yield dict(base, name=name, threads=threads_for(n), pairs=p, smem=smem_bytes(n, p), min_sm=MIN_SM,
@@ -141,7 +162,8 @@ def variants():
                     yield cluster_variant(base, name, c)
     for n, f, c, num_small in EXTRA_CLUSTER_VARIANTS:
         assert num_small >= 1
-        yield cluster_variant(base_variant(n, f, num_small), "fused_n%d_%s" % (n, "x".join(map(str, f))), c)
+        base = base_variant(n, f, num_small)
+        yield cluster_variant(base, "fused_n%d_%s" % (n, base["label"]), c)
 
 
 def write(path, text):
@@ -160,12 +182,12 @@ def main():
     rows = []
     for v in vs:
         f = v["factors"] + [0] * (8 - len(v["factors"]))
-        rows.append('FFC_KERNEL_VARIANT("%s", %d, %d, {%s}, %d, %d, %d, %d, %d, %d)' % (
+        rows.append('FFC_KERNEL_VARIANT("%s", %d, %d, {%s}, %d, %d, %d, %d, %d, %d, %d)' % (
             v["name"], v["n"], len(v["factors"]), ", ".join(map(str, f)),
-            v["threads"], v["pairs"], v["smem"], v["min_sm"], v["cluster"], direct_io(v)))
+            v["threads"], v["pairs"], v["smem"], v["min_sm"], v["cluster"], direct_io(v), v["num_tc"]))
     write(os.path.join(OUT, "kernel_table.inc"), head +
           "// FFC_KERNEL_VARIANT(name, fft_size, num_factors, {factors}, threads, pairs_per_cta, smem_bytes, min_sm, cluster,\n"
-          "//                    direct_io)\n" +
+          "//                    direct_io, tensor_stages)\n" +
           "\n".join(rows) + "\n")
 
     keep = {"kernel_table.inc", "kernel_dispatch.cpp"}
@@ -179,7 +201,9 @@ def main():
               "static_assert(ffc::cuda::generated::%s_geometry::smem_bytes == %d, \"registry and kernel disagree\");\n" % (
                   v["name"], v["smem"]) +
               "static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::%s_geometry>::usable == %s,\n"
-              "              \"registry and kernel disagree on direct I/O\");\n" % (v["name"], "true" if direct_io(v) else "false"))
+              "              \"registry and kernel disagree on direct I/O\");\n" % (v["name"], "true" if direct_io(v) else "false") +
+              "static_assert(ffc::cuda::generated::%s_geometry::num_stages - ffc::cuda::generated::%s_geometry::num_small == %d,\n"
+              "              \"registry and kernel disagree on the tensor-core stages\");\n" % (v["name"], v["name"], v["num_tc"]))
 
     decls = "".join("FusedKernelInfo prepare_%s();\nsize_t table_bytes_%s();\nvoid build_tables_%s(void *, void *);\n"
                     "void launch_%s(const FusedParams &, void *);\n"

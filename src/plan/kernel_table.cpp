@@ -16,7 +16,7 @@ const std::vector<KernelVariant> &kernel_table() {
     // Function-local static: built once, thread-safe, never modified afterwards.
     static const std::vector<KernelVariant> table = {
 // Row format: (name, fft_size, num_factors, {factors}, threads, pairs_per_cta, smem_bytes, min_sm, cluster,
-// direct_io).
+// direct_io, tensor_stages).
 // The braced factor list contains commas, which the preprocessor does not treat as
 // grouping, so everything after num_factors travels as __VA_ARGS__; it lines up
 // with KernelVariant's remaining members in declaration order.

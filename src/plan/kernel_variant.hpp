@@ -14,7 +14,7 @@ struct DeviceCaps;
 enum class KernelKind : int { fused_conv = 0 };
 
 struct KernelVariant {
-    const char *name;        // e.g. "fused_n4096_16x16x16"
+    const char *name;        // e.g. "fused_n4096_16cx16x16" (16c: a radix-16 stage on CUDA cores)
     KernelKind kind;
     uint64_t fft_size;
     int num_factors;
@@ -25,6 +25,10 @@ struct KernelVariant {
     int min_sm;              // lowest compute capability (e.g. 80)
     int cluster;             // CTAs per sequence pair (2: a Hopper thread-block cluster splits the pair)
     int direct_io;           // 1: stage 0 reads u and writes y in global memory (no load and store passes)
+    int tensor_stages;       // the innermost stages that run on tensor cores; the outer ones run on CUDA cores
+
+    // Whether stage i (0 = outermost) runs on tensor cores.
+    bool tensor_stage(int i) const { return i >= num_factors - tensor_stages; }
 
     std::vector<int> factor_list() const { return std::vector<int>(factors, factors + num_factors); }
     // CUTLASS-style: can this variant run this size on this device?

@@ -46,10 +46,10 @@ constexpr int64_t kRefChannels = 768;
 //                   round trips, plus one for the load pass (write) and the store
 //                   pass (read) together, which a variant with direct I/O, whose
 //                   stage 0 reads u and writes y itself, does not have)
-//   tensor FLOPs = P·N·2·Σ_{r ≥ kTensorRadixMin} kSplitProducts·kTensorFlopsPerRadix·r
+//   tensor FLOPs = P·N·2·Σ_{tensor-core r} kSplitProducts·kTensorFlopsPerRadix·r
 //                  (an r-point complex DFT as a real 2r×2r product: 8r FLOPs per
 //                   complex element; 3 products for the bf16 hi/lo split)
-//   fp32 FLOPs   = P·N·( 2·Σ_{r < kTensorRadixMin} kButterflyFlopsPerLog2·log2 r
+//   fp32 FLOPs   = P·N·( 2·Σ_{CUDA-core r} kButterflyFlopsPerLog2·log2 r
 //                      + 2(p−1)·kComplexMulFlops                twiddles
 //                      + kComplexMulFlops                       ·K
 //                      + kGateFlopsPerPairElement )             both gates
@@ -121,7 +121,6 @@ constexpr double kStreamsRead = 3;              // u, in_gate, out_gate
 constexpr double kStreamsWritten = 1;           // y
 constexpr double kComplexBytes = 8;             // fp32 complex: on-chip data and the spectrum
 constexpr double kSmemRoundTripBytes = 16;      // write and read one complex fp32 element
-constexpr int kTensorRadixMin = 16;             // radices >= 16 run on tensor cores
 constexpr double kSplitProducts = 3;            // hi·hi + hi·lo + lo·hi (bf16 split precision)
 constexpr double kTensorFlopsPerRadix = 8;      // complex DFT as a real matrix: 8r FLOPs / element
 constexpr double kButterflyFlopsPerLog2 = 5;    // radix-2 butterflies: 5·log2(r) FLOPs / element
@@ -300,8 +299,9 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
     const double pair_elements = w.pairs * w.n;
 
     double tensor_per_element = 0, fp32_per_element = common_fp32_flops_per_element(c.factors.size());
-    for (int r : c.factors) {
-        if (r >= model::kTensorRadixMin)
+    for (size_t i = 0; i < c.factors.size(); ++i) {
+        const int r = c.factors[i];
+        if (k.tensor_stage(int(i)))
             tensor_per_element += 2 * model::kSplitProducts * model::kTensorFlopsPerRadix * r;
         else
             fp32_per_element += 2 * model::kButterflyFlopsPerLog2 * std::log2(double(r));
@@ -433,8 +433,9 @@ CostBreakdown predict_host(const Candidate &c, uint64_t fft_size, DType dtype, c
 
 // Deterministic order: feasible first, then cheaper, then fewer stages, then
 // fewer stages through shared memory, then fewer tensor-core stages among those,
-// then the factor list lexicographically (then the kernel name, for variants
-// that differ only in tiling). Costs are compared at 1e-6 µs resolution so that
+// then the smaller largest CUDA-core radix, then the factor list
+// lexicographically (then the kernel name, for variants that differ only in
+// tiling). Costs are compared at 1e-6 µs resolution so that
 // two factorisations whose model terms are equal never order by rounding noise.
 int64_t cost_key(double us) {
     if (!std::isfinite(us) || us > 1e12) return std::numeric_limits<int64_t>::max();
@@ -453,24 +454,30 @@ int64_t cost_key(double us) {
 // same way: where the model prices the splits alike, the H100 measured (twelfth
 // session) 128K 64 x 8x16x16 70.9 ms against 128 x 4x16x16 71.4 and
 // 32 x 16x16x16 74.1, 256K 128 x 8x16x16 142.9 against 64 x 16x16x16 148.9,
-// 512K 256 x 8x16x16 299.3 against 128 x 16x16x16 301.4.
+// 512K 256 x 8x16x16 299.3 against 128 x 16x16x16 301.4. Two CUDA-core
+// stages of equal butterfly count order by their largest radix, the balanced
+// pair first (a radix-16 CUDA-core stage holds twice the registers of data and
+// twiddles): H100, forward fp16, 8K 8x4x16x16 2.23 ms against 2x16cx16x16
+// 2.32, 16K with two-CTA clusters 8x8x16x16 4.75 against 4x16cx16x16 5.04.
 struct StagesInSharedMemory {
-    int all = 0, tensor = 0;
+    int all = 0, tensor = 0, largest_cuda_core_radix = 0;
 };
 StagesInSharedMemory stages_in_shared_memory(const Candidate &c) {
     if (c.kernel == nullptr) return {};
-    const std::vector<int> stages = c.path == Path::multipass ? c.kernel->factor_list() : c.factors;
-    const int tensor = int(std::count_if(stages.begin(), stages.end(),
-                                         [](int r) { return r >= model::kTensorRadixMin; }));
+    const KernelVariant &k = *c.kernel;
+    const int tensor = k.tensor_stages;
     const int in_registers = tensor >= 2 ? 2 : tensor;
-    return {int(stages.size()) - in_registers, tensor - in_registers};
+    int largest = 0;
+    for (int i = 0; i < k.num_factors; ++i)
+        if (!k.tensor_stage(i)) largest = std::max(largest, k.factors[i]);
+    return {k.num_factors - in_registers, tensor - in_registers, largest};
 }
 
 bool cheaper(const Candidate &a, const Candidate &b) {
     const auto key = [](const Candidate &c) {
         const StagesInSharedMemory s = stages_in_shared_memory(c);
-        return std::make_tuple(!c.feasible, cost_key(c.cost.total_us), c.factors.size(), s.all, s.tensor, c.factors,
-                               c.name());
+        return std::make_tuple(!c.feasible, cost_key(c.cost.total_us), c.factors.size(), s.all, s.tensor,
+                               s.largest_cuda_core_radix, c.factors, c.name());
     };
     return key(a) < key(b);
 }

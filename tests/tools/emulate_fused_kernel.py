@@ -29,10 +29,11 @@ def w16(m):
 
 
 class Geo:
-    def __init__(self, factors):
+    def __init__(self, factors, num_small=None):
+        """num_small: the outer stages on CUDA cores (default: the factors below 16)."""
         self.f = factors
         self.N = int(np.prod(factors))
-        self.num_small = sum(1 for x in factors if x < 16)
+        self.num_small = sum(1 for x in factors if x < 16) if num_small is None else num_small
         self.num_tc = len(factors) - self.num_small
         self.p = len(factors)
 
@@ -244,18 +245,26 @@ def tc_stage(G, S, TW, s, upper_in_zero=False, upper_out_unused=False):
         store_tile(s, M, base, twiddled_outputs(G, acc, M, base, TW), upper_out_unused)
 
 
+def stage_twiddles(G, S, TW, n0):
+    """A column's twiddles as the kernel forms them (apply_stage_twiddles): the
+    exponents are affine in j, so W^e(0) · d^j from one or two table values."""
+    r, m = G.radix(S), G.inner(S)
+    e0 = twiddle_exp(G, TW, n0)
+    de = twiddle_exp(G, TW, n0 + m) - e0
+    assert de >= 0 and e0 + (r - 1) * de < G.N and (TW != S or e0 == 0)
+    return [tw(G, e0) * tw(G, de) ** j for j in range(r)]
+
+
 def small_stage(G, S, TW, s):
     r, m = G.radix(S), G.inner(S)
     for cc in range(G.N // r):
         n0 = (cc // m) * r * m + cc % m
         x = np.array([s[swizzle(n0 + j * m)] for j in range(r)])
         y = np.fft.fft(x)
+        w = stage_twiddles(G, S, TW, n0) if TW >= 0 else [1] * r
         for j in range(r):
             n = n0 + j * m
-            v = y[j]
-            if TW >= 0:
-                v *= tw(G, twiddle_exp(G, TW, n))
-            s[swizzle(n)] = v
+            s[swizzle(n)] = y[j] * w[j]
 
 
 def pointwise(acc, mt, spec, spec_out):
@@ -336,8 +345,8 @@ def inverse(G, s, lower_only):
             tc_stage(G, S, S - 1, s, upper_out_unused=(S == 0 and lower_only))
 
 
-def run(factors, L, K, rng):
-    G = Geo(factors)
+def run(factors, L, K, rng, num_small=None):
+    G = Geo(factors, num_small)
     N = G.N
     assert sorted(swizzle(n) for n in range(N)) == list(range(N))
     # linearity over GF(2), which the kernel's address arithmetic relies on
@@ -375,12 +384,17 @@ if __name__ == "__main__":
     cases = [([16, 16], 256, 256), ([16, 16], 128, 77), ([4, 4, 16], 256, 200), ([4, 4, 16], 100, 128),
              ([2, 16, 16], 512, 512), ([8, 4, 16], 256, 300), ([16, 16, 16], 4096, 4096), ([16, 16, 16], 2048, 1000),
              ([2, 4, 16, 16], 1024, 1024), ([4, 16, 16, 16], 8192, 4000), ([8, 8, 16, 16], 16384, 16384)]
+    cases = [(f, L, K, None) for f, L, K in cases]
+    # radix-16 stages on CUDA cores (16c): the outer one, or the second of two
+    cases += [([16, 16, 16], 4096, 3000, 1), ([16, 16, 16], 2048, 2048, 1), ([4, 16, 16, 16], 16384, 9000, 2),
+              ([2, 16, 16, 16], 4096, 4096, 2)]
     if len(sys.argv) > 1 and sys.argv[1] == "--quick":
         cases = cases[:4]
     bad = 0
-    for f, L, K in cases:
-        e = run(f, L, K, rng)
+    for f, L, K, num_small in cases:
+        e = run(f, L, K, rng, num_small)
         ok = e < 1e-9
         bad += not ok
-        print("%-16s L=%-5d K=%-5d max rel err %.2e %s" % ("x".join(map(str, f)), L, K, e, "ok" if ok else "FAIL"))
+        name = "x".join("%d%s" % (x, "c" if num_small and i < num_small and x == 16 else "") for i, x in enumerate(f))
+        print("%-16s L=%-5d K=%-5d max rel err %.2e %s" % (name, L, K, e, "ok" if ok else "FAIL"))
     sys.exit(1 if bad else 0)

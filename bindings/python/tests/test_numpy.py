@@ -373,7 +373,7 @@ def test_force_kernel_cpu_backend():
 def test_force_kernel_cuda():
     with ffc.Plan(16384, "fp16", "cuda") as auto:
         text = auto.describe()
-    names = [n for n in ("fused_n16384_4x16x16x16", "fused_n16384_4x16x16x16_c2") if n in text]
+    names = [n for n in ("fused_n16384_4x16cx16x16", "fused_n16384_4x16cx16x16_c2") if n in text]
     assert names
     for name in names:
         try:
@@ -387,7 +387,7 @@ def test_force_kernel_cuda():
         ffc.Plan(16384, "fp16", "cuda", force_kernel="no_such_kernel")
     assert ei.value.status == Status.ERROR_NO_KERNEL and "fused_n16384_" in ei.value.message
     with pytest.raises(FlashFFTConvError) as ei:
-        ffc.Plan(16384, "fp16", "cuda", force_kernel="fused_n16384_4x16x16x16", force_factors=(8, 8, 16, 16))
+        ffc.Plan(16384, "fp16", "cuda", force_kernel="fused_n16384_4x16cx16x16", force_factors=(8, 8, 16, 16))
     assert ei.value.status == Status.ERROR_INVALID_FLAGS
 
 

@@ -732,14 +732,14 @@ fn force_kernel_is_refused_by_the_cpu_backend() {
 fn force_kernel_builder_owns_its_string() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<PlanDesc>();
-    let desc = PlanDesc::new(16384).force_kernel("fused_n16384_4x16x16x16_c2");
+    let desc = PlanDesc::new(16384).force_kernel("fused_n16384_4x16cx16x16_c2");
     assert_eq!(desc.as_raw().version, flashfftconv::sys::FFC_PLAN_DESC_VERSION);
     let copy = desc.clone();
     assert_ne!(copy.as_raw().force_kernel, desc.as_raw().force_kernel);
     drop(desc);
     // SAFETY: the pointer refers to `copy`'s own NUL-terminated string.
     let name = unsafe { core::ffi::CStr::from_ptr(copy.as_raw().force_kernel) };
-    assert_eq!(name.to_str().unwrap(), "fused_n16384_4x16x16x16_c2");
+    assert_eq!(name.to_str().unwrap(), "fused_n16384_4x16cx16x16_c2");
     assert!(PlanDesc::new(1024).as_raw().force_kernel.is_null());
 }
 

@@ -5,3 +5,5 @@ FFC_DEFINE_FUSED_KERNEL(fused_n1024_8x8x16, 1024, 8, 8, 1, 4, 128, 1)
 static_assert(ffc::cuda::generated::fused_n1024_8x8x16_geometry::smem_bytes == 33536, "registry and kernel disagree");
 static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::fused_n1024_8x8x16_geometry>::usable == false,
               "registry and kernel disagree on direct I/O");
+static_assert(ffc::cuda::generated::fused_n1024_8x8x16_geometry::num_stages - ffc::cuda::generated::fused_n1024_8x8x16_geometry::num_small == 1,
+              "registry and kernel disagree on the tensor-core stages");

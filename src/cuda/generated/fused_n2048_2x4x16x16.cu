@@ -5,3 +5,5 @@ FFC_DEFINE_FUSED_KERNEL(fused_n2048_2x4x16x16, 2048, 2, 4, 2, 2, 128, 1)
 static_assert(ffc::cuda::generated::fused_n2048_2x4x16x16_geometry::smem_bytes == 33600, "registry and kernel disagree");
 static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::fused_n2048_2x4x16x16_geometry>::usable == false,
               "registry and kernel disagree on direct I/O");
+static_assert(ffc::cuda::generated::fused_n2048_2x4x16x16_geometry::num_stages - ffc::cuda::generated::fused_n2048_2x4x16x16_geometry::num_small == 2,
+              "registry and kernel disagree on the tensor-core stages");

@@ -5,3 +5,5 @@ FFC_DEFINE_FUSED_KERNEL(fused_n256_16x16, 256, 1, 1, 2, 16, 128, 1)
 static_assert(ffc::cuda::generated::fused_n256_16x16_geometry::smem_bytes == 33824, "registry and kernel disagree");
 static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::fused_n256_16x16_geometry>::usable == false,
               "registry and kernel disagree on direct I/O");
+static_assert(ffc::cuda::generated::fused_n256_16x16_geometry::num_stages - ffc::cuda::generated::fused_n256_16x16_geometry::num_small == 2,
+              "registry and kernel disagree on the tensor-core stages");

@@ -5,3 +5,5 @@ FFC_DEFINE_FUSED_KERNEL(fused_n32768_2x4x16x16x16_c2, 32768, 2, 4, 3, 1, 512, 2)
 static_assert(ffc::cuda::generated::fused_n32768_2x4x16x16x16_c2_geometry::smem_bytes == 135712, "registry and kernel disagree");
 static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::fused_n32768_2x4x16x16x16_c2_geometry>::usable == true,
               "registry and kernel disagree on direct I/O");
+static_assert(ffc::cuda::generated::fused_n32768_2x4x16x16x16_c2_geometry::num_stages - ffc::cuda::generated::fused_n32768_2x4x16x16x16_c2_geometry::num_small == 3,
+              "registry and kernel disagree on the tensor-core stages");

@@ -5,3 +5,5 @@ FFC_DEFINE_FUSED_KERNEL(fused_n512_8x4x16, 512, 8, 4, 1, 8, 128, 1)
 static_assert(ffc::cuda::generated::fused_n512_8x4x16_geometry::smem_bytes == 33600, "registry and kernel disagree");
 static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::fused_n512_8x4x16_geometry>::usable == false,
               "registry and kernel disagree on direct I/O");
+static_assert(ffc::cuda::generated::fused_n512_8x4x16_geometry::num_stages - ffc::cuda::generated::fused_n512_8x4x16_geometry::num_small == 1,
+              "registry and kernel disagree on the tensor-core stages");

@@ -5,3 +5,5 @@ FFC_DEFINE_FUSED_KERNEL(fused_n65536_4x4x16x16x16_c4, 65536, 4, 4, 3, 1, 512, 4)
 static_assert(ffc::cuda::generated::fused_n65536_4x4x16x16x16_c4_geometry::smem_bytes == 139808, "registry and kernel disagree");
 static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::fused_n65536_4x4x16x16x16_c4_geometry>::usable == true,
               "registry and kernel disagree on direct I/O");
+static_assert(ffc::cuda::generated::fused_n65536_4x4x16x16x16_c4_geometry::num_stages - ffc::cuda::generated::fused_n65536_4x4x16x16x16_c4_geometry::num_small == 3,
+              "registry and kernel disagree on the tensor-core stages");

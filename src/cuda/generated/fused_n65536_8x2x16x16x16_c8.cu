@@ -5,3 +5,5 @@ FFC_DEFINE_FUSED_KERNEL(fused_n65536_8x2x16x16x16_c8, 65536, 8, 2, 3, 1, 256, 8)
 static_assert(ffc::cuda::generated::fused_n65536_8x2x16x16x16_c8_geometry::smem_bytes == 74272, "registry and kernel disagree");
 static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::fused_n65536_8x2x16x16x16_c8_geometry>::usable == true,
               "registry and kernel disagree on direct I/O");
+static_assert(ffc::cuda::generated::fused_n65536_8x2x16x16x16_c8_geometry::num_stages - ffc::cuda::generated::fused_n65536_8x2x16x16x16_c8_geometry::num_small == 3,
+              "registry and kernel disagree on the tensor-core stages");

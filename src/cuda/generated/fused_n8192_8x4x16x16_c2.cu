@@ -5,3 +5,5 @@ FFC_DEFINE_FUSED_KERNEL(fused_n8192_8x4x16x16_c2, 8192, 8, 4, 2, 1, 128, 2)
 static_assert(ffc::cuda::generated::fused_n8192_8x4x16x16_c2_geometry::smem_bytes == 34336, "registry and kernel disagree");
 static_assert(ffc::cuda::fused::DirectIo<ffc::cuda::generated::fused_n8192_8x4x16x16_c2_geometry>::usable == true,
               "registry and kernel disagree on direct I/O");
+static_assert(ffc::cuda::generated::fused_n8192_8x4x16x16_c2_geometry::num_stages - ffc::cuda::generated::fused_n8192_8x4x16x16_c2_geometry::num_small == 2,
+              "registry and kernel disagree on the tensor-core stages");

@@ -46,36 +46,36 @@ size_t table_bytes_fused_n2048_2x4x16x16();
 void build_tables_fused_n2048_2x4x16x16(void *, void *);
 void launch_fused_n2048_2x4x16x16(const FusedParams &, void *);
 void launch_backward_fused_n2048_2x4x16x16(const FusedParams &, const FusedParams &, void *);
-FusedKernelInfo prepare_fused_n4096_16x16x16();
-size_t table_bytes_fused_n4096_16x16x16();
-void build_tables_fused_n4096_16x16x16(void *, void *);
-void launch_fused_n4096_16x16x16(const FusedParams &, void *);
-void launch_backward_fused_n4096_16x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n4096_16cx16x16();
+size_t table_bytes_fused_n4096_16cx16x16();
+void build_tables_fused_n4096_16cx16x16(void *, void *);
+void launch_fused_n4096_16cx16x16(const FusedParams &, void *);
+void launch_backward_fused_n4096_16cx16x16(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n4096_4x4x16x16();
 size_t table_bytes_fused_n4096_4x4x16x16();
 void build_tables_fused_n4096_4x4x16x16(void *, void *);
 void launch_fused_n4096_4x4x16x16(const FusedParams &, void *);
 void launch_backward_fused_n4096_4x4x16x16(const FusedParams &, const FusedParams &, void *);
-FusedKernelInfo prepare_fused_n8192_2x16x16x16();
-size_t table_bytes_fused_n8192_2x16x16x16();
-void build_tables_fused_n8192_2x16x16x16(void *, void *);
-void launch_fused_n8192_2x16x16x16(const FusedParams &, void *);
-void launch_backward_fused_n8192_2x16x16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n8192_2x16cx16x16();
+size_t table_bytes_fused_n8192_2x16cx16x16();
+void build_tables_fused_n8192_2x16cx16x16(void *, void *);
+void launch_fused_n8192_2x16cx16x16(const FusedParams &, void *);
+void launch_backward_fused_n8192_2x16cx16x16(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n8192_8x4x16x16();
 size_t table_bytes_fused_n8192_8x4x16x16();
 void build_tables_fused_n8192_8x4x16x16(void *, void *);
 void launch_fused_n8192_8x4x16x16(const FusedParams &, void *);
 void launch_backward_fused_n8192_8x4x16x16(const FusedParams &, const FusedParams &, void *);
-FusedKernelInfo prepare_fused_n16384_4x16x16x16();
-size_t table_bytes_fused_n16384_4x16x16x16();
-void build_tables_fused_n16384_4x16x16x16(void *, void *);
-void launch_fused_n16384_4x16x16x16(const FusedParams &, void *);
-void launch_backward_fused_n16384_4x16x16x16(const FusedParams &, const FusedParams &, void *);
-FusedKernelInfo prepare_fused_n16384_4x16x16x16_c2();
-size_t table_bytes_fused_n16384_4x16x16x16_c2();
-void build_tables_fused_n16384_4x16x16x16_c2(void *, void *);
-void launch_fused_n16384_4x16x16x16_c2(const FusedParams &, void *);
-void launch_backward_fused_n16384_4x16x16x16_c2(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n16384_4x16cx16x16();
+size_t table_bytes_fused_n16384_4x16cx16x16();
+void build_tables_fused_n16384_4x16cx16x16(void *, void *);
+void launch_fused_n16384_4x16cx16x16(const FusedParams &, void *);
+void launch_backward_fused_n16384_4x16cx16x16(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n16384_4x16cx16x16_c2();
+size_t table_bytes_fused_n16384_4x16cx16x16_c2();
+void build_tables_fused_n16384_4x16cx16x16_c2(void *, void *);
+void launch_fused_n16384_4x16cx16x16_c2(const FusedParams &, void *);
+void launch_backward_fused_n16384_4x16cx16x16_c2(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n16384_8x8x16x16();
 size_t table_bytes_fused_n16384_8x8x16x16();
 void build_tables_fused_n16384_8x8x16x16(void *, void *);
@@ -86,16 +86,16 @@ size_t table_bytes_fused_n16384_8x8x16x16_c2();
 void build_tables_fused_n16384_8x8x16x16_c2(void *, void *);
 void launch_fused_n16384_8x8x16x16_c2(const FusedParams &, void *);
 void launch_backward_fused_n16384_8x8x16x16_c2(const FusedParams &, const FusedParams &, void *);
-FusedKernelInfo prepare_fused_n32768_8x16x16x16_c2();
-size_t table_bytes_fused_n32768_8x16x16x16_c2();
-void build_tables_fused_n32768_8x16x16x16_c2(void *, void *);
-void launch_fused_n32768_8x16x16x16_c2(const FusedParams &, void *);
-void launch_backward_fused_n32768_8x16x16x16_c2(const FusedParams &, const FusedParams &, void *);
-FusedKernelInfo prepare_fused_n32768_8x16x16x16_c4();
-size_t table_bytes_fused_n32768_8x16x16x16_c4();
-void build_tables_fused_n32768_8x16x16x16_c4(void *, void *);
-void launch_fused_n32768_8x16x16x16_c4(const FusedParams &, void *);
-void launch_backward_fused_n32768_8x16x16x16_c4(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n32768_8x16cx16x16_c2();
+size_t table_bytes_fused_n32768_8x16cx16x16_c2();
+void build_tables_fused_n32768_8x16cx16x16_c2(void *, void *);
+void launch_fused_n32768_8x16cx16x16_c2(const FusedParams &, void *);
+void launch_backward_fused_n32768_8x16cx16x16_c2(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n32768_8x16cx16x16_c4();
+size_t table_bytes_fused_n32768_8x16cx16x16_c4();
+void build_tables_fused_n32768_8x16cx16x16_c4(void *, void *);
+void launch_fused_n32768_8x16cx16x16_c4(const FusedParams &, void *);
+void launch_backward_fused_n32768_8x16cx16x16_c4(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n32768_2x4x16x16x16_c2();
 size_t table_bytes_fused_n32768_2x4x16x16x16_c2();
 void build_tables_fused_n32768_2x4x16x16x16_c2(void *, void *);
@@ -106,11 +106,11 @@ size_t table_bytes_fused_n8192_8x4x16x16_c2();
 void build_tables_fused_n8192_8x4x16x16_c2(void *, void *);
 void launch_fused_n8192_8x4x16x16_c2(const FusedParams &, void *);
 void launch_backward_fused_n8192_8x4x16x16_c2(const FusedParams &, const FusedParams &, void *);
-FusedKernelInfo prepare_fused_n65536_16x16x16x16_c8();
-size_t table_bytes_fused_n65536_16x16x16x16_c8();
-void build_tables_fused_n65536_16x16x16x16_c8(void *, void *);
-void launch_fused_n65536_16x16x16x16_c8(const FusedParams &, void *);
-void launch_backward_fused_n65536_16x16x16x16_c8(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n65536_16cx16cx16x16_c8();
+size_t table_bytes_fused_n65536_16cx16cx16x16_c8();
+void build_tables_fused_n65536_16cx16cx16x16_c8(void *, void *);
+void launch_fused_n65536_16cx16cx16x16_c8(const FusedParams &, void *);
+void launch_backward_fused_n65536_16cx16cx16x16_c8(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n65536_8x2x16x16x16_c8();
 size_t table_bytes_fused_n65536_8x2x16x16x16_c8();
 void build_tables_fused_n65536_8x2x16x16x16_c8(void *, void *);
@@ -139,19 +139,19 @@ static const FusedKernelEntry kFusedKernels[] = {
     {"fused_n1024_8x8x16", &prepare_fused_n1024_8x8x16, &table_bytes_fused_n1024_8x8x16, &build_tables_fused_n1024_8x8x16, &launch_fused_n1024_8x8x16, &launch_backward_fused_n1024_8x8x16},
     {"fused_n2048_8x16x16", &prepare_fused_n2048_8x16x16, &table_bytes_fused_n2048_8x16x16, &build_tables_fused_n2048_8x16x16, &launch_fused_n2048_8x16x16, &launch_backward_fused_n2048_8x16x16},
     {"fused_n2048_2x4x16x16", &prepare_fused_n2048_2x4x16x16, &table_bytes_fused_n2048_2x4x16x16, &build_tables_fused_n2048_2x4x16x16, &launch_fused_n2048_2x4x16x16, &launch_backward_fused_n2048_2x4x16x16},
-    {"fused_n4096_16x16x16", &prepare_fused_n4096_16x16x16, &table_bytes_fused_n4096_16x16x16, &build_tables_fused_n4096_16x16x16, &launch_fused_n4096_16x16x16, &launch_backward_fused_n4096_16x16x16},
+    {"fused_n4096_16cx16x16", &prepare_fused_n4096_16cx16x16, &table_bytes_fused_n4096_16cx16x16, &build_tables_fused_n4096_16cx16x16, &launch_fused_n4096_16cx16x16, &launch_backward_fused_n4096_16cx16x16},
     {"fused_n4096_4x4x16x16", &prepare_fused_n4096_4x4x16x16, &table_bytes_fused_n4096_4x4x16x16, &build_tables_fused_n4096_4x4x16x16, &launch_fused_n4096_4x4x16x16, &launch_backward_fused_n4096_4x4x16x16},
-    {"fused_n8192_2x16x16x16", &prepare_fused_n8192_2x16x16x16, &table_bytes_fused_n8192_2x16x16x16, &build_tables_fused_n8192_2x16x16x16, &launch_fused_n8192_2x16x16x16, &launch_backward_fused_n8192_2x16x16x16},
+    {"fused_n8192_2x16cx16x16", &prepare_fused_n8192_2x16cx16x16, &table_bytes_fused_n8192_2x16cx16x16, &build_tables_fused_n8192_2x16cx16x16, &launch_fused_n8192_2x16cx16x16, &launch_backward_fused_n8192_2x16cx16x16},
     {"fused_n8192_8x4x16x16", &prepare_fused_n8192_8x4x16x16, &table_bytes_fused_n8192_8x4x16x16, &build_tables_fused_n8192_8x4x16x16, &launch_fused_n8192_8x4x16x16, &launch_backward_fused_n8192_8x4x16x16},
-    {"fused_n16384_4x16x16x16", &prepare_fused_n16384_4x16x16x16, &table_bytes_fused_n16384_4x16x16x16, &build_tables_fused_n16384_4x16x16x16, &launch_fused_n16384_4x16x16x16, &launch_backward_fused_n16384_4x16x16x16},
-    {"fused_n16384_4x16x16x16_c2", &prepare_fused_n16384_4x16x16x16_c2, &table_bytes_fused_n16384_4x16x16x16_c2, &build_tables_fused_n16384_4x16x16x16_c2, &launch_fused_n16384_4x16x16x16_c2, &launch_backward_fused_n16384_4x16x16x16_c2},
+    {"fused_n16384_4x16cx16x16", &prepare_fused_n16384_4x16cx16x16, &table_bytes_fused_n16384_4x16cx16x16, &build_tables_fused_n16384_4x16cx16x16, &launch_fused_n16384_4x16cx16x16, &launch_backward_fused_n16384_4x16cx16x16},
+    {"fused_n16384_4x16cx16x16_c2", &prepare_fused_n16384_4x16cx16x16_c2, &table_bytes_fused_n16384_4x16cx16x16_c2, &build_tables_fused_n16384_4x16cx16x16_c2, &launch_fused_n16384_4x16cx16x16_c2, &launch_backward_fused_n16384_4x16cx16x16_c2},
     {"fused_n16384_8x8x16x16", &prepare_fused_n16384_8x8x16x16, &table_bytes_fused_n16384_8x8x16x16, &build_tables_fused_n16384_8x8x16x16, &launch_fused_n16384_8x8x16x16, &launch_backward_fused_n16384_8x8x16x16},
     {"fused_n16384_8x8x16x16_c2", &prepare_fused_n16384_8x8x16x16_c2, &table_bytes_fused_n16384_8x8x16x16_c2, &build_tables_fused_n16384_8x8x16x16_c2, &launch_fused_n16384_8x8x16x16_c2, &launch_backward_fused_n16384_8x8x16x16_c2},
-    {"fused_n32768_8x16x16x16_c2", &prepare_fused_n32768_8x16x16x16_c2, &table_bytes_fused_n32768_8x16x16x16_c2, &build_tables_fused_n32768_8x16x16x16_c2, &launch_fused_n32768_8x16x16x16_c2, &launch_backward_fused_n32768_8x16x16x16_c2},
-    {"fused_n32768_8x16x16x16_c4", &prepare_fused_n32768_8x16x16x16_c4, &table_bytes_fused_n32768_8x16x16x16_c4, &build_tables_fused_n32768_8x16x16x16_c4, &launch_fused_n32768_8x16x16x16_c4, &launch_backward_fused_n32768_8x16x16x16_c4},
+    {"fused_n32768_8x16cx16x16_c2", &prepare_fused_n32768_8x16cx16x16_c2, &table_bytes_fused_n32768_8x16cx16x16_c2, &build_tables_fused_n32768_8x16cx16x16_c2, &launch_fused_n32768_8x16cx16x16_c2, &launch_backward_fused_n32768_8x16cx16x16_c2},
+    {"fused_n32768_8x16cx16x16_c4", &prepare_fused_n32768_8x16cx16x16_c4, &table_bytes_fused_n32768_8x16cx16x16_c4, &build_tables_fused_n32768_8x16cx16x16_c4, &launch_fused_n32768_8x16cx16x16_c4, &launch_backward_fused_n32768_8x16cx16x16_c4},
     {"fused_n32768_2x4x16x16x16_c2", &prepare_fused_n32768_2x4x16x16x16_c2, &table_bytes_fused_n32768_2x4x16x16x16_c2, &build_tables_fused_n32768_2x4x16x16x16_c2, &launch_fused_n32768_2x4x16x16x16_c2, &launch_backward_fused_n32768_2x4x16x16x16_c2},
     {"fused_n8192_8x4x16x16_c2", &prepare_fused_n8192_8x4x16x16_c2, &table_bytes_fused_n8192_8x4x16x16_c2, &build_tables_fused_n8192_8x4x16x16_c2, &launch_fused_n8192_8x4x16x16_c2, &launch_backward_fused_n8192_8x4x16x16_c2},
-    {"fused_n65536_16x16x16x16_c8", &prepare_fused_n65536_16x16x16x16_c8, &table_bytes_fused_n65536_16x16x16x16_c8, &build_tables_fused_n65536_16x16x16x16_c8, &launch_fused_n65536_16x16x16x16_c8, &launch_backward_fused_n65536_16x16x16x16_c8},
+    {"fused_n65536_16cx16cx16x16_c8", &prepare_fused_n65536_16cx16cx16x16_c8, &table_bytes_fused_n65536_16cx16cx16x16_c8, &build_tables_fused_n65536_16cx16cx16x16_c8, &launch_fused_n65536_16cx16cx16x16_c8, &launch_backward_fused_n65536_16cx16cx16x16_c8},
     {"fused_n65536_8x2x16x16x16_c8", &prepare_fused_n65536_8x2x16x16x16_c8, &table_bytes_fused_n65536_8x2x16x16x16_c8, &build_tables_fused_n65536_8x2x16x16x16_c8, &launch_fused_n65536_8x2x16x16x16_c8, &launch_backward_fused_n65536_8x2x16x16x16_c8},
     {"fused_n65536_4x4x16x16x16_c4", &prepare_fused_n65536_4x4x16x16x16_c4, &table_bytes_fused_n65536_4x4x16x16x16_c4, &build_tables_fused_n65536_4x4x16x16x16_c4, &launch_fused_n65536_4x4x16x16x16_c4, &launch_backward_fused_n65536_4x4x16x16x16_c4},
     {"fused_n131072_8x4x16x16x16_c8", &prepare_fused_n131072_8x4x16x16x16_c8, &table_bytes_fused_n131072_8x4x16x16x16_c8, &build_tables_fused_n131072_8x4x16x16x16_c8, &launch_fused_n131072_8x4x16x16x16_c8, &launch_backward_fused_n131072_8x4x16x16x16_c8},
