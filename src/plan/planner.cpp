@@ -433,9 +433,9 @@ CostBreakdown predict_host(const Candidate &c, uint64_t fft_size, DType dtype, c
 
 // Deterministic order: feasible first, then cheaper, then fewer stages, then
 // fewer stages through shared memory, then fewer tensor-core stages among those,
-// then the smaller largest CUDA-core radix, then the factor list
-// lexicographically (then the kernel name, for variants that differ only in
-// tiling). Costs are compared at 1e-6 µs resolution so that
+// then (multi-pass) the smaller outer size, then the smaller largest CUDA-core
+// radix, then the factor list lexicographically (then the kernel name, for
+// variants that differ only in tiling). Costs are compared at 1e-6 µs resolution so that
 // two factorisations whose model terms are equal never order by rounding noise.
 int64_t cost_key(double us) {
     if (!std::isfinite(us) || us > 1e12) return std::numeric_limits<int64_t>::max();
@@ -459,6 +459,10 @@ int64_t cost_key(double us) {
 // pair first (a radix-16 CUDA-core stage holds twice the registers of data and
 // twiddles): H100, forward fp16, 8K 8x4x16x16 2.23 ms against 2x16cx16x16
 // 2.32, 16K with two-CTA clusters 8x8x16x16 4.75 against 4x16cx16x16 5.04.
+// Multi-pass splits compare that only at the same outer size (4M: 256 x
+// 8x8x16x16, not 4x16cx16x16); across outer sizes the smaller M comes first,
+// as the factor lists ordered them before (128K: 64 x 8x16x16, not 256 x
+// 2x16x16, 78.2 ms against 72.2).
 struct StagesInSharedMemory {
     int all = 0, tensor = 0, largest_cuda_core_radix = 0;
 };
@@ -476,7 +480,8 @@ StagesInSharedMemory stages_in_shared_memory(const Candidate &c) {
 bool cheaper(const Candidate &a, const Candidate &b) {
     const auto key = [](const Candidate &c) {
         const StagesInSharedMemory s = stages_in_shared_memory(c);
-        return std::make_tuple(!c.feasible, cost_key(c.cost.total_us), c.factors.size(), s.all, s.tensor,
+        const int outer = c.path == Path::multipass && !c.factors.empty() ? c.factors.front() : 0;
+        return std::make_tuple(!c.feasible, cost_key(c.cost.total_us), c.factors.size(), s.all, s.tensor, outer,
                                s.largest_cuda_core_radix, c.factors, c.name());
     };
     return key(a) < key(b);
