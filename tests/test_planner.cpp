@@ -718,6 +718,35 @@ TEST_CASE("equal-cost fused candidates order by the stages they leave to shared 
     }
 }
 
+TEST_CASE("equal-cost multi-pass splits order by outer size, then by the inner kernel's stages", "[cpu][planner]") {
+    // Where the model prices the splits alike, the smaller outer size M comes
+    // first whatever the inner kernel's CUDA-core radices (128K: not 256 x
+    // 2x16x16, measured 8 % slower); at one M the balanced CUDA-core pair does
+    // (4M: 256 x 8x8x16x16 before 256 x 4x16cx16x16).
+    const DeviceCaps h100 = device_preset("h100");
+    for (const uint64_t n : {uint64_t(1) << 17, uint64_t(1) << 22}) {
+        INFO("N=" << n);
+        const Decision d = make_plan(n, DType::f16, Backend::cuda, h100);
+        REQUIRE(d.chosen.path == Path::multipass);
+        int ties = 0;
+        for (const Candidate &c : d.candidates) {
+            if (!c.feasible || c.path != Path::multipass || c.name() == d.chosen.name()) continue;
+            // (the planner compares costs at 1e-6 µs)
+            if (std::llround(c.cost.total_us * 1e6) != std::llround(d.chosen.cost.total_us * 1e6)) continue;
+            ++ties;
+            INFO(c.name() << " ties with the pick " << d.chosen.name());
+            CHECK(c.factors.front() >= d.chosen.factors.front());
+            if (c.factors.front() == d.chosen.factors.front() && c.factors.size() == d.chosen.factors.size())
+                CHECK(*std::max_element(c.factors.begin() + 1, c.factors.end() - 2) >=
+                      *std::max_element(d.chosen.factors.begin() + 1, d.chosen.factors.end() - 2));
+        }
+        CHECK(ties >= 1);
+    }
+    const Decision big = make_plan(uint64_t(1) << 22, DType::f16, Backend::cuda, h100);
+    REQUIRE(big.chosen.kernel != nullptr);
+    CHECK(big.chosen.kernel->name == std::string("fused_n16384_8x8x16x16"));
+}
+
 
 TEST_CASE("force_kernel: for every N, a kernel name identifies at most one candidate", "[cpu][planner]") {
     const DeviceCaps all = device_running_everything();
