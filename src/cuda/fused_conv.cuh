@@ -188,6 +188,12 @@ struct Geometry {
 __device__ __forceinline__ float2 cmul(float2 a, float2 b) {
     return make_float2(fmaf(a.x, b.x, -a.y * b.y), fmaf(a.x, b.y, a.y * b.x));
 }
+// conj(x · K), K = kx + i·ky, in the conjugate-carried domain: bit for bit
+// conj(cmul(x, K)), with the conjugation's sign inside the multiply-adds
+// rather than a negation of its own.
+__device__ __forceinline__ float2 carried_product(float2 x, float kx, float ky) {
+    return make_float2(fmaf(x.x, kx, -(x.y * ky)), fmaf(-x.x, ky, -(x.y * kx)));
+}
 
 // Cluster primitives (sm_90); on older targets a cluster variant is never
 // launched (its registry entry needs sm_90), and these degrade to the 1-CTA case.
@@ -1074,10 +1080,8 @@ __device__ __forceinline__ void middle_stage(float2 *sdata, const Twiddles &tw, 
 #pragma unroll
                 for (int jj = 0; jj < 4; jj += 2) {
                     const float4 k4 = k4v[r * 2 + jj / 2];
-                    const float2 y0 = cmul(tc_out(acc, r, jj), make_float2(k4.x, ksign * k4.y));
-                    const float2 y1 = cmul(tc_out(acc, r, jj + 1), make_float2(k4.z, ksign * k4.w));
-                    z[r][jj] = make_float2(y0.x, -y0.y);  // conjugate-carried domain
-                    z[r][jj + 1] = make_float2(y1.x, -y1.y);
+                    z[r][jj] = carried_product(tc_out(acc, r, jj), k4.x, ksign * k4.y);
+                    z[r][jj + 1] = carried_product(tc_out(acc, r, jj + 1), k4.z, ksign * k4.w);
                 }
         }
         float4 twv[4];
@@ -1415,6 +1419,116 @@ __device__ __forceinline__ void load_rows(float2 *sdata, const FusedParams &p, c
     }
 }
 
+// ---------------------------------------------------------------------------
+// The element passes on their common case: 16-byte accesses, every slot of the
+// CTA holding both rows, no windows (load_rows_full, store_rows_full; the
+// general passes above handle the rest). As in RowsPass, access c of thread t
+// is access c·THREADS + t of the CTA, so its slot and position are a constant
+// plus one per-thread term each: slot(c) + t / per_slot and n_t + off(c),
+// n_t = n_begin + E·(t mod per_slot). A row's address is then computed once
+// per slot and every access adds an immediate; no access is predicated off
+// but those past L, and nothing is zero-filled but the smem of those. (The
+// general passes spend about 20 instructions per 16-byte access on 64-bit
+// address arithmetic, slot descriptors and predicates: at 4K half of the I/O
+// passes' instructions, 14 % of the forward kernel's.)
+// ---------------------------------------------------------------------------
+template <class G, int E>
+struct ElementPass {
+    static constexpr int per_slot = G::N_LOCAL / E;  // accesses per row
+    static constexpr int iters = G::PAIRS * per_slot / G::THREADS;
+    static constexpr bool usable = (G::PAIRS * per_slot) % G::THREADS == 0 &&
+                                   (per_slot % G::THREADS == 0 || G::THREADS % per_slot == 0) && iters >= 1 &&
+                                   iters <= 8;
+    static constexpr int slot(int c) { return c * G::THREADS / per_slot; }
+    static constexpr int off(int c) { return E * (c * G::THREADS % per_slot); }
+};
+
+// A thread's shared-memory slots in the element passes: element i of access c
+// is position n_t + off(c) + i of slot slot(c) + t / per_slot. n_t and off(c)
+// have disjoint bits and the swizzle changes bits 0..3 only, so its slot is
+// (the thread's part with its low nibble XORed by a constant) plus a constant:
+// sixteen per-thread addresses, one per low nibble, made once, and every access
+// adds an immediate (instead of a dozen address instructions per access).
+template <class G, int E>
+struct ElementSlots {
+    const float2 *nibble[16];
+    __device__ __forceinline__ ElementSlots(const float2 *sdata, unsigned t_slot, unsigned n_t) {
+        const int swz_t = swizzle(int(n_t));
+        const float2 *const s = sdata + t_slot * G::N_LOCAL + (swz_t & ~15);
+#pragma unroll
+        for (int j = 0; j < 16; ++j) nibble[j] = s + ((swz_t & 15) ^ j);
+    }
+    // Element i of access c (c, i compile-time after unrolling).
+    __device__ __forceinline__ float2 *at(int c, int i) const {
+        const int k = swizzle(ElementPass<G, E>::off(c));
+        return const_cast<float2 *>(nibble[(k & 15) ^ i]) + ElementPass<G, E>::slot(c) * G::N_LOCAL + (k & ~15);
+    }
+};
+
+// A 16-byte read-once load (as load_if) that leaves w undefined when skipped:
+// its value is used only under the same condition, so nothing is zero-filled.
+__device__ __forceinline__ void load_once_if(bool pred, const void *p, uint4 &w) {
+    asm("{\n\t.reg .pred q;\n\tsetp.ne.b32 q, %4, 0;\n\t@q ld.global.nc.L1::no_allocate.v4.b32 {%0, %1, %2, %3}, [%5];\n\t}"
+        : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w)
+        : "r"(int(pred)), "l"(p));
+}
+
+// BOUNDED: some accesses lie at or past L (zero padding); otherwise none does
+// and the pass has no branch at all.
+template <typename T, class G, bool PAIRED, bool BOUNDED>
+__device__ __forceinline__ void load_rows_full(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
+                                               const SlotDesc *slots) {
+    constexpr int E = Vec16<T>::V;
+    using W = ElementWord<T, E>;
+    using X = ElementPass<G, E>;
+    constexpr int chunk = X::iters < 4 ? X::iters : 4;  // accesses per tensor in flight (more spill in fp32)
+    const unsigned t = threadIdx.x;
+    const unsigned t_slot = t / X::per_slot, n_t = cta_rank<G>() * G::N_LOCAL + E * (t % X::per_slot);
+    const unsigned L = unsigned(p.seq_len);
+    const ElementSlots<G, E> at(sdata, t_slot, n_t);
+#pragma unroll
+    for (int c0 = 0; c0 < X::iters; c0 += chunk) {
+        uint4 ua[chunk], ga[chunk], ub[chunk], gb[chunk];
+        bool in[chunk];
+#pragma unroll
+        for (int k = 0; k < chunk; ++k) {
+            const int c = c0 + k;
+            const unsigned slot = X::slot(c) + t_slot;
+            const bool odd = PAIRED && slot % 2 != 0;
+            const T *const u = static_cast<const T *>(odd ? p_odd.u : p.u);
+            const T *const ig = static_cast<const T *>(odd ? p_odd.in_gate : p.in_gate);
+            // The rows' addresses at n_t: the same for every access of a slot.
+            const SlotDesc &d = slots[slot];
+            const T *const a = u + (d.row_a + n_t), *const b = u + (d.row_b + n_t);
+            const T *const ga_row = ig + (d.row_a + n_t), *const gb_row = ig + (d.row_b + n_t);
+            in[k] = !BOUNDED || n_t + X::off(c) < L;
+            load_once_if(in[k], a + X::off(c), ua[k]);
+            load_once_if(in[k], b + X::off(c), ub[k]);
+            load_once_if(in[k] && ig, ga_row + X::off(c), ga[k]);
+            load_once_if(in[k] && ig, gb_row + X::off(c), gb[k]);
+        }
+#pragma unroll
+        for (int k = 0; k < chunk; ++k) {
+            const int c = c0 + k;
+            const unsigned slot = X::slot(c) + t_slot;
+            if (!in[k]) {  // zero padding
+#pragma unroll
+                for (int i = 0; i < E; ++i) *at.at(c, i) = make_float2(0.f, 0.f);
+                continue;
+            }
+            float a[E], b[E];
+            W::unpack(ua[k], a);
+            W::unpack(ub[k], b);
+            if (PAIRED && slot % 2 != 0 ? p_odd.in_gate : p.in_gate) {
+                W::gate(ga[k], a);
+                W::gate(gb[k], b);
+            }
+#pragma unroll
+            for (int i = 0; i < E; ++i) *at.at(c, i) = make_float2(a[i], b[i]);
+        }
+    }
+}
+
 // The address bits of the tensors the load pass reads (p_odd's too when PAIRED).
 template <bool PAIRED>
 __device__ __forceinline__ uintptr_t input_bits(const FusedParams &p, const FusedParams &p_odd) {
@@ -1607,15 +1721,28 @@ __device__ __forceinline__ void load_windows(float2 *sdata, const FusedParams &p
     if (rows_aligned<T, V>(input_bits<false>(p, p), p.seq_len)) load_windows_of<T, G, V>(sdata, p, slots);
     else load_windows_of<T, G, 1>(sdata, p, slots);
 }
-template <typename T, class G, bool PAIRED>
+// FULL_PASSES: the element passes may take their common case (ElementPass):
+// the single-pass modes. (The backward's pass loops keep the general passes:
+// inlined there, the common case's registers made its kernels spill.)
+template <typename T, class G, bool PAIRED, bool FULL_PASSES>
 __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p, const FusedParams &p_odd,
-                                            const SlotDesc *slots) {
+                                            const SlotDesc *slots, bool slots_full) {
     constexpr int V = Vec16<T>::V;
     if constexpr (!PAIRED && G::CLUSTER == 1) {
         if (p.window_step) return load_windows<T, G>(sdata, p, slots);
     }
-    if (rows_aligned<T, V>(input_bits<PAIRED>(p, p_odd), p.seq_len)) load_rows<T, V, G, PAIRED>(sdata, p, p_odd, slots);
-    else load_rows_unaligned<T, G, PAIRED>(sdata, p, p_odd, slots);
+    if (rows_aligned<T, V>(input_bits<PAIRED>(p, p_odd), p.seq_len)) {
+        if constexpr (FULL_PASSES && !PAIRED && ElementPass<G, V>::usable) {
+            if (slots_full) {
+                if (p.seq_len >= (cta_rank<G>() + 1) * G::N_LOCAL)
+                    return load_rows_full<T, G, PAIRED, false>(sdata, p, p_odd, slots);
+                return load_rows_full<T, G, PAIRED, true>(sdata, p, p_odd, slots);
+            }
+        }
+        load_rows<T, V, G, PAIRED>(sdata, p, p_odd, slots);
+    } else {
+        load_rows_unaligned<T, G, PAIRED>(sdata, p, p_odd, slots);
+    }
 }
 
 // Loads the filters of mode_spectrum (fp32, one channel per slot, zero from K
@@ -1836,6 +1963,68 @@ __device__ __noinline__ void store_windows(const float2 *sdata, const FusedParam
     if (rows_aligned<T, V>(bits, p.seq_len)) store_rows<T, V, G, false, true>(sdata, p, slots, y, gate, y, gate);
     else store_rows<T, 1, G, false, true>(sdata, p, slots, y, gate, y, gate);
 }
+// store_rows on the common case (ElementPass): the stores of every slot's
+// rows, positions below L, y and its gate addressed from one row address per slot.
+__device__ __forceinline__ void store_once(void *p, const uint4 &w) {
+    asm volatile("st.global.cs.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w.x), "r"(w.y), "r"(w.z), "r"(w.w)
+                 : "memory");
+}
+template <typename T, class G, bool PAIRED, bool BOUNDED>
+__device__ __forceinline__ void store_rows_full(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                                void *y_even, const void *gate_even, void *y_odd,
+                                                const void *gate_odd) {
+    constexpr int E = Vec16<T>::V;
+    using W = ElementWord<T, E>;
+    using X = ElementPass<G, E>;
+    constexpr int chunk = X::iters < 4 ? X::iters : 4;
+    constexpr float scale = 1.0f / float(G::N);
+    const unsigned t = threadIdx.x;
+    const unsigned t_slot = t / X::per_slot, n_t = cta_rank<G>() * G::N_LOCAL + E * (t % X::per_slot);
+    const unsigned L = unsigned(p.seq_len);
+    const ElementSlots<G, E> at(sdata, t_slot, n_t);
+#pragma unroll
+    for (int c0 = 0; c0 < X::iters; c0 += chunk) {
+        uint4 ga[chunk], gb[chunk];
+        bool out[chunk];
+#pragma unroll
+        for (int k = 0; k < chunk; ++k) {
+            const int c = c0 + k;
+            const unsigned slot = X::slot(c) + t_slot;
+            const bool odd = PAIRED && slot % 2 != 0;
+            const T *const og = static_cast<const T *>(odd ? gate_odd : gate_even);
+            out[k] = (!BOUNDED || n_t + X::off(c) < L) && (!PAIRED || (odd ? y_odd : y_even));
+            const SlotDesc &d = slots[slot];
+            const T *const ga_row = og + (d.row_a + n_t), *const gb_row = og + (d.row_b + n_t);
+            load_once_if(out[k] && og, ga_row + X::off(c), ga[k]);
+            load_once_if(out[k] && og, gb_row + X::off(c), gb[k]);
+        }
+#pragma unroll
+        for (int k = 0; k < chunk; ++k) {
+            if (!out[k]) continue;
+            const int c = c0 + k;
+            const unsigned slot = X::slot(c) + t_slot;
+            const bool odd = PAIRED && slot % 2 != 0;
+            const void *const og = odd ? gate_odd : gate_even;
+            T *const y = static_cast<T *>(odd ? y_odd : y_even);
+            const SlotDesc &d = slots[slot];
+            float oa[E], ob[E];
+#pragma unroll
+            for (int i = 0; i < E; ++i) {
+                const float2 v = *at.at(c, i);
+                oa[i] = v.x * scale;
+                ob[i] = -v.y * scale;
+            }
+            if (og) {
+                W::gate(ga[k], oa);
+                W::gate(gb[k], ob);
+            }
+            T *const ya = y + (d.row_a + n_t), *const yb = y + (d.row_b + n_t);
+            store_once(ya + X::off(c), W::pack(oa));
+            store_once(yb + X::off(c), W::pack(ob));
+        }
+    }
+}
+
 // store_rows with the widest access that every row of this call's outputs and
 // gates allows.
 template <typename T, class G, bool PAIRED, int E = Vec16<T>::V>
@@ -1864,6 +2053,35 @@ __device__ __noinline__ void store_all_outputs(const float2 *sdata, const FusedP
     if (p.io == io_f16) store_outputs<__half, G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd);
     else if (p.io == io_bf16) store_outputs<__nv_bfloat16, G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd);
     else store_outputs<float, G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd);
+}
+
+// The store pass: store_rows_full where it applies (inlined: as part of the
+// noinline function above, its registers cost spills there), else the above.
+template <typename T, class G, bool PAIRED>
+__device__ __forceinline__ bool store_outputs_full(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                                   void *y, const void *og, void *y_odd, const void *og_odd) {
+    constexpr int V = Vec16<T>::V;
+    if constexpr (!ElementPass<G, V>::usable) {
+        return false;
+    } else {
+        const uintptr_t bits = reinterpret_cast<uintptr_t>(y) | reinterpret_cast<uintptr_t>(og) |
+                               reinterpret_cast<uintptr_t>(y_odd) | reinterpret_cast<uintptr_t>(og_odd);
+        if (p.window_step || !rows_aligned<T, V>(bits, p.seq_len)) return false;
+        if (p.seq_len >= (cta_rank<G>() + 1) * G::N_LOCAL) store_rows_full<T, G, PAIRED, false>(sdata, p, slots, y, og, y_odd, og_odd);
+        else store_rows_full<T, G, PAIRED, true>(sdata, p, slots, y, og, y_odd, og_odd);
+        return true;
+    }
+}
+template <class G, bool PAIRED, bool FULL_PASSES>
+__device__ __forceinline__ void store_all(const float2 *sdata, const FusedParams &p, const SlotDesc *slots,
+                                          bool slots_full, void *y, const void *og, void *y_odd, const void *og_odd) {
+    if (FULL_PASSES && !PAIRED && slots_full) {  // (FULL_PASSES as in load_inputs)
+        if (p.io == io_f16 ? store_outputs_full<__half, G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd)
+            : p.io == io_bf16 ? store_outputs_full<__nv_bfloat16, G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd)
+                              : store_outputs_full<float, G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd))
+            return;
+    }
+    store_all_outputs<G, PAIRED>(sdata, p, slots, y, og, y_odd, og_odd);
 }
 
 // ---------------------------------------------------------------------------
@@ -2203,10 +2421,14 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
         const float2 *twg = static_cast<const float2 *>(p.twiddles);
         for (int i = threadIdx.x; i < G::twiddle_count; i += G::THREADS) tw_table[i] = __ldg(twg + i);
     }
+    // slots_full: every slot holds both rows (the element passes' common case).
+    bool slot_full = true;
     if (threadIdx.x < G::PAIRS) {
         const bool odd = PAIRED && threadIdx.x % 2 != 0;
-        slots[threadIdx.x] =
+        const SlotDesc d =
             make_slot_desc<G, PAIRED>(odd ? p_odd : p, mode, threadIdx.x, PAIRED ? (odd ? dk_dz : dk_v) : kind, iteration);
+        slots[threadIdx.x] = d;
+        slot_full = d.row_a >= 0 && d.row_b >= 0;
     }
     // Direct I/O at stage 0 (DirectIo) for the modes that read u and the gates,
     // the fused backward's passes included (each pass arrives here and waits in
@@ -2224,7 +2446,7 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
             if (direct) cluster_arrive_relaxed();  // load_stage0 waits
         }
     }
-    __syncthreads();
+    const bool slots_full = __syncthreads_and(slot_full);
     const Twiddles tw{tw_table, tw_table + 64, static_cast<const float4 *>(p.twiddle_tables)};
 
     if (direct) {
@@ -2271,11 +2493,11 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     } else if (mode == mode_spectrum) {
         load_filters<G>(sdata, p, slots, n_begin);
     } else if (p.io == io_f16) {
-        load_inputs<__half, G, PAIRED>(sdata, p, p_odd, slots);
+        load_inputs<__half, G, PAIRED, !DK>(sdata, p, p_odd, slots, slots_full);
     } else if (p.io == io_bf16) {
-        load_inputs<__nv_bfloat16, G, PAIRED>(sdata, p, p_odd, slots);
+        load_inputs<__nv_bfloat16, G, PAIRED, !DK>(sdata, p, p_odd, slots, slots_full);
     } else {
-        load_inputs<float, G, PAIRED>(sdata, p, p_odd, slots);
+        load_inputs<float, G, PAIRED, !DK>(sdata, p, p_odd, slots, slots_full);
     }
     // Built after the loads so the fragment registers are not live across them.
     DftFragments f;
@@ -2362,11 +2584,12 @@ __device__ __forceinline__ void run_pass(const FusedParams &p, const FusedParams
     // PAIRED: the V pass's one output (even slots) and the DZ pass's two (odd).
     if constexpr (ROWS_DK) return;
     if constexpr (PAIRED) {
-        if (p.y || p_odd.y) store_all_outputs<G, true>(sdata, p, slots, p.y, p.out_gate, p_odd.y, p_odd.out_gate);
-        if (p_odd.y2) store_all_outputs<G, true>(sdata, p, slots, nullptr, nullptr, p_odd.y2, p_odd.out_gate2);
+        if (p.y || p_odd.y)
+            store_all<G, true, !DK>(sdata, p, slots, slots_full, p.y, p.out_gate, p_odd.y, p_odd.out_gate);
+        if (p_odd.y2) store_all<G, true, !DK>(sdata, p, slots, slots_full, nullptr, nullptr, p_odd.y2, p_odd.out_gate2);
     } else {
-        if (p.y) store_all_outputs<G, false>(sdata, p, slots, p.y, p.out_gate, p.y, p.out_gate);
-        if (p.y2) store_all_outputs<G, false>(sdata, p, slots, p.y2, p.out_gate2, p.y2, p.out_gate2);
+        if (p.y) store_all<G, false, !DK>(sdata, p, slots, slots_full, p.y, p.out_gate, p.y, p.out_gate);
+        if (p.y2) store_all<G, false, !DK>(sdata, p, slots, slots_full, p.y2, p.out_gate2, p.y2, p.out_gate2);
     }
 }
 
