@@ -1439,8 +1439,14 @@ struct ElementPass {
     static constexpr bool usable = (G::PAIRS * per_slot) % G::THREADS == 0 &&
                                    (per_slot % G::THREADS == 0 || G::THREADS % per_slot == 0) && iters >= 1 &&
                                    iters <= 8;
+    static constexpr int chunk = iters < 4 ? iters : 4;  // accesses per tensor in flight (more spill in fp32)
     static constexpr int slot(int c) { return c * G::THREADS / per_slot; }
     static constexpr int off(int c) { return E * (c * G::THREADS % per_slot); }
+    // The thread's terms: slot(c) + thread_slot(), position thread_position() + off(c).
+    __device__ static unsigned thread_slot() { return threadIdx.x / per_slot; }
+    __device__ static unsigned thread_position() { return cta_rank<G>() * G::N_LOCAL + E * (threadIdx.x % per_slot); }
+    // Every position of the CTA lies below L: the passes need no predicate.
+    __device__ static bool below_length(const FusedParams &p) { return p.seq_len >= (cta_rank<G>() + 1) * G::N_LOCAL; }
 };
 
 // A thread's shared-memory slots in the element passes: element i of access c
@@ -1481,9 +1487,8 @@ __device__ __forceinline__ void load_rows_full(float2 *sdata, const FusedParams 
     constexpr int E = Vec16<T>::V;
     using W = ElementWord<T, E>;
     using X = ElementPass<G, E>;
-    constexpr int chunk = X::iters < 4 ? X::iters : 4;  // accesses per tensor in flight (more spill in fp32)
-    const unsigned t = threadIdx.x;
-    const unsigned t_slot = t / X::per_slot, n_t = cta_rank<G>() * G::N_LOCAL + E * (t % X::per_slot);
+    constexpr int chunk = X::chunk;
+    const unsigned t_slot = X::thread_slot(), n_t = X::thread_position();
     const unsigned L = unsigned(p.seq_len);
     const ElementSlots<G, E> at(sdata, t_slot, n_t);
 #pragma unroll
@@ -1734,7 +1739,7 @@ __device__ __forceinline__ void load_inputs(float2 *sdata, const FusedParams &p,
     if (rows_aligned<T, V>(input_bits<PAIRED>(p, p_odd), p.seq_len)) {
         if constexpr (FULL_PASSES && !PAIRED && ElementPass<G, V>::usable) {
             if (slots_full) {
-                if (p.seq_len >= (cta_rank<G>() + 1) * G::N_LOCAL)
+                if (ElementPass<G, V>::below_length(p))
                     return load_rows_full<T, G, PAIRED, false>(sdata, p, p_odd, slots);
                 return load_rows_full<T, G, PAIRED, true>(sdata, p, p_odd, slots);
             }
@@ -1976,10 +1981,9 @@ __device__ __forceinline__ void store_rows_full(const float2 *sdata, const Fused
     constexpr int E = Vec16<T>::V;
     using W = ElementWord<T, E>;
     using X = ElementPass<G, E>;
-    constexpr int chunk = X::iters < 4 ? X::iters : 4;
+    constexpr int chunk = X::chunk;
     constexpr float scale = 1.0f / float(G::N);
-    const unsigned t = threadIdx.x;
-    const unsigned t_slot = t / X::per_slot, n_t = cta_rank<G>() * G::N_LOCAL + E * (t % X::per_slot);
+    const unsigned t_slot = X::thread_slot(), n_t = X::thread_position();
     const unsigned L = unsigned(p.seq_len);
     const ElementSlots<G, E> at(sdata, t_slot, n_t);
 #pragma unroll
@@ -2067,7 +2071,7 @@ __device__ __forceinline__ bool store_outputs_full(const float2 *sdata, const Fu
         const uintptr_t bits = reinterpret_cast<uintptr_t>(y) | reinterpret_cast<uintptr_t>(og) |
                                reinterpret_cast<uintptr_t>(y_odd) | reinterpret_cast<uintptr_t>(og_odd);
         if (p.window_step || !rows_aligned<T, V>(bits, p.seq_len)) return false;
-        if (p.seq_len >= (cta_rank<G>() + 1) * G::N_LOCAL) store_rows_full<T, G, PAIRED, false>(sdata, p, slots, y, og, y_odd, og_odd);
+        if (ElementPass<G, V>::below_length(p)) store_rows_full<T, G, PAIRED, false>(sdata, p, slots, y, og, y_odd, og_odd);
         else store_rows_full<T, G, PAIRED, true>(sdata, p, slots, y, og, y_odd, og_odd);
         return true;
     }
