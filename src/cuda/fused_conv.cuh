@@ -2197,12 +2197,17 @@ __device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &
     const T *ig = static_cast<const T *>(p.in_gate);
     const unsigned L = unsigned(p.seq_len);
     const unsigned first = cta_rank<G>() * D::local_cols;
+    const SlotDesc d = slots[0];  // (the CTAs' columns are one slot's)
+    // Rows of absent sequences read as row 0 with every access skipped.
+    const int64_t row_a = d.row_a >= 0 ? d.row_a : 0, row_b = d.row_b >= 0 ? d.row_b : 0;
+    // Both rows there and no position at or past L (L = N): nothing to predicate
+    // but the gate's loads (with every access predicated on its own, ptxas kept
+    // the predicates in a register's bits and spent as many instructions on them
+    // as on the loads).
+    const bool full = d.row_a >= 0 && d.row_b >= 0 && L >= unsigned(G::N);
 #pragma unroll 1
     for (unsigned c = E * threadIdx.x; c < D::local_cols; c += E * G::THREADS) {
-        const unsigned gc = first + c, slot = gc / cols, n0 = gc % cols;
-        const SlotDesc d = slots[slot];
-        // Rows of absent sequences read as row 0 with every access skipped.
-        const int64_t row_a = d.row_a >= 0 ? d.row_a : 0, row_b = d.row_b >= 0 ? d.row_b : 0;
+        const unsigned n0 = (first + c) % cols;
         // Every global load moves the two-element word of two adjacent columns.
         // Up to radix 8 the thread owns both columns and loads all r elements. At
         // radix 16 (one column per thread) lanes 2k and 2k + 1 hold adjacent
@@ -2213,16 +2218,27 @@ __device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &
         constexpr int count = E == 2 ? r : r / 2;  // elements loaded
         const bool odd = E == 1 && (threadIdx.x & 1);
         const unsigned nw = n0 & ~1u, jb = odd ? count : 0;  // the words' first column and element
+        // Element k's words lie k·cols after the first one's: the rows are
+        // addressed once and every access adds an immediate (formed per access,
+        // the 64-bit address took 8 instructions).
+        const unsigned nb = nw + jb * cols;
+        const T *const ua_row = u + (row_a + nb), *const ub_row = u + (row_b + nb);
+        const T *const ga_row = ig + (row_a + nb), *const gb_row = ig + (row_b + nb);
         typename W::Raw ua[count], ga[count], ub[count], gb[count];
+        auto load_words = [&](auto predicated) {
+            constexpr bool P = decltype(predicated)::value;
 #pragma unroll
-        for (int k = 0; k < count; ++k) {
-            const unsigned n = nw + (jb + k) * cols;  // n + 1 < L too (L is even)
-            const bool in_a = n < L && d.row_a >= 0, in_b = n < L && d.row_b >= 0;
-            load_if(in_a, u + row_a + n, ua[k]);
-            load_if(in_a && ig, ig + row_a + n, ga[k]);
-            load_if(in_b, u + row_b + n, ub[k]);
-            load_if(in_b && ig, ig + row_b + n, gb[k]);
-        }
+            for (int k = 0; k < count; ++k) {
+                const bool in = !P || nb + k * cols < L;  // the word's second element too (L is even)
+                const bool in_a = in && (!P || d.row_a >= 0), in_b = in && (!P || d.row_b >= 0);
+                load_if(in_a, ua_row + k * cols, ua[k]);
+                load_if(in_a && ig, ga_row + k * cols, ga[k]);
+                load_if(in_b, ub_row + k * cols, ub[k]);
+                load_if(in_b && ig, gb_row + k * cols, gb[k]);
+            }
+        };
+        if (full) load_words(std::false_type{});
+        else load_words(std::true_type{});
         if (c == E * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
         float2 x[E][r];  // [column n0 + e][j]
 #pragma unroll
@@ -2293,25 +2309,31 @@ __device__ __forceinline__ void store_stage0(float2 *local_data, const FusedPara
     cluster_parts<G>(local_data, part);
     const unsigned L = unsigned(p.seq_len);
     const unsigned first = cta_rank<G>() * D::local_cols;
+    const SlotDesc d = slots[0];  // as in load_stage0
+    const bool full = d.row_a >= 0 && d.row_b >= 0 && L >= unsigned(G::N);
 #pragma unroll 1
     for (unsigned c = E * threadIdx.x; c < D::local_cols; c += E * G::THREADS) {
-        const unsigned gc = first + c, slot = gc / cols, n0 = gc % cols;
-        const SlotDesc d = slots[slot];
+        const unsigned n0 = (first + c) % cols;
         const unsigned base_swz = swizzle(int(n0));
         // Both outputs of the convolution (y2: backward), each with its gate. The
         // first output's gates are requested before the partners' elements, so
         // that the two latencies overlap.
-        const int64_t row_a = d.row_a >= 0 ? d.row_a : 0, row_b = d.row_b >= 0 ? d.row_b : 0;  // as in load_stage0
+        // (as in load_stage0: rows addressed at n0, element j an immediate j·cols on)
+        const int64_t row_a = (d.row_a >= 0 ? d.row_a : 0) + n0, row_b = (d.row_b >= 0 ? d.row_b : 0) + n0;
+        // predicated: std::false_type when full (see load_stage0), else std::true_type.
+        auto in_row = [&](auto predicated, int j, int64_t row) {
+            return !decltype(predicated)::value || (n0 + j * cols < L && row >= 0);
+        };
         typename A::Raw wa[r], wb[r];
-        auto load_gates = [&](const T *og) {
+        auto load_gates = [&](auto predicated, const T *og) {
 #pragma unroll
             for (int j = 0; j < r; ++j) {
-                const unsigned n = n0 + j * cols;
-                load_if(og && n < L && d.row_a >= 0, og + row_a + n, wa[j]);
-                load_if(og && n < L && d.row_b >= 0, og + row_b + n, wb[j]);
+                load_if(og && in_row(predicated, j, d.row_a), og + row_a + j * cols, wa[j]);
+                load_if(og && in_row(predicated, j, d.row_b), og + row_b + j * cols, wb[j]);
             }
         };
-        load_gates(static_cast<const T *>(p.out_gate));
+        if (full) load_gates(std::false_type{}, static_cast<const T *>(p.out_gate));
+        else load_gates(std::true_type{}, static_cast<const T *>(p.out_gate));
         float2 x[E][r];  // every input; only the outputs are cut at L
 #pragma unroll
         for (int j = 0; j < r; ++j) {
@@ -2323,36 +2345,39 @@ __device__ __forceinline__ void store_stage0(float2 *local_data, const FusedPara
         }
 #pragma unroll
         for (int e = 0; e < E; ++e) small_dft<r>(x[e]);
+        auto store_outputs = [&](auto predicated) {
 #pragma unroll
-        for (int out = 0; out < 2; ++out) {
-            T *y = static_cast<T *>(out == 0 ? p.y : p.y2);
-            const T *og = static_cast<const T *>(out == 0 ? p.out_gate : p.out_gate2);
-            if (!y) continue;
-            if (out == 1) load_gates(og);
+            for (int out = 0; out < 2; ++out) {
+                T *y = static_cast<T *>(out == 0 ? p.y : p.y2);
+                const T *og = static_cast<const T *>(out == 0 ? p.out_gate : p.out_gate2);
+                if (!y) continue;
+                if (out == 1) load_gates(predicated, og);
 #pragma unroll
-            for (int j = 0; j < r; ++j) {
-                const unsigned n = n0 + j * cols;
-                // Re is sequence a, −Im sequence b (conj(D')/N).
-                float a[E], b[E];
-#pragma unroll
-                for (int e = 0; e < E; ++e) {
-                    a[e] = x[e][j].x * scale;
-                    b[e] = -x[e][j].y * scale;
-                }
-                if (og) {
-                    float ga[E], gb[E];
-                    A::unpack(wa[j], ga);
-                    A::unpack(wb[j], gb);
+                for (int j = 0; j < r; ++j) {
+                    // Re is sequence a, −Im sequence b (conj(D')/N).
+                    float a[E], b[E];
 #pragma unroll
                     for (int e = 0; e < E; ++e) {
-                        a[e] *= ga[e];
-                        b[e] *= gb[e];
+                        a[e] = x[e][j].x * scale;
+                        b[e] = -x[e][j].y * scale;
                     }
+                    if (og) {
+                        float ga[E], gb[E];
+                        A::unpack(wa[j], ga);
+                        A::unpack(wb[j], gb);
+#pragma unroll
+                        for (int e = 0; e < E; ++e) {
+                            a[e] *= ga[e];
+                            b[e] *= gb[e];
+                        }
+                    }
+                    store_if(in_row(predicated, j, d.row_a), y + row_a + j * cols, A::pack(a));
+                    store_if(in_row(predicated, j, d.row_b), y + row_b + j * cols, A::pack(b));
                 }
-                store_if(n < L && d.row_a >= 0, y + row_a + n, A::pack(a));
-                store_if(n < L && d.row_b >= 0, y + row_b + n, A::pack(b));
             }
-        }
+        };
+        if (full) store_outputs(std::false_type{});
+        else store_outputs(std::true_type{});
     }
 }
 
