@@ -400,12 +400,15 @@ TEST_CASE("cuda backward: fused kernel's dk pair groups", "[gpu][cuda_backward]"
 TEST_CASE("cuda backward: deterministic, stream-ordered, graph-capturable", "[gpu][cuda_backward][sanitize]") {
     // 256 and 2048: paired passes; 4096: paired passes of the doubled dk geometry
     // (fused::DkGeometry); 8192 in a two-CTA cluster (sm_90): one pass after the
-    // other, with direct I/O at stage 0. H = 8 at 2048: shifted 16-byte blocks.
+    // other, with direct I/O at stage 0 (at L = N without predicates for the
+    // pairs with both rows). H = 8 at 2048: shifted 16-byte blocks.
     for (int64_t n : {256, 2048, 4096})
         check_deterministic_and_capturable(Case{n, 5, 3, n - 5, n / 4, FFC_DTYPE_BF16, true});
     check_deterministic_and_capturable(Case{2048, 5, 8, 2048 - 5, 2048 / 4, FFC_DTYPE_FP16, true});
-    if (has_clusters())
+    if (has_clusters()) {
         check_deterministic_and_capturable(Case{8192, 5, 3, 8192 - 6, 8192 / 4, FFC_DTYPE_BF16, true, "fused_n8192_8x4x16x16_c2"});
+        check_deterministic_and_capturable(Case{8192, 5, 3, 8192, 8192 / 4, FFC_DTYPE_FP16, true, "fused_n8192_8x4x16x16_c2"});
+    }
 }
 
 TEST_CASE("cuda backward: a precomputed spectrum gives exactly ffc_conv_backward's gradients",
