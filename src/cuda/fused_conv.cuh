@@ -2123,6 +2123,19 @@ struct DirectIo {
     // The registry's direct_io column (generate_kernels.py) repeats this rule
     // for the planner; each generated .cu checks that the two agree.
     static constexpr bool usable = G::CLUSTER > 1 && G::num_small >= 1 && local_cols % (E * G::THREADS) == 0;
+    // Both rows of the CTA's pair there (its columns are one slot's) and L = N:
+    // no access needs a predicate but the gates' (with every access predicated
+    // on its own, ptxas kept the 32 predicates of a column in a register's bits
+    // and spent as many instructions on them as on the loads).
+    __device__ static bool unpredicated(const SlotDesc &d, unsigned L) {
+        return d.row_a >= 0 && d.row_b >= 0 && L >= unsigned(G::N);
+    }
+    // Whether position n of the row at `row` is read or written; PREDICATED
+    // false where unpredicated() holds.
+    template <bool PREDICATED>
+    __device__ static bool live(unsigned n, int64_t row, unsigned L) {
+        return !PREDICATED || (n < L && row >= 0);
+    }
 };
 
 // Distributed shared memory through 32-bit shared::cluster addresses: one
@@ -2200,11 +2213,6 @@ __device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &
     const SlotDesc d = slots[0];  // (the CTAs' columns are one slot's)
     // Rows of absent sequences read as row 0 with every access skipped.
     const int64_t row_a = d.row_a >= 0 ? d.row_a : 0, row_b = d.row_b >= 0 ? d.row_b : 0;
-    // Both rows there and no position at or past L (L = N): nothing to predicate
-    // but the gate's loads (with every access predicated on its own, ptxas kept
-    // the predicates in a register's bits and spent as many instructions on them
-    // as on the loads).
-    const bool full = d.row_a >= 0 && d.row_b >= 0 && L >= unsigned(G::N);
 #pragma unroll 1
     for (unsigned c = E * threadIdx.x; c < D::local_cols; c += E * G::THREADS) {
         const unsigned n0 = (first + c) % cols;
@@ -2229,15 +2237,16 @@ __device__ __forceinline__ void load_stage0(float2 *local_data, const Twiddles &
             constexpr bool P = decltype(predicated)::value;
 #pragma unroll
             for (int k = 0; k < count; ++k) {
-                const bool in = !P || nb + k * cols < L;  // the word's second element too (L is even)
-                const bool in_a = in && (!P || d.row_a >= 0), in_b = in && (!P || d.row_b >= 0);
+                // (the word's second element is below L too: L is even)
+                const bool in_a = D::template live<P>(nb + k * cols, d.row_a, L);
+                const bool in_b = D::template live<P>(nb + k * cols, d.row_b, L);
                 load_if(in_a, ua_row + k * cols, ua[k]);
                 load_if(in_a && ig, ga_row + k * cols, ga[k]);
                 load_if(in_b, ub_row + k * cols, ub[k]);
                 load_if(in_b && ig, gb_row + k * cols, gb[k]);
             }
         };
-        if (full) load_words(std::false_type{});
+        if (D::unpredicated(d, L)) load_words(std::false_type{});
         else load_words(std::true_type{});
         if (c == E * threadIdx.x) cluster_wait();  // (every thread, in its first iteration)
         float2 x[E][r];  // [column n0 + e][j]
@@ -2310,7 +2319,7 @@ __device__ __forceinline__ void store_stage0(float2 *local_data, const FusedPara
     const unsigned L = unsigned(p.seq_len);
     const unsigned first = cta_rank<G>() * D::local_cols;
     const SlotDesc d = slots[0];  // as in load_stage0
-    const bool full = d.row_a >= 0 && d.row_b >= 0 && L >= unsigned(G::N);
+    const bool full = D::unpredicated(d, L);
 #pragma unroll 1
     for (unsigned c = E * threadIdx.x; c < D::local_cols; c += E * G::THREADS) {
         const unsigned n0 = (first + c) % cols;
@@ -2320,9 +2329,9 @@ __device__ __forceinline__ void store_stage0(float2 *local_data, const FusedPara
         // that the two latencies overlap.
         // (as in load_stage0: rows addressed at n0, element j an immediate j·cols on)
         const int64_t row_a = (d.row_a >= 0 ? d.row_a : 0) + n0, row_b = (d.row_b >= 0 ? d.row_b : 0) + n0;
-        // predicated: std::false_type when full (see load_stage0), else std::true_type.
+        // predicated: std::false_type when full (DirectIo::unpredicated), else std::true_type.
         auto in_row = [&](auto predicated, int j, int64_t row) {
-            return !decltype(predicated)::value || (n0 + j * cols < L && row >= 0);
+            return D::template live<decltype(predicated)::value>(n0 + j * cols, row, L);
         };
         typename A::Raw wa[r], wb[r];
         auto load_gates = [&](auto predicated, const T *og) {
