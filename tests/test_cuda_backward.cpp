@@ -389,6 +389,7 @@ TEST_CASE("cuda backward: fused kernel's dk pair groups", "[gpu][cuda_backward]"
     if (has_clusters()) {
         cases.push_back(Case{8192, 9, 2, 8192 - 6, 8192 / 3, FFC_DTYPE_FP16, true, "fused_n8192_8x4x16x16_c2"});
         cases.push_back(Case{32768, 9, 1, 32768 / 2 - 7, 300, FFC_DTYPE_BF16, true, "fused_n32768_8x16cx16x16_c4"});
+        cases.push_back(Case{32768, 9, 1, 32768 - 2, 32768 / 2, FFC_DTYPE_FP16, true, "fused_n32768_8x16cx16x16_c8"});
         cases.push_back(Case{65536, 9, 1, 65536, 65536, FFC_DTYPE_FP16, false, "fused_n65536_8x2x16x16x16_c8"});
     }
     for (long long groups : {1, 2, 5}) {

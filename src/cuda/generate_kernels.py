@@ -103,6 +103,11 @@ CLUSTER_MAX_LOG2 = 15
 #               the one-CTA 4K kernel; 8 x 4 x 16^2 (H100, forward fp16: 2.43
 #               ms against 2.57 for the one-CTA kernels; 2 x 16^3 with C = 2,
 #               a tensor-core stage through shared memory more, took 2.72).
+#   32K,  C = 8: 4K elements (34 KiB) per CTA, four 128-thread CTAs per SM
+#               like 8K with C = 2; the same 8 x 16c x 16^2 as C = 4 (H100,
+#               forward fp16: 10.36-10.44 ms against 10.57-10.75 for C = 4;
+#               the same split at 16K, C = 4, took 4.64-4.80 against 4.36-4.41
+#               for C = 2 and is not compiled).
 #   64K,  C = 8: 8K elements (68 KiB) per CTA, two CTAs per SM; 16c x 16c x
 #               16^2, both outer radix-16 stages on CUDA cores (one stage fewer
 #               than 8 x 2 x 16^3, which is compiled too).
@@ -114,6 +119,7 @@ CLUSTER_MAX_LOG2 = 15
 # (N, factors, C, number of leading CUDA-core stages)
 EXTRA_CLUSTER_VARIANTS = [
     (8192, [8, 4, 16, 16], 2, 2),
+    (32768, [8, 16, 16, 16], 8, 2),
     (65536, [16, 16, 16, 16], 8, 2),
     (65536, [8, 2, 16, 16, 16], 8, 2),
     (65536, [4, 4, 16, 16, 16], 4, 2),

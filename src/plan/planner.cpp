@@ -198,6 +198,13 @@ constexpr double kOuterHbmEfficiency = 0.8;
 // 79.8; H200 64K multi-pass 31.0 < C = 8 31.9, 128K 63.0 < 79.6. (Every
 // cluster variant now has direct I/O; the values without it are the seventh
 // session's fit, 16K C = 2 6.09 > one CTA 5.84, 64K C = 8 38.6 < C = 4 45.3.)
+// The values hold for two resident CTAs per SM (every variant they were fitted
+// on); with R resident CTAs they scale by 2 / R, since the other CTAs' work
+// hides the cluster barriers' waits: H100, fp16 forward, ms (thirty-second
+// session): 32K C = 8 with four 34 KiB CTAs per SM 10.36–10.44 against C = 4
+// with two 10.57–10.75 (and 16K C = 4 with four 4.64–4.80 against C = 2 with
+// two 4.36–4.41, which the scaling does not explain; that variant was not kept).
+constexpr double kClusterFitResidentCtas = 2.0;
 constexpr double cluster_round_trips(int cluster, bool direct_io) {
     if (direct_io) return cluster >= 8 ? 4.4 : cluster >= 4 ? 2.0 : cluster >= 2 ? 1.3 : 0.0;
     return cluster >= 8 ? 2.5 : cluster >= 4 ? 0.36 : cluster >= 2 ? 1.2 : 0.0;
@@ -313,15 +320,16 @@ CostBreakdown predict_fused_cuda(const Candidate &c, uint64_t fft_size, DType dt
     out.l2_us = time_us(l2_bytes, gbps_to_bytes_per_us(caps.l2_gbps));
     // Direct I/O: stage 0 reads u and writes y itself, no load and store passes.
     const double round_trips = std::max(2 * order - (k.direct_io ? 1 : 0), model::kMinRoundTrips);
-    const double cluster_round_trips = model::cluster_round_trips(k.cluster, k.direct_io != 0);
+    // Occupancy and waves. An infeasible variant still gets a (nominal) price with one CTA per SM.
+    const double ctas = fused_ctas(k, w.pairs);
+    const int resident = resident_ctas(k, caps);
+    const double cluster_round_trips = model::cluster_round_trips(k.cluster, k.direct_io != 0) *
+                                       model::kClusterFitResidentCtas / resident;
     out.smem_us = time_us(pair_elements * model::kSmemRoundTripBytes * (round_trips + cluster_round_trips),
                           gbps_to_bytes_per_us(caps.smem_gbps * model::kOnChipEfficiency));
     out.tensor_us = time_us(pair_elements * tensor_per_element, tflops_to_flops_per_us(caps.tensor_tflops));
     out.fp32_us = time_us(pair_elements * fp32_per_element, tflops_to_flops_per_us(caps.fp32_tflops));
 
-    // Occupancy and waves. An infeasible variant still gets a (nominal) price with one CTA per SM.
-    const double ctas = fused_ctas(k, w.pairs);
-    const int resident = resident_ctas(k, caps);
     const double sms = double(std::max(caps.sm_count, 1));
     const double waves = std::ceil(ctas / (sms * resident));
     out.sync_us = waves * round_trips * caps.sync_us;

@@ -106,6 +106,11 @@ size_t table_bytes_fused_n8192_8x4x16x16_c2();
 void build_tables_fused_n8192_8x4x16x16_c2(void *, void *);
 void launch_fused_n8192_8x4x16x16_c2(const FusedParams &, void *);
 void launch_backward_fused_n8192_8x4x16x16_c2(const FusedParams &, const FusedParams &, void *);
+FusedKernelInfo prepare_fused_n32768_8x16cx16x16_c8();
+size_t table_bytes_fused_n32768_8x16cx16x16_c8();
+void build_tables_fused_n32768_8x16cx16x16_c8(void *, void *);
+void launch_fused_n32768_8x16cx16x16_c8(const FusedParams &, void *);
+void launch_backward_fused_n32768_8x16cx16x16_c8(const FusedParams &, const FusedParams &, void *);
 FusedKernelInfo prepare_fused_n65536_16cx16cx16x16_c8();
 size_t table_bytes_fused_n65536_16cx16cx16x16_c8();
 void build_tables_fused_n65536_16cx16cx16x16_c8(void *, void *);
@@ -151,6 +156,7 @@ static const FusedKernelEntry kFusedKernels[] = {
     {"fused_n32768_8x16cx16x16_c4", &prepare_fused_n32768_8x16cx16x16_c4, &table_bytes_fused_n32768_8x16cx16x16_c4, &build_tables_fused_n32768_8x16cx16x16_c4, &launch_fused_n32768_8x16cx16x16_c4, &launch_backward_fused_n32768_8x16cx16x16_c4},
     {"fused_n32768_2x4x16x16x16_c2", &prepare_fused_n32768_2x4x16x16x16_c2, &table_bytes_fused_n32768_2x4x16x16x16_c2, &build_tables_fused_n32768_2x4x16x16x16_c2, &launch_fused_n32768_2x4x16x16x16_c2, &launch_backward_fused_n32768_2x4x16x16x16_c2},
     {"fused_n8192_8x4x16x16_c2", &prepare_fused_n8192_8x4x16x16_c2, &table_bytes_fused_n8192_8x4x16x16_c2, &build_tables_fused_n8192_8x4x16x16_c2, &launch_fused_n8192_8x4x16x16_c2, &launch_backward_fused_n8192_8x4x16x16_c2},
+    {"fused_n32768_8x16cx16x16_c8", &prepare_fused_n32768_8x16cx16x16_c8, &table_bytes_fused_n32768_8x16cx16x16_c8, &build_tables_fused_n32768_8x16cx16x16_c8, &launch_fused_n32768_8x16cx16x16_c8, &launch_backward_fused_n32768_8x16cx16x16_c8},
     {"fused_n65536_16cx16cx16x16_c8", &prepare_fused_n65536_16cx16cx16x16_c8, &table_bytes_fused_n65536_16cx16cx16x16_c8, &build_tables_fused_n65536_16cx16cx16x16_c8, &launch_fused_n65536_16cx16cx16x16_c8, &launch_backward_fused_n65536_16cx16cx16x16_c8},
     {"fused_n65536_8x2x16x16x16_c8", &prepare_fused_n65536_8x2x16x16x16_c8, &table_bytes_fused_n65536_8x2x16x16x16_c8, &build_tables_fused_n65536_8x2x16x16x16_c8, &launch_fused_n65536_8x2x16x16x16_c8, &launch_backward_fused_n65536_8x2x16x16x16_c8},
     {"fused_n65536_4x4x16x16x16_c4", &prepare_fused_n65536_4x4x16x16x16_c4, &table_bytes_fused_n65536_4x4x16x16x16_c4, &build_tables_fused_n65536_4x4x16x16x16_c4, &launch_fused_n65536_4x4x16x16x16_c4, &launch_backward_fused_n65536_4x4x16x16x16_c4},
