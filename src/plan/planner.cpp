@@ -202,8 +202,9 @@ constexpr double kOuterHbmEfficiency = 0.8;
 // on); with R resident CTAs they scale by 2 / R, since the other CTAs' work
 // hides the cluster barriers' waits: H100, fp16 forward, ms (thirty-second
 // session): 32K C = 8 with four 34 KiB CTAs per SM 10.36–10.44 against C = 4
-// with two 10.57–10.75 (and 16K C = 4 with four 4.64–4.80 against C = 2 with
-// two 4.36–4.41, which the scaling does not explain; that variant was not kept).
+// with two 10.57–10.75 (but 16K C = 4 with four 4.64–4.80 against C = 2 with
+// two 4.36–4.41, and 64K C = 16 with four 28.1–28.3 against C = 8 with two
+// 26.7–27.0, which the scaling prices the other way round: neither is compiled).
 constexpr double kClusterFitResidentCtas = 2.0;
 constexpr double cluster_round_trips(int cluster, bool direct_io) {
     if (direct_io) return cluster >= 8 ? 4.4 : cluster >= 4 ? 2.0 : cluster >= 2 ? 1.3 : 0.0;
